@@ -10,7 +10,7 @@ export default defineConfig({
   base: '/passthrough/',
   plugins: [react()],
   server: apiTarget ? { proxy: { '/v1': { target: apiTarget, changeOrigin: true } } } : undefined,
-  build: { outDir: 'dist', emptyOutDir: true, sourcemap: true },
+  build: { outDir: 'dist', emptyOutDir: true },
   test: {
     environment: 'jsdom',
     include: ['src/**/*.test.{ts,tsx}'],

@@ -1,0 +1,154 @@
+/** The gateway's platform routes, as the page uses them. Every JSON answer is an envelope. */
+
+export interface EnvelopeError {
+  type: string
+  message: string
+  status: number
+}
+
+export interface Envelope<T = unknown> {
+  api?: string
+  thing?: string
+  metadata?: { command?: string; key?: string; [name: string]: unknown }
+  data?: T
+  error?: EnvelopeError
+}
+
+export interface Identity {
+  account: string
+  key_id: string
+  name: string
+  clients: string[] | null
+}
+
+export interface Provider {
+  name: string
+  base_url: string
+  default_model: string
+  is_default: boolean
+  docs_url?: string | null
+  configured?: boolean
+}
+
+export interface PassthroughData {
+  status: number
+  body: unknown
+}
+
+/** What came back from one passthrough call, whatever its status. */
+export interface PassthroughResult {
+  status: number
+  durationMs: number
+  /** The parsed envelope, or null when the body was not JSON. */
+  envelope: Envelope<PassthroughData> | null
+  /** The body exactly as received. */
+  text: string
+}
+
+/** A failed gateway call: the envelope's error when there is one, otherwise the HTTP status or network failure. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | null,
+    readonly type: string,
+  ) {
+    super(message)
+    this.name = 'ApiError'
+  }
+}
+
+export class GatewayClient {
+  constructor(
+    readonly baseUrl: string,
+    readonly apiKey: string,
+    private readonly fetchImpl: typeof fetch = (...args) => fetch(...args),
+  ) {}
+
+  whoami(): Promise<Identity> {
+    return this.getData<Identity>('/v1/whoami')
+  }
+
+  async providers(): Promise<Provider[]> {
+    const data = await this.getData<{ providers: Provider[] }>('/v1/providers')
+    return data.providers ?? []
+  }
+
+  /** Send the editor's text as is; the provider's status is the response's status. */
+  async passthrough(provider: string, body: string): Promise<PassthroughResult> {
+    const started = performance.now()
+    const response = await this.call(`/v1/passthrough/${encodeURIComponent(provider)}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body,
+    })
+    const text = await response.text()
+    const durationMs = Math.round(performance.now() - started)
+    return { status: response.status, durationMs, envelope: parseEnvelope(text), text }
+  }
+
+  private url(path: string): string {
+    return `${this.baseUrl}${path}`
+  }
+
+  private async call(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers)
+    headers.set('Authorization', `Bearer ${this.apiKey}`)
+    headers.set('Accept', 'application/json')
+    try {
+      return await this.fetchImpl(this.url(path), { ...init, headers, credentials: 'omit' })
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e)
+      const where = this.baseUrl || window.location.origin
+      throw new ApiError(`Could not reach the API at ${where} (${reason}).`, null, 'network')
+    }
+  }
+
+  private async getData<T>(path: string): Promise<T> {
+    const response = await this.call(path)
+    const envelope = parseEnvelope<T>(await response.text())
+    if (!response.ok || envelope?.error) {
+      const error = envelope?.error
+      throw new ApiError(
+        error?.message ?? `The API answered HTTP ${response.status}.`,
+        response.status,
+        error?.type ?? 'http_error',
+      )
+    }
+    if (!envelope || envelope.data === undefined) {
+      throw new ApiError('The API answered without data.', response.status, 'bad_response')
+    }
+    return envelope.data
+  }
+}
+
+export function parseEnvelope<T = unknown>(text: string): Envelope<T> | null {
+  try {
+    const value: unknown = JSON.parse(text)
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Envelope<T>) : null
+  } catch {
+    return null
+  }
+}
+
+const REASONS: Record<number, string> = {
+  200: 'OK',
+  201: 'Created',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Entity',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+}
+
+export function reasonPhrase(status: number): string {
+  return REASONS[status] ?? ''
+}
