@@ -1,0 +1,181 @@
+import { act, cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { App } from './App'
+import { GOOD_KEY, installFakeGateway, json, type FakeGateway } from './test/fakeGateway'
+
+let gateway: FakeGateway
+
+beforeEach(() => {
+  gateway = installFakeGateway()
+})
+
+afterEach(() => {
+  cleanup()
+  sessionStorage.clear()
+  localStorage.clear()
+  vi.unstubAllGlobals()
+})
+
+const editor = () => screen.getByTestId('editor') as HTMLTextAreaElement
+const editorJson = () => JSON.parse(editor().value)
+
+async function signIn(key = GOOD_KEY) {
+  fireEvent.change(await screen.findByTestId('api-key-input'), { target: { value: key } })
+  fireEvent.click(screen.getByTestId('sign-in'))
+}
+
+async function renderSignedIn() {
+  sessionStorage.setItem('smarter.passthrough.apiKey', GOOD_KEY)
+  render(<App />)
+  await waitFor(() => expect(editor().value).not.toBe(''))
+}
+
+describe('signing in', () => {
+  it('shows the error message for a wrong key and stores nothing', async () => {
+    render(<App />)
+    await signIn('sk-wrong')
+    expect(await screen.findByTestId('signin-error')).toHaveProperty('textContent', 'The API key is not valid.')
+    expect(sessionStorage.length).toBe(0)
+    expect(screen.queryByTestId('account')).toBeNull()
+  })
+
+  it('shows the account and keeps the key in sessionStorage only', async () => {
+    render(<App />)
+    await signIn()
+    expect((await screen.findByTestId('account')).textContent).toContain('3141-5926-5359')
+    expect(Object.values({ ...sessionStorage })).toEqual([GOOD_KEY])
+    expect(localStorage.length).toBe(0)
+    expect(document.cookie).toBe('')
+  })
+
+  it('sends the key as a bearer token', async () => {
+    render(<App />)
+    await signIn()
+    await screen.findByTestId('account')
+    const whoami = gateway.fetch.mock.calls.find(([url]) => String(url).endsWith('/v1/whoami'))!
+    expect(new Headers((whoami[1] as RequestInit).headers).get('Authorization')).toBe(`Bearer ${GOOD_KEY}`)
+  })
+
+  it('signing out forgets the key', async () => {
+    await renderSignedIn()
+    fireEvent.click(screen.getByTestId('sign-out'))
+    expect(sessionStorage.length).toBe(0)
+    expect(await screen.findByTestId('api-key-input')).toBeTruthy()
+  })
+
+  it('a stored key that is no longer accepted is dropped', async () => {
+    sessionStorage.setItem('smarter.passthrough.apiKey', 'sk-revoked')
+    render(<App />)
+    expect(await screen.findByTestId('signin-error')).toBeTruthy()
+    expect(sessionStorage.length).toBe(0)
+  })
+})
+
+describe('providers and templates', () => {
+  it('preselects the default provider and starts from hello world with its model', async () => {
+    await renderSignedIn()
+    expect((screen.getByTestId('provider-select') as HTMLSelectElement).value).toBe('openai')
+    expect(editorJson()).toMatchObject({ model: 'gpt-4o-mini', messages: [{ role: 'user' }] })
+  })
+
+  it("templates use the selected provider's default model", async () => {
+    await renderSignedIn()
+    fireEvent.change(screen.getByTestId('provider-select'), { target: { value: 'mistral' } })
+    fireEvent.click(screen.getByTestId('template-function'))
+    expect(editorJson()).toMatchObject({ model: 'mistral-small-latest', tool_choice: 'auto' })
+    fireEvent.click(screen.getByTestId('template-roles'))
+    expect(editorJson().model).toBe('mistral-small-latest')
+    expect(editorJson().messages).toHaveLength(4)
+  })
+
+  it('switching provider swaps the default model but keeps a model the user chose', async () => {
+    await renderSignedIn()
+    fireEvent.change(screen.getByTestId('provider-select'), { target: { value: 'mistral' } })
+    expect(editorJson().model).toBe('mistral-small-latest')
+    fireEvent.change(editor(), { target: { value: '{"model": "my-own", "messages": []}' } })
+    fireEvent.change(screen.getByTestId('provider-select'), { target: { value: 'openai' } })
+    expect(editorJson().model).toBe('my-own')
+  })
+})
+
+describe('the JSON editor', () => {
+  it('says where the JSON is invalid and disables Send and Format', async () => {
+    await renderSignedIn()
+    fireEvent.change(editor(), { target: { value: '{\n  "model": "gpt-4o-mini",\n  "messages": [}\n}' } })
+    expect(screen.getByTestId('json-error').textContent).toMatch(/^Line 3, column 16: /)
+    expect(screen.getByTestId('send')).toHaveProperty('disabled', true)
+    expect(screen.getByTestId('format')).toHaveProperty('disabled', true)
+  })
+
+  it('Format pretty-prints valid JSON', async () => {
+    await renderSignedIn()
+    fireEvent.change(editor(), { target: { value: '{"model":"m","messages":[{"role":"user","content":"hi"}]}' } })
+    expect(screen.queryByTestId('json-error')).toBeNull()
+    fireEvent.click(screen.getByTestId('format'))
+    expect(editor().value).toBe(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }, null, 2))
+    expect(screen.getByTestId('send')).toHaveProperty('disabled', false)
+  })
+})
+
+describe('sending', () => {
+  it('posts the editor text to the selected provider and shows status, time, journal key and body', async () => {
+    await renderSignedIn()
+    fireEvent.click(screen.getByTestId('template-hello'))
+    fireEvent.click(screen.getByTestId('send'))
+    expect((await screen.findByTestId('response-status')).textContent).toBe('200 OK')
+    expect(gateway.sent).toEqual([{ provider: 'openai', body: editor().value, authorization: `Bearer ${GOOD_KEY}` }])
+    expect(screen.getByTestId('response-duration').textContent).toMatch(/^\d+ ms$/)
+    expect(screen.getByTestId('response-key').textContent).toBe('j-200')
+    expect(JSON.parse(screen.getByTestId('response-body').textContent!)).toMatchObject({
+      metadata: { key: 'j-200' },
+      data: { status: 200 },
+    })
+    expect(screen.getByTestId('response-summary').textContent).toContain('Hello, world!')
+  })
+
+  it('disables Send while a request runs', async () => {
+    await renderSignedIn()
+    let answer!: (response: Response) => void
+    gateway.nextPassthrough = () => new Promise((resolve) => (answer = resolve))
+    fireEvent.click(screen.getByTestId('send'))
+    await waitFor(() => expect(screen.getByTestId('send')).toHaveProperty('disabled', true))
+    expect(screen.getByTestId('send').textContent).toBe('Sending…')
+    fireEvent.click(screen.getByTestId('send'))
+    expect(gateway.sent).toHaveLength(1)
+    await act(async () => answer(json(200, { metadata: { key: 'j-late' }, data: { status: 200, body: {} } })))
+    expect(screen.getByTestId('send')).toHaveProperty('disabled', false)
+    expect(screen.getByTestId('response-key').textContent).toBe('j-late')
+  })
+
+  it("shows a provider error as the provider sent it, with the provider's status", async () => {
+    await renderSignedIn()
+    const providerBody = { error: { message: 'Rate limit reached for gpt-4o-mini', type: 'requests', code: 'rate_limit_exceeded' } }
+    gateway.nextPassthrough = async () =>
+      json(429, { api: 'smarter.sh/v1', thing: 'Prompt', metadata: { key: 'j-429' }, data: { status: 429, body: providerBody } })
+    fireEvent.click(screen.getByTestId('send'))
+    expect((await screen.findByTestId('response-status')).textContent).toBe('429 Too Many Requests')
+    expect(screen.getByTestId('provider-error-message').textContent).toBe('Rate limit reached for gpt-4o-mini')
+    expect(JSON.parse(screen.getByTestId('provider-body').textContent!)).toEqual(providerBody)
+    expect(screen.getByTestId('response-key').textContent).toBe('j-429')
+  })
+
+  it("shows the gateway's own error envelope", async () => {
+    await renderSignedIn()
+    gateway.nextPassthrough = async () =>
+      json(504, { metadata: { key: 'j-504' }, error: { type: 'provider_timeout', message: 'The provider did not answer in time.', status: 504 } })
+    fireEvent.click(screen.getByTestId('send'))
+    expect((await screen.findByTestId('response-status')).textContent).toBe('504 Gateway Timeout')
+    expect(screen.getByTestId('response-summary').textContent).toContain('The provider did not answer in time.')
+  })
+
+  it('copies the whole response', async () => {
+    const writeText = vi.fn(async () => {})
+    Object.defineProperty(navigator, 'clipboard', { value: { writeText }, configurable: true })
+    await renderSignedIn()
+    fireEvent.click(screen.getByTestId('send'))
+    await screen.findByTestId('response-body')
+    fireEvent.click(screen.getByTestId('copy'))
+    await waitFor(() => expect(screen.getByTestId('copy').textContent).toBe('Copied'))
+    expect(writeText).toHaveBeenCalledWith(screen.getByTestId('response-body').textContent)
+  })
+})
