@@ -1,0 +1,61 @@
+"""The prompt API on a client's own host: POST / and POST /prompt/."""
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from smarter import auth, chat, hosts, web
+from smarter.errors import MethodNotAllowed, NotFound
+from smarter.models import parse_prompt_request
+
+logger = Logger()
+tracer = Tracer()
+app = web.make_resolver("LLMClient", "prompt")
+
+PROMPT_PATHS = ("/", "/prompt")  # Powertools matches a trailing slash too
+CLIENT_PATH = "/v1/accounts/<account>/clients/<client>/prompt"
+
+
+def _prompt(resolved: hosts.ResolvedClient):
+    record = app.context["record"]
+    record.account, record.client = resolved.account, resolved.name
+    key = auth.authenticate(app.current_event.headers)
+    record.api_key_id = key["key_id"]
+    auth.authorize_client(key, resolved.account, resolved.name)
+    request = parse_prompt_request(web.json_body(app))
+    return web.ok(app, chat.run_prompt(resolved, request, record))
+
+
+def _on_client_host():
+    return _prompt(hosts.resolve_client(web.domain_name(app.current_event.raw_event)))
+
+
+for _path in PROMPT_PATHS:
+    app.post(_path)(_on_client_host)
+
+
+@app.post(CLIENT_PATH)
+def prompt_by_path(account: str, client: str):
+    """Path-based route on the platform host, for development and the page."""
+    route = hosts.parse_host(web.domain_name(app.current_event.raw_event))
+    if route.kind != "platform":
+        raise NotFound("the path-based client route is served on the platform host only")
+    return _prompt(hosts.client_by_name(account, client))
+
+
+def _method_not_allowed():
+    raise MethodNotAllowed(
+        f"{app.current_event.http_method} is not supported here: send POST with a JSON body "
+        '{"messages": [{"role": "user", "content": "..."}]}',
+        headers={"Allow": "POST, OPTIONS"},
+    )
+
+
+for _path in (*PROMPT_PATHS, CLIENT_PATH):
+    app.route(_path, method=["GET", "PUT", "PATCH", "DELETE", "HEAD"])(_method_not_allowed)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return web.handle(app, event, context, thing="LLMClient", command="prompt")

@@ -1,0 +1,30 @@
+"""boto3 clients, created once per container and reused by every request.
+
+boto3 honours AWS_ENDPOINT_URL, which is how the local stack and the tests
+point everything at moto's server.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import boto3
+from botocore.config import Config
+
+_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10)
+
+
+@functools.cache
+def session() -> boto3.session.Session:
+    return boto3.session.Session()
+
+
+@functools.cache
+def client(service: str):
+    return session().client(service, config=_CONFIG)
+
+
+def reset() -> None:
+    """Drop the cached clients, e.g. after a test changed AWS_ENDPOINT_URL."""
+    client.cache_clear()
+    session.cache_clear()

@@ -1,0 +1,235 @@
+"""`smarter`: the admin CLI. It talks to DynamoDB with boto3, so it works the
+same against AWS and against the local stack (set AWS_ENDPOINT_URL)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+import yaml
+
+from . import auth, journal, manifests, storage, usage
+from .errors import ManifestError, SmarterError
+
+KINDS = {
+    "account": "accounts", "accounts": "accounts",
+    "client": "clients", "clients": "clients", "llmclient": "clients", "chatbot": "clients", "chatbots": "clients",
+    "plugin": "plugins", "plugins": "plugins",
+    "connection": "connections", "connections": "connections",
+    "apikey": "apikeys", "apikeys": "apikeys",
+    "domain": "domains", "domains": "domains",
+}
+SCOPED = {"clients": "CLIENT", "plugins": "PLUGIN", "connections": "CONNECTION"}
+
+
+def _print(data: Any, fmt: str = "yaml") -> None:
+    if fmt == "json":
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip())
+
+
+def _account(args) -> str:
+    account = getattr(args, "account", None) or os.environ.get("SMARTER_ACCOUNT")
+    if not account:
+        raise SmarterError("which account? pass --account or set SMARTER_ACCOUNT")
+    return account
+
+
+def cmd_apply(args) -> int:
+    text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+    for result in manifests.apply_documents(manifests.load_documents(text), account=args.account):
+        line = f"{result['kind']}/{result['name']} {result['result']}"
+        print(line)
+        if "api_key" in result:
+            print(f"API key (shown once, store it now): {result['api_key']}")
+    return 0
+
+
+def _list(kind: str, args) -> list[dict[str, Any]]:
+    if kind == "accounts":
+        return storage.list_accounts()
+    if kind == "apikeys":
+        return [{k: v for k, v in d.items() if k != "key_hash"} for d in storage.list_api_keys(_account(args))]
+    if kind == "domains":
+        return storage.list_domains(getattr(args, "account", None))
+    return storage.list_scoped(SCOPED[kind], _account(args))
+
+
+def cmd_get(args) -> int:
+    kind = KINDS.get(args.kind.lower())
+    if kind is None:
+        raise SmarterError(f"unknown kind {args.kind!r}; one of: {', '.join(sorted(set(KINDS.values())))}")
+    items = _list(kind, args)
+    if args.name:
+        items = [i for i in items if args.name in (i.get("name"), i.get("number"), i.get("key_id"), i.get("domain"), (i.get("metadata") or {}).get("name"))]
+        if not items:
+            raise SmarterError(f"no {kind[:-1]} named {args.name!r}")
+    if args.output == "table":
+        for item in items:
+            print(item.get("name") or item.get("number") or item.get("domain") or (item.get("metadata") or {}).get("name"))
+    else:
+        _print(items, args.output)
+    return 0
+
+
+def cmd_describe(args) -> int:
+    kind = KINDS.get(args.kind.lower())
+    if kind in SCOPED:
+        doc = storage.get_scoped(SCOPED[kind], _account(args), args.name)
+        if doc is None:
+            raise SmarterError(f"no {kind[:-1]} named {args.name!r} in account {_account(args)}")
+        if kind == "plugins":
+            from .plugins import kind_for
+
+            doc = {**doc, "tool": kind_for(doc).tool(doc)}  # what the model will see
+        _print(doc, args.output)
+        return 0
+    args.output = args.output
+    return cmd_get(args)
+
+
+def cmd_delete(args) -> int:
+    kind = KINDS.get(args.kind.lower())
+    if kind == "accounts":
+        for item in storage.account_items(args.name):
+            storage.delete_raw(item["pk"]["S"], item["sk"]["S"])
+        for doc in storage.list_api_keys(args.name):
+            storage.delete_raw(f"APIKEY#{doc['key_hash']}", "APIKEY")
+        print(f"account/{args.name} deleted")
+        return 0
+    if kind not in SCOPED:
+        raise SmarterError(f"delete works on accounts, clients, plugins and connections (keys are revoked: smarter apikey revoke)")
+    if not storage.delete_scoped(SCOPED[kind], _account(args), args.name):
+        raise SmarterError(f"no {kind[:-1]} named {args.name!r} in account {_account(args)}")
+    print(f"{kind[:-1]}/{args.name} deleted")
+    return 0
+
+
+def cmd_apikey(args) -> int:
+    account = _account(args)
+    if args.action == "create":
+        if storage.get_account(account) is None:
+            raise SmarterError(f"the account {account} does not exist")
+        secret, doc = auth.create_key(account, args.name, clients=args.client or None, expires_in_days=args.expires_in_days)
+        _print({k: v for k, v in doc.items()}, args.output)
+        print(f"API key (shown once, store it now): {secret}")
+        return 0
+    doc = auth.find_key(account, args.name)
+    if doc is None:
+        raise SmarterError(f"no API key {args.name!r} in account {account}")
+    revoked = auth.revoke_key(doc)
+    print(f"apikey/{revoked['key_id']} revoked at {revoked['revoked_at']}")
+    return 0
+
+
+def cmd_prompt(args) -> int:
+    from . import chat, hosts
+    from .journal import RequestRecord
+    from .models import parse_prompt_request
+
+    account = _account(args)
+    resolved = hosts.client_by_name(account, args.client)
+    record = RequestRecord("LLMClient", "prompt", method="CLI", path="smarter prompt", host=resolved.host, headers={})
+    record.account, record.client, record.api_key_id = account, args.client, "cli"
+    status, response = 200, None
+    try:
+        request = parse_prompt_request({"session_key": args.session, "messages": [{"role": "user", "content": args.text}]})
+        data = chat.run_prompt(resolved, request, record)
+        response = data
+        print(data["chat_completion"]["choices"][0]["message"].get("content") or "")
+        for call in data["tool_calls"]:
+            print(f"  [tool {call['plugin']} {json.dumps(call.get('arguments'))} -> {call['outcome']}]", file=sys.stderr)
+        print(f"session_key: {record.session_key}\njournal key: {record.key}", file=sys.stderr)
+        return 0
+    except SmarterError as exc:
+        status, response = exc.status, {"error": {"type": exc.type, "message": exc.message}}
+        raise
+    finally:
+        record.finish(status, response)
+
+
+def cmd_journal(args) -> int:
+    account = _account(args)
+    if args.key:
+        record = journal.get(account, args.client, args.key)
+        if record is None:
+            raise SmarterError(f"no journal record {args.key} for {args.client}")
+        _print(record, args.output)
+    else:
+        for record in journal.recent(account, args.client, args.limit):
+            print(f"{record['key']}  {record['status']}  {record['command']}  {record['durations']['total_ms']} ms")
+    return 0
+
+
+def cmd_usage(args) -> int:
+    _print(usage.for_account(_account(args), args.day or ""), args.output)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smarter", description="Administer Smarter Serverless accounts, clients, plugins and keys.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument("--account", help="account number (default: $SMARTER_ACCOUNT)")
+        p.add_argument("-o", "--output", choices=["yaml", "json", "table"], default="yaml")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("apply", cmd_apply, "create or update from a manifest file (YAML or JSON; '-' for stdin)")
+    p.add_argument("-f", "--file", required=True)
+    for name, func in (("get", cmd_get), ("describe", cmd_describe), ("delete", cmd_delete)):
+        p = add(name, func, f"{name} accounts, clients, plugins, connections, apikeys, domains")
+        p.add_argument("kind")
+        p.add_argument("name", nargs="?" if name == "get" else None)
+    p = add("apikey", cmd_apikey, "create or revoke API keys")
+    p.add_argument("action", choices=["create", "revoke"])
+    p.add_argument("name", help="the key's name (create) or its name or key id (revoke)")
+    p.add_argument("--client", action="append", help="limit the key to this client (repeatable)")
+    p.add_argument("--expires-in-days", type=int)
+    p = add("prompt", cmd_prompt, "send a prompt to a client from the terminal")
+    p.add_argument("client")
+    p.add_argument("text")
+    p.add_argument("--session", help="continue this session_key")
+    p = add("journal", cmd_journal, "list a client's recent journal records, or show one")
+    p.add_argument("client")
+    p.add_argument("key", nargs="?")
+    p.add_argument("--limit", type=int, default=20)
+    p = add("usage", cmd_usage, "token usage per client and day")
+    p.add_argument("--day", help="a day (YYYY-MM-DD) or a prefix (YYYY-MM)")
+    for extension in _extensions():
+        extension(sub, add)
+    return parser
+
+
+def _extensions():
+    """Sub-command groups that live in their own modules (plugins, domains)."""
+    found = []
+    for module_name in ("smarter.plugin_cli", "smarter.domains_cli"):
+        try:
+            module = __import__(module_name, fromlist=["register"])
+        except ImportError:
+            continue
+        found.append(module.register)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ManifestError as exc:
+        print(f"error: invalid manifest: {exc.message}", file=sys.stderr)
+        return 2
+    except SmarterError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Settings read once per container from the environment.
+
+Every knob has a default that suits the local stack, so a test or a developer
+only sets what differs. Lambda sets the table names from the template.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+
+MIB = 1024 * 1024
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
+
+
+def _list(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_table: str
+    sessions_table: str
+    journal_table: str
+    usage_table: str
+    journal_bucket: str
+    api_domain: str
+    cors_origins: tuple[str, ...]
+    # Lambda's synchronous payload limit is 6 MB for the whole event; 4 MiB of
+    # body leaves room for headers and base64 while fitting very long prompts.
+    max_body_bytes: int
+    cache_ttl_seconds: float
+    max_tool_rounds: int
+    provider_timeout_seconds: float
+    provider_max_retries: int
+    journal_ttl_days: int
+    session_ttl_days: int
+    session_window: int
+    secret_prefix: str
+    plugin_timeout_seconds: float
+    local_allowed_hosts: tuple[str, ...] = field(default=())
+
+
+@functools.cache
+def settings() -> Settings:
+    return Settings(
+        config_table=os.environ.get("SMARTER_CONFIG_TABLE", "smarter-config"),
+        sessions_table=os.environ.get("SMARTER_SESSIONS_TABLE", "smarter-sessions"),
+        journal_table=os.environ.get("SMARTER_JOURNAL_TABLE", "smarter-journal"),
+        usage_table=os.environ.get("SMARTER_USAGE_TABLE", "smarter-usage"),
+        journal_bucket=os.environ.get("SMARTER_JOURNAL_BUCKET", "smarter-journal"),
+        api_domain=os.environ.get("SMARTER_API_DOMAIN", "api.localhost").lower().strip("."),
+        cors_origins=_list("SMARTER_CORS_ORIGINS"),
+        max_body_bytes=_int("SMARTER_MAX_BODY_BYTES", 4 * MIB),
+        cache_ttl_seconds=_float("SMARTER_CACHE_TTL", 30.0),
+        max_tool_rounds=_int("SMARTER_MAX_TOOL_ROUNDS", 5),
+        provider_timeout_seconds=_float("SMARTER_PROVIDER_TIMEOUT", 60.0),
+        provider_max_retries=_int("SMARTER_PROVIDER_MAX_RETRIES", 2),
+        journal_ttl_days=_int("SMARTER_JOURNAL_TTL_DAYS", 90),
+        session_ttl_days=_int("SMARTER_SESSION_TTL_DAYS", 30),
+        session_window=_int("SMARTER_SESSION_WINDOW", 200),
+        secret_prefix=os.environ.get("SMARTER_SECRET_PREFIX", "smarter/providers/"),
+        plugin_timeout_seconds=_float("SMARTER_PLUGIN_TIMEOUT", 10.0),
+        local_allowed_hosts=_list("SMARTER_LOCAL_ALLOWED_HOSTS"),
+    )

@@ -1,0 +1,81 @@
+"""Domain errors. Each carries its HTTP status and a stable `type`; the one
+exception handler in `web` turns them into the error envelope."""
+
+from __future__ import annotations
+
+
+class SmarterError(Exception):
+    status = 500
+    type = "internal_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class BadRequest(SmarterError):
+    status = 400
+    type = "bad_request"
+
+
+class Unauthorized(SmarterError):
+    status = 401
+    type = "unauthorized"
+
+
+class Forbidden(SmarterError):
+    status = 403
+    type = "forbidden"
+
+
+class NotFound(SmarterError):
+    status = 404
+    type = "not_found"
+
+
+class MethodNotAllowed(SmarterError):
+    status = 405
+    type = "method_not_allowed"
+
+
+class PayloadTooLarge(SmarterError):
+    status = 413
+    type = "payload_too_large"
+
+
+class RateLimited(SmarterError):
+    status = 429
+    type = "rate_limited"
+
+
+class ProviderError(SmarterError):
+    status = 502
+    type = "provider_error"
+
+
+class ProviderNotConfigured(SmarterError):
+    status = 502
+    type = "provider_not_configured"
+
+
+class ToolLoopLimit(SmarterError):
+    status = 502
+    type = "tool_round_limit"
+
+
+class ProviderTimeout(SmarterError):
+    status = 504
+    type = "provider_timeout"
+
+
+class ManifestError(SmarterError):
+    """A manifest that does not validate; `path` names the offending field."""
+
+    status = 400
+    type = "invalid_manifest"
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}" if path else reason)
+        self.path = path
+        self.reason = reason

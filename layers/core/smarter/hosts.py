@@ -1,0 +1,85 @@
+"""Which LLM client a host name means.
+
+The host comes from `requestContext.domainName` (the domain API Gateway
+matched), never from the client-controlled Host header. Three shapes:
+
+- the platform host `{api_domain}`: platform routes (passthrough, providers, whoami);
+- a default host `{client}.{account}.{api_domain}`: one GetItem for the client;
+- anything else is a custom domain: one Query on the sparse ByVerifiedDomain
+  index, which only holds verified domains, so routing cannot trust a pending one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from . import storage
+from .config import settings
+from .errors import NotFound
+from .models import ACCOUNT_NUMBER, CLIENT_NAME
+
+
+@dataclass(frozen=True)
+class HostRoute:
+    kind: Literal["platform", "default", "custom"]
+    host: str
+    account: str | None = None
+    client: str | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedClient:
+    account: str
+    name: str
+    doc: dict[str, Any]
+    host: str
+
+
+def normalize_host(host: str | None) -> str:
+    host = (host or "").strip().lower().rstrip(".")
+    if host.startswith("["):  # IPv6 literal
+        return host.split("]")[0] + "]"
+    return host.split(":", 1)[0]
+
+
+def parse_host(host: str | None, api_domain: str | None = None) -> HostRoute:
+    host = normalize_host(host)
+    api_domain = (api_domain or settings().api_domain).lower()
+    if not host:
+        raise NotFound("the request has no host name")
+    if host == api_domain:
+        return HostRoute("platform", host)
+    suffix = "." + api_domain
+    if host.endswith(suffix):
+        labels = host[: -len(suffix)].split(".")
+        if len(labels) == 2 and CLIENT_NAME.match(labels[0]) and ACCOUNT_NUMBER.match(labels[1]):
+            return HostRoute("default", host, account=labels[1], client=labels[0])
+        raise NotFound(f"no LLM client is served at {host}: expected {{client}}.{{account}}.{api_domain}")
+    return HostRoute("custom", host)
+
+
+def resolve_client(host: str | None) -> ResolvedClient:
+    route = parse_host(host)
+    if route.kind == "platform":
+        raise NotFound(f"{route.host} is the platform host; call a client at {{client}}.{{account}}.{route.host}")
+    if route.kind == "default":
+        return client_by_name(route.account, route.client, host=route.host)
+    found = storage.client_by_verified_domain(route.host)
+    if found is None:
+        claim = storage.get_domain(route.host)
+        if claim is not None and claim.get("status") != "verified":
+            raise NotFound(f"the domain {route.host} is not verified yet (state: {claim.get('status')})")
+        raise NotFound(f"no LLM client is served at {route.host}")
+    account, doc = found
+    return ResolvedClient(account, doc["name"], doc, route.host)
+
+
+def client_by_name(account: str, name: str, *, host: str | None = None) -> ResolvedClient:
+    """The path-based route on the platform host resolves the same way as a default host."""
+    if not (ACCOUNT_NUMBER.match(account or "") and CLIENT_NAME.match(name or "")):
+        raise NotFound(f"no LLM client {name!r} in account {account!r}")
+    doc = storage.get_scoped("CLIENT", account, name, cached=True)
+    if doc is None or not doc.get("deployed", True):
+        raise NotFound(f"no LLM client {name!r} in account {account}")
+    return ResolvedClient(account, name, doc, host or f"{name}.{account}.{settings().api_domain}")

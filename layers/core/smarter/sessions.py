@@ -1,0 +1,60 @@
+"""Sessions: a conversation kept by `session_key`, one item per message.
+
+Messages are items in their own partition (`{account}#{client}#{session}`),
+sorted by time, so a session grows without any single item growing. A
+request reads only the last SMARTER_SESSION_WINDOW messages (one Query) and
+its new messages are written with the journal record.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+from . import aws
+from .config import settings
+
+
+def new_session_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _partition(account: str, client: str, session_key: str) -> str:
+    return f"{account}#{client}#{session_key}"
+
+
+def load(account: str, client: str, session_key: str) -> list[dict[str, Any]]:
+    """The session's latest messages, oldest first; [] for an unknown session."""
+    out = aws.client("dynamodb").query(
+        TableName=settings().sessions_table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": _partition(account, client, session_key)}},
+        ScanIndexForward=False,
+        Limit=settings().session_window,
+    )
+    messages = [json.loads(item["doc"]["S"]) for item in reversed(out.get("Items", []))]
+    # A window that starts mid tool exchange would orphan tool results; drop them.
+    while messages and messages[0].get("role") == "tool":
+        messages.pop(0)
+    return messages
+
+
+def items(account: str, client: str, session_key: str, messages: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(table, item) pairs for new messages, ready for the journal's batch write."""
+    base = time.time_ns()
+    expires = str(int(time.time()) + settings().session_ttl_days * 86400)
+    pk = _partition(account, client, session_key)
+    return [
+        (
+            settings().sessions_table,
+            {
+                "pk": {"S": pk},
+                "sk": {"S": f"{base:020d}#{i:04d}"},
+                "doc": {"S": json.dumps(message, separators=(",", ":"), default=str)},
+                "expires_at": {"N": expires},
+            },
+        )
+        for i, message in enumerate(messages)
+    ]

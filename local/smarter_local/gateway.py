@@ -1,0 +1,188 @@
+"""A local API Gateway: each HTTP request becomes the REST API proxy event the
+Lambda gets in AWS (requestContext.domainName included) and is handed to the
+same handler. Like a Lambda container, a function serves one request at a time."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import mimetypes
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from .cfn import ROOT
+
+PLATFORM_PATHS = ("/v1/passthrough/", "/v1/providers", "/v1/whoami")
+PAGE_PREFIX = "/passthrough/"
+TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
+
+
+def load_handler(function: str) -> Callable[[dict, Any], dict]:
+    """functions/<function>/app.py's lambda_handler, imported under its own module name."""
+    path = ROOT / "functions" / function / "app.py"
+    spec = importlib.util.spec_from_file_location(f"smarter_function_{function}", path)
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.lambda_handler
+
+
+class LambdaContext:
+    """The attributes of Lambda's context object that Powertools reads."""
+
+    def __init__(self, function: str, timeout_s: int = 120):
+        self.function_name = f"smarter-{function}"
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self._deadline - time.monotonic()) * 1000), 0)
+
+
+def domain_for(host_header: str, api_domain: str) -> str:
+    """What API Gateway would put in requestContext.domainName for this Host."""
+    host = (host_header or "").split(":", 1)[0].lower().rstrip(".")
+    if host in ("localhost", "127.0.0.1", ""):
+        return api_domain
+    return host
+
+
+def make_event(method: str, raw_path: str, headers: dict[str, str], body: bytes, *, domain: str, resource: str) -> dict[str, Any]:
+    url = urlsplit(raw_path)
+    path = unquote(url.path) or "/"
+    pairs = parse_qsl(url.query, keep_blank_values=True)
+    multi_query: dict[str, list[str]] = {}
+    for name, value in pairs:
+        multi_query.setdefault(name, []).append(value)
+    content_type = headers.get("Content-Type", headers.get("content-type", ""))
+    is_text = not body or any(content_type.startswith(t) for t in TEXT_TYPES) or not content_type
+    try:
+        text_body = body.decode("utf-8") if is_text else None
+    except UnicodeDecodeError:
+        text_body = None
+    now = datetime.now(timezone.utc)
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": dict(headers),
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": dict(pairs) or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": {"proxy": path.lstrip("/")} if resource.endswith("{proxy+}") else None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": "local",
+            "resourcePath": resource,
+            "httpMethod": method,
+            "extendedRequestId": request_id,
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "path": path,
+            "accountId": "000000000000",
+            "protocol": "HTTP/1.1",
+            "stage": "live",
+            "domainPrefix": domain.split(".", 1)[0],
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "requestId": request_id,
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")},
+            "domainName": domain,
+            "apiId": "local",
+        },
+        "body": (text_body if text_body is not None else base64.b64encode(body).decode()) if body else None,
+        "isBase64Encoded": bool(body) and text_body is None,
+    }
+
+
+class Function:
+    def __init__(self, name: str):
+        self.name = name
+        self.handler = load_handler(name)
+        self.lock = threading.Lock()
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            return self.handler(event, LambdaContext(self.name))
+
+
+class Gateway:
+    def __init__(self, *, api_domain: str, port: int, page_dir: Path | None = None, host: str = "127.0.0.1"):
+        self.api_domain = api_domain
+        self.page_dir = page_dir
+        self.functions = {name: Function(name) for name in ("prompt", "passthrough") if (ROOT / "functions" / name / "app.py").exists()}
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status, headers, data = gateway.dispatch(self.command, self.path, dict(self.headers), body)
+                self.send_response(status)
+                for name, values in headers.items():
+                    for value in values:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle
+
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+
+    def dispatch(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, list[str]], bytes]:
+        domain = domain_for(headers.get("Host", ""), self.api_domain)
+        path = urlsplit(raw_path).path
+        if domain == self.api_domain and path.startswith(PAGE_PREFIX.rstrip("/")) and method in ("GET", "HEAD"):
+            return self.static(path)
+        if path.startswith(PLATFORM_PATHS) and "passthrough" in self.functions:
+            function, resource = self.functions["passthrough"], "/v1/{proxy+}"
+        else:
+            function, resource = self.functions["prompt"], "/" if path == "/" else "/{proxy+}"
+        response = function.invoke(make_event(method, raw_path, headers, body, domain=domain, resource=resource))
+        out: dict[str, list[str]] = {}
+        for name, value in (response.get("headers") or {}).items():
+            out.setdefault(name, []).append(value)
+        for name, values in (response.get("multiValueHeaders") or {}).items():
+            out[name] = list(values)
+        data = response.get("body") or ""
+        payload = base64.b64decode(data) if response.get("isBase64Encoded") else data.encode("utf-8")
+        return response.get("statusCode", 502), out, payload
+
+    def static(self, path: str) -> tuple[int, dict[str, list[str]], bytes]:
+        """The built page, as CloudFront would serve it from S3."""
+        if self.page_dir is None or not self.page_dir.exists():
+            return 404, {"Content-Type": ["text/plain"]}, b"the page is not built: run make run (it builds frontend/)\n"
+        relative = path[len(PAGE_PREFIX) :] if path.startswith(PAGE_PREFIX) else ""
+        target = (self.page_dir / (relative or "index.html")).resolve()
+        if not str(target).startswith(str(self.page_dir.resolve())) or not target.is_file():
+            target = self.page_dir / "index.html"
+        content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        return 200, {"Content-Type": [content_type], "Cache-Control": ["no-store"]}, target.read_bytes()
+
+    def serve_in_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

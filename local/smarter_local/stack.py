@@ -1,0 +1,184 @@
+"""Start the local stack in this process: moto's server, tables and bucket from
+template.yaml, the demo tenant, and the local API Gateway."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .cfn import ROOT, create_buckets, create_tables, load_template
+
+DEMO_ACCOUNT = "3141-5926-5359"
+DEMO_CLIENT = "customer-support"
+EXAMPLES = ROOT / "examples"
+PAGE_DIR = ROOT / "frontend" / "dist"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class StackInfo:
+    port: int
+    moto_url: str
+    api_domain: str
+    api_key: str
+    account: str = DEMO_ACCOUNT
+    client: str = DEMO_CLIENT
+
+    @property
+    def client_url(self) -> str:
+        return f"http://{self.client}.{self.account}.{self.api_domain}:{self.port}/"
+
+    @property
+    def page_url(self) -> str:
+        return f"http://localhost:{self.port}/passthrough/"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start_moto(port: int) -> Any:
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return server
+
+
+def configure_environment(moto_url: str, extra: dict[str, str]) -> None:
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": moto_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "SmarterServerless",
+            "POWERTOOLS_SERVICE_NAME": "smarter-local",
+            **extra,
+        }
+    )
+    os.environ.pop("AWS_PROFILE", None)
+    from smarter import aws, cache, config, providers
+
+    config.settings.cache_clear()
+    aws.reset()
+    cache.clear_all()
+    providers.reset()
+
+
+def create_resources() -> dict[str, str]:
+    from smarter import aws
+
+    template = load_template()
+    names = create_tables(aws.client("dynamodb"), template)
+    names.update(create_buckets(aws.client("s3"), template))
+    return names
+
+
+def put_provider_secret(provider: str, key: str) -> None:
+    from smarter import aws
+    from smarter.config import settings
+
+    sm = aws.client("secretsmanager")
+    name = f"{settings().secret_prefix}{provider}"
+    try:
+        sm.create_secret(Name=name, SecretString=key)
+    except sm.exceptions.ResourceExistsException:
+        sm.put_secret_value(SecretId=name, SecretString=key)
+
+
+def seed_demo(provider: str = "offline") -> str:
+    """Apply the example manifests (the demo tenant) and return a fresh API key."""
+    from smarter import manifests
+
+    docs = []
+    for path in sorted(EXAMPLES.glob("demo-*.yaml")):
+        docs.extend(manifests.load_documents(path.read_text(encoding="utf-8")))
+    for doc in docs:
+        if doc["kind"] in ("LLMClient", "Chatbot"):
+            doc["spec"]["config"]["provider"] = provider
+            if provider != "offline":
+                doc["spec"]["config"].pop("defaultModel", None)
+    manifests.apply_documents(docs)
+    results = manifests.apply_documents(
+        [{"apiVersion": "smarter.sh/v1", "kind": "ApiKey", "metadata": {"name": "local-demo", "account": DEMO_ACCOUNT}, "spec": {}}]
+    )
+    return results[0]["api_key"]
+
+
+class LocalStack:
+    """Everything `make run` starts, usable from tests too."""
+
+    def __init__(self, *, port: int = 0, moto_port: int = 0, api_domain: str = "api.localhost", env: dict[str, str] | None = None):
+        self.port = port or free_port()
+        self.moto_port = moto_port or free_port()
+        self.api_domain = api_domain
+        self.env = env or {}
+        self.moto = None
+        self.gateway = None
+
+    def start(self, *, provider: str = "offline", provider_key: str | None = None) -> StackInfo:
+        self.moto = start_moto(self.moto_port)
+        moto_url = f"http://127.0.0.1:{self.moto_port}"
+        origins = f"http://localhost:{self.port},http://127.0.0.1:{self.port}"
+        configure_environment(moto_url, {"SMARTER_API_DOMAIN": self.api_domain, "SMARTER_CORS_ORIGINS": origins, **self.env})
+        os.environ.update(create_resources())
+        from smarter import config
+
+        config.settings.cache_clear()
+        if provider_key:
+            put_provider_secret(provider, provider_key)
+        api_key = seed_demo(provider)
+        from .gateway import Gateway
+
+        self.gateway = Gateway(api_domain=self.api_domain, port=self.port, page_dir=PAGE_DIR)
+        self.gateway.serve_in_thread()
+        return StackInfo(self.port, moto_url, self.api_domain, api_key)
+
+    def stop(self) -> None:
+        if self.gateway:
+            self.gateway.stop()
+        if self.moto:
+            self.moto.stop()
+
+
+def describe(info: StackInfo, provider: str) -> str:
+    curl = (
+        f"curl -s {info.client_url} -H 'Authorization: Token {info.api_key}' "
+        "-H 'Content-Type: application/json' "
+        "-d '{\"messages\": [{\"role\": \"user\", \"content\": \"What are your support hours?\"}]}'"
+    )
+    return "\n".join(
+        [
+            "Smarter Serverless local stack is running.",
+            f"Client URL: {info.client_url}",
+            f"API key: {info.api_key}",
+            f"Provider: {provider}",
+            f"Passthrough page: {info.page_url}",
+            "",
+            "Try it:",
+            curl,
+            "",
+            "Continue the conversation by adding \"session_key\" from the answer to the next body.",
+            f"Admin CLI against this stack: export AWS_ENDPOINT_URL={info.moto_url} AWS_ACCESS_KEY_ID=testing "
+            f"AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 SMARTER_ACCOUNT={info.account} "
+            + " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("SMARTER_") and k.endswith(("_TABLE", "_BUCKET"))),
+            "then e.g.: .venv/bin/smarter get clients",
+            "Stop with Ctrl-C.",
+        ]
+    )
