@@ -80,7 +80,7 @@ class OpenAIServer:
                 except ValueError:
                     payload = None
                 with server._lock:
-                    server.requests.append({"path": self.path, "headers": dict(self.headers), "json": payload})
+                    server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "json": payload})
                     scripted = server.queue.popleft() if server.queue else server.default
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, json.dumps(error(404, f"no route {self.path}")).encode())

@@ -132,7 +132,7 @@ class LocalStack:
         self.moto = None
         self.gateway = None
 
-    def start(self, *, provider: str = "offline", provider_key: str | None = None) -> StackInfo:
+    def start(self, *, provider: str = "offline", provider_keys: dict[str, str] | None = None) -> StackInfo:
         self.moto = start_moto(self.moto_port)
         moto_url = f"http://127.0.0.1:{self.moto_port}"
         origins = f"http://localhost:{self.port},http://127.0.0.1:{self.port}"
@@ -141,8 +141,8 @@ class LocalStack:
         from smarter import config
 
         config.settings.cache_clear()
-        if provider_key:
-            put_provider_secret(provider, provider_key)
+        for name, key in (provider_keys or {}).items():
+            put_provider_secret(name, key)
         api_key = seed_demo(provider)
         from .gateway import Gateway
 

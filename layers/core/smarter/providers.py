@@ -189,3 +189,49 @@ def _provider_message(exc: Any) -> str:
 def reset() -> None:
     _clients.clear()
     _keys.clear()
+
+
+@dataclass
+class Forwarded:
+    status: int
+    body: Any
+    provider_ms: float
+
+
+def forward(provider: Provider, request: dict[str, Any]) -> Forwarded:
+    """Send a raw chat-completions body and return the provider's status and
+    body unchanged (the passthrough API). No retries: the caller sees exactly
+    what the provider said, 429s included."""
+    started = time.perf_counter()
+    if provider.name == "offline":
+        from .offline import complete
+
+        return Forwarded(200, complete(request), (time.perf_counter() - started) * 1000)
+    client = openai_client(provider, require_key(provider), max_retries=0)
+    import openai
+
+    try:
+        response = client.post("/chat/completions", body=request, cast_to=_raw_response_type())
+    except openai.APITimeoutError:
+        raise ProviderTimeout(
+            f"the provider {provider.name!r} did not answer within {settings().provider_timeout_seconds:g} s"
+        ) from None
+    except openai.APIStatusError as exc:
+        response = exc.response
+    except openai.APIConnectionError as exc:
+        raise ProviderError(f"could not reach the provider {provider.name!r}: {exc.__class__.__name__}") from None
+    provider_ms = (time.perf_counter() - started) * 1000
+    try:
+        body: Any = json.loads(response.text)
+    except ValueError:
+        body = response.text
+    return Forwarded(response.status_code, body, provider_ms)
+
+
+def _raw_response_type():
+    """The HTTP response class the SDK returns untouched when asked for it."""
+    try:  # openai 3 ships on httpx2; older releases on httpx
+        import httpx2 as httpx
+    except ImportError:
+        import httpx
+    return httpx.Response

@@ -27,10 +27,12 @@ def count(account: str, client: str, usage: dict[str, int], *, requests: int = 1
 
 
 def for_account(account: str, day_prefix: str = "") -> list[dict[str, Any]]:
+    condition, values = "pk = :pk", {":pk": {"S": account}}
+    if day_prefix:
+        condition += " AND begins_with(sk, :d)"
+        values[":d"] = {"S": day_prefix}
     out = aws.client("dynamodb").query(
-        TableName=settings().usage_table,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :d)",
-        ExpressionAttributeValues={":pk": {"S": account}, ":d": {"S": day_prefix}},
+        TableName=settings().usage_table, KeyConditionExpression=condition, ExpressionAttributeValues=values
     )
     rows = []
     for item in out.get("Items", []):

@@ -1,0 +1,53 @@
+# Smarter Serverless. `make run` starts the local stack; `make test` runs every test.
+# Both work on a fresh machine with Python 3.11, Node and make.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 9357
+CI_INSTALL ?= $(if $(CI),1,)
+
+.PHONY: install run test test-fast page system-deps template bench bench-smoke deploy clean
+
+$(STAMP): pyproject.toml layers/core/pyproject.toml layers/plugins/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e layers/core -e layers/plugins -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+frontend/node_modules/.package-lock.json: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+
+frontend/dist/index.html: frontend/node_modules/.package-lock.json $(shell find frontend/src frontend/public frontend/index.html -type f 2>/dev/null)
+	cd frontend && npm run build
+
+page: frontend/dist/index.html
+
+run: install page
+	PORT=$(PORT) $(PY) -m smarter_local
+
+# Chromium (the page tests) and PostgreSQL (the SQL plugin tests) come from Debian.
+system-deps:
+	@bash scripts/system-deps.sh
+
+template: install
+	bash scripts/check-template.sh
+
+test: install page system-deps
+	cd frontend && npm test
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not sam and not browser"
+
+bench: install
+	$(PY) -m bench
+
+bench-smoke: install
+	$(PY) -m bench --smoke
+
+clean:
+	rm -rf .aws-sam frontend/dist test-artifacts

@@ -1,0 +1,69 @@
+"""Platform routes on {api_domain}: the passthrough API, the provider listing and whoami."""
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from smarter import auth, hosts, providers, web
+from smarter.errors import BadRequest, NotFound, ProviderNotConfigured
+
+logger = Logger()
+tracer = Tracer()
+app = web.make_resolver("Prompt", "passthrough")
+
+
+def _platform_key() -> dict:
+    """Platform routes answer on the platform host only, for a valid key."""
+    record = app.context["record"]
+    if hosts.parse_host(web.domain_name(app.current_event.raw_event)).kind != "platform":
+        raise NotFound(f"{app.current_event.path} is served on the platform host only")
+    key = auth.authenticate(app.current_event.headers)
+    record.account, record.api_key_id = key["account"], key["key_id"]
+    return key
+
+
+@app.post("/v1/passthrough/<provider>")
+def passthrough(provider: str):
+    record = app.context["record"]
+    record.provider = provider
+    _platform_key()
+    target = providers.get_provider(provider)
+    body = web.json_body(app)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object: an OpenAI-style chat completion request")
+    forwarded = providers.forward(target, body)
+    record.provider_ms += forwarded.provider_ms
+    if isinstance(forwarded.body, dict):
+        record.add_usage(forwarded.body.get("usage"))
+    return web.ok(app, {"status": forwarded.status, "body": forwarded.body}, status=forwarded.status, provider=provider)
+
+
+@app.get("/v1/providers")
+def list_providers():
+    record = app.context["record"]
+    record.thing, record.command = "Provider", "list"
+    _platform_key()
+    listing = []
+    for provider in providers.all_providers():
+        info = provider.public()
+        try:
+            providers.require_key(provider)
+            info["configured"] = True
+        except ProviderNotConfigured:
+            info["configured"] = False
+        listing.append(info)
+    return web.ok(app, {"providers": listing})
+
+
+@app.get("/v1/whoami")
+def whoami():
+    record = app.context["record"]
+    record.thing, record.command = "ApiKey", "whoami"
+    key = _platform_key()
+    return web.ok(app, {k: key.get(k) for k in ("account", "key_id", "name", "clients", "expires_at")})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return web.handle(app, event, context, thing="Prompt", command="passthrough")

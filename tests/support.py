@@ -1,0 +1,129 @@
+"""Test helpers: tenants, plugins, and real REST API proxy events handed to the
+Lambda handlers. Fixtures live in conftest.py."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+API_DOMAIN = "api.example.com"
+
+
+@dataclass
+class Tenant:
+    account: str
+    client: str
+    api_key: str
+    key_id: str
+
+    @property
+    def host(self) -> str:
+        return f"{self.client}.{self.account}.{API_DOMAIN}"
+
+
+def make_tenant(account: str = "3141-5926-5359", client: str = "customer-support", *, provider: str = "openai", plugins: list[dict] | None = None, client_config: dict | None = None) -> Tenant:
+    from smarter import manifests
+
+    docs: list[dict[str, Any]] = [
+        {"apiVersion": "smarter.sh/v1", "kind": "Account", "metadata": {"name": account}, "spec": {"companyName": f"Company {account}"}},
+    ]
+    for plugin in plugins or []:
+        docs.append({**plugin, "metadata": {**plugin["metadata"], "account": account}})
+    docs.append(
+        {
+            "apiVersion": "smarter.sh/v1",
+            "kind": "LLMClient",
+            "metadata": {"name": client, "account": account},
+            "spec": {
+                "config": {"provider": provider, "defaultModel": "gpt-4o-mini", "defaultSystemRole": "You are helpful.", **(client_config or {})},
+                "plugins": [p["metadata"]["name"] for p in plugins or []],
+            },
+        }
+    )
+    manifests.apply_documents(docs)
+    result = manifests.apply({"apiVersion": "smarter.sh/v1", "kind": "ApiKey", "metadata": {"name": f"key-{client}", "account": account}, "spec": {}})
+    return Tenant(account, client, result["api_key"], result["key_id"])
+
+
+def static_plugin(name: str = "support_info", *, directive: str = "always", terms: list[str] | None = None, data: dict | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "smarter.sh/v1",
+        "kind": "Plugin",
+        "metadata": {"name": name, "pluginClass": "static", "description": "support facts"},
+        "spec": {
+            "selector": {"directive": directive, "searchTerms": terms or []},
+            "data": {
+                "description": "Look up support facts.",
+                "staticData": data or {"hours": "Monday to Friday, 9 to 5.", "contact": "support@example.com"},
+            },
+        },
+    }
+
+
+# --- invoking handlers with real REST API proxy events -------------------------------
+
+_handlers: dict[str, Any] = {}
+
+
+def handler(function: str):
+    if function not in _handlers:
+        from smarter_local.gateway import load_handler
+
+        _handlers[function] = load_handler(function)
+    return _handlers[function]
+
+
+@dataclass
+class Result:
+    status: int
+    headers: dict[str, str]
+    body: Any
+    raw: dict[str, Any]
+
+
+def invoke(
+    function: str,
+    method: str,
+    path: str,
+    *,
+    host: str,
+    body: Any = None,
+    raw_body: str | None = None,
+    headers: dict[str, str] | None = None,
+    key: str | None = None,
+    scheme: str = "Token",
+) -> Result:
+    from smarter_local.gateway import LambdaContext, make_event
+
+    all_headers = {"Content-Type": "application/json", "Host": host, **(headers or {})}
+    if key is not None:
+        all_headers["Authorization"] = f"{scheme} {key}"
+    data = raw_body.encode() if raw_body is not None else (json.dumps(body).encode() if body is not None else b"")
+    resource = "/v1/{proxy+}" if path.startswith("/v1/") and function == "passthrough" else ("/" if path == "/" else "/{proxy+}")
+    event = make_event(method, path, all_headers, data, domain=host, resource=resource)
+    response = handler(function)(event, LambdaContext(function))
+    out_headers = dict(response.get("headers") or {})
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        out_headers[name] = values[-1]
+    text = response.get("body") or ""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = text
+    return Result(response["statusCode"], out_headers, parsed, response)
+
+
+def prompt(tenant: Tenant, content: str | None = "Hello", *, session_key: str | None = None, body: Any = None, **kwargs) -> Result:
+    if body is None:
+        body = {"messages": [{"role": "user", "content": content}]}
+        if session_key:
+            body["session_key"] = session_key
+    kwargs.setdefault("key", tenant.api_key)
+    return invoke("prompt", "POST", kwargs.pop("path", "/"), host=kwargs.pop("host", tenant.host), body=body, **kwargs)
+
+
+def journal_records(account: str, client: str) -> list[dict[str, Any]]:
+    from smarter import journal
+
+    return journal.recent(account, client, limit=100)
