@@ -19,7 +19,8 @@ WORD = re.compile(r"[a-z0-9]+")
 
 
 def _words(text: str) -> set[str]:
-    return set(WORD.findall(text.lower()))
+    """Lower-case words, plural 's' dropped, so 'refund' meets 'refunds'."""
+    return {w.rstrip("s") or w for w in WORD.findall(text.lower())}
 
 
 def _text(content: Any) -> str:
