@@ -1,0 +1,569 @@
+"""Infrastructure tests: what template.yaml promises, read from the template itself.
+
+These run without AWS or Docker. The last test (marked `sam`) also lints and
+builds the template with the SAM CLI.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Imported by path so the loader works under any pytest import mode.
+sys.path.insert(0, str(Path(__file__).parent))
+from cfn_loader import load_template  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+FUNCTIONS = ("PromptFunction", "PassthroughFunction")
+TABLES = ("ConfigTable", "SessionsTable", "JournalTable", "UsageTable")
+PROVIDER_SECRETS_ARN = (
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:smarter/providers/*"
+)
+SMARTER_ENV = {
+    "SMARTER_CONFIG_TABLE": {"Ref": "ConfigTable"},
+    "SMARTER_SESSIONS_TABLE": {"Ref": "SessionsTable"},
+    "SMARTER_JOURNAL_TABLE": {"Ref": "JournalTable"},
+    "SMARTER_USAGE_TABLE": {"Ref": "UsageTable"},
+    "SMARTER_JOURNAL_BUCKET": {"Ref": "JournalBucket"},
+    "SMARTER_API_DOMAIN": {"Ref": "ApiDomain"},
+    "SMARTER_CORS_ORIGINS": {"Fn::Join": [",", {"Ref": "CorsOrigins"}]},
+    "SMARTER_MAX_BODY_BYTES": {"Ref": "MaxBodyBytes"},
+    "SMARTER_JOURNAL_TTL_DAYS": {"Ref": "JournalRetentionDays"},
+    "SMARTER_SESSION_TTL_DAYS": {"Ref": "SessionRetentionDays"},
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE_PATH)
+
+
+@pytest.fixture(scope="module")
+def resources(template) -> dict[str, Any]:
+    return template["Resources"]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def function_properties(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    """A function's properties with SAM Globals applied (maps merge, scalars override)."""
+    merged = dict(template.get("Globals", {}).get("Function", {}))
+    own = template["Resources"][logical_id]["Properties"]
+    for key, value in own.items():
+        if key == "Environment":
+            variables = {
+                **merged.get("Environment", {}).get("Variables", {}),
+                **value.get("Variables", {}),
+            }
+            merged["Environment"] = {"Variables": variables}
+        else:
+            merged[key] = value
+    return merged
+
+
+def function_statements(resources: dict[str, Any], logical_id: str) -> list[dict[str, Any]]:
+    statements = []
+    for policy in resources[logical_id]["Properties"].get("Policies", []):
+        statements.extend(_as_list(policy["Statement"]))
+    return statements
+
+
+def all_identity_statements(resources: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every identity-policy statement: function Policies and IAM roles/policies."""
+    found = []
+    for logical_id, resource in resources.items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Function":
+            found += [(logical_id, s) for s in function_statements(resources, logical_id)]
+        elif resource["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                found += [(logical_id, s) for s in _as_list(policy["PolicyDocument"]["Statement"])]
+        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            found += [(logical_id, s) for s in _as_list(props["PolicyDocument"]["Statement"])]
+    return found
+
+
+def _resource_target(resource: Any) -> str:
+    """Name what an ARN expression points at, e.g. 'ConfigTable' or 'ConfigTable/index/*'."""
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        name, attribute = resource["Fn::GetAtt"]
+        assert attribute == "Arn", resource
+        return name
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        text = resource["Fn::Sub"]
+        match = re.fullmatch(r"\$\{(\w+)\.Arn\}(/.*)", text)
+        if match:
+            return match.group(1) + match.group(2)
+        return text
+    return resource
+
+
+def granted(resources: dict[str, Any], logical_id: str) -> dict[str, set[str]]:
+    """Allowed actions per target, for comparing a function's grants exactly."""
+    grants: dict[str, set[str]] = {}
+    for statement in function_statements(resources, logical_id):
+        assert statement["Effect"] == "Allow"
+        for resource in _as_list(statement["Resource"]):
+            grants.setdefault(_resource_target(resource), set()).update(_as_list(statement["Action"]))
+    return grants
+
+
+# --------------------------------------------------------------- functions
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_function_runs_python311_on_arm64_with_active_tracing(template, logical_id):
+    props = function_properties(template, logical_id)
+    assert props["Runtime"] == "python3.11"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Tracing"] == "Active"
+
+
+def test_every_function_in_the_template_runs_python311_on_arm64(template, resources):
+    functions = [k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"]
+    assert set(FUNCTIONS) <= set(functions)
+    for logical_id in functions:
+        props = function_properties(template, logical_id)
+        assert (props["Runtime"], props["Architectures"]) == ("python3.11", ["arm64"]), logical_id
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_function_uses_the_three_layers_and_thin_handler(template, logical_id):
+    props = function_properties(template, logical_id)
+    assert props["Handler"] == "app.lambda_handler"
+    assert props["Layers"] == [{"Ref": "DepsLayer"}, {"Ref": "CoreLayer"}, {"Ref": "PluginsLayer"}]
+    assert props["MemorySize"] == 512
+    assert props["Timeout"] == 120
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_function_gets_table_names_and_limits_from_the_environment(template, logical_id):
+    variables = function_properties(template, logical_id)["Environment"]["Variables"]
+    for name, value in SMARTER_ENV.items():
+        assert variables.get(name) == value, name
+    assert variables["LOG_LEVEL"] == {"Ref": "LogLevel"}
+    assert variables["POWERTOOLS_SERVICE_NAME"]
+    # Events carry API keys; Powertools must not log them.
+    assert variables["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+
+
+def test_functions_have_distinct_powertools_service_names(template):
+    names = {
+        function_properties(template, f)["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+        for f in FUNCTIONS
+    }
+    assert len(names) == len(FUNCTIONS)
+
+
+def test_function_code_lives_in_functions_folder(resources):
+    assert resources["PromptFunction"]["Properties"]["CodeUri"] == "functions/prompt/"
+    assert resources["PassthroughFunction"]["Properties"]["CodeUri"] == "functions/passthrough/"
+    for logical_id in FUNCTIONS:
+        code = ROOT / resources[logical_id]["Properties"]["CodeUri"]
+        assert (code / "requirements.txt").is_file(), f"{code} needs a requirements.txt for sam build"
+
+
+def _routes(resources, logical_id) -> set[tuple[str, str]]:
+    routes = set()
+    for event in resources[logical_id]["Properties"]["Events"].values():
+        assert event["Type"] == "Api"
+        assert event["Properties"]["RestApiId"] == {"Ref": "Api"}
+        routes.add((event["Properties"]["Method"].upper(), event["Properties"]["Path"]))
+    return routes
+
+
+def test_prompt_function_answers_every_path_on_client_hosts_and_clients_by_path(resources):
+    assert _routes(resources, "PromptFunction") == {
+        ("ANY", "/"),
+        ("ANY", "/{proxy+}"),
+        ("ANY", "/v1/accounts/{proxy+}"),
+    }
+
+
+def test_passthrough_function_answers_the_v1_platform_routes(resources):
+    assert _routes(resources, "PassthroughFunction") == {("ANY", "/v1/{proxy+}")}
+
+
+def api_gateway_target(resources, path: str) -> str:
+    """The function API Gateway invokes for `path`: an exact resource wins,
+    then the greedy {proxy+} resource with the longest literal prefix."""
+    greedy = []
+    for function in FUNCTIONS:
+        for _, resource in _routes(resources, function):
+            if resource == path:
+                return function
+            if resource.endswith("/{proxy+}"):
+                prefix = resource.removesuffix("{proxy+}")
+                if path.startswith(prefix) and len(path) > len(prefix):
+                    greedy.append((len(prefix), function))
+    assert greedy, f"no API route matches {path}"
+    return max(greedy)[1]
+
+
+def handler_routes(function_folder: str) -> set[str]:
+    """Paths the function's Powertools resolver declares, read from the resolver itself."""
+    path = ROOT / "functions" / function_folder / "app.py"
+    spec = importlib.util.spec_from_file_location(f"_infra_test_{function_folder}_app", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    app = module.app
+    routes = [*getattr(app, "_static_routes", []), *getattr(app, "_dynamic_routes", [])]
+    # Powertools path parameters (<name>) stand for one path segment.
+    return {re.sub(r"<\w+>", "x", route.path) for route in routes}
+
+
+@pytest.mark.parametrize(("folder", "function"), [("prompt", "PromptFunction"), ("passthrough", "PassthroughFunction")])
+def test_every_route_a_handler_declares_reaches_that_function(resources, folder, function):
+    pytest.importorskip("smarter", reason="the core package must be importable to read the handlers' routes")
+    paths = handler_routes(folder)
+    assert paths, f"functions/{folder}/app.py declares no routes"
+    for path in sorted(paths):
+        assert api_gateway_target(resources, path) == function, path
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_function_logs_to_its_own_log_group_kept_30_days(resources, logical_id):
+    log_group_ref = resources[logical_id]["Properties"]["LoggingConfig"]["LogGroup"]
+    log_group = resources[log_group_ref["Ref"]]
+    assert log_group["Type"] == "AWS::Logs::LogGroup"
+    assert log_group["Properties"]["RetentionInDays"] == 30
+
+
+# ------------------------------------------------------------------ tables
+
+
+@pytest.mark.parametrize("logical_id", TABLES)
+def test_table_has_string_pk_and_sk_keys(resources, logical_id):
+    props = resources[logical_id]["Properties"]
+    assert props["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+    assert types["pk"] == types["sk"] == "S"
+
+
+@pytest.mark.parametrize("logical_id", TABLES)
+def test_table_is_on_demand_with_point_in_time_recovery_and_encryption(resources, logical_id):
+    resource = resources[logical_id]
+    props = resource["Properties"]
+    assert resource["Type"] == "AWS::DynamoDB::Table"
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+@pytest.mark.parametrize("logical_id", TABLES)
+def test_table_declares_exactly_the_attributes_its_keys_use(resources, logical_id):
+    # CloudFormation rejects attribute definitions that no key schema uses.
+    props = resources[logical_id]["Properties"]
+    key_attributes = {k["AttributeName"] for k in props["KeySchema"]}
+    for index in props.get("GlobalSecondaryIndexes", []):
+        key_attributes |= {k["AttributeName"] for k in index["KeySchema"]}
+    assert {a["AttributeName"] for a in props["AttributeDefinitions"]} == key_attributes
+
+
+@pytest.mark.parametrize("logical_id", ["SessionsTable", "JournalTable"])
+def test_sessions_and_journal_expire_by_ttl_on_expires_at(resources, logical_id):
+    ttl = resources[logical_id]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
+
+
+@pytest.mark.parametrize("logical_id", ["ConfigTable", "UsageTable"])
+def test_configuration_and_usage_never_expire(resources, logical_id):
+    assert "TimeToLiveSpecification" not in resources[logical_id]["Properties"]
+
+
+def test_config_table_indexes_things_by_account_and_hosts_by_verified_domain(resources):
+    props = resources["ConfigTable"]["Properties"]
+    indexes = {i["IndexName"]: i for i in props["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"ByAccount", "ByVerifiedDomain"}
+    assert indexes["ByAccount"]["KeySchema"] == [
+        {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+        {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+    ]
+    assert indexes["ByVerifiedDomain"]["KeySchema"] == [
+        {"AttributeName": "verified_domain", "KeyType": "HASH"},
+    ]
+    for index in indexes.values():
+        assert index["Projection"] == {"ProjectionType": "ALL"}
+    types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+    assert types["gsi1pk"] == types["gsi1sk"] == types["verified_domain"] == "S"
+
+
+def test_config_table_survives_stack_deletion(resources):
+    assert resources["ConfigTable"]["DeletionPolicy"] == "Retain"
+    assert resources["ConfigTable"]["UpdateReplacePolicy"] == "Retain"
+
+
+# ------------------------------------------------------------- journal bucket
+
+
+def test_journal_bucket_blocks_all_public_access(resources):
+    props = resources["JournalBucket"]["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+
+
+def test_journal_bucket_encrypts_objects(resources):
+    rules = resources["JournalBucket"]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert [r["ServerSideEncryptionByDefault"]["SSEAlgorithm"] for r in rules] == ["AES256"]
+
+
+def test_journal_payloads_expire_with_the_journal(resources):
+    rules = resources["JournalBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    enabled = [r for r in rules if r["Status"] == "Enabled"]
+    assert any(r.get("ExpirationInDays") == {"Ref": "JournalRetentionDays"} for r in enabled)
+
+
+def test_journal_bucket_refuses_requests_without_tls(resources):
+    policies = [r for r in resources.values() if r["Type"] == "AWS::S3::BucketPolicy"]
+    assert [p["Properties"]["Bucket"] for p in policies] == [{"Ref": "JournalBucket"}]
+    statements = _as_list(policies[0]["Properties"]["PolicyDocument"]["Statement"])
+    deny = [s for s in statements if s["Effect"] == "Deny"]
+    assert any(
+        s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        and s["Principal"] == "*"
+        and {_resource_target(r) for r in _as_list(s["Resource"])} == {"JournalBucket", "JournalBucket/*"}
+        for s in deny
+    )
+    # The bucket policy only takes away; access comes from the functions' roles.
+    assert all(s["Effect"] == "Deny" for s in statements)
+
+
+# -------------------------------------------------------------------- IAM
+
+
+def test_no_identity_policy_allows_wildcard_actions(resources):
+    for owner, statement in all_identity_statements(resources):
+        if statement["Effect"] != "Allow":
+            continue
+        for action in _as_list(statement["Action"]):
+            assert action != "*", owner
+            assert not action.endswith(":*"), f"{owner} allows {action}"
+            assert "*" not in action, f"{owner} allows {action}"
+
+
+def test_no_identity_policy_allows_every_resource(resources):
+    for owner, statement in all_identity_statements(resources):
+        if statement["Effect"] == "Allow":
+            assert "*" not in _as_list(statement["Resource"]), owner
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_function_permissions_are_explicit_statements(resources, logical_id):
+    # Named SAM policy templates (DynamoDBCrudPolicy, ...) and managed policy
+    # names grant more than the handlers use; every grant is spelled out.
+    for policy in resources[logical_id]["Properties"]["Policies"]:
+        assert isinstance(policy, dict) and set(policy) == {"Version", "Statement"}, policy
+
+
+def test_secrets_access_is_limited_to_provider_keys(resources):
+    secret_statements = [
+        (owner, s)
+        for owner, s in all_identity_statements(resources)
+        if any(a.startswith("secretsmanager:") for a in _as_list(s["Action"]))
+    ]
+    assert {owner for owner, _ in secret_statements} == set(FUNCTIONS)
+    for owner, statement in secret_statements:
+        assert _as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"], owner
+        assert _as_list(statement["Resource"]) == [{"Fn::Sub": PROVIDER_SECRETS_ARN}], owner
+
+
+def test_prompt_function_may_do_exactly_what_a_prompt_needs(resources):
+    assert granted(resources, "PromptFunction") == {
+        "ConfigTable": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
+        "ConfigTable/index/*": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
+        "SessionsTable": {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:BatchWriteItem"},
+        "JournalTable": {"dynamodb:PutItem", "dynamodb:BatchWriteItem"},
+        "UsageTable": {"dynamodb:UpdateItem"},
+        "JournalBucket/journal/*": {"s3:PutObject"},
+        PROVIDER_SECRETS_ARN: {"secretsmanager:GetSecretValue"},
+    }
+
+
+def test_passthrough_function_cannot_touch_sessions(resources):
+    assert granted(resources, "PassthroughFunction") == {
+        "ConfigTable": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
+        "ConfigTable/index/*": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
+        "JournalTable": {"dynamodb:PutItem", "dynamodb:BatchWriteItem"},
+        "UsageTable": {"dynamodb:UpdateItem"},
+        "JournalBucket/journal/*": {"s3:PutObject"},
+        PROVIDER_SECRETS_ARN: {"secretsmanager:GetSecretValue"},
+    }
+
+
+def test_no_function_may_write_tenant_configuration(resources):
+    for logical_id in FUNCTIONS:
+        for target, actions in granted(resources, logical_id).items():
+            if target.startswith("ConfigTable"):
+                assert all(a.split(":")[1].startswith(("Get", "Query", "BatchGet")) for a in actions)
+
+
+# -------------------------------------------------------------------- API
+
+
+def test_api_is_a_regional_rest_api_on_the_live_stage(resources):
+    api = resources["Api"]
+    assert api["Type"] == "AWS::Serverless::Api"
+    props = api["Properties"]
+    assert props["StageName"] == "live"
+    assert props["EndpointConfiguration"] == {"Type": "REGIONAL"}
+    assert props["TracingEnabled"] is True
+
+
+def test_api_leaves_cors_and_binary_types_to_the_functions(resources):
+    props = resources["Api"]["Properties"]
+    assert "Cors" not in props
+    assert "BinaryMediaTypes" not in props
+
+
+def test_api_throttles_every_method(resources):
+    settings = resources["Api"]["Properties"]["MethodSettings"]
+    catch_all = [s for s in settings if s["ResourcePath"] == "/*" and s["HttpMethod"] == "*"]
+    assert catch_all and "ThrottlingRateLimit" in catch_all[0] and "ThrottlingBurstLimit" in catch_all[0]
+
+
+def test_api_writes_access_logs_with_request_id_and_host(resources):
+    access = resources["Api"]["Properties"]["AccessLogSetting"]
+    assert access["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    fields = json.loads(access["Format"])
+    assert fields["requestId"] == "$context.requestId"
+    assert fields["domainName"] == "$context.domainName"
+    assert "authorization" not in access["Format"].lower()
+    assert resources["ApiAccessLogGroup"]["Properties"]["RetentionInDays"] == 30
+
+
+def test_default_endpoint_is_disabled_only_when_a_certificate_is_configured(template, resources):
+    assert template["Conditions"]["HasDomain"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "PlatformCertificateArn"}, ""]}]
+    }
+    assert resources["Api"]["Properties"]["DisableExecuteApiEndpoint"] == {"Fn::If": ["HasDomain", True, False]}
+    # Without a custom domain the API would be unreachable once the default endpoint is off.
+    for logical_id in ("PlatformDomain", "PlatformBasePathMapping"):
+        assert resources[logical_id]["Condition"] == "HasDomain"
+    assert resources["PlatformBasePathMapping"]["Properties"]["RestApiId"] == {"Ref": "Api"}
+
+
+# ------------------------------------------------------- parameters, layers
+
+
+def test_parameters_have_the_documented_defaults(template):
+    params = template["Parameters"]
+    expected = {
+        "ApiDomain": "api.example.com",
+        "HostedZoneId": "",
+        "PlatformCertificateArn": "",
+        "CorsOrigins": "",
+        "MaxBodyBytes": 4194304,
+        "JournalRetentionDays": 90,
+        "SessionRetentionDays": 30,
+        "LogLevel": "INFO",
+    }
+    assert {name: params[name]["Default"] for name in expected} == expected
+    assert params["CorsOrigins"]["Type"] == "CommaDelimitedList"
+
+
+def test_deps_layer_is_built_by_pip_for_arm64(resources):
+    layer = resources["DepsLayer"]
+    assert layer["Properties"]["ContentUri"] == "layers/deps/"
+    assert layer["Metadata"] == {"BuildMethod": "python3.11", "BuildArchitecture": "arm64"}
+
+
+def test_deps_layer_requirements_leave_boto3_to_the_runtime():
+    lines = (ROOT / "layers/deps/requirements.txt").read_text().splitlines()
+    names = {
+        re.split(r"[\[<>=!~; ]", line.strip(), maxsplit=1)[0].lower()
+        for line in lines
+        if line.strip() and not line.lstrip().startswith("#")
+    }
+    assert names == {"aws-lambda-powertools", "openai", "pydantic", "pyyaml", "pg8000"}
+    assert any(line.startswith("aws-lambda-powertools[tracer]") for line in lines)
+
+
+@pytest.mark.parametrize(("logical_id", "folder"), [("CoreLayer", "layers/core"), ("PluginsLayer", "layers/plugins")])
+def test_package_layers_are_built_by_their_makefile_target(resources, logical_id, folder):
+    layer = resources[logical_id]
+    assert layer["Properties"]["ContentUri"] == f"{folder}/"
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+    makefile = (ROOT / folder / "Makefile").read_text()
+    assert re.search(rf"^build-{logical_id}:", makefile, re.MULTILINE)
+    # pip (not a copy) so the dist-info and its entry points land in /opt/python.
+    assert 'pip install --no-deps --no-compile . -t "$(ARTIFACTS_DIR)/python"' in makefile
+
+
+@pytest.mark.parametrize("logical_id", ["DepsLayer", "CoreLayer", "PluginsLayer"])
+def test_layer_targets_python311_on_arm64(resources, logical_id):
+    props = resources[logical_id]["Properties"]
+    assert props["CompatibleRuntimes"] == ["python3.11"]
+    assert props["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_outputs_name_the_api_and_every_store(template):
+    outputs = template["Outputs"]
+    assert {
+        "ApiUrl", "ApiId", "ConfigTableName", "SessionsTableName",
+        "JournalTableName", "UsageTableName", "JournalBucketName",
+    } <= set(outputs)
+    for name, logical_id in [
+        ("ApiId", "Api"), ("ConfigTableName", "ConfigTable"), ("SessionsTableName", "SessionsTable"),
+        ("JournalTableName", "JournalTable"), ("UsageTableName", "UsageTable"),
+        ("JournalBucketName", "JournalBucket"),
+    ]:
+        assert outputs[name]["Value"] == {"Ref": logical_id}
+    assert "execute-api" in outputs["ApiUrl"]["Value"]["Fn::Sub"]
+
+
+# ----------------------------------------------------------- sample events
+
+
+EVENT_FUNCTIONS = {"prompt": "PromptFunction", "passthrough": "PassthroughFunction", "providers": "PassthroughFunction"}
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "events").glob("*.json")), ids=lambda p: p.name)
+def test_sample_event_hits_a_route_of_its_function(resources, path):
+    event = json.loads(path.read_text())
+    function = EVENT_FUNCTIONS[path.stem.split("-")[0]]
+    context = event["requestContext"]
+    assert (event["resource"], event["httpMethod"]) == (context["resourcePath"], context["httpMethod"])
+    assert ("ANY", event["resource"]) in _routes(resources, function)
+    assert event["headers"]["Host"] == context["domainName"]
+    assert context["domainPrefix"] == context["domainName"].split(".")[0]
+    assert context["stage"] == "live"
+    assert {k: [v] for k, v in event["headers"].items()} == event["multiValueHeaders"]
+    assert event["isBase64Encoded"] is False
+    if event["body"] is not None:
+        json.loads(event["body"])
+
+
+# ------------------------------------------------------------ SAM CLI
+
+
+@pytest.mark.sam
+@pytest.mark.timeout(1800)
+def test_template_lints_clean_and_builds_for_arm64():
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts/check-template.sh")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert "_pydantic_core.cpython-311-aarch64-linux-gnu.so" in result.stdout
