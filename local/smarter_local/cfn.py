@@ -12,28 +12,65 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 
 
-class _Loader(yaml.SafeLoader):
-    pass
+# Short tag -> long-form key. `!Ref` and `!Condition` are not functions.
+_FUNCTIONS = {
+    "Ref": "Ref",
+    "Condition": "Condition",
+    "And": "Fn::And",
+    "Base64": "Fn::Base64",
+    "Cidr": "Fn::Cidr",
+    "Equals": "Fn::Equals",
+    "FindInMap": "Fn::FindInMap",
+    "ForEach": "Fn::ForEach",
+    "GetAZs": "Fn::GetAZs",
+    "GetAtt": "Fn::GetAtt",
+    "If": "Fn::If",
+    "ImportValue": "Fn::ImportValue",
+    "Join": "Fn::Join",
+    "Length": "Fn::Length",
+    "Not": "Fn::Not",
+    "Or": "Fn::Or",
+    "Select": "Fn::Select",
+    "Split": "Fn::Split",
+    "Sub": "Fn::Sub",
+    "ToJsonString": "Fn::ToJsonString",
+    "Transform": "Fn::Transform",
+}
 
 
-def _tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+class CfnLoader(yaml.SafeLoader):
+    """A SafeLoader that understands CloudFormation short-form intrinsics."""
+
+
+def _construct_intrinsic(loader: CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if tag_suffix not in _FUNCTIONS:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"unknown CloudFormation tag !{tag_suffix}", node.start_mark
+        )
+    key = _FUNCTIONS[tag_suffix]
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
-        if tag_suffix == "GetAtt" and isinstance(value, str):
+        # `!GetAtt Resource.Attribute` is the string form of [Resource, Attribute];
+        # the attribute itself may contain dots (e.g. Endpoint.Address).
+        if tag_suffix == "GetAtt":
             value = value.split(".", 1)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
         value = loader.construct_mapping(node, deep=True)
-    return {name: value}
+    return {key: value}
 
 
-_Loader.add_multi_constructor("!", _tag)
+CfnLoader.add_multi_constructor("!", _construct_intrinsic)
+
+
+def loads(text: str) -> dict[str, Any]:
+    """Parse template text (YAML or JSON) into dicts and lists."""
+    return yaml.load(text, Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=CfnLoader)
 
 
 def resources(template: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:

@@ -10,15 +10,12 @@ import importlib.util
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-# Imported by path so the loader works under any pytest import mode.
-sys.path.insert(0, str(Path(__file__).parent))
-from cfn_loader import load_template  # noqa: E402
+from smarter_local.cfn import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -27,6 +24,9 @@ FUNCTIONS = ("PromptFunction", "PassthroughFunction")
 TABLES = ("ConfigTable", "SessionsTable", "JournalTable", "UsageTable")
 PROVIDER_SECRETS_ARN = (
     "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:smarter/providers/*"
+)
+ACCOUNT_SECRETS_ARN = (
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:smarter/accounts/*"
 )
 SMARTER_ENV = {
     "SMARTER_CONFIG_TABLE": {"Ref": "ConfigTable"},
@@ -374,16 +374,21 @@ def test_function_permissions_are_explicit_statements(resources, logical_id):
         assert isinstance(policy, dict) and set(policy) == {"Version", "Statement"}, policy
 
 
-def test_secrets_access_is_limited_to_provider_keys(resources):
+def test_secrets_access_is_limited_to_provider_keys_and_plugin_secrets(resources):
     secret_statements = [
         (owner, s)
         for owner, s in all_identity_statements(resources)
         if any(a.startswith("secretsmanager:") for a in _as_list(s["Action"]))
     ]
-    assert {owner for owner, _ in secret_statements} == set(FUNCTIONS)
+    assert set(FUNCTIONS) <= {owner for owner, _ in secret_statements}
+    readable: dict[str, set[str]] = {}
     for owner, statement in secret_statements:
         assert _as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"], owner
-        assert _as_list(statement["Resource"]) == [{"Fn::Sub": PROVIDER_SECRETS_ARN}], owner
+        for resource in _as_list(statement["Resource"]):
+            readable.setdefault(owner, set()).add(resource["Fn::Sub"])
+    assert readable["PassthroughFunction"] == {PROVIDER_SECRETS_ARN}
+    # Only the prompt function runs plugins, so only it reads account (plugin) secrets.
+    assert readable["PromptFunction"] == {PROVIDER_SECRETS_ARN, ACCOUNT_SECRETS_ARN}
 
 
 def test_prompt_function_may_do_exactly_what_a_prompt_needs(resources):
@@ -395,6 +400,7 @@ def test_prompt_function_may_do_exactly_what_a_prompt_needs(resources):
         "UsageTable": {"dynamodb:UpdateItem"},
         "JournalBucket/journal/*": {"s3:PutObject"},
         PROVIDER_SECRETS_ARN: {"secretsmanager:GetSecretValue"},
+        ACCOUNT_SECRETS_ARN: {"secretsmanager:GetSecretValue"},
     }
 
 
@@ -486,14 +492,14 @@ def test_deps_layer_is_built_by_pip_for_arm64(resources):
     assert layer["Metadata"] == {"BuildMethod": "python3.11", "BuildArchitecture": "arm64"}
 
 
-def test_deps_layer_requirements_leave_boto3_to_the_runtime():
+def test_deps_layer_pins_boto3_beside_the_botocore_the_tracer_brings():
     lines = (ROOT / "layers/deps/requirements.txt").read_text().splitlines()
     names = {
         re.split(r"[\[<>=!~; ]", line.strip(), maxsplit=1)[0].lower()
         for line in lines
         if line.strip() and not line.lstrip().startswith("#")
     }
-    assert names == {"aws-lambda-powertools", "openai", "pydantic", "pyyaml", "pg8000"}
+    assert names == {"aws-lambda-powertools", "boto3", "openai", "pydantic", "pyyaml", "pg8000"}
     assert any(line.startswith("aws-lambda-powertools[tracer]") for line in lines)
 
 

@@ -41,7 +41,8 @@ def _account(args) -> str:
 
 def cmd_apply(args) -> int:
     text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
-    for result in manifests.apply_documents(manifests.load_documents(text), account=args.account):
+    account = args.account or os.environ.get("SMARTER_ACCOUNT")
+    for result in manifests.apply_documents(manifests.load_documents(text), account=account):
         line = f"{result['kind']}/{result['name']} {result['result']}"
         print(line)
         if "api_key" in result:

@@ -64,7 +64,8 @@ def settings() -> Settings:
         max_body_bytes=_int("SMARTER_MAX_BODY_BYTES", 4 * MIB),
         cache_ttl_seconds=_float("SMARTER_CACHE_TTL", 30.0),
         max_tool_rounds=_int("SMARTER_MAX_TOOL_ROUNDS", 5),
-        provider_timeout_seconds=_float("SMARTER_PROVIDER_TIMEOUT", 60.0),
+        # API Gateway cuts a REST request at 29 s: a provider call must end well before.
+        provider_timeout_seconds=_float("SMARTER_PROVIDER_TIMEOUT", 25.0),
         provider_max_retries=_int("SMARTER_PROVIDER_MAX_RETRIES", 2),
         journal_ttl_days=_int("SMARTER_JOURNAL_TTL_DAYS", 90),
         session_ttl_days=_int("SMARTER_SESSION_TTL_DAYS", 30),

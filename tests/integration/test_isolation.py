@@ -1,0 +1,47 @@
+"""Two accounts with clients of the same name never see each other's data."""
+
+from __future__ import annotations
+
+from support import journal_records, make_tenant, prompt
+
+
+def test_same_client_name_in_two_accounts_keeps_sessions_apart(aws, openai_server):
+    a = make_tenant("1111-1111-1111", "helpdesk")
+    b = make_tenant("2222-2222-2222", "helpdesk")
+    first = prompt(a, "secret of account A")
+    session_a = first.body["metadata"]["session_key"]
+    openai_server.requests.clear()
+    # B presents A's session key: B gets a fresh session and none of A's messages.
+    result = prompt(b, "what did A say?", session_key=session_a)
+    assert result.status == 200
+    assert result.body["metadata"]["session_key"] != session_a
+    sent = openai_server.requests[-1]["json"]["messages"]
+    assert "secret of account A" not in str(sent)
+
+
+def test_same_client_name_in_two_accounts_keeps_journals_apart(aws):
+    a = make_tenant("1111-1111-1111", "helpdesk")
+    b = make_tenant("2222-2222-2222", "helpdesk")
+    key_a = prompt(a, "from A").body["metadata"]["key"]
+    key_b = prompt(b, "from B").body["metadata"]["key"]
+    assert [r["key"] for r in journal_records(a.account, a.client)] == [key_a]
+    assert [r["key"] for r in journal_records(b.account, b.client)] == [key_b]
+
+
+def test_a_key_of_one_account_cannot_call_the_other_accounts_client(aws):
+    a = make_tenant("1111-1111-1111", "helpdesk")
+    b = make_tenant("2222-2222-2222", "helpdesk")
+    assert prompt(b, "hi", key=a.api_key).status == 403
+    assert prompt(a, "hi", key=b.api_key).status == 403
+
+
+def test_usage_counters_are_per_account(aws):
+    from smarter import usage
+
+    a = make_tenant("1111-1111-1111", "helpdesk")
+    b = make_tenant("2222-2222-2222", "helpdesk")
+    prompt(a, "one")
+    prompt(a, "two")
+    prompt(b, "three")
+    assert usage.for_account(a.account)[0]["requests"] == 2
+    assert usage.for_account(b.account)[0]["requests"] == 1

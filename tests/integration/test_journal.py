@@ -1,0 +1,67 @@
+"""The journal keeps every record: large payloads go to S3, a failed write is not lost."""
+
+from __future__ import annotations
+
+import json
+
+from support import journal_records, prompt
+
+
+def test_a_payload_over_the_item_limit_goes_to_s3_and_the_record_points_to_it(tenant, openai_server):
+    from smarter import aws
+    from smarter_local.openai_server import completion
+
+    openai_server.enqueue(body=completion("y" * 500_000))
+    result = prompt(tenant, "x" * 100)
+    assert result.status == 200
+    record = journal_records(tenant.account, tenant.client)[0]
+    assert record["key"] == result.body["metadata"]["key"]
+    uri = record["payload_s3"]
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    stored = json.loads(aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert stored["response"]["data"]["chat_completion"]["choices"][0]["message"]["content"] == "y" * 500_000
+    assert stored["status"] == 200
+
+
+def test_a_failed_dynamodb_write_lands_in_s3_instead(tenant, monkeypatch):
+    from smarter import aws, journal
+
+    def refuse(writes):
+        raise RuntimeError("DynamoDB is down")
+
+    monkeypatch.setattr(journal, "_batch_write", refuse)
+    result = prompt(tenant, "hello")
+    assert result.status == 200
+    key = result.body["metadata"]["key"]
+    listing = aws.client("s3").list_objects_v2(Bucket="smarter-journal", Prefix=f"journal/{tenant.account}/{tenant.client}/")
+    assert [o["Key"] for o in listing["Contents"]] == [f"journal/{tenant.account}/{tenant.client}/{key}.json"]
+
+
+def test_long_sessions_are_many_small_items_and_the_window_bounds_what_is_read(tenant, openai_server, monkeypatch):
+    monkeypatch.setenv("SMARTER_SESSION_WINDOW", "6")
+    from smarter import config
+
+    config.settings.cache_clear()
+    session_key = prompt(tenant, "turn 0").body["metadata"]["session_key"]
+    for turn in range(1, 5):
+        assert prompt(tenant, f"turn {turn}", session_key=session_key).status == 200
+    sent = openai_server.requests[-1]["json"]["messages"]
+    assert len(sent) == 1 + 6 + 1  # system, the window, the new message
+    assert sent[-1]["content"] == "turn 4"
+    from smarter import aws
+
+    items = aws.client("dynamodb").query(
+        TableName="smarter-sessions",
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"{tenant.account}#{tenant.client}#{session_key}"}},
+    )["Items"]
+    assert len(items) == 10  # every message kept, one item each
+    assert all("expires_at" in item for item in items)
+
+
+def test_journal_records_expire_by_ttl(tenant):
+    from smarter import aws
+
+    prompt(tenant, "hello")
+    item = aws.client("dynamodb").scan(TableName="smarter-journal")["Items"][0]
+    assert int(item["expires_at"]["N"]) > 0
