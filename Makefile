@@ -49,5 +49,11 @@ bench: install
 bench-smoke: install
 	$(PY) -m bench --smoke
 
+# Needs AWS credentials: builds, deploys the stack, then uploads the page and its config.json.
+deploy: install page
+	bash scripts/check-template.sh
+	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam deploy
+	$(PY) -m smarter_local.deploy --stack $${STACK_NAME:-smarter-serverless}
+
 clean:
 	rm -rf .aws-sam frontend/dist test-artifacts

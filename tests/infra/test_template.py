@@ -35,7 +35,9 @@ SMARTER_ENV = {
     "SMARTER_USAGE_TABLE": {"Ref": "UsageTable"},
     "SMARTER_JOURNAL_BUCKET": {"Ref": "JournalBucket"},
     "SMARTER_API_DOMAIN": {"Ref": "ApiDomain"},
-    "SMARTER_CORS_ORIGINS": {"Fn::Join": [",", {"Ref": "CorsOrigins"}]},
+    "SMARTER_CORS_ORIGINS": {
+        "Fn::Join": [",", [{"Fn::Sub": "https://${PageDistribution.DomainName}"}, {"Fn::Join": [",", {"Ref": "CorsOrigins"}]}]]
+    },
     "SMARTER_MAX_BODY_BYTES": {"Ref": "MaxBodyBytes"},
     "SMARTER_JOURNAL_TTL_DAYS": {"Ref": "JournalRetentionDays"},
     "SMARTER_SESSION_TTL_DAYS": {"Ref": "SessionRetentionDays"},
@@ -333,8 +335,8 @@ def test_journal_payloads_expire_with_the_journal(resources):
 
 
 def test_journal_bucket_refuses_requests_without_tls(resources):
-    policies = [r for r in resources.values() if r["Type"] == "AWS::S3::BucketPolicy"]
-    assert [p["Properties"]["Bucket"] for p in policies] == [{"Ref": "JournalBucket"}]
+    policies = [r for r in resources.values() if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": "JournalBucket"}]
+    assert len(policies) == 1
     statements = _as_list(policies[0]["Properties"]["PolicyDocument"]["Statement"])
     deny = [s for s in statements if s["Effect"] == "Deny"]
     assert any(
@@ -345,6 +347,33 @@ def test_journal_bucket_refuses_requests_without_tls(resources):
     )
     # The bucket policy only takes away; access comes from the functions' roles.
     assert all(s["Effect"] == "Deny" for s in statements)
+
+
+# -------------------------------------------------------------------- the page
+
+
+def test_page_bucket_is_private_and_read_only_by_its_distribution(resources):
+    bucket = resources["PageBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    policy = resources["PageBucketPolicy"]["Properties"]["PolicyDocument"]
+    allows = [s for s in _as_list(policy["Statement"]) if s["Effect"] == "Allow"]
+    assert len(allows) == 1
+    allow = allows[0]
+    assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert allow["Action"] == "s3:GetObject"
+    assert "${PageDistribution}" in allow["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in _as_list(policy["Statement"]))
+
+
+def test_page_is_served_over_https_only_through_origin_access_control(resources):
+    config = resources["PageDistribution"]["Properties"]["DistributionConfig"]
+    origin = config["Origins"][0]
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["PageOriginAccessControl", "Id"]}
+    assert origin["S3OriginConfig"]["OriginAccessIdentity"] == ""
+    behaviours = [config["DefaultCacheBehavior"], *config.get("CacheBehaviors", [])]
+    assert {b["ViewerProtocolPolicy"] for b in behaviours} == {"redirect-to-https"}
+    oac = resources["PageOriginAccessControl"]["Properties"]["OriginAccessControlConfig"]
+    assert oac["SigningBehavior"] == "always" and oac["OriginAccessControlOriginType"] == "s3"
 
 
 # -------------------------------------------------------------------- IAM
