@@ -49,7 +49,7 @@ BUILTINS: tuple[Provider, ...] = (
     Provider("groq", "https://api.groq.com/openai/v1", "llama-3.1-8b-instant", "https://console.groq.com/docs/openai"),
     # Ollama, llama.cpp's server or vLLM; the key is optional.
     Provider("local", "http://127.0.0.1:11434/v1", "llama3.2", "https://github.com/ollama/ollama/blob/main/docs/openai.md", needs_key=False),
-    Provider("offline", "offline:", "offline-echo", "docs/providers.md#offline", needs_key=False),
+    Provider("offline", "offline:", "offline-echo", "docs/api.md#providers", needs_key=False),
 )
 
 
