@@ -57,5 +57,6 @@ for _path in (*PROMPT_PATHS, CLIENT_PATH):
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
+@web.metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return web.handle(app, event, context, thing="LLMClient", command="prompt")

@@ -67,6 +67,8 @@ def configure_environment(moto_url: str, extra: dict[str, str]) -> None:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
             "POWERTOOLS_TRACE_DISABLED": "true",
+            # No CloudWatch here: metrics would only print EMF lines.
+            "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "SmarterServerless",
             "POWERTOOLS_SERVICE_NAME": "smarter-local",
             **extra,

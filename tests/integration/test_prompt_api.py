@@ -227,3 +227,16 @@ def test_path_based_route_on_the_platform_host(tenant):
     result = prompt(tenant, "Hello", host=API_DOMAIN, path=path)
     assert result.status == 200
     assert journal_records(tenant.account, tenant.client)[0]["key"] == result.body["metadata"]["key"]
+
+
+def test_each_request_emits_cloudwatch_metrics(tenant, monkeypatch, capsys):
+    import json as _json
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    capsys.readouterr()
+    prompt(tenant, "Hello", key="smk_wrong")
+    lines = [line for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert lines, "no EMF metrics line was printed"
+    emf = _json.loads(lines[-1])
+    names = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert {"PromptRequests", "ClientErrors", "GatewayOverhead"} <= names

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
@@ -107,7 +108,20 @@ def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, *, 
     headers["X-Smarter-Journal-Key"] = [record.key]
     headers["X-Smarter-Overhead-Duration-Ms"] = [f"{record.overhead_ms():.2f}"]
     record.finish(response["statusCode"], _parsed(response.get("body")))
+    _count(record, response["statusCode"])
     return response
+
+
+def _count(record: RequestRecord, status: int) -> None:
+    """CloudWatch metrics (EMF, flushed by @metrics.log_metrics on the handler)."""
+    metrics.add_metric(name=f"{record.command.capitalize()}Requests", unit=MetricUnit.Count, value=1)
+    if status >= 500:
+        metrics.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
+    elif status >= 400:
+        metrics.add_metric(name="ClientErrors", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="GatewayOverhead", unit=MetricUnit.Milliseconds, value=round(record.overhead_ms(), 2))
+    if record.provider_ms:
+        metrics.add_metric(name="ProviderLatency", unit=MetricUnit.Milliseconds, value=round(record.provider_ms, 2))
 
 
 def _parsed(body: Any) -> Any:
