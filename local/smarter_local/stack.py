@@ -35,8 +35,12 @@ class StackInfo:
     client: str = DEMO_CLIENT
 
     @property
+    def client_host(self) -> str:
+        return f"{self.client}.{self.account}.{self.api_domain}"
+
+    @property
     def client_url(self) -> str:
-        return f"http://{self.client}.{self.account}.{self.api_domain}:{self.port}/"
+        return f"http://{self.client_host}:{self.port}/"
 
     @property
     def page_url(self) -> str:

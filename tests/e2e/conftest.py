@@ -13,33 +13,15 @@ from dataclasses import dataclass
 import pytest
 
 from smarter_local.openai_server import OpenAIServer
-from smarter_local.stack import free_port
+from smarter_local.stack import StackInfo, free_port
 
 
 @dataclass
-class RunningStack:
-    port: int
-    api_key: str
-    openai: OpenAIServer
-    output: str
-    account: str = "3141-5926-5359"
-    client: str = "customer-support"
+class RunningStack(StackInfo):
+    """What the stack printed, plus the scripted provider behind `openai`."""
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def page_url(self) -> str:
-        return f"http://localhost:{self.port}/passthrough/"
-
-    @property
-    def client_host(self) -> str:
-        return f"{self.client}.{self.account}.api.localhost"
-
-    @property
-    def client_url(self) -> str:
-        return f"http://{self.client_host}:{self.port}/"
+    openai: OpenAIServer | None = None
+    output: str = ""
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +59,8 @@ def stack():
         process.kill()
         fake.stop()
         pytest.fail("the local stack did not start:\n" + "".join(lines))
-    yield RunningStack(port, api_key, fake, "".join(lines))
+    moto_url = f"http://127.0.0.1:{env['MOTO_PORT']}"
+    yield RunningStack(port, moto_url, "api.localhost", api_key, openai=fake, output="".join(lines))
     process.terminate()
     try:
         process.wait(timeout=10)
