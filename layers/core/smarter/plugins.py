@@ -8,17 +8,20 @@ new kind is a package added to the layer (docs/plugins.md).
 from __future__ import annotations
 
 import functools
+import json
 import re
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable, ClassVar, Literal, Protocol
 
+from aws_lambda_powertools import Logger
 from pydantic import Field, model_validator
 
 from .errors import ManifestError
 from .models import PLUGIN_NAME, Strict, validate_model
 
 ENTRY_POINT_GROUP = "smarter.plugin_kinds"
+logger = Logger(child=True)
 
 
 class PluginCallError(Exception):
@@ -37,6 +40,13 @@ class PluginContext:
 
 
 class PluginKind(Protocol):
+    """What every plugin kind implements. Core calls nothing else.
+
+    `plugin_class` is Smarter's metadata.pluginClass (static, api, sql),
+    `manifest_kinds` the manifest kinds it owns (ApiPlugin), and
+    `connection_kind` the connection manifest kind it reads (ApiConnection).
+    """
+
     plugin_class: ClassVar[str]
     manifest_kinds: ClassVar[tuple[str, ...]]
     connection_kind: ClassVar[str | None]
@@ -53,13 +63,27 @@ class PluginKind(Protocol):
     def call(self, manifest: dict[str, Any], arguments: dict[str, Any], context: PluginContext) -> Any:
         """Run one tool call; JSON-serializable result. Raise PluginCallError for a clean failure."""
 
+    def test_arguments(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Arguments for `smarter plugin test` (the manifest's testValues)."""
+
 
 @functools.cache
 def kinds() -> dict[str, PluginKind]:
-    """Plugin kinds by pluginClass, discovered from installed entry points."""
+    """Plugin kinds by pluginClass, discovered from installed entry points.
+
+    A kind that fails to load is logged and left out, so one broken package
+    in the layer does not take the others down with it.
+    """
     found: dict[str, PluginKind] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        kind = ep.load()()
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            kind = ep.load()()
+        except Exception:
+            logger.exception("plugin kind failed to load", extra={"entry_point": ep.name, "value": ep.value})
+            continue
+        if kind.plugin_class in found:
+            logger.warning("two plugin kinds claim one pluginClass; the first wins", extra={"plugin_class": kind.plugin_class, "entry_point": ep.name})
+            continue
         found[kind.plugin_class] = kind
     return found
 
@@ -131,21 +155,52 @@ def validate_plugin_name(manifest: dict[str, Any]) -> str:
     return name
 
 
+PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+    "null": (type(None),),
+}
+
+
 def parameters_schema(parameters: Any, path: str) -> dict[str, Any]:
     """Plugin parameters as JSON Schema, from either Smarter's list form
-    (`[{name, type, description, enum, required, default}]`) or a JSON Schema object."""
+    (`[{name, type, description, enum, required, default}]`) or a JSON Schema object.
+
+    Names double as SQL placeholders and URL template names, so they are
+    identifiers; a `required` name must be a declared property."""
     if parameters is None:
         return {"type": "object", "properties": {}, "required": []}
     if isinstance(parameters, dict):
-        if parameters.get("type", "object") != "object" or not isinstance(parameters.get("properties", {}), dict):
+        properties = parameters.get("properties", {})
+        if parameters.get("type", "object") != "object" or not isinstance(properties, dict):
             raise ManifestError(path, "a JSON Schema with type 'object' and 'properties', or a list of parameters")
-        return {"type": "object", "properties": parameters.get("properties", {}), "required": list(parameters.get("required", []))}
+        for name, prop in properties.items():
+            if not PARAMETER_NAME.match(str(name)):
+                raise ManifestError(f"{path}.properties.{name}", "a parameter name is a letter or '_' then letters, digits or '_' (at most 64)")
+            if not isinstance(prop, dict):
+                raise ManifestError(f"{path}.properties.{name}", "must be a JSON Schema object such as {type: string}")
+        required = parameters.get("required", [])
+        if not isinstance(required, list):
+            raise ManifestError(f"{path}.required", "must be a list of parameter names")
+        for i, name in enumerate(required):
+            if name not in properties:
+                raise ManifestError(f"{path}.required.{i}", f"{name!r} is not one of the properties")
+        return {"type": "object", "properties": properties, "required": list(required)}
     if not isinstance(parameters, list):
         raise ManifestError(path, "a list of parameters or a JSON Schema object")
     properties: dict[str, Any] = {}
     required: list[str] = []
     for i, raw in enumerate(parameters):
         param = validate_model(Parameter, raw, f"{path}.{i}")
+        if not PARAMETER_NAME.match(param.name):
+            raise ManifestError(f"{path}.{i}.name", "a parameter name is a letter or '_' then letters, digits or '_' (at most 64)")
+        if param.name in properties:
+            raise ManifestError(f"{path}.{i}.name", f"{param.name!r} is declared twice")
         prop: dict[str, Any] = {"type": param.type}
         for key in ("description", "enum", "default"):
             if getattr(param, key) is not None:
@@ -156,55 +211,181 @@ def parameters_schema(parameters: Any, path: str) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required}
 
 
-# --- selection -----------------------------------------------------------------------
+def _coerce(value: Any, prop: dict[str, Any], name: str) -> Any:
+    """One argument checked against its schema; numbers and booleans sent as strings are accepted."""
+    types = prop.get("type")
+    types = [types] if isinstance(types, str) else list(types or [])
+    if value is None and (not types or "null" in types):
+        return None
+    for type_ in types:
+        if type_ == "integer" and isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+            value = int(value)
+        elif type_ == "integer" and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        elif type_ == "number" and isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                continue
+        elif type_ == "boolean" and isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        elif type_ == "string" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, _JSON_TYPES.get(type_, (object,))) and not (type_ in ("integer", "number") and isinstance(value, bool)):
+            break
+    else:
+        if types:
+            raise PluginCallError(f"{name} must be of type {' or '.join(types)}, got {json.dumps(value)[:100]}")
+    if "enum" in prop and prop["enum"] is not None and value not in prop["enum"]:
+        raise PluginCallError(f"{name} must be one of {prop['enum']}, got {json.dumps(value)[:100]}")
+    return value
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_WORD = re.compile(r"[a-z0-9]+")
+
+def coerce_arguments(schema: dict[str, Any], arguments: dict[str, Any]) -> dict[str, Any]:
+    """The model's arguments checked against the tool's parameters: every
+    declared parameter gets a value (the argument, its default, or None),
+    required ones must be given, and undeclared ones are dropped, so only
+    declared names ever reach a query or a URL."""
+    properties = schema.get("properties") or {}
+    required = set(schema.get("required") or [])
+    missing = [name for name in required if arguments.get(name) is None]
+    if missing:
+        raise PluginCallError(f"missing required argument(s): {', '.join(sorted(missing))}")
+    return {
+        name: _coerce(arguments[name], prop, name) if arguments.get(name) is not None else prop.get("default")
+        for name, prop in properties.items()
+    }
+
+
+def test_values(raw: Any, schema: dict[str, Any], path: str) -> dict[str, Any]:
+    """testValues as {name: value}, from Smarter's list form ([{name, value}]) or a mapping,
+    checked against the parameters so that `smarter plugin test` cannot fail on the manifest itself."""
+    if raw is None:
+        return {}
+    if isinstance(raw, list):
+        values: dict[str, Any] = {}
+        for i, item in enumerate(raw):
+            if not isinstance(item, dict) or set(item) - {"name", "value"} or "name" not in item:
+                raise ManifestError(f"{path}.{i}", "each test value is {name, value}")
+            values[item["name"]] = item.get("value")
+    elif isinstance(raw, dict):
+        values = dict(raw)
+    else:
+        raise ManifestError(path, "a list of {name, value} or a mapping of name to value")
+    properties = schema.get("properties") or {}
+    for name in values:
+        if name not in properties:
+            raise ManifestError(f"{path}.{name}", f"{name!r} is not a declared parameter")
+    try:
+        coerce_arguments(schema, values)
+    except PluginCallError as exc:
+        raise ManifestError(path, str(exc)) from None
+    return values
+
+
+# --- selection -----------------------------------------------------------------------
+#
+# A plugin with `directive: search_terms` is offered when one of its terms
+# appears in what the user wrote in this session. Matching is on words, so
+# "Hours" matches "hours?" and "customerSupport" matches "customer support";
+# plurals match their singulars; longer words forgive one or two typos, but
+# never a different first letter ("hours" does not match "yours") and never
+# a different number ("2023" does not match "2024").
+
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def _split_camel(token: str) -> list[str]:
+    """camelCase, PascalCase and ACRONYMWords into their parts (any script)."""
+    parts: list[str] = []
+    start = 0
+    for i in range(1, len(token)):
+        prev, cur, nxt = token[i - 1], token[i], token[i + 1] if i + 1 < len(token) else ""
+        if cur.isupper() and (prev.islower() or prev.isdigit() or (prev.isupper() and nxt.islower())):
+            parts.append(token[start:i])
+            start = i
+    parts.append(token[start:])
+    return parts
 
 
 def words(text: str) -> list[str]:
     """Lower-case words, splitting camelCase, hyphens, underscores and punctuation."""
-    return _WORD.findall(_CAMEL.sub(" ", text).lower())
+    return [part.casefold() for token in _TOKEN.findall(text) for part in _split_camel(token) if part]
+
+
+def _stem(word: str) -> str:
+    """A light English plural stem: policies -> policy, boxes -> box, hours -> hour."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith("es") and word[-3] in "sxz":
+        return word[:-2]
+    if len(word) > 4 and word.endswith(("ches", "shes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def _distance(a: str, b: str, budget: int) -> int:
+    """Optimal string alignment distance (a swap of neighbours counts once), stopping past budget."""
+    if abs(len(a) - len(b)) > budget:
+        return budget + 1
+    before: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], before[j - 2] + 1)
+        if min(current) > budget:
+            return budget + 1
+        before, previous = previous, current
+    return previous[-1]
 
 
 def _close(a: str, b: str) -> bool:
-    """Equal, a plural of, or within a small edit distance of (longer words tolerate more)."""
-    if a == b or a.rstrip("s") == b.rstrip("s"):
+    """Equal, the same plural stem, or a small typo (longer words tolerate more)."""
+    if a == b or _stem(a) == _stem(b):
         return True
-    budget = 0 if min(len(a), len(b)) < 5 else 1 if min(len(a), len(b)) < 9 else 2
-    if budget == 0 or abs(len(a) - len(b)) > budget:
+    shorter = min(len(a), len(b))
+    budget = 0 if shorter < 5 else 1 if shorter < 9 else 2
+    if budget == 0 or a[0] != b[0] or any(c.isdigit() for c in a + b):
         return False
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        if min(current) > budget:
-            return False
-        previous = current
-    return previous[-1] <= budget
+    return _distance(a, b, budget) <= budget
 
 
 def term_matches(term: str, text_words: list[str]) -> bool:
-    """A search term (a word or a phrase) matches when its words appear in a row."""
+    """A search term (a word or a phrase) matches when its words appear in a row,
+    or when it and some run of the text's words are one word apart from spacing
+    ("e-mail" and "email", "log in" and "login", "customerSupport" and "customersupport")."""
     term_words = words(term)
     if not term_words:
         return False
     n = len(term_words)
-    for start in range(len(text_words) - n + 1):
-        if all(_close(term_words[k], text_words[start + k]) for k in range(n)):
+    joined = "".join(term_words)
+    for start in range(len(text_words)):
+        if start + n <= len(text_words) and all(_close(term_words[k], text_words[start + k]) for k in range(n)):
             return True
+        for size in range(1, n + 2):
+            if start + size > len(text_words) or (size == n and n == 1):
+                continue
+            if _close(joined, "".join(text_words[start : start + size])):
+                return True
     return False
 
 
 def select(manifests: list[dict[str, Any]], texts: list[str]) -> list[dict[str, Any]]:
-    """The plugins to offer for a prompt, given the new and earlier user messages."""
-    text_words = [w for text in texts for w in words(text)]
+    """The plugins to offer for a prompt, given the new and earlier user messages.
+
+    Each message is matched on its own, so a phrase never spans two messages."""
+    per_text = [words(text) for text in texts]
     chosen = []
     for manifest in manifests:
         selector = (manifest.get("spec") or {}).get("selector") or {}
         if selector.get("directive", "always") == "always":
             chosen.append(manifest)
-        elif any(term_matches(term, text_words) for term in selector.get("searchTerms") or []):
+        elif any(term_matches(term, text_words) for term in selector.get("searchTerms") or [] for text_words in per_text):
             chosen.append(manifest)
     return chosen
