@@ -57,6 +57,9 @@ class StaticPlugin:
             },
         }
 
+    def test_arguments(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        return {PARAMETER: next(iter(manifest["spec"]["data"]["staticData"]))}
+
     def call(self, manifest: dict[str, Any], arguments: dict[str, Any], context: PluginContext) -> Any:
         table = manifest["spec"]["data"]["staticData"]
         key = arguments.get(PARAMETER)

@@ -1,0 +1,239 @@
+"""Outbound HTTP for plugins, safe to point at URLs a tenant wrote.
+
+A plugin URL must not become a way into the VPC or the instance metadata
+service (SSRF). So every hop, the first request and each redirect:
+
+1. resolves the host name once, here;
+2. refuses the request unless every address is public, or the host is named
+   in an allow-list (local development); the cloud metadata addresses are
+   refused even then;
+3. connects to the address it checked, never to the name, so DNS cannot
+   answer differently between the check and the connection (rebinding).
+   TLS still verifies the certificate against the host name (SNI too).
+
+Responses are read in small pieces against one deadline for the whole call
+and cut at a byte limit, so a slow or endless upstream costs at most the
+timeout and the limit. urllib3 is the client: it ships with botocore in
+every Lambda Python runtime and lets us pick the address we connect to.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Iterable
+from urllib.parse import urljoin
+
+import urllib3
+from urllib3.util import parse_url
+
+MAX_REDIRECTS = 5
+READ_CHUNK = 64 * 1024
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+
+# Instance metadata (EC2, ECS task credentials, Alibaba, Oracle) and the AWS
+# DNS resolver: never reachable from a plugin, allow-listed or not.
+ALWAYS_REFUSED = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "169.254.170.23", "169.254.169.253", "fd00:ec2::254", "fd00:ec2::23", "100.100.100.200", "192.0.0.192")
+)
+
+
+class BlockedAddress(Exception):
+    """The URL leads to an address a plugin may not reach."""
+
+
+class FetchError(Exception):
+    """The upstream could not be reached or did not answer in time."""
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    truncated: bool
+    url: str
+    redirects: list[str] = field(default_factory=list)
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address the host name resolves to (tests replace this)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise FetchError(f"cannot resolve {host}: {exc.strerror or exc}") from None
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    # IPv4 first: Lambda functions in a VPC have no IPv6 route unless configured.
+    return sorted(addresses, key=lambda a: ":" in a)
+
+
+def _plain(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        # ::ffff:10.0.0.1 and the NAT64 / 6to4 wrappings of an IPv4 address mean that address.
+        if ip.ipv4_mapped:
+            return ip.ipv4_mapped
+        if ip.sixtofour:
+            return ip.sixtofour
+        if ip in ipaddress.ip_network("64:ff9b::/96"):
+            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip
+
+
+def is_public(address: str) -> bool:
+    """A globally routable unicast address: not private, loopback, link-local,
+    shared (100.64/10), reserved, multicast or unspecified."""
+    ip = _plain(address)
+    return ip.is_global and not ip.is_multicast and ip not in ALWAYS_REFUSED
+
+
+def is_always_refused(address: str) -> bool:
+    return _plain(address) in ALWAYS_REFUSED
+
+
+def normalize_host(host: str) -> str:
+    return host.strip().strip("[]").rstrip(".").lower()
+
+
+def check_host(host: str, port: int, allow_hosts: Iterable[str]) -> str:
+    """Resolve and check a host; the one address to connect to."""
+    host = normalize_host(host)
+    allowed = host in {normalize_host(h) for h in allow_hosts}
+    addresses = resolve(host, port)
+    if not addresses:
+        raise FetchError(f"{host} has no address")
+    for address in addresses:
+        if is_always_refused(address):
+            raise BlockedAddress(f"{host} resolves to {address}, a cloud metadata address; plugins may never call it")
+        if not allowed and not is_public(address):
+            raise BlockedAddress(
+                f"{host} resolves to {address}, which is not a public address (private, loopback, link-local or reserved); "
+                "name the host in the connection's allowHosts to call it (local development)"
+            )
+    return addresses[0]
+
+
+@dataclass
+class Request:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+    timeout: float
+    max_bytes: int
+    allow_hosts: tuple[str, ...] = ()
+
+
+def fetch(request: Request) -> Response:
+    """Send one request, following redirects; every hop is resolved and checked first."""
+    deadline = time.monotonic() + request.timeout
+    method, url, body = request.method.upper(), request.url, request.body
+    headers = dict(request.headers)
+    first_host = normalize_host(parse_url(url).host or "")
+    redirects: list[str] = []
+    for _ in range(MAX_REDIRECTS + 1):
+        response = _send(method, url, headers, body, deadline, request)
+        location = response.headers.get("location")
+        if response.status not in REDIRECT_STATUSES or not location:
+            response.redirects = redirects
+            return response
+        url = urljoin(url, location)
+        redirects.append(url)
+        if response.status == 303 or (response.status in (301, 302) and method not in ("GET", "HEAD")):
+            method, body = "GET", None
+            headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        if normalize_host(parse_url(url).host or "") != first_host:
+            # Credentials were meant for the first host only.
+            headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie", "proxy-authorization")}
+    raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _remaining(deadline: float, url: str) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise FetchError(f"no answer from {url} within the timeout")
+    return left
+
+
+def _send(method: str, url: str, headers: dict[str, str], body: bytes | None, deadline: float, request: Request) -> Response:
+    parts = parse_url(url)
+    scheme = (parts.scheme or "").lower()
+    if scheme not in ("http", "https"):
+        raise BlockedAddress(f"only http and https URLs may be called, got {url!r}")
+    if parts.auth:
+        raise BlockedAddress("credentials in the URL are not allowed; use the connection's secret")
+    host = normalize_host(parts.host or "")
+    if not host:
+        raise BlockedAddress(f"the URL {url!r} has no host")
+    port = parts.port or (443 if scheme == "https" else 80)
+    address = check_host(host, port, request.allow_hosts)
+
+    default_port = port == (443 if scheme == "https" else 80)
+    host_header = (f"[{host}]" if ":" in host else host) + ("" if default_port else f":{port}")
+    send_headers = {**headers, "Host": host_header, "Accept-Encoding": "identity"}
+    timeout = urllib3.Timeout(connect=min(_remaining(deadline, url), 10.0), read=_remaining(deadline, url))
+    if scheme == "https":
+        sni = None if _is_ip(host) else host
+        pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
+            address, port, timeout=timeout, maxsize=1, retries=False, cert_reqs="CERT_REQUIRED", assert_hostname=host, server_hostname=sni
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, maxsize=1, retries=False)
+    try:
+        try:
+            raw = pool.urlopen(
+                method,
+                parts.request_uri,
+                body=body,
+                headers=send_headers,
+                retries=False,
+                redirect=False,
+                assert_same_host=False,
+                preload_content=False,
+                decode_content=False,
+                release_conn=False,
+            )
+        except urllib3.exceptions.TimeoutError:
+            raise FetchError(f"no answer from {url} within the timeout") from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise FetchError(f"cannot reach {url}: {exc.__class__.__name__}") from None
+        try:
+            data, truncated = _read_limited(raw, deadline, request.max_bytes, url)
+        finally:
+            raw.close()  # never drain what is left: the point of a limit is not to read it
+        return Response(raw.status, {k.lower(): v for k, v in raw.headers.items()}, data, truncated, url)
+    finally:
+        pool.close()
+
+
+def _read_limited(raw, deadline: float, max_bytes: int, url: str) -> tuple[bytes, bool]:
+    chunks: list[bytes] = []
+    size = 0
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    while True:
+        left = _remaining(deadline, url)
+        if sock is not None:
+            sock.settimeout(left)  # one deadline for the whole body, however slowly it trickles
+        try:
+            chunk = raw.read1(min(READ_CHUNK, max_bytes + 1 - size))
+        except (urllib3.exceptions.TimeoutError, socket.timeout, TimeoutError):
+            raise FetchError(f"no answer from {url} within the timeout") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise FetchError(f"the connection to {url} broke: {exc.__class__.__name__}") from None
+        if not chunk:
+            return b"".join(chunks), False
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_bytes:
+            return b"".join(chunks)[:max_bytes], True
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
