@@ -281,7 +281,8 @@ def postgres_cluster():
         + ";\nCREATE TABLE secrets (owner text, value text);\n"
         "INSERT INTO secrets VALUES ('other-tenant', 'do not leak');\n"
         "CREATE ROLE reader LOGIN PASSWORD 'reader-pw';\n"
-        "GRANT SELECT, INSERT, UPDATE, DELETE ON courses TO reader"
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON courses TO reader;\n"
+        "CREATE FUNCTION purge_courses() RETURNS bigint LANGUAGE sql AS 'WITH d AS (DELETE FROM courses RETURNING 1) SELECT count(*) FROM d'"
     )
     yield cluster
     stop()
