@@ -201,3 +201,16 @@ def test_unrouted_requests_are_journaled_too(tenant):
 
     records = journal.recent("-", "-")
     assert result.body["metadata"]["key"] in [r["key"] for r in records]
+
+
+def test_an_unexpected_bug_is_a_500_envelope_without_details_and_is_journaled(tenant, monkeypatch):
+    from smarter import chat
+
+    def broken(*args, **kwargs):
+        raise KeyError("internal detail that must not leak")
+
+    monkeypatch.setattr(chat, "run_prompt", broken)
+    result = prompt(tenant, "hi")
+    assert_error(result, 500, "internal_error", "journal key")
+    assert "internal detail" not in str(result.body)
+    assert journal_records(tenant.account, tenant.client)[0]["status"] == 500
