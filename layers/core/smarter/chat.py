@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -21,6 +21,10 @@ from .models import PromptRequest
 logger = Logger(child=True)
 
 MAX_TOOL_RESULT_CHARS = 100_000
+MAX_CALLS_PER_ROUND = 16
+TOOL_GRACE_SECONDS = 5.0
+# One pool per container, reused by every request (parallel tool calls in a round).
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="plugin")
 _plugin_cache = TTLCache(lambda: settings().cache_ttl_seconds)
 
 
@@ -40,16 +44,22 @@ def client_plugins(resolved: ResolvedClient) -> list[dict[str, Any]]:
     return _plugin_cache.get_or_load((resolved.account, names), load)
 
 
+def _text_of(content: Any) -> str:
+    """The words a user wrote: a string, or the text parts of a content list (never its JSON keys)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict) and part.get("type", "text") == "text")
+    return ""
+
+
 def _user_texts(messages: list[dict[str, Any]]) -> list[str]:
-    texts = []
-    for message in messages:
-        if message.get("role") == "user":
-            content = message.get("content")
-            texts.append(content if isinstance(content, str) else json.dumps(content))
-    return texts
+    return [_text_of(m.get("content")) for m in messages if m.get("role") == "user"]
 
 
-def _plugin_context(account: str) -> plugins.PluginContext:
+def plugin_context(account: str) -> plugins.PluginContext:
+    """What a plugin running for this account may use (also `smarter plugin test`)."""
+
     def connection(name: str) -> dict[str, Any]:
         found = storage.get_scoped("CONNECTION", account, name, cached=True)
         if found is None:
@@ -70,46 +80,90 @@ def _plugin_context(account: str) -> plugins.PluginContext:
     )
 
 
+def _tool_message(call: dict[str, Any], content: str) -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": call.get("id"), "content": content}
+
+
+def _error(entry: dict[str, Any], message: str, outcome: str = "error") -> str:
+    entry.update(outcome=outcome, error=message)
+    return json.dumps({"error": message})
+
+
 def _run_tool(call: dict[str, Any], by_name: dict[str, dict[str, Any]], context: plugins.PluginContext, round_no: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run one tool call; (tool message for the model, journal entry). Never raises."""
+    """Run one tool call; (tool message for the model, journal entry). Never raises:
+    whatever goes wrong becomes an error result the model reads and can act on."""
     started = time.perf_counter()
     function = call.get("function") or {}
     name = function.get("name", "")
     entry: dict[str, Any] = {"round": round_no, "id": call.get("id"), "plugin": name}
-    manifest = by_name.get(name)
+    manifest = by_name.get(name)  # exact name only: a tool the model was not offered is not run
     try:
         if manifest is None:
-            raise plugins.PluginCallError(f"there is no tool named {name!r}")
-        entry["kind"] = manifest["kind"] if manifest["kind"] != "Plugin" else manifest["metadata"].get("pluginClass", "static")
+            raise plugins.PluginCallError(f"there is no tool named {name!r}; the tools are: {', '.join(sorted(by_name)) or 'none'}")
+        kind = plugins.kind_for(manifest)
+        entry["kind"] = kind.plugin_class
+        raw_arguments = function.get("arguments") or "{}"
         try:
-            arguments = json.loads(function.get("arguments") or "{}")
+            arguments = json.loads(raw_arguments) if isinstance(raw_arguments, str) else raw_arguments
         except ValueError:
+            entry["arguments_raw"] = str(raw_arguments)[:1000]
             raise plugins.PluginCallError("the tool arguments are not valid JSON") from None
         if not isinstance(arguments, dict):
+            entry["arguments_raw"] = str(raw_arguments)[:1000]
             raise plugins.PluginCallError("the tool arguments must be a JSON object")
         entry["arguments"] = arguments
-        result = plugins.kind_for(manifest).call(manifest, arguments, context)
+        result = kind.call(manifest, arguments, context)
         content = result if isinstance(result, str) else json.dumps(result, default=str)
         if len(content) > MAX_TOOL_RESULT_CHARS:
             content = content[:MAX_TOOL_RESULT_CHARS] + " …[truncated]"
+            entry["truncated"] = True
         entry["outcome"] = "ok"
     except plugins.PluginCallError as exc:
-        content = json.dumps({"error": str(exc)})
-        entry.update(outcome="error", error=str(exc))
+        content = _error(entry, str(exc)[:2000])
     except Exception as exc:  # a broken plugin must not fail the request
         logger.exception("plugin raised", extra={"plugin": name})
-        content = json.dumps({"error": f"the tool failed: {exc.__class__.__name__}: {exc}"[:1000]})
-        entry.update(outcome="error", error=f"{exc.__class__.__name__}: {exc}"[:1000])
+        content = _error(entry, f"the tool failed: {exc.__class__.__name__}: {exc}"[:1000])
     entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
     entry["result_bytes"] = len(content.encode("utf-8"))
-    return {"role": "tool", "tool_call_id": call.get("id"), "content": content}, entry
+    return _tool_message(call, content), entry
 
 
-def _run_tools(calls, by_name, context, round_no) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    if len(calls) == 1:
-        return [_run_tool(calls[0], by_name, context, round_no)]
-    with ThreadPoolExecutor(max_workers=min(8, len(calls))) as pool:
-        return list(pool.map(lambda c: _run_tool(c, by_name, context, round_no), calls))
+def _run_tools(calls: list[dict[str, Any]], by_name, context: plugins.PluginContext, round_no: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """A round's calls, in parallel, answered in the order asked. A call that
+    outlives the plugin timeout (plus grace) is answered with an error; the
+    model must get a result for every call id, or the provider refuses the next round."""
+    started = time.perf_counter()
+    budget = context.timeout_seconds + TOOL_GRACE_SECONDS
+    run = calls[:MAX_CALLS_PER_ROUND]
+    futures = [_pool.submit(_run_tool, call, by_name, context, round_no) for call in run]
+    wait(futures, timeout=budget)
+    results = []
+    for call, future in zip(run, futures):
+        if future.done():
+            results.append(future.result())
+            continue
+        future.cancel()
+        entry = {"round": round_no, "id": call.get("id"), "plugin": (call.get("function") or {}).get("name", "")}
+        content = _error(entry, f"the tool did not answer within {budget:g} s", outcome="timeout")
+        entry.update(duration_ms=round((time.perf_counter() - started) * 1000, 2), result_bytes=len(content))
+        results.append((_tool_message(call, content), entry))
+    for call in calls[MAX_CALLS_PER_ROUND:]:
+        entry = {"round": round_no, "id": call.get("id"), "plugin": (call.get("function") or {}).get("name", "")}
+        content = _error(entry, f"at most {MAX_CALLS_PER_ROUND} tool calls run in one round; ask again for the rest", outcome="skipped")
+        entry.update(duration_ms=0.0, result_bytes=len(content))
+        results.append((_tool_message(call, content), entry))
+    return results
+
+
+def _offered(manifests: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(manifest, tool) for each plugin whose kind is installed; one that is not is left out, not fatal."""
+    out = []
+    for manifest in manifests:
+        try:
+            out.append((manifest, plugins.kind_for(manifest).tool(manifest)))
+        except Exception:
+            logger.exception("plugin cannot be offered", extra={"plugin": (manifest.get("metadata") or {}).get("name")})
+    return out
 
 
 def run_prompt(resolved: ResolvedClient, request: PromptRequest, record: RequestRecord) -> dict[str, Any]:
@@ -124,7 +178,9 @@ def run_prompt(resolved: ResolvedClient, request: PromptRequest, record: Request
         session_key = sessions.new_session_key()  # none or unknown: a new session, never a guessed one
     record.session_key = session_key
 
-    selected = plugins.select(client_plugins(resolved), _user_texts(history + new_messages))
+    offered = _offered(plugins.select(client_plugins(resolved), _user_texts(history + new_messages)))
+    selected = [manifest for manifest, _ in offered]
+    tools = [tool for _, tool in offered]
     by_name = {m["metadata"]["name"]: m for m in selected}
     overrides = [(m.get("spec") or {}).get("prompt") or {} for m in selected]
 
@@ -138,9 +194,8 @@ def run_prompt(resolved: ResolvedClient, request: PromptRequest, record: Request
     )
 
     conversation = [{"role": "system", "content": system_role}, *history, *new_messages]
-    tools = [plugins.kind_for(m).tool(m) for m in selected]
     transcript: list[dict[str, Any]] = []
-    context = _plugin_context(resolved.account)
+    context = plugin_context(resolved.account)
 
     for round_no in range(1, settings().max_tool_rounds + 1):
         body: dict[str, Any] = {"model": model, "messages": conversation + transcript, "temperature": temperature, "max_tokens": max_tokens}
