@@ -11,6 +11,7 @@ matched), never from the client-controlled Host header. Three shapes:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,6 +19,11 @@ from . import storage
 from .config import settings
 from .errors import NotFound
 from .models import ACCOUNT_NUMBER, CLIENT_NAME
+
+# An LDH label (RFC 1123: may start with a digit) and a top-level domain that
+# is alphabetic or IDNA, which keeps IPv4 literals out.
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_TLD = re.compile(r"^([a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
 
 
 @dataclass(frozen=True)
@@ -37,10 +43,19 @@ class ResolvedClient:
 
 
 def normalize_host(host: str | None) -> str:
-    host = (host or "").strip().lower().rstrip(".")
+    host = (host or "").strip().lower()
     if host.startswith("["):  # IPv6 literal
         return host.split("]")[0] + "]"
-    return host.split(":", 1)[0]
+    return host.split(":", 1)[0].rstrip(".")  # the port first, then a fully qualified name's dot
+
+
+def is_domain_name(host: str) -> bool:
+    """A fully qualified DNS name of two or more labels: no IP literal, no
+    wildcard, no empty label, at most 253 characters. Expects a normalized host."""
+    if not host or len(host) > 253:
+        return False
+    labels = host.split(".")
+    return len(labels) >= 2 and all(_LABEL.match(label) for label in labels) and bool(_TLD.match(labels[-1]))
 
 
 def parse_host(host: str | None, api_domain: str | None = None) -> HostRoute:
@@ -56,6 +71,9 @@ def parse_host(host: str | None, api_domain: str | None = None) -> HostRoute:
         if len(labels) == 2 and CLIENT_NAME.match(labels[0]) and ACCOUNT_NUMBER.match(labels[1]):
             return HostRoute("default", host, account=labels[1], client=labels[0])
         raise NotFound(f"no LLM client is served at {host}: expected {{client}}.{{account}}.{api_domain}")
+    if not is_domain_name(host):
+        # IP literals and malformed names never reach the index.
+        raise NotFound(f"no LLM client is served at {host}: not a domain name")
     return HostRoute("custom", host)
 
 
