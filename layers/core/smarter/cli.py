@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from . import auth, journal, manifests, storage, usage
+from . import auth, domains, journal, manifests, storage, usage
 from .errors import ManifestError, SmarterError
 
 KINDS = {
@@ -100,10 +100,15 @@ def cmd_delete(args) -> int:
             storage.delete_raw(item["pk"]["S"], item["sk"]["S"])
         for doc in storage.list_api_keys(args.name):
             storage.delete_raw(f"APIKEY#{doc['key_hash']}", "APIKEY")
+        for doc in domains.deprovision_account(args.name):  # default hosts and custom domains
+            print(f"domain/{doc['domain']} removed")
         print(f"account/{args.name} deleted")
         return 0
     if kind not in SCOPED:
         raise SmarterError(f"delete works on accounts, clients, plugins and connections (keys are revoked: smarter apikey revoke)")
+    if kind == "clients":
+        for doc in domains.remove_client_domains(_account(args), args.name):
+            print(f"domain/{doc['domain']} removed")
     if not storage.delete_scoped(SCOPED[kind], _account(args), args.name):
         raise SmarterError(f"no {kind[:-1]} named {args.name!r} in account {_account(args)}")
     print(f"{kind[:-1]}/{args.name} deleted")

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from . import auth, plugins, providers, storage
+from . import auth, domains, plugins, providers, storage
 from .auth import iso, now, parse_time
 from .errors import ManifestError, NotFound
 from .models import (
@@ -75,7 +75,8 @@ def apply(data: dict[str, Any], *, account: str | None = None) -> dict[str, Any]
         spec = validate_model(AccountSpec, manifest.spec, "spec")
         existing = storage.get_account(name) or {}
         storage.put_account(name, {"number": name, "description": manifest.metadata.description, **spec.model_dump(), "created_at": existing.get("created_at", stamp), "updated_at": stamp})
-        return {"kind": kind, "name": name, "result": "applied"}
+        note = domains.on_account_applied(name)  # default hosts, when the platform owns the zone
+        return {"kind": kind, "name": name, "result": f"applied; {note}" if note else "applied"}
 
     number = _account_of(manifest, account)
 

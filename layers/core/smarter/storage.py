@@ -237,11 +237,21 @@ def claim_domain(domain: str, doc: dict[str, Any]) -> bool:
         return False
 
 
-def put_domain(domain: str, doc: dict[str, Any]) -> None:
-    _ddb().put_item(
-        TableName=settings().config_table,
-        Item=encode(doc, pk=f"DOMAIN#{domain}", sk="DOMAIN", gsi1pk=account_pk(doc["account"]), gsi1sk=f"DOMAIN#{domain}"),
-    )
+def put_domain(domain: str, doc: dict[str, Any], *, must_exist: bool = False) -> bool:
+    """Store a claim's new state. With must_exist, a claim removed meanwhile
+    stays removed (False) instead of coming back to life."""
+    ddb = _ddb()
+    kwargs: dict[str, Any] = {
+        "TableName": settings().config_table,
+        "Item": encode(doc, pk=f"DOMAIN#{domain}", sk="DOMAIN", gsi1pk=account_pk(doc["account"]), gsi1sk=f"DOMAIN#{domain}"),
+    }
+    if must_exist:
+        kwargs["ConditionExpression"] = "attribute_exists(pk)"
+    try:
+        ddb.put_item(**kwargs)
+        return True
+    except ddb.exceptions.ConditionalCheckFailedException:
+        return False
 
 
 def get_domain(domain: str) -> dict[str, Any] | None:
@@ -252,16 +262,44 @@ def get_domain(domain: str) -> dict[str, Any] | None:
 def list_domains(account: str | None = None) -> list[dict[str, Any]]:
     if account:
         return _query_index("ByAccount", "gsi1pk", account_pk(account), sk_prefix="DOMAIN#")
-    out = _ddb().scan(
-        TableName=settings().config_table,
-        FilterExpression="begins_with(pk, :p)",
-        ExpressionAttributeValues={":p": {"S": "DOMAIN#"}},
-    )
-    return [decode(item) for item in out.get("Items", [])]
+    kwargs: dict[str, Any] = {
+        "TableName": settings().config_table,
+        "FilterExpression": "begins_with(pk, :p)",
+        "ExpressionAttributeValues": {":p": {"S": "DOMAIN#"}},
+    }
+    docs: list[dict[str, Any]] = []
+    while True:  # a filtered Scan pages by items read, not items matched
+        out = _ddb().scan(**kwargs)
+        docs.extend(decode(item) for item in out.get("Items", []))
+        if "LastEvaluatedKey" not in out:
+            return docs
+        kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
 
 def delete_domain(domain: str) -> None:
     _ddb().delete_item(TableName=settings().config_table, Key=_key(f"DOMAIN#{domain}", "DOMAIN"))
+
+
+RETIRED_CERTIFICATES = "CERTIFICATES#RETIRED"
+
+
+def retire_certificate(arn: str, doc: dict[str, Any]) -> None:
+    """Remember a removed domain's certificate that could not be deleted yet
+    (API Gateway still held it); the domains function deletes it later."""
+    _ddb().put_item(TableName=settings().config_table, Item=encode(doc, pk=RETIRED_CERTIFICATES, sk=arn))
+
+
+def retired_certificates() -> list[str]:
+    items = _ddb().query(
+        TableName=settings().config_table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": RETIRED_CERTIFICATES}},
+    ).get("Items", [])
+    return [item["sk"]["S"] for item in items]
+
+
+def forget_retired_certificate(arn: str) -> None:
+    _ddb().delete_item(TableName=settings().config_table, Key=_key(RETIRED_CERTIFICATES, arn))
 
 
 def delete_raw(pk: str, sk: str) -> None:
