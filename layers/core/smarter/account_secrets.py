@@ -5,6 +5,9 @@ prefix, so one tenant can never name another tenant's secret."""
 from __future__ import annotations
 
 import json
+import re
+
+from botocore.exceptions import ClientError
 
 from . import aws
 from .cache import TTLCache
@@ -13,9 +16,12 @@ ACCOUNT_SECRET_PREFIX = "smarter/accounts/"
 _cache = TTLCache(lambda: 300.0)
 
 
+SECRET_NAME = re.compile(r"^[A-Za-z0-9_.+=@-]{1,128}$")
+
+
 def account_secret_id(account: str, name: str) -> str:
-    if not name or "/" in name or ".." in name:
-        raise ValueError(f"a secret name is one path segment, got {name!r}")
+    if not isinstance(name, str) or not SECRET_NAME.match(name) or ".." in name:
+        raise ValueError("a secret name is one path segment of letters, digits and _.+=@-")
     return f"{ACCOUNT_SECRET_PREFIX}{account}/{name}"
 
 
@@ -25,9 +31,15 @@ def account_secret(account: str, name: str) -> str:
     def load() -> str:
         sm = aws.client("secretsmanager")
         try:
-            value = sm.get_secret_value(SecretId=account_secret_id(account, name))["SecretString"]
+            out = sm.get_secret_value(SecretId=account_secret_id(account, name))
         except (sm.exceptions.ResourceNotFoundException, ValueError):
             raise PluginCallError(f"the secret {name!r} does not exist for this account") from None
+        except ClientError as exc:
+            # The code only (AccessDenied, DecryptionFailure...): the message may name ARNs.
+            raise PluginCallError(f"the secret {name!r} could not be read ({exc.response.get('Error', {}).get('Code', 'error')})") from None
+        value = out.get("SecretString")
+        if value is None:
+            value = (out.get("SecretBinary") or b"").decode("utf-8", errors="replace")
         try:
             parsed = json.loads(value)
         except ValueError:
