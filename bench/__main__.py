@@ -1,0 +1,74 @@
+"""`python -m bench` (make bench): every benchmark, a table, and the JSON in
+bench/results/latest.json. `--smoke` is a short run of everything (its JSON
+goes to bench/results/smoke.json.tmp unless --out says otherwise)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench import procs, report, sections
+from bench.stack import BenchStack
+
+RESULTS = procs.ROOT / "bench" / "results"
+SECTIONS = ("warm", "side_by_side", "cold_start", "growth")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="a short run of every section (well under a minute)")
+    parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
+    parser.add_argument("--out", type=Path, help="where to write the JSON")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs (their folder is printed)")
+    args = parser.parse_args(argv)
+
+    sizes = sections.Sizes.smoke() if args.smoke else sections.Sizes.full()
+    out_path = args.out or RESULTS / ("smoke.json.tmp" if args.smoke else "latest.json")
+    chosen = args.only or list(SECTIONS)
+    started = time.monotonic()
+
+    def log(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    results: dict[str, Any] = {"meta": _meta(args.smoke, sizes)}
+    stack = BenchStack()
+    log(f"starting moto and the upstream (logs in {stack.log_dir})")
+    try:
+        stack.start()
+        for name in chosen:
+            results[name] = getattr(sections, name)(stack, sizes, log)
+    finally:
+        stack.stop()
+        if not args.keep_logs:
+            shutil.rmtree(stack.log_dir, ignore_errors=True)
+    results["meta"]["duration_s"] = round(time.monotonic() - started, 1)
+    results["targets"] = report.targets(results)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(report.table(results))
+    print(f"\nwritten to {out_path}")
+    return 0
+
+
+def _meta(smoke: bool, sizes: sections.Sizes) -> dict[str, Any]:
+    from importlib.metadata import version
+
+    return {
+        "mode": "smoke" if smoke else "full",
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "versions": {name: version(name) for name in ("boto3", "openai", "aws-lambda-powertools", "pydantic", "moto")},
+        "sizes": sizes.__dict__,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Cold start of one function: a fresh process imports the handler and serves
+its first request, as a new Lambda container does (`python -m bench.coldstart
+FUNCTION EVENT_FILE`). It prints one JSON line: import and first-request
+times and the peak resident memory (ru_maxrss). Imports only the standard
+library before the handler, so what it measures is the function's own."""
+
+import time
+
+STARTED = time.perf_counter()
+
+import json  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Context:
+    """The attributes of Lambda's context object that Powertools reads."""
+
+    def __init__(self, function: str):
+        self.function_name = f"smarter-{function}"
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 120_000
+
+
+def main() -> int:
+    function, event_file = sys.argv[1], sys.argv[2]
+    event = json.loads(Path(event_file).read_text())
+    sys.path.insert(0, str(ROOT / "functions" / function))
+    before_import = time.perf_counter()
+    import app  # noqa: PLC0415  (the handler module, as Lambda's runtime imports it)
+
+    imported = time.perf_counter()
+    response = app.lambda_handler(event, Context(function))
+    served = time.perf_counter()
+    result = {
+        "function": function,
+        "status": response.get("statusCode"),
+        "import_ms": (imported - before_import) * 1000,
+        "first_request_ms": (served - imported) * 1000,
+        "in_process_ms": (served - STARTED) * 1000,
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "modules": len(sys.modules),
+        "loaded": sorted(name for name in ("openai", "httpx", "httpx2", "aws_xray_sdk", "yaml", "pydantic", "boto3") if name in sys.modules),
+    }
+    print("RESULT " + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

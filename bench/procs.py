@@ -1,0 +1,169 @@
+"""Processes the harness starts and watches: start with a READY handshake,
+stop by pid, and read a process tree's CPU time and memory from /proc."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def exit_when_parent_goes() -> threading.Event:
+    """An event set on SIGTERM or when stdin closes (the harness went away), so
+    no server outlives the run that started it."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def watch() -> None:
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        stop.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    return stop
+
+
+@dataclass
+class Service:
+    name: str
+    proc: subprocess.Popen
+    port: int
+    log: Path
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def start(name: str, argv: list[str], *, env: dict[str, str], log_dir: Path, ready: str = "READY", port: int | None = None,
+          timeout: float = 120.0, cwd: Path = ROOT) -> Service:
+    """Start a server process and wait for its READY line (or, with `port`, for
+    the port to accept connections). Its output goes to a log file."""
+    log = log_dir / f"{name}.log"
+    out = open(log, "wb")
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE if port is None else out,
+                            stderr=out, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    found_port = port
+    try:
+        if port is None:
+            line = _read_line(proc, deadline)
+            if not line.startswith(ready):
+                raise RuntimeError(f"{name} did not start: {line!r}; see {log}")
+            found_port = int(line.split()[1])
+            threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True).start()
+        else:
+            _wait_for_port(proc, port, deadline, name, log)
+    except BaseException:
+        Service(name, proc, 0, log).stop()
+        raise
+    return Service(name, proc, found_port, log)
+
+
+def _read_line(proc: subprocess.Popen, deadline: float) -> str:
+    result: list[bytes] = []
+    reader = threading.Thread(target=lambda: result.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(max(deadline - time.monotonic(), 0))
+    if not result:
+        raise RuntimeError(f"no READY line within the time limit (pid {proc.pid})")
+    return result[0].decode(errors="replace").strip()
+
+
+def _drain(stream, out) -> None:
+    for chunk in iter(lambda: stream.read(4096), b""):
+        out.write(chunk)
+
+
+def _wait_for_port(proc: subprocess.Popen, port: int, deadline: float, name: str, log: Path) -> None:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}; see {log}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{name} did not listen on {port} in time; see {log}")
+
+
+# --- /proc -----------------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str]:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()
+
+
+def tree(pid: int) -> list[int]:
+    """pid and its descendants (a server that forks workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int(_stat_fields(int(entry.name))[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes and their descendants, in seconds."""
+    total = 0
+    for root in pids:
+        for pid in tree(root):
+            try:
+                fields = _stat_fields(pid)
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def peak_rss_mb(pids: list[int]) -> float:
+    """Largest VmHWM (peak resident set) among these processes and descendants, in MB."""
+    peak = 0
+    for root in pids:
+        for pid in tree(root):
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+            except OSError:
+                continue
+    return peak / 1024

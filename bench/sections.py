@@ -1,0 +1,378 @@
+"""The four benchmarks. Each returns a JSON-ready dict; __main__ prints them."""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from bench import litellm_proxy, load, procs
+from bench.load import Request, summary
+from bench.stack import ACCOUNT, API_DOMAIN, CLIENT, PLUGIN_COUNTS, BenchStack, plugins_client
+from bench.upstream import TOOL_MARKER
+
+PLAIN = "Hello there, how are you today?"
+TOOL = f"What are your support hours? {TOOL_MARKER}"
+FOLLOW_UP = "And when will the next order arrive?"
+OVERHEAD = "x-smarter-overhead-duration-ms"
+LITELLM_OVERHEAD = "x-litellm-overhead-duration-ms"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How many requests each measurement sends: the full run, or --smoke."""
+
+    warm: int
+    warmup: int
+    side_c1: int
+    side_c8: int
+    cold_runs: int
+    growth_session: int
+    growth_plugins: int
+    importtime: bool
+
+    @classmethod
+    def full(cls) -> "Sizes":
+        return cls(warm=300, warmup=20, side_c1=400, side_c8=800, cold_runs=7, growth_session=40, growth_plugins=150, importtime=True)
+
+    @classmethod
+    def smoke(cls) -> "Sizes":
+        return cls(warm=15, warmup=3, side_c1=20, side_c8=32, cold_runs=1, growth_session=3, growth_plugins=6, importtime=False)
+
+
+# --- requests ------------------------------------------------------------------------
+
+
+def _messages(content: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": content}]
+
+
+def prompt_request(api_key: str, content: str, *, client: str = CLIENT, session_key: str | None = None) -> Request:
+    body: dict[str, Any] = {"messages": _messages(content)}
+    if session_key:
+        body["session_key"] = session_key
+    return Request("/", body, {"Host": f"{client}.{ACCOUNT}.{API_DOMAIN}", "Authorization": f"Token {api_key}"})
+
+
+def passthrough_request(api_key: str, content: str) -> Request:
+    return Request("/v1/passthrough/openai", {"model": "gpt-4o-mini", "messages": _messages(content)},
+                   {"Host": API_DOMAIN, "Authorization": f"Token {api_key}"})
+
+
+def litellm_request(content: str) -> Request:
+    return Request("/v1/chat/completions", {"model": litellm_proxy.MODEL, "messages": _messages(content)},
+                   {"Authorization": f"Bearer {litellm_proxy.MASTER_KEY}"})
+
+
+def direct_request(content: str) -> Request:
+    return Request("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": _messages(content)}, {"Authorization": "Bearer sk-direct"})
+
+
+# --- one measurement -------------------------------------------------------------------
+
+
+def _aws_calls(result: load.LoadResult) -> dict[str, Any] | None:
+    """Mean AWS calls per request by kind, and the distribution of the total."""
+    per_kind: collections.Counter[str] = collections.Counter()
+    totals = []
+    seen = False
+    for sample in result.samples:
+        raw = sample.headers.get("x-bench-aws-calls")
+        if raw is None:
+            continue
+        seen = True
+        total = 0
+        for part in raw.split(","):
+            if "=" in part:
+                kind, count = part.split("=", 1)
+                per_kind[kind] += int(count)
+                total += int(count)
+        totals.append(total)
+    if not seen:
+        return None
+    n = len(totals)
+    return {
+        "per_request_by_kind": {k: round(v / n, 3) for k, v in sorted(per_kind.items())},
+        "per_request_total": {"p50": load.percentile(totals, 50), "mean": round(statistics.fmean(totals), 3), "max": max(totals)},
+    }
+
+
+def measure(
+    ports: list[int],
+    make: Callable[[int], Request],
+    *,
+    total: int,
+    concurrency: int,
+    warmup: int,
+    cpu_pids: list[int],
+    overhead_header: str | None,
+    stack: BenchStack | None = None,
+) -> dict[str, Any]:
+    """One run of one request kind against one gateway, as a JSON-ready dict."""
+    probe = stack.upstream_stats if stack else None
+    result = load.run(ports, make, total=total, concurrency=concurrency, warmup=warmup, cpu_pids=cpu_pids, probe=probe)
+    n = result.count
+    ok = sum(1 for s in result.samples if s.status < 400)
+    out: dict[str, Any] = {
+        "requests": n,
+        "ok": ok,
+        "errors": result.errors[:5],
+        "concurrency": concurrency,
+        "processes": len(cpu_pids),
+        "wall_s": round(result.wall_s, 3),
+        "rps": round(n / result.wall_s, 1) if result.wall_s else None,
+        "latency_ms": _rounded(summary(result.latencies())),
+    }
+    if cpu_pids:
+        out["cpu_ms_per_request"] = round(result.cpu_s * 1000 / n, 3) if n else None
+        out["peak_rss_mb"] = round(procs.peak_rss_mb(cpu_pids), 1)
+    if overhead_header:
+        out["overhead_ms"] = _rounded(summary(result.header_values(overhead_header)))
+    handler_cpu = result.header_values("x-bench-handler-cpu-ms")
+    if handler_cpu:
+        out["handler_cpu_ms"] = _rounded(summary(handler_cpu))
+    calls = _aws_calls(result)
+    if calls:
+        out["aws_calls"] = calls
+    if result.probe_before is not None and n:
+        before, after = result.probe_before, result.probe_after
+        out["upstream_calls_per_request"] = round((after["requests"] - before["requests"]) / n, 3)
+        out["upstream_bytes_per_request"] = round((after["bytes_in"] - before["bytes_in"]) / n)
+    return out
+
+
+def _rounded(values: dict[str, float | None]) -> dict[str, float | None]:
+    return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in values.items()}
+
+
+# --- 1. warm cost per request ------------------------------------------------------------
+
+
+def warm(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    """One gateway process, one request at a time (as one warm Lambda container)."""
+    [worker] = stack.start_workers(1, count_aws_calls=True)
+    key = stack.api_key
+    sessions = stack.seed_sessions(CLIENT, 2, sizes.warm + sizes.warmup)
+    scenarios: dict[str, Callable[[int], Request]] = {
+        "prompt_plain": lambda i: prompt_request(key, PLAIN),
+        "prompt_session": lambda i: prompt_request(key, FOLLOW_UP, session_key=sessions[i]),
+        "prompt_tool_round": lambda i: prompt_request(key, TOOL),
+        "passthrough": lambda i: passthrough_request(key, PLAIN),
+    }
+    out: dict[str, Any] = {"method": "1 gateway process, concurrency 1; new session per request except prompt_session "
+                                     "(continues a session of 2 earlier messages)"}
+    try:
+        for name, make in scenarios.items():
+            log(f"warm: {name}")
+            out[name] = measure([worker.port], make, total=sizes.warm, concurrency=1, warmup=sizes.warmup,
+                                cpu_pids=[worker.pid], overhead_header=OVERHEAD, stack=stack)
+    finally:
+        stack.stop_services([worker])
+    return out
+
+
+# --- 2. side by side with LiteLLM ----------------------------------------------------------
+
+
+def side_by_side(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    log("side by side: LiteLLM's virtual environment")
+    version = litellm_proxy.ensure_installed(log)
+    workers = stack.start_workers(8, count_aws_calls=False)
+    log("side by side: starting LiteLLM's proxy")
+    litellm = litellm_proxy.start(stack.log_dir, stack.upstream_url)
+    stack.services.append(litellm)
+    key = stack.api_key
+    out: dict[str, Any] = {
+        "litellm_version": version,
+        "method": (
+            "Same upstream, same messages. Smarter runs as Lambda does: one request at a time per process, so "
+            "concurrency c uses c gateway processes (c warm containers); prompt_1proc at c=8 shows one process "
+            "serializing. LiteLLM runs its default single async worker. Added latency is each gateway's own "
+            "header (gateway time minus upstream time); client_added_ms is client latency minus the direct "
+            "upstream latency of the same run."
+        ),
+    }
+    try:
+        for concurrency, total in ((1, sizes.side_c1), (8, sizes.side_c8)):
+            runs: dict[str, Any] = {}
+            log(f"side by side c={concurrency}: direct to the upstream")
+            runs["direct"] = measure([stack.upstream.port], lambda i: direct_request(PLAIN), total=total,
+                                     concurrency=concurrency, warmup=sizes.warmup, cpu_pids=[], overhead_header=None)
+            chosen = workers[:concurrency]
+            ports, pids = [w.port for w in chosen], [w.pid for w in chosen]
+            log(f"side by side c={concurrency}: smarter prompt")
+            runs["smarter_prompt"] = measure(ports, lambda i: prompt_request(key, PLAIN), total=total, concurrency=concurrency,
+                                             warmup=sizes.warmup, cpu_pids=pids, overhead_header=OVERHEAD)
+            log(f"side by side c={concurrency}: smarter passthrough")
+            runs["smarter_passthrough"] = measure(ports, lambda i: passthrough_request(key, PLAIN), total=total,
+                                                  concurrency=concurrency, warmup=sizes.warmup, cpu_pids=pids, overhead_header=OVERHEAD)
+            if concurrency > 1:
+                log(f"side by side c={concurrency}: smarter prompt, one process")
+                runs["smarter_prompt_1proc"] = measure([workers[0].port], lambda i: prompt_request(key, PLAIN), total=total,
+                                                       concurrency=concurrency, warmup=sizes.warmup, cpu_pids=[workers[0].pid],
+                                                       overhead_header=OVERHEAD)
+            log(f"side by side c={concurrency}: litellm")
+            runs["litellm"] = measure([litellm.port], lambda i: litellm_request(PLAIN), total=total, concurrency=concurrency,
+                                      warmup=sizes.warmup, cpu_pids=[litellm.pid], overhead_header=LITELLM_OVERHEAD)
+            direct_p50 = runs["direct"]["latency_ms"]["p50"]
+            direct_p99 = runs["direct"]["latency_ms"]["p99"]
+            for run in runs.values():
+                run["client_added_ms"] = {
+                    "p50": _sub(run["latency_ms"]["p50"], direct_p50),
+                    "p99": _sub(run["latency_ms"]["p99"], direct_p99),
+                }
+            runs["ratios"] = {name: _ratios(runs[name], runs["litellm"]) for name in runs if name.startswith("smarter")}
+            out[f"c{concurrency}"] = runs
+    finally:
+        stack.stop_services([*workers, litellm])
+    return out
+
+
+def _sub(a: float | None, b: float | None) -> float | None:
+    return round(a - b, 3) if a is not None and b is not None else None
+
+
+def _div(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def _ratios(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, float | None]:
+    """Ours divided by LiteLLM's: below 1 is better for cost and latency, above 1 for rps."""
+    return {
+        "cpu_per_request": _div(ours.get("cpu_ms_per_request"), theirs.get("cpu_ms_per_request")),
+        "added_latency_p50": _div(ours["overhead_ms"]["p50"], theirs["overhead_ms"]["p50"]),
+        "added_latency_p99": _div(ours["overhead_ms"]["p99"], theirs["overhead_ms"]["p99"]),
+        "client_added_p50": _div(ours["client_added_ms"]["p50"], theirs["client_added_ms"]["p50"]),
+        "rps": _div(ours["rps"], theirs["rps"]),
+        "peak_rss": _div(ours.get("peak_rss_mb"), theirs.get("peak_rss_mb")),
+    }
+
+
+# --- 3. cold start ---------------------------------------------------------------------------
+
+
+def cold_start(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    from smarter_local.gateway import make_event
+
+    env = stack.gateway_env(count_aws_calls=False)
+    key = stack.api_key
+    events = {
+        "prompt": make_event("POST", "/", {"Host": f"{CLIENT}.{ACCOUNT}.{API_DOMAIN}", "Content-Type": "application/json",
+                                           "Authorization": f"Token {key}"}, json.dumps({"messages": _messages(PLAIN)}).encode(),
+                             domain=f"{CLIENT}.{ACCOUNT}.{API_DOMAIN}", resource="/"),
+        "passthrough": make_event("POST", "/v1/passthrough/openai", {"Host": API_DOMAIN, "Content-Type": "application/json",
+                                                                     "Authorization": f"Token {key}"},
+                                  json.dumps({"model": "gpt-4o-mini", "messages": _messages(PLAIN)}).encode(),
+                                  domain=API_DOMAIN, resource="/v1/{proxy+}"),
+    }
+    out: dict[str, Any] = {"method": "a fresh process imports the handler and serves its first request; total_ms is spawn "
+                                     "to answer as the harness sees it; median of the runs"}
+    for function, event in events.items():
+        event_file = stack.log_dir / f"event-{function}.json"
+        event_file.write_text(json.dumps(event))
+        runs = []
+        for i in range(sizes.cold_runs):
+            log(f"cold start: {function} run {i + 1}/{sizes.cold_runs}")
+            runs.append(_cold_run(function, event_file, env))
+        result: dict[str, Any] = {
+            "runs": len(runs),
+            "total_ms": round(statistics.median(r["total_ms"] for r in runs), 1),
+            "import_ms": round(statistics.median(r["import_ms"] for r in runs), 1),
+            "first_request_ms": round(statistics.median(r["first_request_ms"] for r in runs), 1),
+            "max_rss_mb": round(max(r["max_rss_mb"] for r in runs), 1),
+            "total_ms_all": [round(r["total_ms"], 1) for r in runs],
+            "status": sorted({r["status"] for r in runs}),
+            "modules": runs[-1]["modules"],
+            "loaded": runs[-1]["loaded"],
+        }
+        if sizes.importtime:
+            log(f"cold start: {function} with -X importtime")
+            result["slowest_imports_ms"] = _importtime(function, event_file, env)
+        out[function] = result
+    return out
+
+
+def _cold_run(function: str, event_file: Path, env: dict[str, str], extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, *extra, "-m", "bench.coldstart", function, str(event_file)], env=env,
+                          cwd=procs.ROOT, capture_output=True, text=True, timeout=120)
+    total = (time.perf_counter() - started) * 1000
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"cold start of {function} failed: {proc.stderr[-2000:]}")
+    result = json.loads(line[len("RESULT "):])
+    result["total_ms"] = total
+    result["stderr"] = proc.stderr
+    return result
+
+
+_IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+
+
+def _importtime(function: str, event_file: Path, env: dict[str, str], top: int = 12) -> dict[str, float]:
+    """The slowest imports (cumulative, ms) near the top of the tree, handler import and first request both."""
+    stderr = _cold_run(function, event_file, env, ("-X", "importtime"))["stderr"]
+    found: dict[str, float] = {}
+    for match in _IMPORT_LINE.finditer(stderr):
+        depth = len(match.group(3)) // 2
+        name = match.group(4)
+        if depth <= 2 and not name.startswith(("bench", "encodings", "site")):
+            found[name] = max(found.get(name, 0.0), int(match.group(2)) / 1000)
+    return {k: round(v, 1) for k, v in sorted(found.items(), key=lambda kv: -kv[1])[:top]}
+
+
+# --- 4. growth --------------------------------------------------------------------------------
+
+
+def growth(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    [worker] = stack.start_workers(1, count_aws_calls=True)
+    key = stack.api_key
+    out: dict[str, Any] = {"method": "1 gateway process, concurrency 1; each session request continues its own session "
+                                     "of N earlier messages (SMARTER_SESSION_WINDOW caps what is read); plugin requests use "
+                                     "a client with N always-offered static plugins"}
+    try:
+        session_points = []
+        for size in (10, 100, 1000):
+            log(f"growth: session of {size} messages (seeding)")
+            keys = stack.seed_sessions(CLIENT, size, sizes.growth_session + 2)
+            n = sizes.growth_session
+
+            def make(i: int, keys: list[str] = keys, n: int = n) -> Request:
+                return prompt_request(key, FOLLOW_UP, session_key=keys[i] if i >= 0 else keys[n - 1 - i])
+
+            log(f"growth: session of {size} messages")
+            point = measure([worker.port], make, total=n, concurrency=1, warmup=1, cpu_pids=[worker.pid],
+                            overhead_header=OVERHEAD, stack=stack)
+            session_points.append({"earlier_messages": size, **point})
+        plugin_points = []
+        for count in PLUGIN_COUNTS:
+            log(f"growth: {count} plugins")
+            client = plugins_client(count)
+            point = measure([worker.port], lambda i, client=client: prompt_request(key, PLAIN, client=client),
+                            total=sizes.growth_plugins, concurrency=1, warmup=sizes.warmup, cpu_pids=[worker.pid],
+                            overhead_header=OVERHEAD, stack=stack)
+            plugin_points.append({"plugins": count, **point})
+    finally:
+        stack.stop_services([worker])
+    out["session"] = _with_growth(session_points)
+    out["plugins"] = _with_growth(plugin_points)
+    return out
+
+
+def _with_growth(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Beside each point: how cost and bytes sent upstream grew from the first point."""
+    base = points[0]
+    for point in points:
+        point["growth_vs_first"] = {
+            "handler_cpu_p50": _div(point["handler_cpu_ms"]["p50"], base["handler_cpu_ms"]["p50"]),
+            "overhead_p50": _div(point["overhead_ms"]["p50"], base["overhead_ms"]["p50"]),
+            "upstream_bytes": _div(point["upstream_bytes_per_request"], base["upstream_bytes_per_request"]),
+        }
+    return points
