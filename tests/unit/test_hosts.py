@@ -132,3 +132,9 @@ def test_normalize_keeps_the_brackets_of_an_ipv6_literal_and_drops_its_port():
 )
 def test_domain_name_syntax(name, ok):
     assert is_domain_name(name) is ok
+
+
+def test_the_stacks_execute_api_endpoint_is_the_platform_host():
+    route = parse_host("abc123defg.execute-api.eu-west-1.amazonaws.com", "api.example.com")
+    assert route.kind == "platform"
+    assert parse_host("x.execute-api.evil.example.com", "api.example.com").kind == "custom"

@@ -58,12 +58,17 @@ def is_domain_name(host: str) -> bool:
     return len(labels) >= 2 and all(_LABEL.match(label) for label in labels) and bool(_TLD.match(labels[-1]))
 
 
+# The stack's default endpoint (used when no domain is configured; disabled
+# otherwise) serves the platform routes. API Gateway only ever sends this API's own.
+EXECUTE_API = re.compile(r"^[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+
+
 def parse_host(host: str | None, api_domain: str | None = None) -> HostRoute:
     host = normalize_host(host)
     api_domain = (api_domain or settings().api_domain).lower()
     if not host:
         raise NotFound("the request has no host name")
-    if host == api_domain:
+    if host == api_domain or EXECUTE_API.match(host):
         return HostRoute("platform", host)
     suffix = "." + api_domain
     if host.endswith(suffix):
