@@ -46,7 +46,22 @@ def loopback_only(monkeypatch):
                 raise OffLoopback(f"a test tried to connect to {address}")
         return real_connect(self, address)
 
+    real_getaddrinfo = socket.getaddrinfo
+
+    def local_names_only(host, *args, **kwargs):
+        # No DNS query leaves the machine either: names other than localhost
+        # must be answered by a test's own fake resolver.
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        try:
+            ipaddress.ip_address(name.strip("[]").split("%")[0])
+        except ValueError:
+            if name.lower().rstrip(".") != "localhost":
+                attempts.append((name, "dns"))
+                raise OffLoopback(f"a test tried to resolve {name!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
     monkeypatch.setattr(socket.socket, "connect", guarded)
+    monkeypatch.setattr(socket, "getaddrinfo", local_names_only)
     yield attempts
     assert not attempts, f"connections off loopback were attempted: {attempts}"
 

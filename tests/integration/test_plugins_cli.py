@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
-from plugin_fixtures import ACCOUNT, api_connection, api_plugin, make_sqlite, sql_connection, sql_plugin, upstream  # noqa: F401
+from plugin_fixtures import ACCOUNT, api_connection, api_plugin, loopback_only, make_sqlite, sql_connection, sql_plugin, upstream  # noqa: F401
 from smarter import cli
+
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 ACCOUNT_DOC = {"apiVersion": "smarter.sh/v1", "kind": "Account", "metadata": {"name": ACCOUNT}, "spec": {}}
 

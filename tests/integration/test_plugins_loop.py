@@ -12,8 +12,11 @@ import time
 
 import pytest
 
+from plugin_fixtures import loopback_only  # noqa: F401 (fixture)
 from smarter_local.openai_server import completion, tool_calls
 from support import journal_records, make_tenant, prompt, static_plugin
+
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 BARRIER = threading.Barrier(2, timeout=3)
 

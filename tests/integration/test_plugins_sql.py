@@ -11,6 +11,7 @@ import pytest
 from plugin_fixtures import (
     ACCOUNT,
     COURSES,
+    loopback_only,  # noqa: F401 (fixture)
     make_sqlite,
     postgres_cluster,  # noqa: F401 (fixture)
     sql_connection,
@@ -19,6 +20,8 @@ from plugin_fixtures import (
 )
 from smarter_local.openai_server import completion, tool_calls
 from support import journal_records, make_tenant, prompt
+
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 INJECTIONS = [
     "'; DROP TABLE courses; --",
