@@ -196,8 +196,12 @@ def _send(method: str, url: str, headers: dict[str, str], body: bytes | None, de
                 decode_content=False,
                 release_conn=False,
             )
+        except urllib3.exceptions.NewConnectionError:  # a subclass of TimeoutError, but it means refused
+            raise FetchError(f"cannot connect to {url}") from None
         except urllib3.exceptions.TimeoutError:
             raise FetchError(f"no answer from {url} within the timeout") from None
+        except urllib3.exceptions.SSLError as exc:
+            raise FetchError(f"TLS with {url} failed: {_reason(exc)}") from None
         except urllib3.exceptions.HTTPError as exc:
             raise FetchError(f"cannot reach {url}: {exc.__class__.__name__}") from None
         try:
@@ -229,6 +233,14 @@ def _read_limited(raw, deadline: float, max_bytes: int, url: str) -> tuple[bytes
         size += len(chunk)
         if size > max_bytes:
             return b"".join(chunks)[:max_bytes], True
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for known in ("certificate verify failed", "hostname mismatch", "doesn't match", "wrong version number"):
+        if known in text:
+            return known
+    return exc.__class__.__name__
 
 
 def _is_ip(host: str) -> bool:
