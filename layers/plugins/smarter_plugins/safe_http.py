@@ -217,12 +217,15 @@ def _read_limited(raw, deadline: float, max_bytes: int, url: str) -> tuple[bytes
     chunks: list[bytes] = []
     size = 0
     sock = getattr(getattr(raw, "connection", None), "sock", None)
+    # read1 returns what has arrived instead of waiting for a full chunk (urllib3 >= 2.3;
+    # older urllib3, as some Lambda runtimes bundle with botocore, exposes http.client's).
+    read1 = getattr(raw, "read1", None) or raw._fp.read1
     while True:
         left = _remaining(deadline, url)
         if sock is not None:
             sock.settimeout(left)  # one deadline for the whole body, however slowly it trickles
         try:
-            chunk = raw.read1(min(READ_CHUNK, max_bytes + 1 - size))
+            chunk = read1(min(READ_CHUNK, max_bytes + 1 - size))
         except (urllib3.exceptions.TimeoutError, socket.timeout, TimeoutError):
             raise FetchError(f"no answer from {url} within the timeout") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
