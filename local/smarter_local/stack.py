@@ -142,7 +142,13 @@ class LocalStack:
         self.moto = start_moto(self.moto_port)
         moto_url = f"http://127.0.0.1:{self.moto_port}"
         origins = f"http://localhost:{self.port},http://127.0.0.1:{self.port}"
-        configure_environment(moto_url, {"SMARTER_API_DOMAIN": self.api_domain, "SMARTER_CORS_ORIGINS": origins, **self.env})
+        local = {
+            "SMARTER_API_DOMAIN": self.api_domain,
+            "SMARTER_CORS_ORIGINS": origins,
+            # Local development: API plugins may call servers on this machine.
+            "SMARTER_LOCAL_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        }
+        configure_environment(moto_url, {**local, **self.env})
         os.environ.update(create_resources())
         from smarter import config
 

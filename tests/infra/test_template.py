@@ -412,7 +412,7 @@ def test_secrets_access_is_limited_to_provider_keys_and_plugin_secrets(resources
     assert set(FUNCTIONS) <= {owner for owner, _ in secret_statements}
     readable: dict[str, set[str]] = {}
     for owner, statement in secret_statements:
-        assert _as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"], owner
+        assert set(_as_list(statement["Action"])) <= {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}, owner
         for resource in _as_list(statement["Resource"]):
             readable.setdefault(owner, set()).add(resource["Fn::Sub"])
     assert readable["PassthroughFunction"] == {PROVIDER_SECRETS_ARN}
@@ -429,7 +429,8 @@ def test_prompt_function_may_do_exactly_what_a_prompt_needs(resources):
         "UsageTable": {"dynamodb:UpdateItem"},
         "JournalBucket/journal/*": {"s3:PutObject"},
         PROVIDER_SECRETS_ARN: {"secretsmanager:GetSecretValue"},
-        ACCOUNT_SECRETS_ARN: {"secretsmanager:GetSecretValue"},
+        ACCOUNT_SECRETS_ARN: {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
+        "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:cluster:*": {"rds-data:ExecuteStatement"},
     }
 
 
@@ -528,7 +529,7 @@ def test_deps_layer_pins_boto3_beside_the_botocore_the_tracer_brings():
         for line in lines
         if line.strip() and not line.lstrip().startswith("#")
     }
-    assert names == {"aws-lambda-powertools", "boto3", "openai", "pydantic", "pyyaml", "pg8000"}
+    assert names == {"aws-lambda-powertools", "boto3", "openai", "pydantic", "pyyaml", "pg8000", "urllib3"}
     assert any(line.startswith("aws-lambda-powertools[tracer]") for line in lines)
 
 

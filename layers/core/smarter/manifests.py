@@ -46,9 +46,21 @@ def load_documents(text: str) -> list[dict[str, Any]]:
 
 def apply_documents(docs: list[dict[str, Any]], *, account: str | None = None) -> list[dict[str, Any]]:
     results = []
-    for doc in sorted(docs, key=lambda d: ORDER.get(d.get("kind") if isinstance(d, dict) else "", 9)):
+    for doc in sorted(docs, key=_order):
         results.append(apply(doc, account=account))
     return results
+
+
+def _order(doc: Any) -> int:
+    """Dependency order; kinds installed later (new plugin kinds) sort with their peers."""
+    kind = doc.get("kind") if isinstance(doc, dict) else ""
+    if kind in ORDER:
+        return ORDER[kind]
+    if kind in plugins.connection_manifest_kinds():
+        return 1
+    if kind in plugins.plugin_manifest_kinds():
+        return 2
+    return 9
 
 
 def _account_of(manifest: Any, account: str | None) -> str:
