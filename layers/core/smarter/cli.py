@@ -208,21 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p = add("usage", cmd_usage, "token usage per client and day")
     p.add_argument("--day", help="a day (YYYY-MM-DD) or a prefix (YYYY-MM)")
-    for extension in _extensions():
-        extension(sub, add)
+    # Sub-command groups with modules of their own (imported here: they use this module's helpers).
+    from . import domains_cli, plugin_cli
+
+    for module in (plugin_cli, domains_cli):
+        module.register(sub, add)
     return parser
-
-
-def _extensions():
-    """Sub-command groups that live in their own modules (plugins, domains)."""
-    found = []
-    for module_name in ("smarter.plugin_cli", "smarter.domains_cli"):
-        try:
-            module = __import__(module_name, fromlist=["register"])
-        except ImportError:
-            continue
-        found.append(module.register)
-    return found
 
 
 def main(argv: list[str] | None = None) -> int:
