@@ -11,7 +11,6 @@ or add headers. Every call goes through safe_http (no private addresses).
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import re
 from typing import Any, ClassVar, Literal
@@ -111,17 +110,9 @@ class ApiConnectionData(Strict):
     def _allow_hosts(cls, hosts: list[str]) -> list[str]:
         hosts = [safe_http.normalize_host(h) for h in hosts]
         for host in hosts:
-            if _is_ip(host) and safe_http.is_always_refused(host):
+            if safe_http.is_ip(host) and safe_http.is_always_refused(host):
                 raise ValueError(f"{host} is a cloud metadata address; it cannot be allowed")
         return hosts
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
 
 
 class ApiConnectionSpec(Strict):
@@ -229,9 +220,9 @@ class ApiPlugin:
         if conn.authMethod == "api_key" and not HEADER_NAME.match(conn.apiKeyHeader):
             raise ManifestError("spec.connection.apiKeyHeader", "not a valid header name")
         host = safe_http.normalize_host(safe_http.parse_url(conn.baseUrl).host or "")
-        if _is_ip(host) and safe_http.is_always_refused(host):
+        if safe_http.is_ip(host) and safe_http.is_always_refused(host):
             raise ManifestError("spec.connection.baseUrl", f"{host} is a cloud metadata address; plugins may never call it")
-        if _is_ip(host) and not safe_http.is_public(host) and host not in conn.allowHosts:
+        if safe_http.is_ip(host) and not safe_http.is_public(host) and host not in conn.allowHosts:
             raise ManifestError("spec.connection.baseUrl", f"{host} is not a public address; add it to spec.connection.allowHosts for local development")
         out = spec.model_dump(exclude_none=True)
         out["connection"]["headers"] = _check_headers(name_values(conn.headers, "spec.connection.headers"), "spec.connection.headers")

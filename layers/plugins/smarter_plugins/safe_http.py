@@ -176,7 +176,7 @@ def _send(method: str, url: str, headers: dict[str, str], body: bytes | None, de
     send_headers = {**headers, "Host": host_header, "Accept-Encoding": "identity"}
     timeout = urllib3.Timeout(connect=min(_remaining(deadline, url), 10.0), read=_remaining(deadline, url))
     if scheme == "https":
-        sni = None if _is_ip(host) else host
+        sni = None if is_ip(host) else host
         pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
             address, port, timeout=timeout, maxsize=1, retries=False, cert_reqs="CERT_REQUIRED", assert_hostname=host, server_hostname=sni
         )
@@ -246,7 +246,7 @@ def _reason(exc: Exception) -> str:
     return exc.__class__.__name__
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
         return True
