@@ -301,3 +301,19 @@ def postgres_cluster():
     )
     yield cluster
     stop()
+
+
+def call_kind(kind: Any, plugin: dict, connection: dict, arguments: dict, *, secrets: dict | None = None, allowed_hosts: tuple = (), timeout: float = 5.0) -> Any:
+    """Validate both manifests and run one call through the kind alone, without AWS."""
+    from smarter.plugins import PluginCallError, PluginContext
+
+    stored_conn = {**connection, "spec": kind.validate_connection(connection)}
+    plugin = {**plugin, "metadata": {k: v for k, v in plugin["metadata"].items() if k != "account"}}
+    stored = {**plugin, "spec": kind.validate(plugin)}
+
+    def secret(name: str) -> str:
+        if name not in (secrets or {}):
+            raise PluginCallError(f"the secret {name!r} does not exist for this account")
+        return secrets[name]
+
+    return kind.call(stored, arguments, PluginContext(ACCOUNT, lambda name: stored_conn, secret, timeout, allowed_hosts))

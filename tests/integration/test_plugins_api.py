@@ -11,6 +11,7 @@ import time
 import pytest
 
 from plugin_fixtures import (
+    call_kind,
     ACCOUNT,
     api_connection,
     api_plugin,
@@ -33,22 +34,8 @@ def _kind():
     return ApiPlugin()
 
 
-def _call(plugin: dict, connection: dict, arguments: dict, *, secrets: dict | None = None, allowed_hosts: tuple = (), timeout: float = 5.0):
-    """Validate both manifests and run one call, without AWS: the kind alone."""
-    from smarter.plugins import PluginCallError, PluginContext
-
-    kind = _kind()
-    stored_conn = {**connection, "spec": kind.validate_connection(connection)}
-    plugin = {**plugin, "metadata": {k: v for k, v in plugin["metadata"].items() if k != "account"}}
-    stored = {**plugin, "spec": kind.validate(plugin)}
-
-    def secret(name: str) -> str:
-        if name not in (secrets or {}):
-            raise PluginCallError(f"the secret {name!r} does not exist for this account")
-        return secrets[name]
-
-    context = PluginContext(ACCOUNT, lambda name: stored_conn, secret, timeout, allowed_hosts)
-    return kind.call(stored, arguments, context)
+def _call(plugin: dict, connection: dict, arguments: dict, **kwargs):
+    return call_kind(_kind(), plugin, connection, arguments, **kwargs)
 
 
 def _refusal(plugin: dict, connection: dict, arguments: dict | None = None, **kwargs) -> str:

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from plugin_fixtures import (
+    call_kind,
     ACCOUNT,
     COURSES,
     loopback_only,  # noqa: F401 (fixture)
@@ -38,20 +39,8 @@ def _kind():
     return SqlPlugin()
 
 
-def _run(plugin: dict, connection: dict, arguments: dict, *, secrets: dict | None = None, timeout: float = 5.0):
-    from smarter.plugins import PluginCallError, PluginContext
-
-    kind = _kind()
-    stored_conn = {**connection, "spec": kind.validate_connection(connection)}
-    plugin = {**plugin, "metadata": {k: v for k, v in plugin["metadata"].items() if k != "account"}}
-    stored = {**plugin, "spec": kind.validate(plugin)}
-
-    def secret(name: str) -> str:
-        if name not in (secrets or {}):
-            raise PluginCallError(f"the secret {name!r} does not exist for this account")
-        return secrets[name]
-
-    return kind.call(stored, arguments, PluginContext(ACCOUNT, lambda name: stored_conn, secret, timeout, ()))
+def _run(plugin: dict, connection: dict, arguments: dict, **kwargs):
+    return call_kind(_kind(), plugin, connection, arguments, **kwargs)
 
 
 def _tenant_with(*docs: dict, plugins: list[dict]):
