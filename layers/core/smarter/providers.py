@@ -149,7 +149,10 @@ def chat_completion(provider: Provider, request: dict[str, Any]) -> Completion:
     import openai
 
     try:
-        raw = client.chat.completions.with_raw_response.create(**request)
+        # The body is already the wire JSON: posting it skips the SDK's per-call
+        # walk over typed params (about a millisecond of CPU per request); the
+        # retries, timeout and status errors are the same.
+        raw = client.post("/chat/completions", body=request, cast_to=_raw_response_type())
     except openai.APITimeoutError:
         raise ProviderTimeout(
             f"the provider {provider.name!r} did not answer within {settings().provider_timeout_seconds:g} s"
