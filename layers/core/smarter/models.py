@@ -24,7 +24,8 @@ SESSION_KEY = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+    # Built on first use, not at import: a request path never validates a manifest.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True, defer_build=True)
 
 
 # --- the prompt request ---------------------------------------------------------
