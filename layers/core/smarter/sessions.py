@@ -33,6 +33,9 @@ def load(account: str, client: str, session_key: str) -> list[dict[str, Any]]:
         ExpressionAttributeValues={":pk": {"S": _partition(account, client, session_key)}},
         ScanIndexForward=False,
         Limit=settings().session_window,
+        # Only the message: the keys and TTL of up to a window of items would
+        # triple what botocore parses, for nothing.
+        ProjectionExpression="doc",
     )
     messages = [json.loads(item["doc"]["S"]) for item in reversed(out.get("Items", []))]
     # A window that starts mid tool exchange would orphan tool results; drop them.
