@@ -43,8 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     log(f"starting moto and the upstream (logs in {stack.log_dir})")
     try:
         stack.start()
+        results["meta"]["section_s"] = {}
         for name in chosen:
+            section_started = time.monotonic()
             results[name] = getattr(sections, name)(stack, sizes, log)
+            results["meta"]["section_s"][name] = round(time.monotonic() - section_started, 1)
     finally:
         stack.stop()
         if not args.keep_logs:

@@ -34,9 +34,10 @@ def ensure_installed(log=print) -> str:
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, timeout=120)
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", SPEC], check=True, timeout=INSTALL_TIMEOUT)
-    out = subprocess.run([str(python), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
-                         capture_output=True, text=True, check=True, timeout=60)
-    return out.stdout.strip()
+    found = sorted(VENV.glob("lib/python*/site-packages/litellm-*.dist-info"))
+    if not found:
+        raise RuntimeError(f"{VENV} has no litellm; remove it and run again")
+    return found[-1].name.removeprefix("litellm-").removesuffix(".dist-info")
 
 
 def write_config(directory: Path, upstream_base_url: str) -> Path:
@@ -68,9 +69,12 @@ def start(log_dir: Path, upstream_base_url: str, *, workers: int = 1) -> procs.S
         "LITELLM_LOG": "ERROR",
         "PYTHONUNBUFFERED": "1",
     }
-    argv = [str(executable()), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
-            "--num_workers", str(workers), "--telemetry", "False"]
+    # Under bench.procs' supervisor, so it ends with the harness whatever happens;
+    # its CPU and memory are read over the supervisor's process tree.
+    argv = [sys.executable, "-m", "bench.procs", str(executable()), "--config", str(config), "--host", "127.0.0.1",
+            "--port", str(port), "--num_workers", str(workers), "--telemetry", "False"]
     service = procs.start(f"litellm-w{workers}", argv, env=env, log_dir=log_dir, port=port, timeout=180)
+    service.stop_timeout = 8.0  # the supervisor gives LiteLLM 3 s to shut down, then kills it
     _wait_healthy(service)
     return service
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,18 +47,19 @@ class Service:
     proc: subprocess.Popen
     port: int
     log: Path
-    extra: dict = field(default_factory=dict)
+    stop_timeout: float = 10.0
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it has not exited in stop_timeout seconds."""
         if self.proc.poll() is not None:
             return
         self.proc.terminate()
         try:
-            self.proc.wait(timeout)
+            self.proc.wait(self.stop_timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
@@ -167,3 +168,27 @@ def peak_rss_mb(pids: list[int]) -> float:
             except OSError:
                 continue
     return peak / 1024
+
+
+# --- a supervisor for servers that do not watch their stdin -------------------------
+
+
+def supervise(argv: list[str], grace_s: float = 3.0) -> int:
+    """Run argv as a child and end it when the harness goes away (stdin closes)
+    or asks (SIGTERM): `python -m bench.procs COMMAND...`."""
+    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    stop = exit_when_parent_goes()
+    while not stop.wait(0.5):
+        if child.poll() is not None:
+            return child.returncode
+    child.terminate()
+    try:
+        child.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(5)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(supervise(sys.argv[1:]))

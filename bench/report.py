@@ -52,7 +52,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if growth:
         for kind in ("session", "plugins"):
             worst = None
-            for point in growth.get(kind) or []:
+            for point in (growth.get(kind) or [])[1:]:
                 g = point.get("growth_vs_first") or {}
                 if g.get("handler_cpu_p50") and g.get("upstream_bytes"):
                     excess = g["handler_cpu_p50"] / g["upstream_bytes"]
