@@ -214,3 +214,18 @@ def test_an_unexpected_bug_is_a_500_envelope_without_details_and_is_journaled(te
     assert_error(result, 500, "internal_error", "journal key")
     assert "internal detail" not in str(result.body)
     assert journal_records(tenant.account, tenant.client)[0]["status"] == 500
+
+
+def test_repeated_requests_on_an_unknown_domain_are_answered_from_the_cache(tenant):
+    from smarter import aws
+
+    calls = []
+    client = aws.client("dynamodb")
+    client.meta.events.register("before-call.dynamodb.*", lambda model, **kw: calls.append(model.name))
+    try:
+        for _ in range(3):
+            prompt(tenant, "hi", host="api.unknown.org")
+    finally:
+        client.meta.events.unregister("before-call.dynamodb.*")
+    reads = [c for c in calls if c in ("Query", "GetItem")]
+    assert reads == ["Query", "GetItem"]  # the first miss only

@@ -90,9 +90,9 @@ def resolve_client(host: str | None) -> ResolvedClient:
         return client_by_name(route.account, route.client, host=route.host)
     found = storage.client_by_verified_domain(route.host)
     if found is None:
-        claim = storage.get_domain(route.host)
-        if claim is not None and claim.get("status") != "verified":
-            raise NotFound(f"the domain {route.host} is not verified yet (state: {claim.get('status')})")
+        status = storage.domain_status(route.host)
+        if status is not None and status != "verified":
+            raise NotFound(f"the domain {route.host} is not verified yet (state: {status})")
         raise NotFound(f"no LLM client is served at {route.host}")
     account, doc = found
     return ResolvedClient(account, doc["name"], doc, route.host)

@@ -225,38 +225,46 @@ def list_api_keys(account: str) -> list[dict[str, Any]]:
 
 def claim_domain(domain: str, doc: dict[str, Any]) -> bool:
     """Claim a custom domain for one client; False when another client holds it."""
-    ddb = _ddb()
-    try:
-        ddb.put_item(
-            TableName=settings().config_table,
-            Item=encode(doc, pk=f"DOMAIN#{domain}", sk="DOMAIN", gsi1pk=account_pk(doc["account"]), gsi1sk=f"DOMAIN#{domain}"),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-        return True
-    except ddb.exceptions.ConditionalCheckFailedException:
-        return False
+    return _put_domain(domain, doc, "attribute_not_exists(pk)")
 
 
 def put_domain(domain: str, doc: dict[str, Any], *, must_exist: bool = False) -> bool:
     """Store a claim's new state. With must_exist, a claim removed meanwhile
     stays removed (False) instead of coming back to life."""
+    return _put_domain(domain, doc, "attribute_exists(pk)" if must_exist else None)
+
+
+def _put_domain(domain: str, doc: dict[str, Any], condition: str | None) -> bool:
     ddb = _ddb()
     kwargs: dict[str, Any] = {
         "TableName": settings().config_table,
         "Item": encode(doc, pk=f"DOMAIN#{domain}", sk="DOMAIN", gsi1pk=account_pk(doc["account"]), gsi1sk=f"DOMAIN#{domain}"),
     }
-    if must_exist:
-        kwargs["ConditionExpression"] = "attribute_exists(pk)"
+    if condition:
+        kwargs["ConditionExpression"] = condition
     try:
         ddb.put_item(**kwargs)
         return True
     except ddb.exceptions.ConditionalCheckFailedException:
         return False
+    finally:
+        _cache.invalidate(("DOMAIN-STATE", domain))
 
 
 def get_domain(domain: str) -> dict[str, Any] | None:
     out = _ddb().get_item(TableName=settings().config_table, Key=_key(f"DOMAIN#{domain}", "DOMAIN"))
     return decode(out.get("Item"))
+
+
+def domain_status(domain: str) -> str | None:
+    """The claim's state, cached: routing asks it on every miss, so an unknown
+    host must not cost a read per request."""
+
+    def load() -> str | None:
+        doc = get_domain(domain)
+        return None if doc is None else str(doc.get("status"))
+
+    return _cache.get_or_load(("DOMAIN-STATE", domain), load)
 
 
 def list_domains(account: str | None = None) -> list[dict[str, Any]]:
@@ -278,6 +286,7 @@ def list_domains(account: str | None = None) -> list[dict[str, Any]]:
 
 def delete_domain(domain: str) -> None:
     _ddb().delete_item(TableName=settings().config_table, Key=_key(f"DOMAIN#{domain}", "DOMAIN"))
+    _cache.invalidate(("DOMAIN-STATE", domain))
 
 
 RETIRED_CERTIFICATES = "CERTIFICATES#RETIRED"
