@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep_logs:
             shutil.rmtree(stack.log_dir, ignore_errors=True)
     results["meta"]["duration_s"] = round(time.monotonic() - started, 1)
+    results["meta"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["targets"] = report.targets(results)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -67,6 +68,8 @@ def _meta(smoke: bool, sizes: sections.Sizes) -> dict[str, Any]:
     return {
         "mode": "smoke" if smoke else "full",
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        # The machine is shared: a high load average means noisier figures (ratios are taken within a run).
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "versions": {name: version(name) for name in ("boto3", "openai", "aws-lambda-powertools", "pydantic", "moto")},
         "sizes": sizes.__dict__,

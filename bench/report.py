@@ -147,3 +147,66 @@ def table(results: dict[str, Any]) -> str:
                 for t in found]
         parts.append(_rows("Targets", ["target", "measured", "limit", ""], rows))
     return "\n".join(parts)
+
+
+# --- markdown, for docs/performance.md ----------------------------------------------------------
+
+
+def _md(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The run's tables in Markdown: `python -m bench.report bench/results/latest.json`."""
+    parts = []
+    warm = results.get("warm") or {}
+    rows = [[name, run.get("cpu_ms_per_request"), _get(run, "handler_cpu_ms", "p50"), _get(run, "handler_cpu_ms", "p99"),
+             _get(run, "overhead_ms", "p50"), _get(run, "overhead_ms", "p99"), _get(run, "aws_calls", "per_request_total", "p50"),
+             _calls(run), run.get("upstream_bytes_per_request")]
+            for name, run in warm.items() if isinstance(run, dict)]
+    if rows:
+        parts.append(_md(["warm, 1 process, c=1", "CPU ms/req (process)", "CPU p50", "CPU p99", "added ms p50", "added p99",
+                          "AWS calls", "by kind (mean)", "bytes upstream"], rows))
+    side = results.get("side_by_side") or {}
+    rows = []
+    for c in ("c1", "c8"):
+        for name, run in (side.get(c) or {}).items():
+            if name != "ratios":
+                rows.append([f"{c} {name}", run["processes"], run["rps"], run.get("cpu_ms_per_request"), _get(run, "overhead_ms", "p50"),
+                             _get(run, "overhead_ms", "p99"), _get(run, "client_added_ms", "p50"), _get(run, "latency_ms", "p99"),
+                             run.get("peak_rss_mb")])
+    if rows:
+        parts.append(_md(["side by side", "processes", "req/s", "CPU ms/req", "added p50 (own header)", "added p99 (own header)",
+                          "client-side added p50", "client latency p99", "peak RSS MB"], rows))
+        rows = [[f"{c} {name} / LiteLLM", r["cpu_per_request"], r["added_latency_p50"], r["added_latency_p99"], r["client_added_p50"], r["rps"]]
+                for c in ("c1", "c8") for name, r in (_get(side, c, "ratios") or {}).items()]
+        parts.append(_md(["ratio (ours / LiteLLM)", "CPU/req", "added p50", "added p99", "client-side added p50", "req/s"], rows))
+    cold = results.get("cold_start") or {}
+    rows = [[f, cold[f]["total_ms"], cold[f]["import_ms"], cold[f]["first_request_ms"], cold[f]["max_rss_mb"], cold[f]["runs"]]
+            for f in ("prompt", "passthrough") if f in cold]
+    if rows:
+        parts.append(_md(["cold start (median)", "spawn to answer ms", "import ms", "first request ms", "peak RSS MB", "runs"], rows))
+    growth = results.get("growth") or {}
+    for kind, label in (("session", "earlier messages"), ("plugins", "plugins")):
+        key = "earlier_messages" if kind == "session" else "plugins"
+        rows = [[p[key], p.get("cpu_ms_per_request"), _get(p, "handler_cpu_ms", "p50"), _get(p, "overhead_ms", "p50"),
+                 _get(p, "aws_calls", "per_request_total", "p50"), p.get("upstream_bytes_per_request"),
+                 _get(p, "growth_vs_first", "handler_cpu_p50"), _get(p, "growth_vs_first", "upstream_bytes")]
+                for p in growth.get(kind) or []]
+        if rows:
+            parts.append(_md([label, "CPU ms/req", "CPU p50", "added ms p50", "AWS calls", "bytes upstream", "CPU growth", "bytes growth"], rows))
+    found = results.get("targets") or []
+    if found:
+        parts.append(_md(["target", "measured", "limit", ""],
+                         [[t["target"], f"{_fmt(t['measured'])} {t['unit']}", f"≤ {t['limit']:g} {t['unit']}", "met" if t["met"] else "**missed**"]
+                          for t in found]))
+    return "\n\n".join(parts)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(markdown(json.loads(open(sys.argv[1], encoding="utf-8").read())))
