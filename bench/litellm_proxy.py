@@ -13,9 +13,9 @@ from pathlib import Path
 from bench import procs
 
 VENV = procs.ROOT / ".venv-litellm"
-# Pinned so runs compare like with like. 1.100.5 is the newest release whose
-# dependencies install here: later ones require a certifi newer than the
-# package index serves at the time of writing.
+# Pinned so runs compare like with like. 1.100.5's dependencies install from
+# the package index here; the newer releases tried (1.103 to 1.109) require a
+# certifi newer than the index serves at the time of writing.
 SPEC = "litellm[proxy]==1.100.5"
 MODEL = "gpt-4o-mini"
 MASTER_KEY = "sk-bench-master-key"
