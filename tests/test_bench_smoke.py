@@ -9,6 +9,8 @@ import sys
 from numbers import Number
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -20,9 +22,9 @@ def _positive(value) -> bool:
     return _number(value) and value > 0
 
 
+@pytest.mark.timeout(1200)  # the first run on a machine also installs LiteLLM
 def test_smoke_run_writes_every_section_with_numbers(tmp_path):
     out = tmp_path / "bench.json"
-    # The first run on a machine also creates .venv-litellm (a pip install).
     proc = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--out", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
