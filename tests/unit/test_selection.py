@@ -104,3 +104,24 @@ def test_assistant_messages_do_not_select_plugins():
 
     texts = _user_texts([{"role": "assistant", "content": "ask me about refunds"}, {"role": "user", "content": "hi"}])
     assert chosen([plugin("p", "refund")], *texts) == []
+
+
+def test_the_indexed_one_word_lookup_agrees_with_term_matches():
+    """select() answers one-word terms from an index of the session's words; it
+    must decide exactly as term_matches does position by position."""
+    from smarter.plugins import _by_first_letter, _text_words, _word_term_matches
+
+    texts = [
+        "What are your support hours?",
+        "I need an e-mail address for refunds, or a phone number",
+        "customerSupport team in Zürich, order 2023 shipped",
+        "logins fail: log in page shows policies and boxes",
+    ]
+    terms = ["hours", "hour", "yours", "email", "refund", "refnud", "support", "customersupport", "zürich", "2024", "2023",
+             "login", "policy", "box", "phone", "fone", "shipped", "order", "orders", "team", "x", "page", "pages", "fail"]
+    per_text = [_text_words(t) for t in texts]
+    index = _by_first_letter(per_text)
+    for term in terms:
+        (word,) = _text_words(term)
+        expected = any(term_matches(term, list(tw)) for tw in per_text)
+        assert _word_term_matches(word, index) == expected, term

@@ -18,6 +18,9 @@ _CONFIG = Config(
     connect_timeout=3,
     read_timeout=10,
     user_agent="smarter-serverless",
+    # Our requests are built by code, not users, and DynamoDB validates them
+    # again server-side; client-side validation walks every item on every call.
+    parameter_validation=False,
 )
 
 

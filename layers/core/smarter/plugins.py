@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Callable, ClassVar, Literal, Protocol
+from typing import Any, Callable, ClassVar, Literal, Protocol, Sequence
 
 from aws_lambda_powertools import Logger
 from pydantic import Field, model_validator
@@ -313,6 +313,12 @@ def words(text: str) -> list[str]:
     return [part.casefold() for token in _TOKEN.findall(text) for part in _split_camel(token) if part]
 
 
+@functools.lru_cache(maxsize=4096)
+def _text_words(text: str) -> tuple[str, ...]:
+    """words(), remembered: a session's earlier messages are matched again on every turn."""
+    return tuple(words(text))
+
+
 def _stem(word: str) -> str:
     """A light English plural stem: policies -> policy, boxes -> box, hours -> hour."""
     if len(word) > 4 and word.endswith("ies"):
@@ -345,6 +351,7 @@ def _distance(a: str, b: str, budget: int) -> int:
     return previous[-1]
 
 
+@functools.lru_cache(maxsize=65536)
 def _close(a: str, b: str) -> bool:
     """Equal, the same plural stem, or a small typo (longer words tolerate more)."""
     if a == b or _stem(a) == _stem(b):
@@ -356,11 +363,11 @@ def _close(a: str, b: str) -> bool:
     return _distance(a, b, budget) <= budget
 
 
-def term_matches(term: str, text_words: list[str]) -> bool:
+def term_matches(term: str, text_words: Sequence[str]) -> bool:
     """A search term (a word or a phrase) matches when its words appear in a row,
     or when it and some run of the text's words are one word apart from spacing
     ("e-mail" and "email", "log in" and "login", "customerSupport" and "customersupport")."""
-    term_words = words(term)
+    term_words = _text_words(term)
     if not term_words:
         return False
     n = len(term_words)
@@ -376,16 +383,44 @@ def term_matches(term: str, text_words: list[str]) -> bool:
     return False
 
 
+def _by_first_letter(texts: list[Sequence[str]]) -> dict[str, set[str]]:
+    """Every word of the texts, and every two neighbouring words joined, by first
+    letter: what a one-word term can be close to (see term_matches)."""
+    index: dict[str, set[str]] = {}
+    for text_words in texts:
+        for i, word in enumerate(text_words):
+            index.setdefault(word[0], set()).add(word)
+            if i + 1 < len(text_words):
+                index[word[0]].add(word + text_words[i + 1])
+    return index
+
+
+def _word_term_matches(term: str, index: dict[str, set[str]]) -> bool:
+    """term_matches for a one-word term, against the index instead of every position:
+    a close word shares the first letter and differs in length by at most three."""
+    return any(abs(len(candidate) - len(term)) <= 3 and _close(term, candidate) for candidate in index.get(term[0], ()))
+
+
 def select(manifests: list[dict[str, Any]], texts: list[str]) -> list[dict[str, Any]]:
     """The plugins to offer for a prompt, given the new and earlier user messages.
 
-    Each message is matched on its own, so a phrase never spans two messages."""
-    per_text = [words(text) for text in texts]
+    Each message is matched on its own, so a phrase never spans two messages.
+    One-word terms (most of them) are looked up in an index of the session's
+    words, so the cost follows its vocabulary, not its length."""
+    per_text = [_text_words(text) for text in texts]
+    index = _by_first_letter(per_text)
+
+    def matches(term: str) -> bool:
+        term_words = _text_words(term)
+        if len(term_words) == 1:
+            return _word_term_matches(term_words[0], index)
+        return any(term_matches(term, text_words) for text_words in per_text)
+
     chosen = []
     for manifest in manifests:
         selector = (manifest.get("spec") or {}).get("selector") or {}
         if selector.get("directive", "always") == "always":
             chosen.append(manifest)
-        elif any(term_matches(term, text_words) for term in selector.get("searchTerms") or [] for text_words in per_text):
+        elif any(matches(term) for term in selector.get("searchTerms") or []):
             chosen.append(manifest)
     return chosen
