@@ -2,7 +2,7 @@
 
 Opt-in, for the benchmark harness only: the bench worker installs it when
 SMARTER_BENCH_AWS_CALLS=1 is set. It registers a `before-call.*.*` handler on
-the boto3 session that smarter.aws creates its clients from (clients copy the
+the botocore session that smarter.aws creates its clients from (clients copy the
 session's event hooks when they are created, so it is installed before the
 first client exists). Nothing in the production code path knows about it.
 `before-call` fires once per API call, not per HTTP retry.
@@ -41,7 +41,7 @@ def install() -> None:
 
     if aws.client.cache_info().currsize:
         raise RuntimeError("install the AWS call counter before the first client is created")
-    aws.session().events.register("before-call.*.*", _on_call, unique_id="smarter-bench-aws-calls")
+    aws.session().register("before-call.*.*", _on_call, unique_id="smarter-bench-aws-calls")
     _installed = True
 
 

@@ -8,7 +8,7 @@ from smarter import auth, hosts, providers, web
 from smarter.errors import BadRequest, NotFound, ProviderNotConfigured
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=web.TRACED_MODULES)
 app = web.make_resolver("Prompt", "passthrough")
 
 

@@ -9,7 +9,7 @@ from smarter.errors import MethodNotAllowed, NotFound
 from smarter.models import parse_prompt_request
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=web.TRACED_MODULES)
 app = web.make_resolver("LLMClient", "prompt")
 
 PROMPT_PATHS = ("/", "/prompt")  # Powertools matches a trailing slash too

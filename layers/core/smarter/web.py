@@ -20,6 +20,9 @@ logger = Logger()
 metrics = Metrics(namespace="SmarterServerless")
 
 CONTENT_TYPE = "application/json"
+# What the Tracer patches: our AWS calls go through botocore. Patching
+# everything X-Ray supports would import libraries we never use.
+TRACED_MODULES = ("botocore",)
 
 
 def cors_config() -> CORSConfig | None:
