@@ -138,40 +138,50 @@ class Completion:
     provider_ms: float
 
 
-def chat_completion(provider: Provider, request: dict[str, Any]) -> Completion:
-    """A chat completion as the provider's JSON body, with errors mapped to ours."""
-    started = time.perf_counter()
-    if provider.name == "offline":
-        from .offline import complete
-
-        return Completion(complete(request), (time.perf_counter() - started) * 1000)
-    client = openai_client(provider, require_key(provider))
+def _send(provider: Provider, request: dict[str, Any], *, max_retries: int | None = None):
+    """POST the body to the provider's /chat/completions through the SDK, with
+    its timeout and retries. Returns the final HTTP response whatever its
+    status; a timeout or an unreachable provider is our error."""
+    client = openai_client(provider, require_key(provider), max_retries=max_retries)
     import openai
 
     try:
         # The body is already the wire JSON: posting it skips the SDK's per-call
-        # walk over typed params (about a millisecond of CPU per request); the
-        # retries, timeout and status errors are the same.
-        raw = client.post("/chat/completions", body=request, cast_to=_raw_response_type())
+        # walk over typed params (about a millisecond of CPU per request).
+        return client.post("/chat/completions", body=request, cast_to=_raw_response_type())
     except openai.APITimeoutError:
         raise ProviderTimeout(
             f"the provider {provider.name!r} did not answer within {settings().provider_timeout_seconds:g} s"
         ) from None
-    except openai.RateLimitError as exc:
-        retry_after = exc.response.headers.get("retry-after")
-        raise RateLimited(
-            f"the provider {provider.name!r} is rate limiting: {_provider_message(exc)}",
-            headers={"Retry-After": retry_after} if retry_after else None,
-        ) from None
     except openai.APIStatusError as exc:
-        raise ProviderError(
-            f"the provider {provider.name!r} answered {exc.status_code}: {_provider_message(exc)}"
-        ) from None
+        return exc.response  # after the SDK's bounded retries
     except openai.APIConnectionError as exc:
         raise ProviderError(f"could not reach the provider {provider.name!r}: {exc.__class__.__name__}") from None
+
+
+def _offline(request: dict[str, Any]) -> dict[str, Any]:
+    from .offline import complete
+
+    return complete(request)
+
+
+def chat_completion(provider: Provider, request: dict[str, Any]) -> Completion:
+    """A chat completion as the provider's JSON body, with errors mapped to ours."""
+    started = time.perf_counter()
+    if provider.name == "offline":
+        return Completion(_offline(request), (time.perf_counter() - started) * 1000)
+    response = _send(provider, request)
     provider_ms = (time.perf_counter() - started) * 1000
+    if response.status_code == 429:
+        retry_after = response.headers.get("retry-after")
+        raise RateLimited(
+            f"the provider {provider.name!r} is rate limiting: {_provider_message(response)}",
+            headers={"Retry-After": retry_after} if retry_after else None,
+        )
+    if response.status_code >= 400:
+        raise ProviderError(f"the provider {provider.name!r} answered {response.status_code}: {_provider_message(response)}")
     try:
-        body = json.loads(raw.text)
+        body = json.loads(response.text)
     except ValueError:
         raise ProviderError(f"the provider {provider.name!r} sent a body that is not JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("choices"), list) or not body["choices"]:
@@ -179,14 +189,18 @@ def chat_completion(provider: Provider, request: dict[str, Any]) -> Completion:
     return Completion(body, provider_ms)
 
 
-def _provider_message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
+def _provider_message(response: Any) -> str:
+    """The provider's own error message (OpenAI's `{"error": {"message"}}` or a bare body)."""
+    try:
+        body = json.loads(response.text)
+    except ValueError:
+        return response.text[:500]
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict) and error.get("message"):
             return str(error["message"])[:500]
         return str(body.get("message") or body)[:500]
-    return str(getattr(exc, "message", exc))[:500]
+    return str(body)[:500]
 
 
 def reset() -> None:
@@ -207,22 +221,8 @@ def forward(provider: Provider, request: dict[str, Any]) -> Forwarded:
     what the provider said, 429s included."""
     started = time.perf_counter()
     if provider.name == "offline":
-        from .offline import complete
-
-        return Forwarded(200, complete(request), (time.perf_counter() - started) * 1000)
-    client = openai_client(provider, require_key(provider), max_retries=0)
-    import openai
-
-    try:
-        response = client.post("/chat/completions", body=request, cast_to=_raw_response_type())
-    except openai.APITimeoutError:
-        raise ProviderTimeout(
-            f"the provider {provider.name!r} did not answer within {settings().provider_timeout_seconds:g} s"
-        ) from None
-    except openai.APIStatusError as exc:
-        response = exc.response
-    except openai.APIConnectionError as exc:
-        raise ProviderError(f"could not reach the provider {provider.name!r}: {exc.__class__.__name__}") from None
+        return Forwarded(200, _offline(request), (time.perf_counter() - started) * 1000)
+    response = _send(provider, request, max_retries=0)
     provider_ms = (time.perf_counter() - started) * 1000
     try:
         body: Any = json.loads(response.text)
