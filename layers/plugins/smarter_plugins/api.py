@@ -31,7 +31,7 @@ from smarter.plugins import (
     validate_plugin_name,
 )
 
-from . import safe_http
+from . import common, safe_http
 from .common import (
     check_connection_exists,
     check_plugin_class,
@@ -101,9 +101,7 @@ class ApiConnectionData(Strict):
     @field_validator("secret")
     @classmethod
     def _secret_name(cls, value: str | None) -> str | None:
-        if value is not None and (not re.fullmatch(r"[A-Za-z0-9_.+=@-]{1,128}", value) or ".." in value):
-            raise ValueError("a secret name is one path segment of letters, digits and _.+=@- (not the secret itself)")
-        return value
+        return common.secret_name(value)
 
     @field_validator("allowHosts")
     @classmethod

@@ -3,6 +3,7 @@ name the field, the `{name, value}` list form, and finding a plugin's connection
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel
@@ -13,6 +14,16 @@ from smarter.models import validate_model
 from smarter.plugins import PluginCallError, PluginContext
 
 CONNECTION_NAME_HELP = "the name of a connection manifest in the same account"
+
+
+SECRET_NAME = re.compile(r"[A-Za-z0-9_.+=@-]{1,128}")
+
+
+def secret_name(value: str | None) -> str | None:
+    """A connection names its secret by one path segment under the account's prefix."""
+    if value is not None and (not SECRET_NAME.fullmatch(value) or ".." in value):
+        raise ValueError("a secret name is one path segment of letters, digits and _.+=@- (not the secret itself)")
+    return value
 
 
 def refuse_fields(data: Any, path: str, hints: dict[str, str]) -> None:

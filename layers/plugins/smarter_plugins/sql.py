@@ -29,7 +29,7 @@ from smarter.plugins import (
     validate_plugin_name,
 )
 
-from . import sql_engines, sqltext
+from . import common, sql_engines, sqltext
 from .common import check_connection_exists, check_plugin_class, connection_spec, refuse_fields, tool_description, validate
 from .sql_engines import json_value
 
@@ -71,9 +71,7 @@ class SqlConnectionData(Strict):
     @field_validator("secret")
     @classmethod
     def _secret_name(cls, value: str | None) -> str | None:
-        if value is not None and (not re.fullmatch(r"[A-Za-z0-9_.+=@-]{1,128}", value) or ".." in value):
-            raise ValueError("a secret name is one path segment of letters, digits and _.+=@- (not the secret itself)")
-        return value
+        return common.secret_name(value)
 
     @model_validator(mode="after")
     def _engine_fields(self) -> "SqlConnectionData":
