@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from bench.procs import exit_when_parent_goes
+from bench.procs import serve_until_parent_goes
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
@@ -151,12 +151,7 @@ def main() -> int:
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = make_server(int(sys.argv[1]))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(f"READY {server.server_address[1]}", flush=True)
-    exit_when_parent_goes().wait()
-    server.shutdown()
-    return 0
+    return serve_until_parent_goes(make_server(int(sys.argv[1])))
 
 
 if __name__ == "__main__":

@@ -65,6 +65,16 @@ class Service:
             self.proc.wait(5)
 
 
+def serve_until_parent_goes(server) -> int:
+    """A child server's main: serve in a thread, say READY with the port (what
+    start() waits for), and stop when the bench that started it is gone."""
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"READY {server.server_address[1]}", flush=True)
+    exit_when_parent_goes().wait()
+    server.shutdown()
+    return 0
+
+
 def start(name: str, argv: list[str], *, env: dict[str, str], log_dir: Path, ready: str = "READY", port: int | None = None,
           timeout: float = 120.0, cwd: Path = ROOT) -> Service:
     """Start a server process and wait for its READY line (or, with `port`, for

@@ -102,14 +102,9 @@ def make_server(port: int = 0) -> ThreadingHTTPServer:
 
 
 def main() -> int:
-    from bench.procs import exit_when_parent_goes
+    from bench.procs import serve_until_parent_goes
 
-    server = make_server(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(f"READY {server.server_address[1]}", flush=True)
-    exit_when_parent_goes().wait()
-    server.shutdown()
-    return 0
+    return serve_until_parent_goes(make_server(int(sys.argv[1]) if len(sys.argv) > 1 else 0))
 
 
 if __name__ == "__main__":
