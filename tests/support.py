@@ -127,3 +127,22 @@ def journal_records(account: str, client: str) -> list[dict[str, Any]]:
     from smarter import journal
 
     return journal.recent(account, client, limit=100)
+
+
+_pumps: dict[str, Any] = {}
+
+
+def count_usage() -> int:
+    """Play the journal stream into the UsageFunction, as Lambda's event source
+    mapping does in AWS; how many records were delivered."""
+    from smarter.config import settings
+    from smarter_local.gateway import LambdaContext
+    from smarter_local.streams import StreamPump
+
+    table = settings().journal_table
+    from smarter import aws
+
+    arn = aws.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    if arn not in _pumps:  # a new table (moto is reset per test) starts from the stream's beginning
+        _pumps[arn] = StreamPump(table, lambda event: handler("usage")(event, LambdaContext("usage")))
+    return _pumps[arn].drain()

@@ -109,6 +109,8 @@ def create_tables(ddb, template: dict[str, Any] | None = None) -> dict[str, str]
                 {"IndexName": g["IndexName"], "KeySchema": g["KeySchema"], "Projection": g["Projection"]}
                 for g in props["GlobalSecondaryIndexes"]
             ]
+        if props.get("StreamSpecification"):
+            kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
         ddb.create_table(**kwargs)
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):

@@ -127,6 +127,17 @@ def seed_demo(provider: str = "offline") -> str:
     return results[0]["api_key"]
 
 
+def usage_pump():
+    """The journal stream played into the UsageFunction, as in AWS (every second)."""
+    from smarter.config import settings
+
+    from .gateway import LambdaContext, load_handler
+    from .streams import StreamPump
+
+    usage_function = load_handler("usage")
+    return StreamPump(settings().journal_table, lambda event: usage_function(event, LambdaContext("usage")))
+
+
 class LocalStack:
     """Everything `make run` starts, usable from tests too."""
 
@@ -137,6 +148,7 @@ class LocalStack:
         self.env = env or {}
         self.moto = None
         self.gateway = None
+        self.pump_stop = None
 
     def start(self, *, provider: str = "offline", provider_keys: dict[str, str] | None = None) -> StackInfo:
         self.moto = start_moto(self.moto_port)
@@ -160,9 +172,12 @@ class LocalStack:
 
         self.gateway = Gateway(api_domain=self.api_domain, port=self.port, page_dir=PAGE_DIR)
         self.gateway.serve_in_thread()
+        self.pump_stop = usage_pump().run_in_thread()
         return StackInfo(self.port, moto_url, self.api_domain, api_key)
 
     def stop(self) -> None:
+        if self.pump_stop:
+            self.pump_stop.set()
         if self.gateway:
             self.gateway.stop()
         if self.moto:

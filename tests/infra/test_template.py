@@ -426,7 +426,6 @@ def test_prompt_function_may_do_exactly_what_a_prompt_needs(resources):
         "ConfigTable/index/*": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
         "SessionsTable": {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:BatchWriteItem"},
         "JournalTable": {"dynamodb:PutItem", "dynamodb:BatchWriteItem"},
-        "UsageTable": {"dynamodb:UpdateItem"},
         "JournalBucket/journal/*": {"s3:PutObject"},
         PROVIDER_SECRETS_ARN: {"secretsmanager:GetSecretValue"},
         ACCOUNT_SECRETS_ARN: {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
@@ -439,10 +438,19 @@ def test_passthrough_function_cannot_touch_sessions(resources):
         "ConfigTable": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
         "ConfigTable/index/*": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
         "JournalTable": {"dynamodb:PutItem", "dynamodb:BatchWriteItem"},
-        "UsageTable": {"dynamodb:UpdateItem"},
         "JournalBucket/journal/*": {"s3:PutObject"},
         PROVIDER_SECRETS_ARN: {"secretsmanager:GetSecretValue"},
     }
+
+
+def test_only_the_usage_function_counts_usage_from_the_journal_stream(resources, template):
+    assert granted(resources, "UsageFunction") == {"UsageTable": {"dynamodb:UpdateItem", "dynamodb:GetItem"}}
+    assert resources["JournalTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    event = resources["UsageFunction"]["Properties"]["Events"]["Journal"]
+    assert event["Type"] == "DynamoDB"
+    assert event["Properties"]["Stream"] == {"Fn::GetAtt": ["JournalTable", "StreamArn"]}
+    for logical_id in ("PromptFunction", "PassthroughFunction"):
+        assert "UsageTable" not in granted(resources, logical_id)
 
 
 def test_no_function_may_write_tenant_configuration(resources):

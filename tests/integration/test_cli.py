@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from smarter.cli import main
+from support import count_usage
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ACCOUNT = "3141-5926-5359"
@@ -121,6 +122,7 @@ def test_delete_client_and_account(demo, capsys):
 
 def test_usage_report(demo, capsys):
     run(capsys, "prompt", "customer-support", "hello")
+    count_usage()
     code, out, _ = run(capsys, "usage", "-o", "json")
     rows = json.loads(out)
     assert rows[0]["client"] == "customer-support" and rows[0]["requests"] == 1

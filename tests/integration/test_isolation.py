@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from support import journal_records, make_tenant, prompt
+from support import count_usage, journal_records, make_tenant, prompt
 
 
 def test_same_client_name_in_two_accounts_keeps_sessions_apart(aws, openai_server):
@@ -43,5 +43,6 @@ def test_usage_counters_are_per_account(aws):
     prompt(a, "one")
     prompt(a, "two")
     prompt(b, "three")
+    count_usage()
     assert usage.for_account(a.account)[0]["requests"] == 2
     assert usage.for_account(b.account)[0]["requests"] == 1

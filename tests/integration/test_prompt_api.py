@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from smarter_local.openai_server import completion, error, tool_calls
-from support import API_DOMAIN, invoke, journal_records, make_tenant, prompt, static_plugin
+from support import API_DOMAIN, count_usage, invoke, journal_records, make_tenant, prompt, static_plugin
 
 
 def test_plain_answer_comes_back_in_the_journaled_envelope(tenant, openai_server):
@@ -189,11 +189,44 @@ def test_usage_is_counted_per_account_client_and_day(tenant):
 
     prompt(tenant, "one")
     prompt(tenant, "two")
+    assert usage.for_account(tenant.account) == []  # not on the request path
+    assert count_usage() == 2
     rows = usage.for_account(tenant.account)
     assert len(rows) == 1
     assert rows[0]["client"] == tenant.client
     assert rows[0]["requests"] == 2
     assert rows[0]["total_tokens"] == 40
+
+
+def test_a_redelivered_stream_batch_is_not_counted_twice(tenant):
+    from smarter import usage
+    from smarter_local.gateway import LambdaContext
+    from support import handler
+
+    prompt(tenant, "one")
+    batches = []
+    from smarter_local.streams import StreamPump
+    from smarter.config import settings
+
+    StreamPump(settings().journal_table, batches.append).drain()
+    usage_function = handler("usage")
+    assert usage_function(batches[0], LambdaContext("usage"))["applied"] == 1
+    assert usage_function(batches[0], LambdaContext("usage"))["applied"] == 0  # Lambda retrying the same batch
+    prompt(tenant, "two")
+    # A batch that holds the counted record again and a new one (Lambda's batches
+    # after a retry need not match): only the new one is added.
+    assert count_usage() == 2
+    assert usage.for_account(tenant.account)[0]["requests"] == 2
+    assert usage.for_account(tenant.account)[0]["total_tokens"] == 40
+
+
+def test_requests_that_never_reached_a_provider_count_no_usage(tenant):
+    from smarter import usage
+
+    prompt(tenant, "hi", key="smk_wrong")
+    prompt(tenant, body={"messages": []})
+    count_usage()
+    assert usage.for_account(tenant.account) == []
 
 
 def test_get_is_405_with_allow_header_and_json_hint(tenant):

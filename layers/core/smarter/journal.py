@@ -9,11 +9,9 @@ is written to S3 and to the log, so it is never lost.
 
 from __future__ import annotations
 
-import functools
 import json
 import secrets
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
@@ -93,10 +91,8 @@ class RequestRecord:
         }
 
     def finish(self, status: int, response: Any) -> None:
-        """Write the journal record (and pending session messages) and count the
-        usage; never raises. The two writes are independent, so they overlap:
-        the client waits for the slower one, not for both in turn."""
-        counting = _usage_writer().submit(self._count_usage) if self.account and self.usage else None
+        """Write the journal record (and pending session messages); never raises.
+        Usage is counted from the journal's stream (usage.py), not here."""
         doc = self.document(status, response)
         partition = f"{self.account or '-'}#{self.client or '-'}"
         try:
@@ -106,23 +102,6 @@ class RequestRecord:
         except Exception:
             logger.exception("journal write failed; keeping the record in S3 and the log", extra={"journal_key": self.key})
             _last_resort(partition, doc)
-        if counting is not None:
-            counting.result()
-
-    def _count_usage(self) -> None:
-        try:
-            from .usage import count
-
-            count(self.account, self.client or "-", self.usage)
-        except Exception:
-            logger.exception("usage counter update failed", extra={"journal_key": self.key})
-
-
-@functools.cache
-def _usage_writer() -> ThreadPoolExecutor:
-    """One thread per container for the usage counter; finish() waits for it,
-    so nothing is left running when the handler returns."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="smarter-usage")
 
 
 def _journal_item(partition: str, doc: dict[str, Any]) -> dict[str, Any]:
