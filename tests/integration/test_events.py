@@ -48,3 +48,15 @@ def test_sample_options_event_is_a_preflight(tenant):
     assert result["status"] == 204
     headers = result["response"]["multiValueHeaders"]
     assert headers["Access-Control-Allow-Origin"] == ["https://page.example.com"]
+
+
+def test_sample_stream_event_counts_usage_once(aws):
+    from smarter import usage
+    from smarter_local.gateway import LambdaContext
+    from support import handler
+
+    event = json.loads((EVENTS / "usage-journal-stream.json").read_text())
+    assert handler("usage")(event, LambdaContext("usage")) == {"records": 1, "groups": 1, "applied": 1}
+    assert handler("usage")(event, LambdaContext("usage"))["applied"] == 0
+    [row] = usage.for_account("3141-5926-5359")
+    assert (row["day"], row["client"], row["requests"], row["total_tokens"]) == ("2026-11-22", "customer-support", 1, 90)
