@@ -580,7 +580,24 @@ def test_outputs_name_the_api_and_every_store(template):
 EVENT_FUNCTIONS = {"prompt": "PromptFunction", "passthrough": "PassthroughFunction", "providers": "PassthroughFunction"}
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "events").glob("*.json")), ids=lambda p: p.name)
+API_EVENTS = sorted(p for p in (ROOT / "events").glob("*.json") if p.stem.split("-")[0] in EVENT_FUNCTIONS)
+
+
+def test_every_sample_event_is_checked_against_its_function():
+    assert {p.name for p in (ROOT / "events").glob("*.json")} - {p.name for p in API_EVENTS} == {"usage-journal-stream.json"}
+
+
+def test_sample_stream_event_comes_from_the_journal_stream_the_usage_function_reads(resources):
+    event = json.loads((ROOT / "events" / "usage-journal-stream.json").read_text())
+    source = resources["UsageFunction"]["Properties"]["Events"]["Journal"]
+    assert source["Properties"]["Stream"] == {"Fn::GetAtt": ["JournalTable", "StreamArn"]}
+    for record in event["Records"]:
+        assert record["eventSource"] == "aws:dynamodb" and record["eventName"] == "INSERT"
+        assert record["dynamodb"]["StreamViewType"] == resources["JournalTable"]["Properties"]["StreamSpecification"]["StreamViewType"]
+        assert set(record["dynamodb"]["Keys"]) == {k["AttributeName"] for k in resources["JournalTable"]["Properties"]["KeySchema"]}
+
+
+@pytest.mark.parametrize("path", API_EVENTS, ids=lambda p: p.name)
 def test_sample_event_hits_a_route_of_its_function(resources, path):
     event = json.loads(path.read_text())
     function = EVENT_FUNCTIONS[path.stem.split("-")[0]]
