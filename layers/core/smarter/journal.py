@@ -57,6 +57,8 @@ class RequestRecord:
         self.request: dict[str, Any] = {"method": method, "path": path, "host": host, "headers": safe_headers(headers)}
         # (table, item) pairs written in the same batch as the journal record.
         self.pending: list[tuple[str, dict[str, Any]]] = []
+        # The envelope answered, once built (web._respond).
+        self.response: dict[str, Any] | None = None
 
     def add_usage(self, usage: dict[str, Any] | None) -> None:
         for name in ("prompt_tokens", "completion_tokens", "total_tokens"):

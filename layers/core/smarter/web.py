@@ -47,7 +47,7 @@ def make_resolver(thing: str, command: str) -> APIGatewayRestResolver:
     def error_response(error: SmarterError) -> Response:
         record: RequestRecord = app.context["record"]
         body = envelope(record.thing, record.command, record.key, error=error, **_meta(record))
-        return Response(status_code=error.status, content_type=CONTENT_TYPE, body=json.dumps(body), headers=dict(error.headers))
+        return _respond(record, error.status, body, headers=dict(error.headers))
 
     @app.exception_handler(SmarterError)
     def _smarter_error(exc: SmarterError) -> Response:
@@ -92,7 +92,13 @@ def json_body(app: APIGatewayRestResolver) -> Any:
 def ok(app: APIGatewayRestResolver, data: Any, *, status: int = 200, **metadata: Any) -> Response:
     record: RequestRecord = app.context["record"]
     body = envelope(record.thing, record.command, record.key, data=data, **_meta(record), **metadata)
-    return Response(status_code=status, content_type=CONTENT_TYPE, body=json.dumps(body, default=str))
+    return _respond(record, status, body)
+
+
+def _respond(record: RequestRecord, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    """The JSON answer; the record keeps the envelope itself for the journal."""
+    record.response = body
+    return Response(status_code=status, content_type=CONTENT_TYPE, body=json.dumps(body, default=str), headers=headers)
 
 
 def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, *, thing: str, command: str) -> dict[str, Any]:
@@ -107,7 +113,10 @@ def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, *, 
     )
     app.append_context(record=record)
     response = app.resolve(event, context)
-    record.finish(response["statusCode"], _parsed(response.get("body")))
+    # Our envelopes are journaled as built; only Powertools' own answers (the
+    # CORS preflight) are read back from the response.
+    journaled = record.response if record.response is not None else _parsed(response.get("body"))
+    record.finish(response["statusCode"], journaled)
     headers = response.setdefault("multiValueHeaders", {})
     headers["X-Smarter-Journal-Key"] = [record.key]
     # Measured after the journal write: the client waits for that too.
