@@ -10,10 +10,10 @@ CI_INSTALL ?= $(if $(CI),1,)
 
 .PHONY: install run test test-fast page system-deps template bench bench-smoke deploy clean
 
-$(STAMP): pyproject.toml layers/core/pyproject.toml layers/plugins/pyproject.toml
+$(STAMP): pyproject.toml layers/core/pyproject.toml layers/plugins/pyproject.toml layers/admin/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e layers/core -e layers/plugins -e '.[dev]'
+	$(PY) -m pip install --quiet -e layers/core -e layers/plugins -e layers/admin -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -2,7 +2,7 @@
 
 Opt-in, for the benchmark harness only: the bench worker installs it when
 SMARTER_BENCH_AWS_CALLS=1 is set. It registers a `before-call.*.*` handler on
-the botocore session that smarter.aws creates its clients from (clients copy the
+the botocore session that smarter.store.aws creates its clients from (clients copy the
 session's event hooks when they are created, so it is installed before the
 first client exists). Nothing in the production code path knows about it.
 `before-call` fires once per API call, not per HTTP retry.
@@ -33,11 +33,11 @@ def _on_call(event_name: str = "", **_: object) -> None:
 
 
 def install() -> None:
-    """Hook the session smarter.aws hands out; clients made later inherit it."""
+    """Hook the session smarter.store.aws hands out; clients made later inherit it."""
     global _installed
     if _installed:
         return
-    from smarter import aws
+    from smarter.store import aws
 
     if aws.client.cache_info().currsize:
         raise RuntimeError("install the AWS call counter before the first client is created")

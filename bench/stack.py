@@ -144,7 +144,7 @@ class BenchStack:
     # --- tenants -----------------------------------------------------------------
 
     def _seed(self) -> None:
-        from smarter import manifests
+        from smarter_admin import manifests
         from smarter_local.stack import put_provider_secret
 
         put_provider_secret("openai", PROVIDER_KEY)
@@ -162,7 +162,7 @@ class BenchStack:
 
     def seed_sessions(self, client: str, messages: int, count: int) -> list[str]:
         """`count` sessions of `messages` earlier messages each; their keys."""
-        from smarter import aws, sessions
+        from smarter.store import aws, sessions
 
         keys = [sessions.new_session_key() for _ in range(count)]
         history = session_messages(messages)

@@ -8,11 +8,10 @@ import os
 import urllib.request
 
 import pytest
+from support import API_DOMAIN, Tenant, make_tenant, static_plugin
 
 from smarter_local.openai_server import OpenAIServer
-from support import API_DOMAIN, Tenant, make_tenant, static_plugin
 from smarter_local.stack import configure_environment, create_resources, free_port, put_provider_secret, start_moto
-
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +58,9 @@ def aws(moto_url, openai_server, monkeypatch):
 
 
 def _reset_caches() -> None:
-    from smarter import aws, cache, config, providers
+    from smarter import cache, config
+    from smarter.llm import providers
+    from smarter.store import aws
 
     config.settings.cache_clear()
     aws.reset()

@@ -305,7 +305,7 @@ def postgres_cluster():
 
 def call_kind(kind: Any, plugin: dict, connection: dict, arguments: dict, *, secrets: dict | None = None, allowed_hosts: tuple = (), timeout: float = 5.0) -> Any:
     """Validate both manifests and run one call through the kind alone, without AWS."""
-    from smarter.plugins import PluginCallError, PluginContext
+    from smarter.llm.plugins import PluginCallError, PluginContext
 
     stored_conn = {**connection, "spec": kind.validate_connection(connection)}
     plugin = {**plugin, "metadata": {k: v for k, v in plugin["metadata"].items() if k != "account"}}

@@ -23,7 +23,7 @@ class Tenant:
 
 
 def make_tenant(account: str = "3141-5926-5359", client: str = "customer-support", *, provider: str = "openai", plugins: list[dict] | None = None, client_config: dict | None = None) -> Tenant:
-    from smarter import manifests
+    from smarter_admin import manifests
 
     docs: list[dict[str, Any]] = [
         {"apiVersion": "smarter.sh/v1", "kind": "Account", "metadata": {"name": account}, "spec": {"companyName": f"Company {account}"}},
@@ -124,7 +124,7 @@ def prompt(tenant: Tenant, content: str | None = "Hello", *, session_key: str | 
 
 
 def journal_records(account: str, client: str) -> list[dict[str, Any]]:
-    from smarter import journal
+    from smarter.store import journal
 
     return journal.recent(account, client, limit=100)
 
@@ -140,7 +140,7 @@ def count_usage() -> int:
     from smarter_local.streams import StreamPump
 
     table = settings().journal_table
-    from smarter import aws
+    from smarter.store import aws
 
     arn = aws.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
     if arn not in _pumps:  # a new table (moto is reset per test) starts from the stream's beginning

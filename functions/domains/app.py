@@ -6,7 +6,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smarter import domains
+from smarter_admin import domains
 
 logger = Logger()
 tracer = Tracer(patch_modules=("botocore",))  # the AWS calls are all there is to trace

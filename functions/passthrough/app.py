@@ -4,8 +4,10 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smarter import auth, hosts, providers, web
+from smarter.edge import web
 from smarter.errors import BadRequest, NotFound, ProviderNotConfigured
+from smarter.llm import providers
+from smarter.tenancy import auth, hosts
 
 logger = Logger()
 tracer = Tracer(patch_modules=web.TRACED_MODULES)

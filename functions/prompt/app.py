@@ -4,9 +4,11 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smarter import auth, chat, hosts, web
+from smarter.edge import web
 from smarter.errors import MethodNotAllowed, NotFound
-from smarter.models import parse_prompt_request
+from smarter.llm import chat
+from smarter.llm.messages import parse_prompt_request
+from smarter.tenancy import auth, hosts
 
 logger = Logger()
 tracer = Tracer(patch_modules=web.TRACED_MODULES)

@@ -1,10 +1,10 @@
-"""Token usage counters, fed by the journal table's stream (see smarter.usage)."""
+"""Token usage counters, fed by the journal table's stream (see smarter.store.usage)."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smarter import usage
+from smarter.store import usage
 
 logger = Logger()
 tracer = Tracer(patch_modules=("botocore",))

@@ -7,7 +7,6 @@ import signal
 import sys
 import threading
 
-
 # Provider keys taken from the environment into the local Secrets Manager.
 PROVIDER_KEY_VARS = {
     "openai": "OPENAI_API_KEY",

@@ -79,7 +79,9 @@ def configure_environment(moto_url: str, extra: dict[str, str]) -> None:
         }
     )
     os.environ.pop("AWS_PROFILE", None)
-    from smarter import aws, cache, config, providers
+    from smarter import cache, config
+    from smarter.llm import providers
+    from smarter.store import aws
 
     config.settings.cache_clear()
     aws.reset()
@@ -88,7 +90,7 @@ def configure_environment(moto_url: str, extra: dict[str, str]) -> None:
 
 
 def create_resources() -> dict[str, str]:
-    from smarter import aws
+    from smarter.store import aws
 
     template = load_template()
     names = create_tables(aws.client("dynamodb"), template)
@@ -97,8 +99,8 @@ def create_resources() -> dict[str, str]:
 
 
 def put_provider_secret(provider: str, key: str) -> None:
-    from smarter import aws
     from smarter.config import settings
+    from smarter.store import aws
 
     sm = aws.client("secretsmanager")
     name = f"{settings().secret_prefix}{provider}"
@@ -110,7 +112,7 @@ def put_provider_secret(provider: str, key: str) -> None:
 
 def seed_demo(provider: str = "offline") -> str:
     """Apply the example manifests (the demo tenant) and return a fresh API key."""
-    from smarter import manifests
+    from smarter_admin import manifests
 
     docs = []
     for path in sorted(EXAMPLES.glob("demo-*.yaml")):

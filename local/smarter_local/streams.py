@@ -20,7 +20,7 @@ class StreamPump:
 
     def drain(self) -> int:
         """Hand over every record not handed over yet; how many there were."""
-        from smarter import aws
+        from smarter.store import aws
 
         with self._lock:
             arn = aws.client("dynamodb").describe_table(TableName=self.table)["Table"].get("LatestStreamArn")

@@ -541,7 +541,7 @@ def test_deps_layer_pins_boto3_beside_the_botocore_the_tracer_brings():
     assert any(line.startswith("aws-lambda-powertools[tracer]") for line in lines)
 
 
-@pytest.mark.parametrize(("logical_id", "folder"), [("CoreLayer", "layers/core"), ("PluginsLayer", "layers/plugins")])
+@pytest.mark.parametrize(("logical_id", "folder"), [("CoreLayer", "layers/core"), ("PluginsLayer", "layers/plugins"), ("AdminLayer", "layers/admin")])
 def test_package_layers_are_built_by_their_makefile_target(resources, logical_id, folder):
     layer = resources[logical_id]
     assert layer["Properties"]["ContentUri"] == f"{folder}/"
@@ -552,11 +552,17 @@ def test_package_layers_are_built_by_their_makefile_target(resources, logical_id
     assert 'pip install --no-deps --no-compile . -t "$(ARTIFACTS_DIR)/python"' in makefile
 
 
-@pytest.mark.parametrize("logical_id", ["DepsLayer", "CoreLayer", "PluginsLayer"])
+@pytest.mark.parametrize("logical_id", ["DepsLayer", "CoreLayer", "PluginsLayer", "AdminLayer"])
 def test_layer_targets_python311_on_arm64(resources, logical_id):
     props = resources[logical_id]["Properties"]
     assert props["CompatibleRuntimes"] == ["python3.11"]
     assert props["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_only_the_domains_function_loads_the_admin_layer(template, resources):
+    functions = [k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"]
+    loading = [k for k in functions if {"Ref": "AdminLayer"} in function_properties(template, k).get("Layers", [])]
+    assert loading == ["DomainsFunction"]
 
 
 def test_outputs_name_the_api_and_every_store(template):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from support import API_DOMAIN, invoke, journal_records, make_tenant, prompt
 
 
@@ -90,7 +89,7 @@ def test_unknown_custom_domain_is_404(tenant):
 
 
 def test_unverified_custom_domain_is_404_and_says_so(tenant):
-    from smarter import storage
+    from smarter.store import storage
 
     storage.claim_domain("api.acme.com", {"domain": "api.acme.com", "account": tenant.account, "client": tenant.client, "status": "pending_validation"})
     result = prompt(tenant, "hi", host="api.acme.com")
@@ -98,7 +97,7 @@ def test_unverified_custom_domain_is_404_and_says_so(tenant):
 
 
 def test_verified_custom_domain_reaches_the_client(tenant):
-    from smarter import storage
+    from smarter.store import storage
 
     storage.claim_domain("api.acme.com", {"domain": "api.acme.com", "account": tenant.account, "client": tenant.client, "status": "verified"})
     storage.set_client_verified_domain(tenant.account, tenant.client, "api.acme.com")
@@ -107,8 +106,9 @@ def test_verified_custom_domain_reaches_the_client(tenant):
 
 def test_host_header_cannot_override_the_matched_domain(tenant):
     # API Gateway matched an unknown domain; a forged Host header naming the client changes nothing.
-    from smarter_local.gateway import LambdaContext, make_event
     from support import handler
+
+    from smarter_local.gateway import LambdaContext, make_event
 
     event = make_event("POST", "/", {"Host": tenant.host, "Authorization": f"Token {tenant.api_key}"}, b'{"messages":[{"role":"user","content":"hi"}]}', domain="evil.example.net", resource="/")
     assert handler("prompt")(event, LambdaContext("prompt"))["statusCode"] == 404
@@ -136,7 +136,8 @@ def test_wrong_account_key_is_403(tenant):
 
 
 def test_revoked_key_is_401(tenant):
-    from smarter import auth, cache
+    from smarter import cache
+    from smarter.tenancy import auth
 
     auth.revoke_key(auth.find_key(tenant.account, tenant.key_id))
     cache.clear_all()  # other containers: within SMARTER_CACHE_TTL
@@ -145,7 +146,7 @@ def test_revoked_key_is_401(tenant):
 
 
 def test_revocation_applies_at_once_in_the_container_that_revoked(tenant):
-    from smarter import auth
+    from smarter.tenancy import auth
 
     assert prompt(tenant, "hi").status == 200  # the key is now cached
     auth.revoke_key(auth.find_key(tenant.account, tenant.key_id))
@@ -153,7 +154,7 @@ def test_revocation_applies_at_once_in_the_container_that_revoked(tenant):
 
 
 def test_expired_key_is_401(tenant):
-    from smarter import auth
+    from smarter.tenancy import auth
 
     past = datetime.now(timezone.utc) - timedelta(minutes=1)
     secret, _ = auth.create_key(tenant.account, "old", expires_at=past)
@@ -162,7 +163,7 @@ def test_expired_key_is_401(tenant):
 
 
 def test_key_limited_to_other_clients_is_403(tenant):
-    from smarter import auth
+    from smarter.tenancy import auth
 
     secret, _ = auth.create_key(tenant.account, "limited", clients=["billing"])
     result = prompt(tenant, "hi", key=secret)
@@ -170,7 +171,7 @@ def test_key_limited_to_other_clients_is_403(tenant):
 
 
 def test_key_limited_to_this_client_works(tenant):
-    from smarter import auth
+    from smarter.tenancy import auth
 
     secret, _ = auth.create_key(tenant.account, "limited", clients=[tenant.client])
     assert prompt(tenant, "hi", key=secret).status == 200
@@ -197,14 +198,14 @@ def test_journal_never_holds_the_api_key(tenant):
 
 def test_unrouted_requests_are_journaled_too(tenant):
     result = prompt(tenant, "hi", host="api.unknown.org")
-    from smarter import journal
+    from smarter.store import journal
 
     records = journal.recent("-", "-")
     assert result.body["metadata"]["key"] in [r["key"] for r in records]
 
 
 def test_an_unexpected_bug_is_a_500_envelope_without_details_and_is_journaled(tenant, monkeypatch):
-    from smarter import chat
+    from smarter.llm import chat
 
     def broken(*args, **kwargs):
         raise KeyError("internal detail that must not leak")
@@ -217,7 +218,7 @@ def test_an_unexpected_bug_is_a_500_envelope_without_details_and_is_journaled(te
 
 
 def test_repeated_requests_on_an_unknown_domain_are_answered_from_the_cache(tenant):
-    from smarter import aws
+    from smarter.store import aws
 
     calls = []
     client = aws.client("dynamodb")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from smarter.cli import main
 from support import count_usage
+
+from smarter_admin.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ACCOUNT = "3141-5926-5359"
@@ -79,7 +79,8 @@ def test_invalid_manifests_are_refused_naming_the_field(demo, capsys, tmp_path, 
 
 
 def test_apikey_create_shows_the_secret_once_and_stores_only_a_hash(demo, capsys):
-    from smarter import aws, auth
+    from smarter.store import aws
+    from smarter.tenancy import auth
 
     code, out, _ = run(capsys, "apikey", "create", "ci-key", "--client", "customer-support", "--expires-in-days", "7")
     assert code == 0

@@ -12,7 +12,7 @@ def test_config_points_the_page_at_the_platform_api():
 
 
 def test_upload_puts_the_page_under_passthrough_with_cache_rules(aws, tmp_path):
-    from smarter import aws as smarter_aws
+    from smarter.store import aws as smarter_aws
 
     (tmp_path / "assets").mkdir()
     (tmp_path / "index.html").write_text("<div id=root></div>")

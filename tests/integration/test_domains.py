@@ -18,9 +18,9 @@ from urllib.parse import unquote
 
 import moto.settings
 import pytest
+from support import API_DOMAIN, handler, make_tenant, prompt
 
 from smarter_local.gateway import LambdaContext
-from support import API_DOMAIN, handler, make_tenant, prompt
 
 ACCOUNT = "3141-5926-5359"
 WILDCARD = f"*.{ACCOUNT}.{API_DOMAIN}"
@@ -38,7 +38,7 @@ class Platform:
 def platform(aws, monkeypatch) -> Platform:
     """What the stack hands the domains code: the hosted zone of the API domain
     and the REST API with its live stage."""
-    from smarter import aws as smarter_aws
+    from smarter.store import aws as smarter_aws
 
     _decode_domain_name_paths(monkeypatch)
     monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 3600)  # pending until a test issues it
@@ -88,7 +88,7 @@ def fail_certificate(arn: str) -> None:
 
 
 def smarter(*argv: str) -> int:
-    from smarter import cli
+    from smarter_admin import cli
 
     return cli.main(list(argv))
 
@@ -98,19 +98,19 @@ def run_scheduled_function() -> dict:
 
 
 def claim(domain: str) -> dict | None:
-    from smarter import storage
+    from smarter.store import storage
 
     return storage.get_domain(domain)
 
 
 def certificate(arn: str) -> dict:
-    from smarter import aws
+    from smarter.store import aws
 
     return aws.client("acm").describe_certificate(CertificateArn=arn)["Certificate"]
 
 
 def certificate_exists(arn: str) -> bool:
-    from smarter import aws
+    from smarter.store import aws
 
     acm = aws.client("acm")
     try:
@@ -121,7 +121,7 @@ def certificate_exists(arn: str) -> bool:
 
 
 def gateway_domain(domain: str) -> dict | None:
-    from smarter import aws
+    from smarter.store import aws
 
     apigw = aws.client("apigateway")
     try:
@@ -133,14 +133,14 @@ def gateway_domain(domain: str) -> dict | None:
 
 
 def zone_records(zone_id: str) -> dict[tuple[str, str], dict]:
-    from smarter import aws
+    from smarter.store import aws
 
     records = aws.client("route53").list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
     return {(r["Name"].replace("\\052", "*"), r["Type"]): r for r in records if r["Type"] in ("A", "CNAME")}
 
 
 def verified_domain_of(account: str, client: str) -> str | None:
-    from smarter import storage
+    from smarter.store import storage
 
     item = storage.get_scoped_item("CLIENT", account, client) or {}
     return item.get("verified_domain", {}).get("S")
@@ -150,7 +150,7 @@ def verified_domain_of(account: str, client: str) -> str | None:
 
 
 def test_applying_an_account_requests_its_wildcard_certificate_and_creates_the_validation_record(platform):
-    from smarter import manifests
+    from smarter_admin import manifests
 
     result = manifests.apply({"apiVersion": "smarter.sh/v1", "kind": "Account", "metadata": {"name": ACCOUNT}, "spec": {}})
     assert result["result"] == f"applied; default hosts {WILDCARD}: pending_validation"
@@ -166,7 +166,8 @@ def test_applying_an_account_requests_its_wildcard_certificate_and_creates_the_v
 
 
 def test_reapplying_an_account_does_not_request_a_second_certificate(platform):
-    from smarter import aws, manifests
+    from smarter.store import aws
+    from smarter_admin import manifests
 
     account = {"apiVersion": "smarter.sh/v1", "kind": "Account", "metadata": {"name": ACCOUNT}, "spec": {}}
     manifests.apply(account)
@@ -199,7 +200,8 @@ def test_scheduled_function_provisions_accounts_created_before_provisioning_was_
 
 
 def test_without_a_hosted_zone_applying_an_account_provisions_nothing(aws):
-    from smarter import aws as smarter_aws, manifests
+    from smarter.store import aws as smarter_aws
+    from smarter_admin import manifests
 
     result = manifests.apply({"apiVersion": "smarter.sh/v1", "kind": "Account", "metadata": {"name": ACCOUNT}, "spec": {}})
     assert result["result"] == "applied"
@@ -241,7 +243,7 @@ def test_add_claims_the_domain_and_prints_the_validation_record(client_tenant, c
 def test_until_acm_publishes_the_validation_record_the_domain_is_requested_and_verify_prints_it_later(client_tenant, monkeypatch, capsys):
     from moto.acm.models import CertBundle
 
-    from smarter import domains
+    from smarter_admin import domains
 
     describe = CertBundle.describe
 
@@ -342,7 +344,7 @@ def test_a_client_has_one_custom_domain_at_a_time(client_tenant, capsys):
 
 
 def test_adding_the_same_domain_again_shows_its_state_without_a_new_certificate(client_tenant):
-    from smarter import domains
+    from smarter_admin import domains
 
     first = domains.add_custom_domain(ACCOUNT, "customer-support", "api.acme.com")
     again = domains.add_custom_domain(ACCOUNT, "customer-support", "api.acme.com")
@@ -431,13 +433,13 @@ def test_remove_of_an_unknown_domain_is_a_clear_error(aws, capsys):
 def test_bad_or_platform_domains_are_refused(client_tenant, capsys, domain, words):
     assert smarter("domain", "add", "customer-support", domain, "--account", ACCOUNT) == 1
     assert words in capsys.readouterr().err
-    from smarter import storage
+    from smarter.store import storage
 
     assert [d["kind"] for d in storage.list_domains()] == ["account"]
 
 
 def test_unicode_domain_is_claimed_as_punycode(client_tenant):
-    from smarter import domains
+    from smarter_admin import domains
 
     assert domains.add_custom_domain(ACCOUNT, "customer-support", "bücher.example")["domain"] == "xn--bcher-kva.example"
 
@@ -463,7 +465,7 @@ def test_a_certificate_api_gateway_still_holds_is_deleted_by_a_later_run(client_
 
     monkeypatch.setattr(AWSCertificateManagerBackend, "delete_certificate", in_use)
     sleeps = []
-    monkeypatch.setattr("smarter.domains.time.sleep", sleeps.append)
+    monkeypatch.setattr("smarter_admin.domains.time.sleep", sleeps.append)
     capsys.readouterr()
 
     assert smarter("domain", "remove", "api.acme.com") == 0

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from support import handler
 
 from smarter_local.gateway import LambdaContext
-from support import handler
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -51,9 +51,10 @@ def test_sample_options_event_is_a_preflight(tenant):
 
 
 def test_sample_stream_event_counts_usage_once(aws):
-    from smarter import usage
-    from smarter_local.gateway import LambdaContext
     from support import handler
+
+    from smarter.store import usage
+    from smarter_local.gateway import LambdaContext
 
     event = json.loads((EVENTS / "usage-journal-stream.json").read_text())
     assert handler("usage")(event, LambdaContext("usage")) == {"records": 1, "groups": 1, "applied": 1}

@@ -36,7 +36,7 @@ def test_a_key_of_one_account_cannot_call_the_other_accounts_client(aws):
 
 
 def test_usage_counters_are_per_account(aws):
-    from smarter import usage
+    from smarter.store import usage
 
     a = make_tenant("1111-1111-1111", "helpdesk")
     b = make_tenant("2222-2222-2222", "helpdesk")

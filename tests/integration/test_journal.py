@@ -8,7 +8,7 @@ from support import journal_records, prompt
 
 
 def test_a_payload_over_the_item_limit_goes_to_s3_and_the_record_points_to_it(tenant, openai_server):
-    from smarter import aws
+    from smarter.store import aws
     from smarter_local.openai_server import completion
 
     openai_server.enqueue(body=completion("y" * 500_000))
@@ -24,7 +24,7 @@ def test_a_payload_over_the_item_limit_goes_to_s3_and_the_record_points_to_it(te
 
 
 def test_a_failed_dynamodb_write_lands_in_s3_instead(tenant, monkeypatch):
-    from smarter import aws, journal
+    from smarter.store import aws, journal
 
     def refuse(writes):
         raise RuntimeError("DynamoDB is down")
@@ -48,7 +48,7 @@ def test_long_sessions_are_many_small_items_and_the_window_bounds_what_is_read(t
     sent = openai_server.requests[-1]["json"]["messages"]
     assert len(sent) == 1 + 6 + 1  # system, the window, the new message
     assert sent[-1]["content"] == "turn 4"
-    from smarter import aws
+    from smarter.store import aws
 
     items = aws.client("dynamodb").query(
         TableName="smarter-sessions",
@@ -60,7 +60,7 @@ def test_long_sessions_are_many_small_items_and_the_window_bounds_what_is_read(t
 
 
 def test_journal_records_expire_by_ttl(tenant):
-    from smarter import aws
+    from smarter.store import aws
 
     prompt(tenant, "hello")
     item = aws.client("dynamodb").scan(TableName="smarter-journal")["Items"][0]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from support import API_DOMAIN, invoke, journal_records
 
 from smarter_local.openai_server import completion, error
-from support import API_DOMAIN, invoke, journal_records
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "ping"}]}
 
@@ -92,7 +92,7 @@ def test_bad_bodies_are_400(tenant, raw, words):
 def test_bad_key_is_401_and_journaled(tenant):
     result = passthrough(tenant, key="smk_nope")
     assert result.status == 401
-    from smarter import journal
+    from smarter.store import journal
 
     assert result.body["metadata"]["key"] in [r["key"] for r in journal.recent("-", "-")]
 

@@ -9,12 +9,11 @@ import json
 import time
 
 import pytest
-
 from plugin_fixtures import (
-    call_kind,
     ACCOUNT,
     api_connection,
     api_plugin,
+    call_kind,
     endless,
     loopback_only,  # noqa: F401 (fixture)
     redirect,
@@ -22,8 +21,9 @@ from plugin_fixtures import (
     silent,
     upstream,  # noqa: F401 (fixture)
 )
-from smarter_local.openai_server import completion, tool_calls
 from support import journal_records, make_tenant, prompt
+
+from smarter_local.openai_server import completion, tool_calls
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
@@ -39,7 +39,7 @@ def _call(plugin: dict, connection: dict, arguments: dict, **kwargs):
 
 
 def _refusal(plugin: dict, connection: dict, arguments: dict | None = None, **kwargs) -> str:
-    from smarter.plugins import PluginCallError
+    from smarter.llm.plugins import PluginCallError
 
     with pytest.raises(PluginCallError) as caught:
         _call(plugin, connection, arguments or {}, **kwargs)
@@ -47,14 +47,14 @@ def _refusal(plugin: dict, connection: dict, arguments: dict | None = None, **kw
 
 
 def _tenant_with(*docs: dict, plugins: list[dict]):
-    from smarter import manifests
+    from smarter_admin import manifests
 
     manifests.apply_documents([{"apiVersion": "smarter.sh/v1", "kind": "Account", "metadata": {"name": ACCOUNT}, "spec": {}}, *docs])
     return make_tenant(ACCOUNT, plugins=plugins)
 
 
 def _put_secret(name: str, value: str, account: str = ACCOUNT) -> None:
-    from smarter import aws
+    from smarter.store import aws
 
     aws.client("secretsmanager").create_secret(Name=f"smarter/accounts/{account}/{name}", SecretString=value)
 
@@ -143,8 +143,8 @@ def test_list_answers_are_cut_to_the_plugin_limit(upstream):
 
 
 def test_an_account_reads_only_its_own_secrets(aws, upstream):
-    from smarter.chat import plugin_context
-    from smarter.plugins import PluginCallError
+    from smarter.llm.chat import plugin_context
+    from smarter.llm.plugins import PluginCallError
 
     _put_secret("shared-name", "theirs", account="2718-2818-2845")
     with pytest.raises(PluginCallError, match="does not exist for this account"):
@@ -169,7 +169,7 @@ def test_connection_to_a_private_address_is_refused_when_applied(address):
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.0.0.1", "169.254.169.254"])
 def test_private_addresses_are_refused_at_call_time_before_connecting(address, loopback_only):
     # A connection stored before the rule (or edited in the table) is still refused when it runs.
-    from smarter.plugins import PluginCallError, PluginContext
+    from smarter.llm.plugins import PluginCallError, PluginContext
 
     kind = _kind()
     plugin = api_plugin()

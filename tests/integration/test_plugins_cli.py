@@ -7,9 +7,9 @@ import json
 
 import pytest
 import yaml
-
 from plugin_fixtures import ACCOUNT, api_connection, api_plugin, loopback_only, make_sqlite, sql_connection, sql_plugin, upstream  # noqa: F401
-from smarter import cli
+
+from smarter_admin import cli
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

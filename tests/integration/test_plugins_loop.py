@@ -11,10 +11,10 @@ import threading
 import time
 
 import pytest
-
 from plugin_fixtures import loopback_only  # noqa: F401 (fixture)
-from smarter_local.openai_server import completion, tool_calls
 from support import journal_records, make_tenant, prompt, static_plugin
+
+from smarter_local.openai_server import completion, tool_calls
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
@@ -62,7 +62,7 @@ def probe(name: str, behaviour: str = "echo", *, directive: str = "always", term
 
 @pytest.fixture(autouse=True)
 def probe_kind(monkeypatch):
-    from smarter import plugins
+    from smarter.llm import plugins
 
     installed = dict(plugins.kinds())
     monkeypatch.setattr(plugins, "kinds", lambda: {**installed, "probe": ProbePlugin()})
@@ -213,7 +213,7 @@ def test_each_call_is_journaled_with_plugin_arguments_duration_size_and_outcome(
 
 
 def test_a_tool_that_outlives_its_timeout_is_answered_with_an_error(aws, openai_server, monkeypatch):
-    from smarter import chat
+    from smarter.llm import chat
 
     _settings(monkeypatch, SMARTER_PLUGIN_TIMEOUT="0.3")
     monkeypatch.setattr(chat, "TOOL_GRACE_SECONDS", 0.2)
@@ -233,7 +233,7 @@ def test_a_tool_that_outlives_its_timeout_is_answered_with_an_error(aws, openai_
 
 
 def test_calls_beyond_the_per_round_cap_are_answered_not_run(aws, openai_server, monkeypatch):
-    from smarter import chat
+    from smarter.llm import chat
 
     monkeypatch.setattr(chat, "MAX_CALLS_PER_ROUND", 2)
     tenant = make_tenant(plugins=[probe("lookup")])
@@ -247,7 +247,7 @@ def test_calls_beyond_the_per_round_cap_are_answered_not_run(aws, openai_server,
 
 
 def test_a_plugin_whose_kind_is_not_installed_is_left_out_not_fatal(aws, openai_server, monkeypatch):
-    from smarter import plugins
+    from smarter.llm import plugins
 
     tenant = make_tenant(plugins=[probe("lookup"), static_plugin()])
     installed = {k: v for k, v in plugins.kinds().items() if k != "probe"}

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from plugin_fixtures import (
-    call_kind,
     ACCOUNT,
     COURSES,
+    call_kind,
     loopback_only,  # noqa: F401 (fixture)
     make_sqlite,
     postgres_cluster,  # noqa: F401 (fixture)
@@ -19,8 +18,9 @@ from plugin_fixtures import (
     sql_plugin,
     sqlite_count,
 )
-from smarter_local.openai_server import completion, tool_calls
 from support import journal_records, make_tenant, prompt
+
+from smarter_local.openai_server import completion, tool_calls
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
@@ -44,7 +44,7 @@ def _run(plugin: dict, connection: dict, arguments: dict, **kwargs):
 
 
 def _tenant_with(*docs: dict, plugins: list[dict]):
-    from smarter import manifests
+    from smarter_admin import manifests
 
     manifests.apply_documents([{"apiVersion": "smarter.sh/v1", "kind": "Account", "metadata": {"name": ACCOUNT}, "spec": {}}, *docs])
     return make_tenant(ACCOUNT, plugins=plugins)
@@ -85,7 +85,7 @@ def test_missing_optional_arguments_are_bound_as_null(sqlite_db):
 
 
 def test_numbers_sent_as_strings_are_accepted_and_bad_types_are_an_error(sqlite_db):
-    from smarter.plugins import PluginCallError
+    from smarter.llm.plugins import PluginCallError
 
     conn = sql_connection(dbEngine="sqlite", database=sqlite_db)
     assert _run(sql_plugin(), conn, {"max_cost": "500"})["row_count"] == 2
@@ -116,7 +116,7 @@ def test_row_limit_applies_and_says_so(tmp_path):
 def test_sqlite_file_is_opened_read_only_even_if_a_write_slips_past_validation(sqlite_db):
     # Bypass apply-time validation (an item edited in the table): the call re-checks,
     # and the connection itself is read-only.
-    from smarter.plugins import PluginCallError, PluginContext
+    from smarter.llm.plugins import PluginCallError, PluginContext
 
     conn = {"kind": "SqlConnection", "spec": {"connection": {"dbEngine": "sqlite", "database": sqlite_db}}}
     stored = sql_plugin(query="DELETE FROM courses")
@@ -131,7 +131,7 @@ def test_sqlite_file_is_opened_read_only_even_if_a_write_slips_past_validation(s
 
 
 def test_a_missing_sqlite_file_is_an_error_not_a_new_database(tmp_path):
-    from smarter.plugins import PluginCallError
+    from smarter.llm.plugins import PluginCallError
 
     with pytest.raises(PluginCallError, match="cannot open the database"):
         _run(sql_plugin(), sql_connection(dbEngine="sqlite", database=str(tmp_path / "nope.db")), {})
@@ -158,8 +158,8 @@ def test_a_missing_sqlite_file_is_an_error_not_a_new_database(tmp_path):
     ],
 )
 def test_write_statements_are_refused_when_applied_with_the_field_path(aws, query):
-    from smarter import manifests
     from smarter.errors import ManifestError
+    from smarter_admin import manifests
 
     manifests.apply({"apiVersion": "smarter.sh/v1", "kind": "Account", "metadata": {"name": ACCOUNT}, "spec": {}})
     manifests.apply(sql_connection(dbEngine="sqlite", database="/tmp/none.db"))
@@ -212,8 +212,8 @@ def test_invalid_sql_connections_are_refused_with_the_field_path(connection, pat
 
 
 def test_a_plugin_needs_its_connection_to_exist_in_the_account(aws):
-    from smarter import manifests
     from smarter.errors import ManifestError
+    from smarter_admin import manifests
 
     manifests.apply({"apiVersion": "smarter.sh/v1", "kind": "Account", "metadata": {"name": ACCOUNT}, "spec": {}})
     with pytest.raises(ManifestError) as caught:
@@ -225,7 +225,7 @@ def test_a_plugin_needs_its_connection_to_exist_in_the_account(aws):
 def test_one_file_defines_connection_plugin_and_client(aws, sqlite_db, openai_server):
     import yaml
 
-    from smarter import manifests
+    from smarter_admin import manifests
 
     text = yaml.safe_dump_all(
         [
@@ -255,7 +255,7 @@ PG_SECRETS = {"pg": "reader-pw"}
 
 @pytest.mark.postgres
 def test_postgresql_plugin_end_to_end_through_the_prompt_api(aws, openai_server, postgres_cluster):
-    from smarter import aws as smarter_aws
+    from smarter.store import aws as smarter_aws
 
     smarter_aws.client("secretsmanager").create_secret(
         Name=f"smarter/accounts/{ACCOUNT}/pg", SecretString=json.dumps({"username": "reader", "password": "reader-pw"})
@@ -298,7 +298,7 @@ def test_sql_injection_in_arguments_stays_data_in_postgresql(pg_conn, postgres_c
 @pytest.mark.postgres
 def test_postgresql_runs_in_a_read_only_transaction_even_for_a_user_who_may_write(pg_conn, postgres_cluster):
     # The reader role holds INSERT/UPDATE/DELETE; a write that slipped past validation still fails.
-    from smarter.plugins import PluginCallError, PluginContext
+    from smarter.llm.plugins import PluginCallError, PluginContext
     from smarter_plugins import sql_engines
 
     spec = _kind().validate_connection(pg_conn)["connection"]
@@ -318,7 +318,7 @@ def test_postgresql_runs_in_a_read_only_transaction_even_for_a_user_who_may_writ
 
 @pytest.mark.postgres
 def test_postgresql_statement_timeout(pg_conn):
-    from smarter.plugins import PluginCallError, PluginContext
+    from smarter.llm.plugins import PluginCallError, PluginContext
     from smarter_plugins import sql_engines
 
     spec = _kind().validate_connection(pg_conn)["connection"]
@@ -330,7 +330,7 @@ def test_postgresql_statement_timeout(pg_conn):
 
 @pytest.mark.postgres
 def test_postgresql_wrong_password_is_a_clean_error(pg_conn):
-    from smarter.plugins import PluginCallError
+    from smarter.llm.plugins import PluginCallError
 
     with pytest.raises(PluginCallError, match="cannot connect"):
         _run(sql_plugin(), pg_conn, {}, secrets={"pg": "wrong"})
@@ -345,7 +345,7 @@ AURORA_ARN = "arn:aws:rds:us-east-1:123456789012:cluster:courses"
 def test_aurora_plugin_end_to_end_through_the_prompt_api(aws, openai_server):
     import urllib.request
 
-    from smarter import aws as smarter_aws
+    from smarter.store import aws as smarter_aws
 
     smarter_aws.client("secretsmanager").create_secret(Name=f"smarter/accounts/{ACCOUNT}/aurora", SecretString="{}")
     results = {

@@ -4,9 +4,9 @@ over a socket, and the scripted OpenAI-format provider on loopback."""
 from __future__ import annotations
 
 import pytest
+from support import API_DOMAIN, count_usage, invoke, journal_records, make_tenant, prompt, static_plugin
 
 from smarter_local.openai_server import completion, error, tool_calls
-from support import API_DOMAIN, count_usage, invoke, journal_records, make_tenant, prompt, static_plugin
 
 
 def test_plain_answer_comes_back_in_the_journaled_envelope(tenant, openai_server):
@@ -130,7 +130,8 @@ def test_provider_retries_are_bounded(tenant, openai_server):
 
 def test_provider_timeout_is_504(tenant, openai_server, monkeypatch):
     monkeypatch.setenv("SMARTER_PROVIDER_MAX_RETRIES", "0")
-    from smarter import config, providers
+    from smarter import config
+    from smarter.llm import providers
 
     config.settings.cache_clear()
     providers.reset()
@@ -164,7 +165,7 @@ def test_tool_loop_bound_gives_a_clear_error(tenant, openai_server, monkeypatch)
 
 
 def test_missing_provider_key_is_a_clear_error_not_the_offline_provider(aws, openai_server):
-    from smarter import aws as smarter_aws
+    from smarter.store import aws as smarter_aws
 
     smarter_aws.client("secretsmanager").delete_secret(SecretId="smarter/providers/openai", ForceDeleteWithoutRecovery=True)
     tenant = make_tenant()
@@ -185,7 +186,7 @@ def test_offline_provider_exercises_the_tool_loop(aws):
 
 
 def test_usage_is_counted_per_account_client_and_day(tenant):
-    from smarter import usage
+    from smarter.store import usage
 
     prompt(tenant, "one")
     prompt(tenant, "two")
@@ -199,14 +200,15 @@ def test_usage_is_counted_per_account_client_and_day(tenant):
 
 
 def test_a_redelivered_stream_batch_is_not_counted_twice(tenant):
-    from smarter import usage
-    from smarter_local.gateway import LambdaContext
     from support import handler
+
+    from smarter.store import usage
+    from smarter_local.gateway import LambdaContext
 
     prompt(tenant, "one")
     batches = []
-    from smarter_local.streams import StreamPump
     from smarter.config import settings
+    from smarter_local.streams import StreamPump
 
     StreamPump(settings().journal_table, batches.append).drain()
     usage_function = handler("usage")
@@ -221,7 +223,7 @@ def test_a_redelivered_stream_batch_is_not_counted_twice(tenant):
 
 
 def test_requests_that_never_reached_a_provider_count_no_usage(tenant):
-    from smarter import usage
+    from smarter.store import usage
 
     prompt(tenant, "hi", key="smk_wrong")
     prompt(tenant, body={"messages": []})

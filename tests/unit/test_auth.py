@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from smarter import auth
 from smarter.errors import Forbidden, Unauthorized
+from smarter.tenancy import auth
 
 
 def test_new_keys_are_random_and_carry_their_public_id():

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from smarter.envelope import envelope
+from smarter.edge.envelope import envelope
 from smarter.errors import BadRequest, ManifestError, NotFound
-from smarter.models import ClientSpec, parse_manifest, parse_prompt_request, validate_model
+from smarter.llm.messages import parse_prompt_request
+from smarter.schema import validate_model
+from smarter_admin.models import ClientSpec, parse_manifest
 
 
 def test_success_envelope():
@@ -77,7 +79,7 @@ def test_client_spec_errors_carry_the_full_path():
 
 
 def test_offline_provider_is_deterministic_and_calls_offered_tools():
-    from smarter.offline import complete
+    from smarter.llm.offline import complete
 
     tool = {"type": "function", "function": {"name": "faq", "parameters": {"type": "object", "properties": {"topic": {"type": "string", "enum": ["billing", "refunds"]}}}}}
     request = {"model": "m", "messages": [{"role": "user", "content": "I want a refund"}], "tools": [tool]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from smarter.errors import NotFound
-from smarter.hosts import HostRoute, is_domain_name, normalize_host, parse_host
+from smarter.tenancy.hosts import HostRoute, is_domain_name, normalize_host, parse_host
 
 API = "api.example.com"
 ACCOUNT = "3141-5926-5359"

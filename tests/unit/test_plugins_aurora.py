@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from botocore.stub import Stubber
 
-from smarter.plugins import PluginContext
+from smarter.llm.plugins import PluginContext
 
 ARN = "arn:aws:rds:us-east-1:123456789012:cluster:courses"
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:smarter/accounts/3141-5926-5359/aurora-AbCdEf"
@@ -16,7 +16,8 @@ SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:smarter/accou
 def clients(monkeypatch):
     import boto3
 
-    from smarter import aws, cache
+    from smarter import cache
+    from smarter.store import aws
 
     cache.clear_all()
     rds = boto3.client("rds-data", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
@@ -92,7 +93,7 @@ def test_arguments_are_sent_as_typed_data_api_parameters_never_in_the_sql(client
 
 
 def test_a_missing_secret_is_a_clean_error(clients):
-    from smarter.plugins import PluginCallError
+    from smarter.llm.plugins import PluginCallError
 
     rds, sm = clients
     sm.add_client_error("describe_secret", service_error_code="ResourceNotFoundException", http_status_code=400)
@@ -102,7 +103,7 @@ def test_a_missing_secret_is_a_clean_error(clients):
 
 
 def test_data_api_errors_are_clean_errors(clients):
-    from smarter.plugins import PluginCallError
+    from smarter.llm.plugins import PluginCallError
 
     rds, sm = clients
     sm.add_response("describe_secret", {"ARN": SECRET_ARN})

@@ -8,9 +8,9 @@ import textwrap
 
 import pytest
 
-from smarter import plugins
 from smarter.errors import ManifestError
-from smarter.plugins import PluginCallError, coerce_arguments, parameters_schema
+from smarter.llm import plugins
+from smarter.llm.plugins import PluginCallError, coerce_arguments, parameters_schema
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smarter.plugins import select, term_matches, words
+from smarter.llm.plugins import select, term_matches, words
 
 
 def plugin(name: str, *terms: str, directive: str = "search_terms") -> dict:
@@ -92,7 +92,7 @@ def test_words_split_camel_case_acronyms_hyphens_and_underscores():
 
 def test_selection_of_list_content_uses_the_text_parts_only():
     # A multimodal message's JSON keys ("type", "text") are not words the user wrote.
-    from smarter.chat import _user_texts
+    from smarter.llm.chat import _user_texts
 
     texts = _user_texts([{"role": "user", "content": [{"type": "text", "text": "refund please"}, {"type": "image_url", "image_url": {"url": "x"}}]}])
     assert texts == ["refund please"]
@@ -100,7 +100,7 @@ def test_selection_of_list_content_uses_the_text_parts_only():
 
 
 def test_assistant_messages_do_not_select_plugins():
-    from smarter.chat import _user_texts
+    from smarter.llm.chat import _user_texts
 
     texts = _user_texts([{"role": "assistant", "content": "ask me about refunds"}, {"role": "user", "content": "hi"}])
     assert chosen([plugin("p", "refund")], *texts) == []
@@ -109,7 +109,7 @@ def test_assistant_messages_do_not_select_plugins():
 def test_the_indexed_one_word_lookup_agrees_with_term_matches():
     """select() answers one-word terms from an index of the session's words; it
     must decide exactly as term_matches does position by position."""
-    from smarter.plugins import _by_first_letter, _text_words, _word_term_matches
+    from smarter.llm.plugins import _by_first_letter, _text_words, _word_term_matches
 
     texts = [
         "What are your support hours?",

@@ -1,11 +1,14 @@
-"""Smarter Serverless core: everything the Lambda functions share.
+"""Smarter Serverless core: the code every request function shares.
 
-The modules each do one job: `config` (settings from the environment),
-`models` (Pydantic models at the edges), `storage` (DynamoDB access),
-`hosts` (which client a host name means), `auth` (API keys), `providers`
-(LLM endpoints), `plugins` (plugin kinds and selection), `chat` (the prompt
-and its tool-call loop), `journal` and `sessions` (what is kept), `envelope`
-and `web` (how answers look over HTTP).
+Sub-packages, each importing only those below it:
+
+- `edge`     HTTP glue: resolver, exception handler, envelope, journaled run
+- `llm`      the chat domain: prompt request, tool loop, providers, plugins
+- `tenancy`  hosts, API keys, account secrets: who may reach what
+- `store`    DynamoDB, S3 and Secrets Manager: config, journal, sessions, usage
+- base modules `config`, `errors`, `cache`, `schema`, imported by all
+
+The admin CLI and provisioning live in the separate `smarter_admin` package.
 """
 
 API_VERSION = "smarter.sh/v1"

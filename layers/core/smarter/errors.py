@@ -79,3 +79,8 @@ class ManifestError(SmarterError):
         super().__init__(f"{path}: {reason}" if path else reason)
         self.path = path
         self.reason = reason
+
+
+class PluginCallError(Exception):
+    """A plugin failed in a way the model should hear about (fed back as the tool
+    result). Not a SmarterError: it never becomes an HTTP answer by itself."""

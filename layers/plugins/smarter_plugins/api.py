@@ -19,8 +19,7 @@ from urllib.parse import quote, urlencode
 from pydantic import Field, field_validator
 
 from smarter.errors import ManifestError
-from smarter.models import Strict
-from smarter.plugins import (
+from smarter.llm.plugins import (
     PluginCallError,
     PluginContext,
     PromptOverride,
@@ -30,6 +29,7 @@ from smarter.plugins import (
     test_values,
     validate_plugin_name,
 )
+from smarter.schema import Strict
 
 from . import common, safe_http
 from .common import (

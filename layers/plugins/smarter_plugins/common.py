@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from smarter import storage
 from smarter.errors import ManifestError
-from smarter.models import validate_model
-from smarter.plugins import PluginCallError, PluginContext
+from smarter.llm.plugins import PluginCallError, PluginContext
+from smarter.schema import validate_model
+from smarter.store import storage
 
 CONNECTION_NAME_HELP = "the name of a connection manifest in the same account"
 

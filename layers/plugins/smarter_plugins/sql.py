@@ -17,8 +17,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from smarter.errors import ManifestError
-from smarter.models import Strict
-from smarter.plugins import (
+from smarter.llm.plugins import (
     PluginCallError,
     PluginContext,
     PromptOverride,
@@ -28,6 +27,7 @@ from smarter.plugins import (
     test_values,
     validate_plugin_name,
 )
+from smarter.schema import Strict
 
 from . import common, sql_engines, sqltext
 from .common import check_connection_exists, check_plugin_class, connection_spec, refuse_fields, tool_description, validate

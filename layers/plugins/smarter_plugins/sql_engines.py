@@ -18,10 +18,10 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
-from smarter import aws
-from smarter.account_secrets import account_secret_id
 from smarter.cache import TTLCache
-from smarter.plugins import PluginCallError, PluginContext
+from smarter.llm.plugins import PluginCallError, PluginContext
+from smarter.store import aws
+from smarter.tenancy.account_secrets import account_secret_id
 
 Rows = tuple[list[str], list[list[Any]], bool]
 # A NULL argument is sent with the parameter's declared type, so that

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from smarter.errors import ManifestError
-from smarter.models import Strict, validate_model
-from smarter.plugins import PluginCallError, PluginContext, PromptOverride, Selector, validate_plugin_name
+from smarter.llm.plugins import PluginCallError, PluginContext, PromptOverride, Selector, validate_plugin_name
+from smarter.schema import Strict, validate_model
 
 PARAMETER = "inquiry_type"
 

@@ -15,8 +15,10 @@ import sys
 import time
 from typing import Any
 
-from . import plugins, storage
-from .errors import SmarterError
+from smarter.errors import SmarterError
+from smarter.llm import plugins
+from smarter.store import storage
+from smarter_admin.output import account_of, print_as
 
 
 def cmd_plugin(args) -> int:
@@ -25,15 +27,13 @@ def cmd_plugin(args) -> int:
             {"pluginClass": k.plugin_class, "manifestKinds": list(k.manifest_kinds), "connectionKind": k.connection_kind, "class": f"{type(k).__module__}.{type(k).__name__}"}
             for k in plugins.kinds().values()
         ]
-        from .cli import _print
 
-        _print(rows, "json" if args.output == "json" else "yaml")
+        print_as(rows, "json" if args.output == "json" else "yaml")
         return 0
     if not args.name:
         raise SmarterError("which plugin? smarter plugin test NAME")
-    from .cli import _account
 
-    account = _account(args)
+    account = account_of(args)
     manifest = storage.get_scoped("PLUGIN", account, args.name)
     if manifest is None:
         raise SmarterError(f"no plugin named {args.name!r} in account {account}")
@@ -51,7 +51,7 @@ def cmd_plugin(args) -> int:
 
 
 def run_test(manifest: dict[str, Any], kind: plugins.PluginKind, arguments: dict[str, Any], account: str, output: str = "yaml") -> int:
-    from .chat import plugin_context
+    from smarter.llm.chat import plugin_context
 
     name = manifest["metadata"]["name"]
     print(f"plugin/{name} ({kind.plugin_class}) with {json.dumps(arguments)}", file=sys.stderr)
@@ -66,9 +66,8 @@ def run_test(manifest: dict[str, Any], kind: plugins.PluginKind, arguments: dict
     if output == "json" or not isinstance(result, (dict, list)):
         print(result if isinstance(result, str) else json.dumps(result, indent=2, default=str))
     else:
-        from .cli import _print
 
-        _print(result, "yaml")
+        print_as(result, "yaml")
     print(f"ok in {(time.perf_counter() - started) * 1000:.0f} ms", file=sys.stderr)
     return 0
 

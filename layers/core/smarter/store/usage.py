@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import aws
-from .config import settings
+from smarter.config import settings
+from smarter.store import aws
 
 FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
 SEQUENCE_WIDTH = 40  # stream sequence numbers are up to 40 digits; padded, they compare as strings

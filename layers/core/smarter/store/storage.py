@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import aws
-from .cache import TTLCache
-from .config import settings
+from smarter.cache import TTLCache
+from smarter.config import settings
+from smarter.store import aws
 
 _cache = TTLCache(lambda: settings().cache_ttl_seconds)
 

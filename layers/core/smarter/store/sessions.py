@@ -13,8 +13,8 @@ import secrets
 import time
 from typing import Any
 
-from . import aws
-from .config import settings
+from smarter.config import settings
+from smarter.store import aws
 
 
 def new_session_key() -> str:

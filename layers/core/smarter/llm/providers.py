@@ -15,9 +15,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .cache import TTLCache
-from .config import settings
-from .errors import NotFound, ProviderError, ProviderNotConfigured, ProviderTimeout, RateLimited
+from smarter.cache import TTLCache
+from smarter.config import settings
+from smarter.errors import NotFound, ProviderError, ProviderNotConfigured, ProviderTimeout, RateLimited
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def provider_key(provider: Provider) -> str | None:
     """The provider's API key from Secrets Manager, or None when it has none."""
 
     def load() -> str | None:
-        from . import aws
+        from smarter.store import aws
 
         sm = aws.client("secretsmanager")
         try:
@@ -160,7 +160,7 @@ def _send(provider: Provider, request: dict[str, Any], *, max_retries: int | Non
 
 
 def _offline(request: dict[str, Any]) -> dict[str, Any]:
-    from .offline import complete
+    from smarter.llm.offline import complete
 
     return complete(request)
 

@@ -12,8 +12,8 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from . import storage
-from .errors import BadRequest, Forbidden, Unauthorized
+from smarter.errors import BadRequest, Forbidden, Unauthorized
+from smarter.store import storage
 
 KEY_PREFIX = "smk"
 

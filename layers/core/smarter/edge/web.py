@@ -7,14 +7,14 @@ import json
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.metrics import MetricUnit
 
-from .config import settings
-from .envelope import envelope
-from .errors import BadRequest, NotFound, PayloadTooLarge, SmarterError
-from .journal import RequestRecord
+from smarter.config import settings
+from smarter.edge.envelope import envelope
+from smarter.errors import BadRequest, NotFound, PayloadTooLarge, SmarterError
+from smarter.store.journal import RequestRecord
 
 logger = Logger()
 metrics = Metrics(namespace="SmarterServerless")

@@ -9,8 +9,9 @@ import re
 
 from botocore.exceptions import ClientError
 
-from . import aws
-from .cache import TTLCache
+from smarter.cache import TTLCache
+from smarter.errors import PluginCallError
+from smarter.store import aws
 
 ACCOUNT_SECRET_PREFIX = "smarter/accounts/"
 _cache = TTLCache(lambda: 300.0)
@@ -26,8 +27,6 @@ def account_secret_id(account: str, name: str) -> str:
 
 
 def account_secret(account: str, name: str) -> str:
-    from .plugins import PluginCallError
-
     def load() -> str:
         sm = aws.client("secretsmanager")
         try:

@@ -17,15 +17,11 @@ from typing import Any, Callable, ClassVar, Literal, Protocol, Sequence
 from aws_lambda_powertools import Logger
 from pydantic import Field, model_validator
 
-from .errors import ManifestError
-from .models import PLUGIN_NAME, Strict, validate_model
+from smarter.errors import ManifestError, PluginCallError  # noqa: F401  (re-exported for plugin kinds)
+from smarter.schema import PLUGIN_NAME, Strict, validate_model
 
 ENTRY_POINT_GROUP = "smarter.plugin_kinds"
 logger = Logger(child=True)
-
-
-class PluginCallError(Exception):
-    """A plugin failed in a way the model should hear about (fed back as the tool result)."""
 
 
 @dataclass

@@ -17,8 +17,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from . import aws
-from .config import settings
+from smarter.config import settings
+from smarter.store import aws
 
 logger = Logger(child=True)
 

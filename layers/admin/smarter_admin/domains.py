@@ -36,10 +36,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import aws, hosts, storage
-from .auth import iso, now
-from .config import settings
-from .errors import BadRequest, NotFound, SmarterError
+from smarter.config import settings
+from smarter.errors import BadRequest, NotFound, SmarterError
+from smarter.store import aws, storage
+from smarter.tenancy import hosts
+from smarter.tenancy.auth import iso, now
 
 REQUESTED = "requested"
 PENDING = "pending_validation"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import API_VERSION
-from .errors import SmarterError
+from smarter import API_VERSION
+from smarter.errors import SmarterError
 
 
 def envelope(thing: str, command: str, key: str, *, data: Any = None, error: SmarterError | None = None, **metadata: Any) -> dict[str, Any]:

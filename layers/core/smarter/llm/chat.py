@@ -10,13 +10,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from . import plugins, providers, sessions, storage
-from .cache import TTLCache
-from .config import settings
-from .errors import ToolLoopLimit
-from .hosts import ResolvedClient
-from .journal import RequestRecord
-from .models import PromptRequest
+from smarter.cache import TTLCache
+from smarter.config import settings
+from smarter.errors import ToolLoopLimit
+from smarter.llm import plugins, providers
+from smarter.llm.messages import PromptRequest
+from smarter.store import sessions, storage
+from smarter.store.journal import RequestRecord
+from smarter.tenancy.hosts import ResolvedClient
 
 logger = Logger(child=True)
 
@@ -67,7 +68,7 @@ def plugin_context(account: str) -> plugins.PluginContext:
         return found
 
     def secret(name: str) -> str:
-        from .account_secrets import account_secret
+        from smarter.tenancy.account_secrets import account_secret
 
         return account_secret(account, name)
 

@@ -15,10 +15,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from . import storage
-from .config import settings
-from .errors import NotFound
-from .models import ACCOUNT_NUMBER, CLIENT_NAME
+from smarter.config import settings
+from smarter.errors import NotFound
+from smarter.schema import ACCOUNT_NUMBER, CLIENT_NAME
+from smarter.store import storage
 
 # An LDH label (RFC 1123: may start with a digit) and a top-level domain that
 # is alphabetic or IDNA, which keeps IPv4 literals out.

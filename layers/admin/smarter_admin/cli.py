@@ -9,10 +9,12 @@ import os
 import sys
 from typing import Any
 
-import yaml
 
-from . import auth, domains, journal, manifests, storage, usage
-from .errors import ManifestError, SmarterError
+from smarter.errors import ManifestError, SmarterError
+from smarter.store import journal, storage, usage
+from smarter.tenancy import auth
+from smarter_admin import domains, domains_cli, manifests, plugin_cli
+from smarter_admin.output import account_of, print_as
 
 KINDS = {
     "account": "accounts", "accounts": "accounts",
@@ -23,20 +25,6 @@ KINDS = {
     "domain": "domains", "domains": "domains",
 }
 SCOPED = {"clients": "CLIENT", "plugins": "PLUGIN", "connections": "CONNECTION"}
-
-
-def _print(data: Any, fmt: str = "yaml") -> None:
-    if fmt == "json":
-        print(json.dumps(data, indent=2, default=str))
-    else:
-        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip())
-
-
-def _account(args) -> str:
-    account = getattr(args, "account", None) or os.environ.get("SMARTER_ACCOUNT")
-    if not account:
-        raise SmarterError("which account? pass --account or set SMARTER_ACCOUNT")
-    return account
 
 
 def cmd_apply(args) -> int:
@@ -54,10 +42,10 @@ def _list(kind: str, args) -> list[dict[str, Any]]:
     if kind == "accounts":
         return storage.list_accounts()
     if kind == "apikeys":
-        return [{k: v for k, v in d.items() if k != "key_hash"} for d in storage.list_api_keys(_account(args))]
+        return [{k: v for k, v in d.items() if k != "key_hash"} for d in storage.list_api_keys(account_of(args))]
     if kind == "domains":
         return storage.list_domains(getattr(args, "account", None))
-    return storage.list_scoped(SCOPED[kind], _account(args))
+    return storage.list_scoped(SCOPED[kind], account_of(args))
 
 
 def cmd_get(args) -> int:
@@ -73,21 +61,21 @@ def cmd_get(args) -> int:
         for item in items:
             print(item.get("name") or item.get("number") or item.get("domain") or (item.get("metadata") or {}).get("name"))
     else:
-        _print(items, args.output)
+        print_as(items, args.output)
     return 0
 
 
 def cmd_describe(args) -> int:
     kind = KINDS.get(args.kind.lower())
     if kind in SCOPED:
-        doc = storage.get_scoped(SCOPED[kind], _account(args), args.name)
+        doc = storage.get_scoped(SCOPED[kind], account_of(args), args.name)
         if doc is None:
-            raise SmarterError(f"no {kind[:-1]} named {args.name!r} in account {_account(args)}")
+            raise SmarterError(f"no {kind[:-1]} named {args.name!r} in account {account_of(args)}")
         if kind == "plugins":
-            from .plugins import kind_for
+            from smarter.llm.plugins import kind_for
 
             doc = {**doc, "tool": kind_for(doc).tool(doc)}  # what the model will see
-        _print(doc, args.output)
+        print_as(doc, args.output)
         return 0
     args.output = args.output
     return cmd_get(args)
@@ -107,21 +95,21 @@ def cmd_delete(args) -> int:
     if kind not in SCOPED:
         raise SmarterError(f"delete works on accounts, clients, plugins and connections (keys are revoked: smarter apikey revoke)")
     if kind == "clients":
-        for doc in domains.remove_client_domains(_account(args), args.name):
+        for doc in domains.remove_client_domains(account_of(args), args.name):
             print(f"domain/{doc['domain']} removed")
-    if not storage.delete_scoped(SCOPED[kind], _account(args), args.name):
-        raise SmarterError(f"no {kind[:-1]} named {args.name!r} in account {_account(args)}")
+    if not storage.delete_scoped(SCOPED[kind], account_of(args), args.name):
+        raise SmarterError(f"no {kind[:-1]} named {args.name!r} in account {account_of(args)}")
     print(f"{kind[:-1]}/{args.name} deleted")
     return 0
 
 
 def cmd_apikey(args) -> int:
-    account = _account(args)
+    account = account_of(args)
     if args.action == "create":
         if storage.get_account(account) is None:
             raise SmarterError(f"the account {account} does not exist")
         secret, doc = auth.create_key(account, args.name, clients=args.client or None, expires_in_days=args.expires_in_days)
-        _print({k: v for k, v in doc.items()}, args.output)
+        print_as({k: v for k, v in doc.items()}, args.output)
         print(f"API key (shown once, store it now): {secret}")
         return 0
     doc = auth.find_key(account, args.name)
@@ -133,11 +121,12 @@ def cmd_apikey(args) -> int:
 
 
 def cmd_prompt(args) -> int:
-    from . import chat, hosts
-    from .journal import RequestRecord
-    from .models import parse_prompt_request
+    from smarter.llm import chat
+    from smarter.llm.messages import parse_prompt_request
+    from smarter.store.journal import RequestRecord
+    from smarter.tenancy import hosts
 
-    account = _account(args)
+    account = account_of(args)
     resolved = hosts.client_by_name(account, args.client)
     record = RequestRecord("LLMClient", "prompt", method="CLI", path="smarter prompt", host=resolved.host, headers={})
     record.account, record.client, record.api_key_id = account, args.client, "cli"
@@ -159,12 +148,12 @@ def cmd_prompt(args) -> int:
 
 
 def cmd_journal(args) -> int:
-    account = _account(args)
+    account = account_of(args)
     if args.key:
         record = journal.get(account, args.client, args.key)
         if record is None:
             raise SmarterError(f"no journal record {args.key} for {args.client}")
-        _print(record, args.output)
+        print_as(record, args.output)
     else:
         for record in journal.recent(account, args.client, args.limit):
             print(f"{record['key']}  {record['status']}  {record['command']}  {record['durations']['total_ms']} ms")
@@ -172,7 +161,7 @@ def cmd_journal(args) -> int:
 
 
 def cmd_usage(args) -> int:
-    _print(usage.for_account(_account(args), args.day or ""), args.output)
+    print_as(usage.for_account(account_of(args), args.day or ""), args.output)
     return 0
 
 
@@ -208,9 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p = add("usage", cmd_usage, "token usage per client and day")
     p.add_argument("--day", help="a day (YYYY-MM-DD) or a prefix (YYYY-MM)")
-    # Sub-command groups with modules of their own (imported here: they use this module's helpers).
-    from . import domains_cli, plugin_cli
-
+    # Command groups with modules of their own register their sub-commands here.
     for module in (plugin_cli, domains_cli):
         module.register(sub, add)
     return parser

@@ -11,18 +11,14 @@ from typing import Any
 
 import yaml
 
-from . import auth, domains, plugins, providers, storage
-from .auth import iso, now, parse_time
-from .errors import ManifestError, NotFound
-from .models import (
-    ACCOUNT_NUMBER,
-    CLIENT_NAME,
-    AccountSpec,
-    ApiKeySpec,
-    ClientSpec,
-    parse_manifest,
-    validate_model,
-)
+from smarter.errors import ManifestError, NotFound
+from smarter.llm import plugins, providers
+from smarter.schema import ACCOUNT_NUMBER, CLIENT_NAME, validate_model
+from smarter.store import storage
+from smarter.tenancy import auth
+from smarter.tenancy.auth import iso, now, parse_time
+from smarter_admin import domains
+from smarter_admin.models import AccountSpec, ApiKeySpec, ClientSpec, parse_manifest
 
 CLIENT_KINDS = ("LLMClient", "Chatbot")
 ORDER = {"Account": 0, "ApiConnection": 1, "SqlConnection": 1, "Plugin": 2, "ApiPlugin": 2, "SqlPlugin": 2, "LLMClient": 3, "Chatbot": 3, "ApiKey": 4}

@@ -1,7 +1,7 @@
 """`smarter domain add | verify | remove | list`: custom domains from the terminal.
 
-Registered by `smarter.cli` (see its `_extensions`). The work happens in
-`smarter.domains`; this module only parses arguments and tells the domain's
+Registered by `smarter_admin.cli` (see its `_extensions`). The work happens in
+`smarter_admin.domains`; this module only parses arguments and tells the domain's
 owner which DNS records to create.
 """
 
@@ -11,9 +11,9 @@ import argparse
 import json
 from typing import Any
 
-from . import domains
-from .cli import _account, _print
-from .errors import NotFound
+from smarter.errors import NotFound
+from smarter_admin import domains
+from smarter_admin.output import account_of, print_as
 
 SCHEDULE_NOTE = "the platform also checks pending domains every few minutes"
 
@@ -41,7 +41,7 @@ def register(sub, add) -> None:
 
 def cmd_domain(args) -> int:
     if args.action == "add":
-        doc = domains.add_custom_domain(_account(args), args.client, args.domain)
+        doc = domains.add_custom_domain(account_of(args), args.client, args.domain)
         _report([doc], args)
         return 0
     if args.action == "verify":
@@ -73,7 +73,7 @@ def _owned(args, raw_domain: str) -> dict[str, Any]:
 
 def _list(docs: list[dict[str, Any]], args) -> None:
     if args.output != "table":
-        _print(docs, args.output)
+        print_as(docs, args.output)
         return
     rows = [("DOMAIN", "KIND", "STATUS", "ACCOUNT", "CLIENT", "TARGET")]
     for d in docs:

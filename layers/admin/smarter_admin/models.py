@@ -1,0 +1,76 @@
+"""Manifest models: Smarter's `apiVersion: smarter.sh/v1` form with camelCase
+fields. Unknown fields are refused so that a typo is an error that names the
+field, not a setting silently ignored."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from smarter import API_VERSION
+from smarter.errors import ManifestError
+from smarter.schema import Strict, validate_model
+
+
+class Metadata(Strict):
+    name: str
+    account: str | None = None
+    description: str | None = None
+    version: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    pluginClass: Literal["static", "api", "sql"] | str | None = None
+    annotations: list[Any] | dict[str, Any] | None = None
+
+
+class Manifest(Strict):
+    apiVersion: Literal["smarter.sh/v1"]
+    kind: str
+    metadata: Metadata
+    spec: dict[str, Any] = Field(default_factory=dict)
+    status: dict[str, Any] | None = None
+
+
+class AccountSpec(Strict):
+    companyName: str | None = None
+    email: str | None = None
+    currency: str | None = None
+    timezone: str | None = None
+
+
+class ClientConfig(Strict):
+    provider: str = "openai"
+    defaultModel: str | None = None
+    defaultSystemRole: str = "You are a helpful assistant."
+    defaultTemperature: float = Field(default=0.5, ge=0, le=2)
+    defaultMaxTokens: int = Field(default=2048, ge=1, le=1_000_000)
+    appName: str | None = None
+    appWelcomeMessage: str | None = None
+    appExamplePrompts: list[str] = Field(default_factory=list)
+    appPlaceholder: str | None = None
+    appAssistant: str | None = None
+    appInfoUrl: str | None = None
+    deployed: bool = True
+    subdomain: str | None = None
+    customDomain: str | None = None
+
+
+class ClientSpec(Strict):
+    config: ClientConfig = Field(default_factory=ClientConfig)
+    plugins: list[str] = Field(default_factory=list)
+    functions: list[str] = Field(default_factory=list)
+    apiKey: str | None = None
+
+
+class ApiKeySpec(Strict):
+    clients: list[str] | None = None
+    expiresAt: str | None = None
+    expiresInDays: int | None = Field(default=None, ge=1, le=3650)
+
+
+def parse_manifest(data: Any) -> Manifest:
+    if not isinstance(data, dict):
+        raise ManifestError("", "a manifest must be a mapping with apiVersion, kind, metadata and spec")
+    if data.get("apiVersion") != API_VERSION:
+        raise ManifestError("apiVersion", f"must be {API_VERSION!r}, got {data.get('apiVersion')!r}")
+    return validate_model(Manifest, data, "")
