@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 9357
 CI_INSTALL ?= $(if $(CI),1,)
 
-.PHONY: install run test test-fast page system-deps template bench bench-smoke deploy clean
+.PHONY: install run test test-fast page system-deps template bench bench-smoke deploy clean prices
 
 $(STAMP): pyproject.toml layers/core/pyproject.toml layers/plugins/pyproject.toml layers/admin/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,3 +57,8 @@ deploy: install page
 
 clean:
 	rm -rf .aws-sam frontend/dist test-artifacts
+
+# Refresh the vendored model price map from the LiteLLM the bench installs (.venv-litellm).
+prices: install
+	$(PY) -c "import bench.litellm_proxy as l; l.ensure_installed()"
+	$(PY) scripts/refresh_prices.py

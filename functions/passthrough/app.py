@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from smarter.edge import web
 from smarter.errors import BadRequest, NotFound, ProviderNotConfigured
 from smarter.llm import providers
-from smarter.tenancy import auth, hosts
+from smarter.tenancy import auth, hosts, limits
 
 logger = Logger()
 tracer = Tracer(patch_modules=web.TRACED_MODULES)
@@ -28,11 +28,14 @@ def _platform_key() -> dict:
 def passthrough(provider: str):
     record = app.context["record"]
     record.provider = provider
-    _platform_key()
+    key = _platform_key()
     target = providers.get_provider(provider)
     body = web.json_body(app)
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object: an OpenAI-style chat completion request")
+    # The passthrough counts against the same budgets: the key's and the account's.
+    record.plan = limits.plan(key, key["account"], None)
+    limits.reserve(record.plan, record, provider=target.name, model=str(body.get("model") or target.default_model), body=body, first=True)
     forwarded = providers.forward(target, body)
     record.provider_ms += forwarded.provider_ms
     if isinstance(forwarded.body, dict):

@@ -8,7 +8,7 @@ from smarter.edge import web
 from smarter.errors import MethodNotAllowed, NotFound
 from smarter.llm import chat
 from smarter.llm.messages import parse_prompt_request
-from smarter.tenancy import auth, hosts
+from smarter.tenancy import auth, hosts, limits
 
 logger = Logger()
 tracer = Tracer(patch_modules=web.TRACED_MODULES)
@@ -24,6 +24,7 @@ def _prompt(resolved: hosts.ResolvedClient):
     key = auth.authenticate(app.current_event.headers)
     record.api_key_id = key["key_id"]
     auth.authorize_client(key, resolved.account, resolved.name)
+    record.plan = limits.plan(key, resolved.account, resolved.doc)
     request = parse_prompt_request(web.json_body(app))
     return web.ok(app, chat.run_prompt(resolved, request, record))
 

@@ -1,7 +1,10 @@
-"""Token usage counters, fed by the journal table's stream (see smarter.store.usage)."""
+"""Usage and spend from the journal table's stream (see smarter.store.usage), and
+the scheduled release of limit holds whose request never reached the journal."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smarter.store import usage
@@ -9,16 +12,33 @@ from smarter.store import usage
 logger = Logger()
 tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
+# Partial batch responses: a record that fails is reported by its sequence
+# number and retried (bisected, bounded; then the on-failure destination);
+# the records that succeeded are not counted twice when they come again,
+# because counting is idempotent per journal key.
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def count_record(record: DynamoDBRecord) -> str:
+    try:
+        doc = usage.journal_doc(record.raw_event)
+    except usage.Unreadable as exc:
+        # No retry makes it readable: park it with the reason, count the rest.
+        usage.park(record.raw_event, str(exc))
+        metrics.add_metric(name="UsagePoisonRecords", unit=MetricUnit.Count, value=1)
+        return "poison"
+    outcome = usage.count(doc) if doc else "nothing"
+    metrics.add_metric(name=f"Usage{outcome.capitalize()}", unit=MetricUnit.Count, value=1)
+    return outcome
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    records = event.get("Records") or []
-    groups = usage.fold(records)
-    applied = usage.apply(groups)
-    metrics.add_metric(name="UsageRecords", unit=MetricUnit.Count, value=len(records))
-    metrics.add_metric(name="UsageCounterWrites", unit=MetricUnit.Count, value=applied)
-    logger.info("usage counted", extra={"records": len(records), "groups": len(groups), "applied": applied})
-    return {"records": len(records), "groups": len(groups), "applied": applied}
+    if event.get("source") == "aws.events":  # the schedule: release holds of requests that never finished
+        released = usage.release_expired()
+        metrics.add_metric(name="UsageHoldsReleased", unit=MetricUnit.Count, value=released)
+        logger.info("expired holds released", extra={"released": released})
+        return {"released": released}
+    return process_partial_response(event=event, record_handler=count_record, processor=processor, context=context)

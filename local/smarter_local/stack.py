@@ -54,13 +54,47 @@ class StackInfo:
 def start_moto(port: int) -> Any:
     import logging
 
-    from moto.server import ThreadedMotoServer
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = _atomic_dynamodb_server()(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server
+
+
+def _atomic_dynamodb_server() -> Any:
+    """moto's threaded server, with its DynamoDB requests one at a time.
+
+    DynamoDB applies a conditional write or a transaction atomically; moto
+    evaluates the condition and applies the write in separate steps, so two
+    threads can both pass a condition that only one should. Serializing the
+    DynamoDB calls restores the guarantee the limits (tenancy/limits.py) and
+    their concurrency tests rely on."""
+    import threading
+
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    lock = threading.Lock()
+
+    class AtomicDynamoDB:
+        def __init__(self, app: Any):
+            self.app = app
+
+        def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+            if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+                with lock:
+                    return list(self.app(environ, start_response))
+            return self.app(environ, start_response)
+
+    class Server(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return Server
 
 
 def configure_environment(moto_url: str, extra: dict[str, str]) -> None:

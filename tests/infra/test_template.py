@@ -282,9 +282,17 @@ def test_sessions_and_journal_expire_by_ttl_on_expires_at(resources, logical_id)
     assert ttl == {"AttributeName": "expires_at", "Enabled": True}
 
 
-@pytest.mark.parametrize("logical_id", ["ConfigTable", "UsageTable"])
-def test_configuration_and_usage_never_expire(resources, logical_id):
-    assert "TimeToLiveSpecification" not in resources[logical_id]["Properties"]
+def test_configuration_never_expires(resources):
+    assert "TimeToLiveSpecification" not in resources["ConfigTable"]["Properties"]
+
+
+def test_usage_table_expires_only_windows_and_holds_and_indexes_held_ones(resources):
+    """Usage rows carry no expires_at (tests/integration/test_limits.py checks
+    that); limit windows and holds do, and only `held` holds are in ByHold."""
+    props = resources["UsageTable"]["Properties"]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    index = {i["IndexName"]: i for i in props["GlobalSecondaryIndexes"]}["ByHold"]
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["hold_shard", "held_until"]
 
 
 def test_config_table_indexes_things_by_account_and_hosts_by_verified_domain(resources):
@@ -427,6 +435,7 @@ def test_prompt_function_may_do_exactly_what_a_prompt_needs(resources):
         "SessionsTable": {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:BatchWriteItem"},
         "JournalTable": {"dynamodb:PutItem", "dynamodb:BatchWriteItem"},
         "JournalBucket/journal/*": {"s3:PutObject"},
+        "UsageTable": {"dynamodb:UpdateItem", "dynamodb:PutItem"},
         PROVIDER_SECRETS_ARN: {"secretsmanager:GetSecretValue"},
         ACCOUNT_SECRETS_ARN: {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
         "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:cluster:*": {"rds-data:ExecuteStatement"},
@@ -439,18 +448,38 @@ def test_passthrough_function_cannot_touch_sessions(resources):
         "ConfigTable/index/*": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
         "JournalTable": {"dynamodb:PutItem", "dynamodb:BatchWriteItem"},
         "JournalBucket/journal/*": {"s3:PutObject"},
+        "UsageTable": {"dynamodb:UpdateItem", "dynamodb:PutItem"},
         PROVIDER_SECRETS_ARN: {"secretsmanager:GetSecretValue"},
     }
 
 
 def test_only_the_usage_function_counts_usage_from_the_journal_stream(resources, template):
-    assert granted(resources, "UsageFunction") == {"UsageTable": {"dynamodb:UpdateItem", "dynamodb:GetItem"}}
+    assert granted(resources, "UsageFunction") == {
+        "UsageTable": {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query"},
+        "UsageTable/index/ByHold": {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query"},
+        "UsageFailureQueue": {"sqs:SendMessage"},
+    }
     assert resources["JournalTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
     event = resources["UsageFunction"]["Properties"]["Events"]["Journal"]
     assert event["Type"] == "DynamoDB"
     assert event["Properties"]["Stream"] == {"Fn::GetAtt": ["JournalTable", "StreamArn"]}
+    # The request functions reserve against limits; they never count usage (no Query, no SQS).
     for logical_id in ("PromptFunction", "PassthroughFunction"):
-        assert "UsageTable" not in granted(resources, logical_id)
+        assert granted(resources, logical_id)["UsageTable"] == {"dynamodb:UpdateItem", "dynamodb:PutItem"}
+
+
+def test_a_failing_stream_batch_is_bisected_retried_a_bounded_number_of_times_then_parked(resources):
+    props = resources["UsageFunction"]["Properties"]["Events"]["Journal"]["Properties"]
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BisectBatchOnFunctionError"] is True
+    assert 0 < props["MaximumRetryAttempts"] <= 10
+    assert props["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["UsageFailureQueue", "Arn"]}}
+    env = resources["UsageFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["SMARTER_USAGE_FAILURE_QUEUE"] == {"Ref": "UsageFailureQueue"}
+
+
+def test_expired_limit_holds_are_released_on_a_schedule(resources):
+    assert resources["UsageFunction"]["Properties"]["Events"]["ReleaseExpiredHolds"] == {"Type": "Schedule", "Properties": {"Schedule": "rate(5 minutes)"}}
 
 
 def test_no_function_may_write_tenant_configuration(resources):

@@ -127,3 +127,33 @@ def test_usage_report(demo, capsys):
     code, out, _ = run(capsys, "usage", "-o", "json")
     rows = json.loads(out)
     assert rows[0]["client"] == "customer-support" and rows[0]["requests"] == 1
+    assert rows[0]["key"] and rows[0]["day"] and "cost_usd" in rows[0]
+
+
+def test_usage_in_dollars_per_key_client_day_and_account(demo, capsys):
+    from decimal import Decimal
+
+    run(capsys, "prompt", "customer-support", "hello")
+    run(capsys, "prompt", "customer-support", "again")
+    count_usage()
+    for by, field in (("key", "key"), ("client", "client"), ("day", "day"), ("account", "account")):
+        code, out, _ = run(capsys, "usage", "--by", by, "-o", "json")
+        [row] = json.loads(out)
+        assert code == 0 and row[field] and row["requests"] == 2
+        # The demo account prices its offline model like gpt-4o-mini.
+        assert Decimal(row["cost_usd"]) > 0
+    code, out, _ = run(capsys, "usage", "--by", "account", "-o", "table")
+    assert "cost_usd" in out
+
+
+def test_the_demo_tenant_answers_with_rate_limit_headers(demo):
+    from support import API_DOMAIN, invoke
+
+    from smarter_admin import manifests
+
+    key = manifests.apply({"apiVersion": "smarter.sh/v1", "kind": "ApiKey", "metadata": {"name": "demo-headers", "account": ACCOUNT}, "spec": {}})["api_key"]
+    result = invoke("prompt", "POST", "/", host=f"customer-support.{ACCOUNT}.{API_DOMAIN}", body={"messages": [{"role": "user", "content": "hi"}]}, key=key)
+    assert result.status == 200
+    assert result.headers["x-ratelimit-limit-requests"] == "60"
+    assert result.headers["x-ratelimit-limit-tokens"] == "100000"
+    assert int(result.headers["x-ratelimit-remaining-tokens"]) < 100000

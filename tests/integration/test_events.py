@@ -57,7 +57,8 @@ def test_sample_stream_event_counts_usage_once(aws):
     from smarter_local.gateway import LambdaContext
 
     event = json.loads((EVENTS / "usage-journal-stream.json").read_text())
-    assert handler("usage")(event, LambdaContext("usage")) == {"records": 1, "groups": 1, "applied": 1}
-    assert handler("usage")(event, LambdaContext("usage"))["applied"] == 0
+    assert handler("usage")(event, LambdaContext("usage")) == {"batchItemFailures": []}
+    assert handler("usage")(event, LambdaContext("usage")) == {"batchItemFailures": []}  # redelivered: counted once
     [row] = usage.for_account("3141-5926-5359")
-    assert (row["day"], row["client"], row["requests"], row["total_tokens"]) == ("2026-11-22", "customer-support", 1, 90)
+    assert (row["day"], row["client"], row["key"], row["requests"], row["total_tokens"]) == ("2026-11-22", "customer-support", "a1b2c3d4e5f6", 1, 90)
+    assert str(row["cost_usd"]) == "0.0000243"

@@ -124,12 +124,14 @@ def cmd_prompt(args) -> int:
     from smarter.llm import chat
     from smarter.llm.messages import parse_prompt_request
     from smarter.store.journal import RequestRecord
-    from smarter.tenancy import hosts
+    from smarter.tenancy import hosts, limits
 
     account = account_of(args)
     resolved = hosts.client_by_name(account, args.client)
     record = RequestRecord("LLMClient", "prompt", method="CLI", path="smarter prompt", host=resolved.host, headers={})
     record.account, record.client, record.api_key_id = account, args.client, "cli"
+    # The terminal spends provider credit too: the client's and account's limits and prices apply.
+    record.plan = limits.plan({"key_id": "cli"}, account, resolved.doc)
     status, response = 200, None
     try:
         request = parse_prompt_request({"session_key": args.session, "messages": [{"role": "user", "content": args.text}]})
@@ -160,8 +162,21 @@ def cmd_journal(args) -> int:
     return 0
 
 
+USAGE_GROUPS = {"day": ("day",), "client": ("client",), "key": ("key",), "account": (), "detail": ("day", "client", "key")}
+
+
 def cmd_usage(args) -> int:
-    print_as(usage.for_account(account_of(args), args.day or ""), args.output)
+    """Tokens and dollars of an account, per day, client and key (or summed by one of them)."""
+    account = account_of(args)
+    group = USAGE_GROUPS[args.by]
+    totals: dict[tuple, dict] = {}
+    for row in usage.for_account(account, args.day or ""):
+        name = tuple(row[field] for field in group)
+        total = totals.setdefault(name, {"account": account, **dict(zip(group, name)), "requests": 0, **{f: 0 for f in usage.FIELDS}, "cost_usd": 0})
+        for field in ("requests", *usage.FIELDS, "cost_usd"):
+            total[field] += row[field]
+    rows = [{**row, "cost_usd": format(row["cost_usd"], "f")} for _, row in sorted(totals.items())]
+    print_as(rows, args.output)
     return 0
 
 
@@ -195,8 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("client")
     p.add_argument("key", nargs="?")
     p.add_argument("--limit", type=int, default=20)
-    p = add("usage", cmd_usage, "token usage per client and day")
+    p = add("usage", cmd_usage, "tokens and US dollars per day, client and key")
     p.add_argument("--day", help="a day (YYYY-MM-DD) or a prefix (YYYY-MM)")
+    p.add_argument("--by", choices=sorted(USAGE_GROUPS), default="detail", help="sum per day, client, key or the whole account (default: per day, client and key)")
     # Command groups with modules of their own register their sub-commands here.
     for module in (plugin_cli, domains_cli):
         module.register(sub, add)

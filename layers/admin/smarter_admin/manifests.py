@@ -18,7 +18,7 @@ from smarter.store import storage
 from smarter.tenancy import auth
 from smarter.tenancy.auth import iso, now, parse_time
 from smarter_admin import domains
-from smarter_admin.models import AccountSpec, ApiKeySpec, ClientSpec, parse_manifest
+from smarter_admin.models import AccountSpec, ApiKeySpec, ClientSpec, limits_doc, parse_manifest
 
 CLIENT_KINDS = ("LLMClient", "Chatbot")
 ORDER = {"Account": 0, "ApiConnection": 1, "SqlConnection": 1, "Plugin": 2, "ApiPlugin": 2, "SqlPlugin": 2, "LLMClient": 3, "Chatbot": 3, "ApiKey": 4}
@@ -82,7 +82,9 @@ def apply(data: dict[str, Any], *, account: str | None = None) -> dict[str, Any]
             raise ManifestError("metadata.name", f"an account number looks like 3141-5926-5359, got {name!r}")
         spec = validate_model(AccountSpec, manifest.spec, "spec")
         existing = storage.get_account(name) or {}
-        storage.put_account(name, {"number": name, "description": manifest.metadata.description, **spec.model_dump(), "created_at": existing.get("created_at", stamp), "updated_at": stamp})
+        fields = spec.model_dump(exclude={"limits", "prices"})
+        prices = {model: {k: str(v) for k, v in p.model_dump().items() if v is not None} for model, p in spec.prices.items()}
+        storage.put_account(name, {"number": name, "description": manifest.metadata.description, **fields, "limits": limits_doc(spec.limits), "prices": prices, "created_at": existing.get("created_at", stamp), "updated_at": stamp})
         note = domains.on_account_applied(name)  # default hosts, when the platform owns the zone
         return {"kind": kind, "name": name, "result": f"applied; {note}" if note else "applied"}
 
@@ -122,6 +124,7 @@ def apply(data: dict[str, Any], *, account: str | None = None) -> dict[str, Any]
                 "info_url": config.appInfoUrl,
             },
             "plugins": spec.plugins,
+            "limits": limits_doc(spec.limits),
             "custom_domain": config.customDomain,
             "deployed": config.deployed,
             "created_at": existing.get("created_at", stamp),
@@ -150,10 +153,10 @@ def apply(data: dict[str, Any], *, account: str | None = None) -> dict[str, Any]
         if existing and not existing.get("revoked_at"):
             # Re-applying changes the limits of the existing key; the secret is never shown again.
             key_hash = existing.pop("key_hash")
-            existing.update(clients=spec.clients, expires_at=iso(expires_at) if expires_at else existing.get("expires_at"))
+            existing.update(clients=spec.clients, limits=limits_doc(spec.limits), expires_at=iso(expires_at) if expires_at else existing.get("expires_at"))
             storage.put_api_key(key_hash, existing)
             return {"kind": kind, "name": name, "account": number, "key_id": existing["key_id"], "result": "updated"}
-        secret, doc = auth.create_key(number, name, clients=spec.clients, expires_at=expires_at, expires_in_days=spec.expiresInDays)
+        secret, doc = auth.create_key(number, name, clients=spec.clients, expires_at=expires_at, expires_in_days=spec.expiresInDays, limits=limits_doc(spec.limits))
         return {"kind": kind, "name": name, "account": number, "key_id": doc["key_id"], "api_key": secret, "result": "created"}
 
     known = ["Account", *CLIENT_KINDS, *sorted(plugins.plugin_manifest_kinds()), *sorted(plugins.connection_manifest_kinds()), "ApiKey"]

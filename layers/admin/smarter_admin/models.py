@@ -4,6 +4,7 @@ field, not a setting silently ignored."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field
@@ -31,11 +32,38 @@ class Manifest(Strict):
     status: dict[str, Any] | None = None
 
 
+class BudgetLimits(Strict):
+    """Spend per day and per month (UTC), in tokens and in US dollars. Unset: unlimited
+    (or the platform default, SMARTER_DEFAULT_LIMITS)."""
+
+    tokensPerDay: int | None = Field(default=None, ge=0)
+    tokensPerMonth: int | None = Field(default=None, ge=0)
+    usdPerDay: Decimal | None = Field(default=None, ge=0, decimal_places=12)
+    usdPerMonth: Decimal | None = Field(default=None, ge=0, decimal_places=12)
+
+
+class Limits(BudgetLimits):
+    """A key's or client's limits: budgets plus requests and tokens per minute."""
+
+    requestsPerMinute: int | None = Field(default=None, ge=0)
+    tokensPerMinute: int | None = Field(default=None, ge=0)
+
+
+class ModelPrice(Strict):
+    """USD per million tokens; overrides the vendored LiteLLM price map for one model."""
+
+    input: Decimal = Field(ge=0)
+    output: Decimal = Field(ge=0)
+    cachedInput: Decimal | None = Field(default=None, ge=0)
+
+
 class AccountSpec(Strict):
     companyName: str | None = None
     email: str | None = None
     currency: str | None = None
     timezone: str | None = None
+    limits: BudgetLimits | None = None
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
 
 
 class ClientConfig(Strict):
@@ -60,12 +88,21 @@ class ClientSpec(Strict):
     plugins: list[str] = Field(default_factory=list)
     functions: list[str] = Field(default_factory=list)
     apiKey: str | None = None
+    limits: Limits | None = None
 
 
 class ApiKeySpec(Strict):
     clients: list[str] | None = None
     expiresAt: str | None = None
     expiresInDays: int | None = Field(default=None, ge=1, le=3650)
+    limits: Limits | None = None
+
+
+def limits_doc(limits: BudgetLimits | None) -> dict[str, Any]:
+    """The limits as stored: only those set, numbers as strings where they are dollars."""
+    if limits is None:
+        return {}
+    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in limits.model_dump().items() if v is not None}
 
 
 def parse_manifest(data: Any) -> Manifest:

@@ -49,6 +49,10 @@ class Settings:
     secret_prefix: str
     plugin_timeout_seconds: float
     local_allowed_hosts: tuple[str, ...] = field(default=())
+    # Platform default limits, JSON {"account": {...}, "client": {...}, "key": {...}} (tenancy/limits.py).
+    default_limits: str = ""
+    # Where the UsageFunction parks journal stream records it cannot read (an SQS queue URL).
+    usage_failure_queue: str = ""
 
 
 @functools.cache
@@ -73,4 +77,6 @@ def settings() -> Settings:
         secret_prefix=os.environ.get("SMARTER_SECRET_PREFIX", "smarter/providers/"),
         plugin_timeout_seconds=_float("SMARTER_PLUGIN_TIMEOUT", 10.0),
         local_allowed_hosts=_list("SMARTER_LOCAL_ALLOWED_HOSTS"),
+        default_limits=os.environ.get("SMARTER_DEFAULT_LIMITS", "").strip(),
+        usage_failure_queue=os.environ.get("SMARTER_USAGE_FAILURE_QUEUE", "").strip(),
     )

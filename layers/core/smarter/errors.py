@@ -49,6 +49,14 @@ class RateLimited(SmarterError):
     type = "rate_limited"
 
 
+class BudgetExceeded(SmarterError):
+    """A spend budget (tokens or USD per day or month) is used up. 402, not 429:
+    SDKs retry a 429 on their own, and a budget does not come back in seconds."""
+
+    status = 402
+    type = "budget_exceeded"
+
+
 class ProviderError(SmarterError):
     status = 502
     type = "provider_error"

@@ -15,6 +15,7 @@ from smarter.config import settings
 from smarter.edge.envelope import envelope
 from smarter.errors import BadRequest, NotFound, PayloadTooLarge, SmarterError
 from smarter.store.journal import RequestRecord
+from smarter.tenancy import limits
 
 logger = Logger()
 metrics = Metrics(namespace="SmarterServerless")
@@ -34,7 +35,7 @@ def cors_config() -> CORSConfig | None:
         allow_origin=origins[0],
         extra_origins=list(origins[1:]),
         allow_headers=["Authorization", "Content-Type"],
-        expose_headers=["X-Smarter-Journal-Key"],
+        expose_headers=["X-Smarter-Journal-Key", "Retry-After", *limits.HEADER_NAMES],
         max_age=600,
         allow_credentials=False,
     )
@@ -119,6 +120,8 @@ def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, *, 
     record.finish(response["statusCode"], journaled)
     headers = response.setdefault("multiValueHeaders", {})
     headers["X-Smarter-Journal-Key"] = [record.key]
+    for name, value in limits.headers(record).items():  # x-ratelimit-*, as OpenAI sends them
+        headers[name] = [value]
     # Measured after the journal write: the client waits for that too.
     headers["X-Smarter-Overhead-Duration-Ms"] = [f"{record.overhead_ms():.2f}"]
     _count(record, response["statusCode"])

@@ -17,6 +17,7 @@ from smarter.llm import plugins, providers
 from smarter.llm.messages import PromptRequest
 from smarter.store import sessions, storage
 from smarter.store.journal import RequestRecord
+from smarter.tenancy import limits
 from smarter.tenancy.hosts import ResolvedClient
 
 logger = Logger(child=True)
@@ -203,6 +204,10 @@ def run_prompt(resolved: ResolvedClient, request: PromptRequest, record: Request
         if tools:
             body["tools"] = tools
             body["tool_choice"] = "auto"
+        # Reserve this call's worst case against the key's, client's and account's
+        # limits (one transaction; none when nothing is limited). A refusal in a
+        # later round ends the tool loop with 429/402, earlier rounds counted.
+        limits.reserve(record.plan, record, provider=provider.name, model=model, body=body, first=round_no == 1)
         completion = providers.chat_completion(provider, body)
         record.provider_ms += completion.provider_ms
         record.add_usage(completion.body.get("usage"))

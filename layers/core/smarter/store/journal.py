@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from decimal import Decimal
 from datetime import datetime, timezone
 from typing import Any
 
@@ -53,6 +54,13 @@ class RequestRecord:
         self.provider: str | None = None
         self.provider_ms = 0.0
         self.usage: dict[str, int] = {}
+        # Limits and spend (tenancy/limits.py): the plan that applies, the price of
+        # the model called, each provider call's reservation, the request's cost.
+        self.plan: Any = None
+        self.price: Any = None
+        self.reservations: list[dict[str, Any]] = []
+        self.rate_view: dict[str, Any] = {}
+        self.cost_usd = Decimal(0)
         self.tool_calls: list[dict[str, Any]] = []
         self.request: dict[str, Any] = {"method": method, "path": path, "host": host, "headers": safe_headers(headers)}
         # (table, item) pairs written in the same batch as the journal record.
@@ -61,10 +69,25 @@ class RequestRecord:
         self.response: dict[str, Any] | None = None
 
     def add_usage(self, usage: dict[str, Any] | None) -> None:
+        """Add one provider answer's usage, its cost at the record's price, and what
+        the call really used to its reservation (settled by the UsageFunction)."""
+        call: dict[str, int] = {}
         for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
             value = (usage or {}).get(name)
-            if isinstance(value, int):
-                self.usage[name] = self.usage.get(name, 0) + value
+            if isinstance(value, int) and not isinstance(value, bool):
+                call[name] = value
+        cached = ((usage or {}).get("prompt_tokens_details") or {}).get("cached_tokens")
+        if isinstance(cached, int) and cached > 0:
+            call["cached_tokens"] = cached
+        for name, value in call.items():
+            self.usage[name] = self.usage.get(name, 0) + value
+        cost = Decimal(0)
+        if self.price is not None:
+            cost = self.price.cost(call.get("prompt_tokens", 0), call.get("completion_tokens", 0), call.get("cached_tokens", 0))
+            self.cost_usd += cost
+        if self.reservations and "used" not in self.reservations[-1]:
+            tokens = call.get("total_tokens", call.get("prompt_tokens", 0) + call.get("completion_tokens", 0))
+            self.reservations[-1]["used"] = {"tokens": tokens, "usd": format(cost, "f")}
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -89,6 +112,8 @@ class RequestRecord:
             "response": response,
             "durations": {"total_ms": round(self.elapsed_ms(), 2), "provider_ms": round(self.provider_ms, 2)},
             "usage": self.usage,
+            "cost_usd": format(self.cost_usd.normalize(), "f"),
+            "reservations": self.reservations,
             "tool_calls": self.tool_calls,
         }
 

@@ -61,11 +61,15 @@ def put_account(account: str, doc: dict[str, Any]) -> None:
         TableName=settings().config_table,
         Item=encode(doc, pk=account_pk(account), sk="ACCOUNT", gsi1pk="ACCOUNTS", gsi1sk=account),
     )
+    _cache.invalidate(("ACCOUNT", account))
 
 
-def get_account(account: str) -> dict[str, Any] | None:
-    out = _ddb().get_item(TableName=settings().config_table, Key=_key(account_pk(account), "ACCOUNT"))
-    return decode(out.get("Item"))
+def get_account(account: str, *, cached: bool = False) -> dict[str, Any] | None:
+    def load() -> dict[str, Any] | None:
+        out = _ddb().get_item(TableName=settings().config_table, Key=_key(account_pk(account), "ACCOUNT"))
+        return decode(out.get("Item"))
+
+    return _cache.get_or_load(("ACCOUNT", account), load) if cached else load()
 
 
 def list_accounts() -> list[dict[str, Any]]:

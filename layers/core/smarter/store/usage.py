@@ -1,97 +1,274 @@
-"""Token usage per account, client and day: atomic counters (UpdateItem ADD).
+"""Usage and spend, counted exactly once from the journal's stream; the settle of
+the limit reservations (tenancy/limits.py) in the same write.
 
-The counters are not touched on the request path. Every journal record
-carries its request's usage, and the UsageFunction reads the journal table's
-stream: it folds a batch of records into one update per (account, day,
-client), so a busy client costs one counter write per batch instead of one
-per request (and no hot counter item). Lambda redelivers records after a
-failure, in batches that need not match the first ones, so each counter
-keeps the stream sequence number of the last request it counted and adds only
-later ones: a counter only receives records of one journal partition
-(`{account}#{client}`), hence of one shard, in order, so that number is a
-high-water mark, and the update is conditional on it.
+The UsageFunction hands every new journal record to `count`, which writes one
+TransactWriteItems:
+
+- a marker `HOLD#{journal key}` / `COUNTED`, conditional on its absence: the
+  idempotency record. A redelivered record (Lambda retries batches, and after
+  a partial failure redelivers records already counted) finds it and is
+  skipped, whatever order the records come in and whichever shard they were
+  in. Exactly once by construction, with no sequence numbers compared;
+- each of the request's holds `HOLD#{journal key}` / `R{round}` moved from
+  `held` to `settled` (or from `released`, when the sweep got there first),
+  conditional on that state;
+- each limit window the request reserved against, adjusted by
+  (real − reserved), or by the real use if the sweep had released the hold;
+- the usage row `{account}` / `{day}#{client}#{key id}`: requests, tokens,
+  cost in USD (ADD).
+
+All or nothing, so a counter never holds half a request. `release_expired`,
+run on a schedule, releases holds whose request never reached the journal
+(a crash between reserve and journal write).
 """
 
 from __future__ import annotations
 
 import json
+import random
+import time
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from smarter.config import settings
 from smarter.store import aws
 
-FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
-SEQUENCE_WIDTH = 40  # stream sequence numbers are up to 40 digits; padded, they compare as strings
+FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens")
+MARKER_SECONDS = 3 * 86400  # longer than the stream keeps records (24 h): no redelivery outlives its marker
+HOLD_INDEX = "ByHold"
+HOLD_SHARDS = 8
+RETRIES = 6
 
 
-def fold(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[tuple[str, dict[str, Any]]]]:
-    """(sequence number, usage) of each request, grouped by (account, day, client)."""
-    groups: dict[tuple[str, str, str], list[tuple[str, dict[str, Any]]]] = {}
-    for record in records:
-        if record.get("eventName") != "INSERT":
-            continue
-        change = record.get("dynamodb") or {}
-        image = change.get("NewImage") or {}
-        if "doc" not in image:
-            continue
+class Unreadable(Exception):
+    """A stream record that no retry will make readable (poison)."""
+
+
+def journal_doc(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The journal document of a stream record; None for what is not a new journal record."""
+    if record.get("eventName") != "INSERT":
+        return None
+    image = (record.get("dynamodb") or {}).get("NewImage") or {}
+    if "doc" not in image:
+        raise Unreadable("the journal item has no doc attribute")
+    try:
         doc = json.loads(image["doc"]["S"])
-        usage = doc.get("usage") or {}
-        if not doc.get("account") or not usage:
-            continue  # unrouted requests and those that never reached a provider
-        key = (doc["account"], str(doc.get("created_at", ""))[:10], doc.get("client") or "-")
-        groups.setdefault(key, []).append((str(change.get("SequenceNumber", "0")).zfill(SEQUENCE_WIDTH), usage))
-    return groups
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Unreadable(f"the journal doc is not JSON: {exc}") from None
+    if not isinstance(doc, dict) or not doc.get("key"):
+        raise Unreadable("the journal doc has no key")
+    return doc
 
 
-def apply(groups: dict[tuple[str, str, str], list[tuple[str, dict[str, Any]]]]) -> int:
-    """Add to each counter the requests past the last one it counted; how many
-    counters changed. Exactly once, whatever batches Lambda redelivers."""
+PICO = Decimal(10**12)
+
+
+def pico(usd: Any) -> int:
+    """US dollars as whole pico-dollars: counters stay integers, exact at any
+    volume (every price in the map is a whole number of pico-dollars per token)."""
+    return int((Decimal(str(usd)) * PICO).to_integral_value(ROUND_CEILING))
+
+
+def usd(picos: int | Decimal) -> Decimal:
+    return (Decimal(picos) / PICO).normalize()
+
+
+def number(value: Any) -> str:
+    """A DynamoDB number: Decimals in plain notation (never `6.6E-6`)."""
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+
+def _n(value: Any) -> dict[str, str]:
+    return {"N": number(value)}
+
+
+def count(doc: dict[str, Any]) -> str:
+    """Count one journal record: 'counted', 'duplicate' or 'nothing' (no usage, no holds)."""
+    usage = doc.get("usage") or {}
+    holds = doc.get("reservations") or []
+    cost = Decimal(str(doc.get("cost_usd") or 0))
+    if not doc.get("account") or (not holds and not usage):
+        return "nothing"  # unrouted requests and those that never reached a provider
+    table = settings().usage_table
+    key = doc["key"]
+    expect = {hold["round"]: "held" for hold in holds}
     ddb = aws.client("dynamodb")
-    applied = 0
-    for (account, day, client), entries in groups.items():
-        key = {"pk": {"S": account}, "sk": {"S": f"{day}#{client}"}}
-        for _attempt in range(5):
-            item = ddb.get_item(TableName=settings().usage_table, Key=key, ProjectionExpression="last_seq", ConsistentRead=True).get("Item") or {}
-            last = item.get("last_seq", {}).get("S", "")
-            new = [usage for seq, usage in entries if seq > last]
-            if not new:
-                break  # all counted before: a redelivered batch
-            values: dict[str, Any] = {":seq": {"S": max(seq for seq, _ in entries)}, ":requests": {"N": str(len(new))}}
-            parts = ["requests :requests"]
-            for name in FIELDS:
-                values[f":{name}"] = {"N": str(sum(int(u.get(name, 0)) for u in new))}
-                parts.append(f"{name} :{name}")
-            if last:
-                values[":last"] = {"S": last}
-            try:
-                ddb.update_item(
-                    TableName=settings().usage_table,
-                    Key=key,
-                    UpdateExpression="ADD " + ", ".join(parts) + " SET last_seq = :seq",
-                    ConditionExpression="last_seq = :last" if last else "attribute_not_exists(last_seq)",
-                    ExpressionAttributeValues=values,
+    for attempt in range(RETRIES):
+        items = [
+            {
+                "Put": {
+                    "TableName": table,
+                    "Item": {"pk": {"S": f"HOLD#{key}"}, "sk": {"S": "COUNTED"}, "expires_at": _n(int(time.time()) + MARKER_SECONDS)},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        deltas: dict[tuple[str, str], list[Decimal]] = {}
+        for hold in holds:
+            state = expect[hold["round"]]
+            if state == "gone":
+                continue  # its marker outlived the stream's retention: nothing left to settle
+            used = hold.get("used") or {}
+            for pk, sk, requests, tokens, usd_pico in hold["windows"]:
+                delta = deltas.setdefault((pk, sk), [Decimal(0)] * 3)
+                real = (Decimal(requests), Decimal(used.get("tokens", 0)), Decimal(pico(used.get("usd", "0"))))
+                reserved = (Decimal(requests), Decimal(tokens), Decimal(usd_pico)) if state == "held" else (Decimal(0),) * 3
+                for i in range(3):
+                    delta[i] += real[i] - reserved[i]
+            items.append(
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": f"HOLD#{key}"}, "sk": {"S": f"R{hold['round']}"}},
+                        "UpdateExpression": "SET #s = :settled REMOVE hold_shard, held_until",
+                        "ConditionExpression": "#s = :expect",
+                        "ExpressionAttributeNames": {"#s": "state"},
+                        "ExpressionAttributeValues": {":settled": {"S": "settled"}, ":expect": {"S": state}},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            )
+        for (pk, sk), (requests, tokens, picos) in deltas.items():
+            if requests or tokens or picos:
+                items.append(
+                    {
+                        "Update": {
+                            "TableName": table,
+                            "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+                            "UpdateExpression": "ADD requests :r, tokens :t, usd :u",
+                            "ExpressionAttributeValues": {":r": _n(requests), ":t": _n(tokens), ":u": _n(picos)},
+                        }
+                    }
                 )
-                applied += 1
+        if usage:
+            values = {":requests": _n(1), ":cost": _n(pico(cost))}
+            parts = ["requests :requests", "cost_pusd :cost"]
+            for name in FIELDS:
+                if usage.get(name):
+                    values[f":{name}"] = _n(int(usage[name]))
+                    parts.append(f"{name} :{name}")
+            day = str(doc.get("created_at", ""))[:10]
+            items.append(
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": doc["account"]}, "sk": {"S": f"{day}#{doc.get('client') or '-'}#{doc.get('api_key_id') or '-'}"}},
+                        "UpdateExpression": "ADD " + ", ".join(parts),
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+            )
+        try:
+            ddb.transact_write_items(TransactItems=items)
+            return "counted"
+        except ddb.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                return "duplicate"  # the marker exists: counted before
+            changed = False
+            for hold, reason in zip([h for h in holds if expect[h["round"]] != "gone"], reasons[1:]):
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    state = ((reason.get("Item") or {}).get("state") or {}).get("S")
+                    expect[hold["round"]] = state if state in ("held", "released") else "gone"
+                    changed = True
+            if not changed and not any(r.get("Code") == "TransactionConflict" for r in reasons):
+                raise
+        time.sleep(random.uniform(0, 0.02 * 2**attempt))
+    raise RuntimeError(f"journal record {key}: the usage write kept conflicting; the batch will retry it")
+
+
+def release_expired(now: float | None = None) -> int:
+    """Release holds still `held` after their deadline: their request never reached the
+    journal (a crash between reserve and journal write). How many were released."""
+    now = time.time() if now is None else now
+    ddb = aws.client("dynamodb")
+    table = settings().usage_table
+    released = 0
+    for shard in range(HOLD_SHARDS):
+        kwargs: dict[str, Any] = {
+            "TableName": table,
+            "IndexName": HOLD_INDEX,
+            "KeyConditionExpression": "hold_shard = :s AND held_until < :now",
+            "ExpressionAttributeValues": {":s": {"S": str(shard)}, ":now": _n(int(now))},
+        }
+        while True:
+            out = ddb.query(**kwargs)
+            for item in out.get("Items", []):
+                released += _release(ddb, table, item)
+            if "LastEvaluatedKey" not in out:
                 break
-            except ddb.exceptions.ConditionalCheckFailedException:
-                continue  # another writer moved it: read again
-        else:
-            raise RuntimeError(f"usage counter {account} {day} {client} kept changing; the batch will be retried")
-    return applied
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+    return released
+
+
+def _release(ddb: Any, table: str, hold: dict[str, Any]) -> int:
+    items: list[dict[str, Any]] = [
+        {
+            "Update": {
+                "TableName": table,
+                "Key": {"pk": hold["pk"], "sk": hold["sk"]},
+                "UpdateExpression": "SET #s = :released REMOVE hold_shard, held_until",
+                "ConditionExpression": "#s = :held",
+                "ExpressionAttributeNames": {"#s": "state"},
+                "ExpressionAttributeValues": {":released": {"S": "released"}, ":held": {"S": "held"}},
+            }
+        }
+    ]
+    for pk, sk, requests, tokens, picos in json.loads(hold["windows"]["S"]):
+        items.append(
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+                    "UpdateExpression": "ADD requests :r, tokens :t, usd :u",
+                    "ExpressionAttributeValues": {":r": _n(-int(requests)), ":t": _n(-int(tokens)), ":u": _n(-int(picos))},
+                }
+            }
+        )
+    try:
+        ddb.transact_write_items(TransactItems=items)
+        return 1
+    except ddb.exceptions.TransactionCanceledException:
+        return 0  # settled or released meanwhile; the next sweep sees the truth
 
 
 def for_account(account: str, day_prefix: str = "") -> list[dict[str, Any]]:
+    """The usage rows of an account (one Query): per day, client and key."""
     condition, values = "pk = :pk", {":pk": {"S": account}}
     if day_prefix:
         condition += " AND begins_with(sk, :d)"
         values[":d"] = {"S": day_prefix}
-    out = aws.client("dynamodb").query(
-        TableName=settings().usage_table, KeyConditionExpression=condition, ExpressionAttributeValues=values
-    )
+    kwargs: dict[str, Any] = {"TableName": settings().usage_table, "KeyConditionExpression": condition, "ExpressionAttributeValues": values}
     rows = []
-    for item in out.get("Items", []):
-        day, client = item["sk"]["S"].split("#", 1)
-        row = {"day": day, "client": client, "requests": int(item.get("requests", {}).get("N", 0))}
-        row.update({name: int(item.get(name, {}).get("N", 0)) for name in FIELDS})
-        rows.append(row)
-    return rows
+    while True:
+        out = aws.client("dynamodb").query(**kwargs)
+        for item in out.get("Items", []):
+            day, client, key = (item["sk"]["S"].split("#", 2) + ["-", "-"])[:3]
+            row: dict[str, Any] = {"day": day, "client": client, "key": key, "requests": int(item.get("requests", {}).get("N", 0))}
+            row.update({name: int(item.get(name, {}).get("N", 0)) for name in FIELDS})
+            row["cost_usd"] = usd(int(item.get("cost_pusd", {}).get("N", "0")))
+            rows.append(row)
+        if "LastEvaluatedKey" not in out:
+            return rows
+        kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+
+def window(pk: str, sk: str) -> dict[str, Decimal]:
+    """One limit window's counters, `usd` in dollars (tests, `smarter usage --limits`)."""
+    item = aws.client("dynamodb").get_item(TableName=settings().usage_table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True).get("Item") or {}
+    out = {name: Decimal(item.get(name, {}).get("N", "0")) for name in ("requests", "tokens")}
+    out["usd"] = usd(int(item.get("usd", {}).get("N", "0")))
+    return out
+
+
+def park(record: dict[str, Any], reason: str) -> None:
+    """Send an unreadable stream record to the usage failure queue with the reason
+    (SMARTER_USAGE_FAILURE_QUEUE; the function log where none is set)."""
+    from aws_lambda_powertools import Logger
+
+    body = json.dumps({"reason": reason, "record": record}, default=str)
+    queue = settings().usage_failure_queue
+    if not queue:
+        Logger(child=True).error("unreadable journal stream record", extra={"reason": reason, "record": body[:10_000]})
+        return
+    aws.client("sqs").send_message(QueueUrl=queue, MessageBody=body[:250_000])

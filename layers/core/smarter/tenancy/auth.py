@@ -51,6 +51,7 @@ def create_key(
     clients: list[str] | None = None,
     expires_at: datetime | None = None,
     expires_in_days: int | None = None,
+    limits: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     if expires_in_days:
         expires_at = now() + timedelta(days=expires_in_days)
@@ -63,6 +64,7 @@ def create_key(
         "created_at": iso(now()),
         "expires_at": iso(expires_at) if expires_at else None,
         "revoked_at": None,
+        "limits": limits or {},
     }
     storage.put_api_key(hash_key(secret), doc)
     return secret, doc

@@ -1,0 +1,385 @@
+"""Rate limits and spend budgets per key, client and account, exact under concurrency.
+
+Limits come from the manifests (`spec.limits` of an Account, LLMClient or
+ApiKey) and, where a manifest sets nothing, from the operator's platform
+defaults (SMARTER_DEFAULT_LIMITS). Unset means unlimited.
+
+    requestsPerMinute, tokensPerMinute           key, client
+    tokensPerDay, tokensPerMonth, usdPerDay, usdPerMonth   key, client, account
+
+How it holds under concurrency: every limited (scope, period) pair is one
+DynamoDB item (a fixed window: `W#{scope}` / `m202611291141`, `d20261129`,
+`M202611`) holding `requests`, `tokens` and `usd` (whole pico-dollars). Before each provider call,
+`reserve` adds the call's worst case (estimated input tokens plus the output
+cap, and their price) to every applicable window in ONE TransactWriteItems,
+each update conditional on the window staying within its limit, together with
+a hold item (`HOLD#{journal key}` / `R{round}`) that records what was
+reserved. DynamoDB applies all of it or none: two requests racing for the
+last unit cannot both win, whatever container they run in. Nothing is
+counted in memory.
+
+Settling is off the request path and shared with usage counting
+(smarter.store.usage): the journal record carries the reservations and the
+real usage; the UsageFunction, reading the journal's stream, moves each hold
+from `held` to `settled` and adds (real − reserved) to its windows in one
+transaction, conditional on the hold's state, so it happens exactly once.
+A crash between reserve and journal (the record never written) leaves a hold
+in `held`: after HOLD_SECONDS the scheduled sweep (`usage.release_expired`)
+releases it. So a lost reservation blocks budget room for at most
+HOLD_SECONDS plus one sweep period, and never forever.
+
+No AWS call is added for a request whose scopes have no limits.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from smarter.config import settings
+from smarter.errors import BudgetExceeded, RateLimited, SmarterError
+from smarter.store import aws, storage, usage
+from smarter.tenancy import pricing
+
+RATE_KINDS = ("requestsPerMinute", "tokensPerMinute")
+BUDGET_KINDS = ("tokensPerDay", "tokensPerMonth", "usdPerDay", "usdPerMonth")
+KINDS = RATE_KINDS + BUDGET_KINDS
+SCOPE_KINDS = {"key": KINDS, "client": KINDS, "account": BUDGET_KINDS}
+# kind -> (period, counter attribute)
+WINDOW_OF = {
+    "requestsPerMinute": ("m", "requests"),
+    "tokensPerMinute": ("m", "tokens"),
+    "tokensPerDay": ("d", "tokens"),
+    "tokensPerMonth": ("M", "tokens"),
+    "usdPerDay": ("d", "usd"),
+    "usdPerMonth": ("M", "usd"),
+}
+# How long a window item outlives its period (TTL), for `smarter usage` and late settles.
+KEEP_SECONDS = {"m": 2 * 86400, "d": 40 * 86400, "M": 400 * 86400}
+HOLD_SECONDS = 300  # longer than any request (API Gateway cuts at 29 s) plus the stream's usual delay
+HOLD_SHARDS = usage.HOLD_SHARDS  # holds are found by the sweep through a sparse index, spread over this many keys
+DEFAULT_OUTPUT_TOKENS = 4096  # the output reserved when a passthrough body sets no cap and the model's is unknown
+CONFLICT_RETRIES = 6
+
+
+@dataclass(frozen=True)
+class Scope:
+    name: str  # key | client | account
+    id: str  # W#{id} is the partition of its windows
+    limits: dict[str, Decimal]
+
+
+@dataclass
+class Plan:
+    """Who is calling, the limits that apply, the account's price overrides; set on the
+    journal record once the key is checked."""
+
+    account: str
+    client: str | None
+    key_id: str | None
+    scopes: list[Scope]
+    prices: dict[str, Any] = field(default_factory=dict)
+
+    def limited(self) -> bool:
+        return any(scope.limits for scope in self.scopes)
+
+
+def _decimal_limits(raw: dict[str, Any] | None, allowed: tuple[str, ...]) -> dict[str, Decimal]:
+    """Limits as integers of their counter's unit: dollars become pico-dollars."""
+    return {k: Decimal(usage.pico(v) if k.startswith("usd") else int(v)) for k, v in (raw or {}).items() if k in allowed and v is not None}
+
+
+def platform_defaults() -> dict[str, dict[str, Any]]:
+    """SMARTER_DEFAULT_LIMITS: JSON `{"account": {...}, "client": {...}, "key": {...}}`."""
+    raw = settings().default_limits
+    return json.loads(raw) if raw else {}
+
+
+def plan(key: dict[str, Any], account_number: str, client: dict[str, Any] | None) -> Plan:
+    """The limits for one request: each scope's manifest limits over the platform
+    defaults. The account is read through the per-container cache."""
+    account = storage.get_account(account_number, cached=True)
+    defaults = platform_defaults()
+    scopes = []
+    for name, doc, scope_id in (
+        ("key", key, f"K#{key.get('key_id')}"),
+        ("client", client, f"C#{account_number}#{(client or {}).get('name')}"),
+        ("account", account, f"A#{account_number}"),
+    ):
+        if name == "client" and client is None:
+            continue  # the passthrough has no client: its key and account budgets still apply
+        merged = {**(defaults.get(name) or {}), **((doc or {}).get("limits") or {})}
+        scopes.append(Scope(name, scope_id, _decimal_limits(merged, SCOPE_KINDS[name])))
+    return Plan(account_number, (client or {}).get("name"), key.get("key_id"), scopes, (account or {}).get("prices") or {})
+
+
+# --- estimates ----------------------------------------------------------------------
+
+
+def estimate_input_tokens(body: dict[str, Any]) -> int:
+    """An upper estimate without a tokenizer: one token per 3 bytes of the messages
+    and tools as JSON (real text averages about 4), plus 4 per message."""
+    messages = body.get("messages") or []
+    size = len(json.dumps(messages, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    if body.get("tools"):
+        size += len(json.dumps(body["tools"], separators=(",", ":")))
+    return math.ceil(size / 3) + 4 * len(messages) + 3
+
+
+def output_cap(body: dict[str, Any], price: pricing.Price) -> int:
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return price.max_output_tokens or DEFAULT_OUTPUT_TOKENS
+
+
+# --- windows ----------------------------------------------------------------------
+
+
+def period(kind: str, moment: datetime) -> str:
+    if kind == "m":
+        return f"m{moment:%Y%m%d%H%M}"
+    if kind == "d":
+        return f"d{moment:%Y%m%d}"
+    return f"M{moment:%Y%m}"
+
+
+def window_end(kind: str, moment: datetime) -> float:
+    """Epoch seconds when the window that holds `moment` ends."""
+    if kind == "m":
+        return (moment.replace(second=0, microsecond=0).timestamp() // 60 + 1) * 60
+    if kind == "d":
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86400
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return moment.replace(year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+@dataclass
+class Window:
+    scope: Scope
+    kind: str  # m | d | M
+    sk: str
+    limits: dict[str, Decimal]  # counter attribute -> limit
+    kinds: dict[str, str]  # counter attribute -> limit kind (for messages)
+    ends: float
+
+    @property
+    def pk(self) -> str:
+        return f"W#{self.scope.id}"
+
+
+def windows(the_plan: Plan, moment: datetime) -> list[Window]:
+    out = []
+    for scope in the_plan.scopes:
+        by_period: dict[str, Window] = {}
+        for kind, limit in scope.limits.items():
+            per, attribute = WINDOW_OF[kind]
+            window = by_period.get(per)
+            if window is None:
+                window = by_period[per] = Window(scope, per, period(per, moment), {}, {}, window_end(per, moment))
+            window.limits[attribute] = limit
+            window.kinds[attribute] = kind
+        out.extend(by_period.values())
+    return out
+
+
+# --- reserve --------------------------------------------------------------------------
+
+
+@dataclass
+class Ask:
+    requests: int
+    tokens: int
+    usd: int  # pico-dollars
+
+    def of(self, attribute: str) -> Decimal:
+        return Decimal(getattr(self, attribute))
+
+
+def _refuse(window: Window, attribute: str, needed: Decimal, current: Decimal | None) -> SmarterError:
+    kind = window.kinds[attribute]
+    limit = window.limits[attribute]
+    retry = max(1, math.ceil(window.ends - time.time()))
+    scope = {"key": "this API key", "client": "this client", "account": "this account"}[window.scope.name]
+    unit = {"requests": "requests", "tokens": "tokens", "usd": "USD"}[attribute]
+
+    def shown(amount: Decimal) -> str:
+        return format(usage.usd(int(amount)) if attribute == "usd" else amount.normalize(), "f")
+
+    used = f"{shown(current)} used, " if current is not None else ""
+    detail = f"{scope}'s {kind} limit is {shown(limit)} {unit} ({used}this request needs {shown(needed)})"
+    headers = {"Retry-After": str(retry)}
+    if window.kind == "m":
+        return RateLimited(f"rate limited: {detail}; retry in {retry} s", headers=headers)
+    return BudgetExceeded(f"budget exceeded: {detail}; the {'day' if window.kind == 'd' else 'month'} resets in {retry} s", headers=headers)
+
+
+def reserve(the_plan: Plan | None, record: Any, *, provider: str, model: str, body: dict[str, Any], first: bool) -> None:
+    """Reserve one provider call's worst case against every limited window, or raise
+    RateLimited / BudgetExceeded. Records the reservation on the journal record
+    (which the UsageFunction settles) and the figures for the rate headers."""
+    if the_plan is None:
+        return
+    price = pricing.price(provider, model, the_plan.prices)
+    record.price = price
+    moment = datetime.now(timezone.utc)
+    found = windows(the_plan, moment)
+    if not found:
+        return
+    input_tokens = estimate_input_tokens(body)
+    output_tokens = output_cap(body, price)
+    ask = Ask(1 if first else 0, input_tokens + output_tokens, usage.pico(price.cost(input_tokens, output_tokens)))
+    for window in found:
+        for attribute, limit in window.limits.items():
+            if ask.of(attribute) > limit:
+                raise _refuse(window, attribute, ask.of(attribute), None)
+    round_no = len(record.reservations) + 1
+    hold = {
+        "round": round_no,
+        "windows": [[w.pk, w.sk, ask.requests, ask.tokens, ask.usd] for w in found],  # usd in pico-dollars
+        "reserved": {"requests": ask.requests, "tokens": ask.tokens, "usd": format(usage.usd(ask.usd), "f")},
+    }
+    items = [_window_update(w, ask, moment) for w in found]
+    items.append(_hold_put(record.key, hold, moment))
+    _transact(items, found, ask)
+    record.reservations.append(hold)
+    record.rate_view = _rate_view(found, ask)
+
+
+def _window_update(window: Window, ask: Ask, moment: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        ":requests": {"N": str(ask.requests)},
+        ":tokens": {"N": str(ask.tokens)},
+        ":usd": {"N": str(ask.usd)},
+        ":exp": {"N": str(int(window.ends) + KEEP_SECONDS[window.kind])},
+    }
+    conditions = []
+    for attribute, limit in window.limits.items():
+        values[f":room_{attribute}"] = {"N": str(int(limit - ask.of(attribute)))}
+        conditions.append(f"(attribute_not_exists({attribute}) OR {attribute} <= :room_{attribute})")
+    return {
+        "Update": {
+            "TableName": settings().usage_table,
+            "Key": {"pk": {"S": window.pk}, "sk": {"S": window.sk}},
+            "UpdateExpression": "ADD requests :requests, tokens :tokens, usd :usd SET expires_at = if_not_exists(expires_at, :exp)",
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def hold_shard(journal_key: str) -> str:
+    return str(int(journal_key[-2:], 16) % HOLD_SHARDS)
+
+
+def _hold_put(journal_key: str, hold: dict[str, Any], moment: datetime) -> dict[str, Any]:
+    now = int(moment.timestamp())
+    return {
+        "Put": {
+            "TableName": settings().usage_table,
+            "Item": {
+                "pk": {"S": f"HOLD#{journal_key}"},
+                "sk": {"S": f"R{hold['round']}"},
+                "state": {"S": "held"},
+                "hold_shard": {"S": hold_shard(journal_key)},
+                "held_until": {"N": str(now + HOLD_SECONDS)},
+                "windows": {"S": json.dumps(hold["windows"], separators=(",", ":"))},
+                "expires_at": {"N": str(now + 3 * 86400)},
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+
+
+def _transact(items: list[dict[str, Any]], found: list[Window], ask: Ask) -> None:
+    ddb = aws.client("dynamodb")
+    for attempt in range(CONFLICT_RETRIES):
+        try:
+            ddb.transact_write_items(TransactItems=items)
+            return
+        except ddb.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            for window, reason in zip(found, reasons):
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    current = (reason.get("Item") or {})
+                    for attribute, limit in window.limits.items():
+                        have = Decimal(current.get(attribute, {}).get("N", "0"))
+                        if have + ask.of(attribute) > limit:
+                            _remember(window, current)
+                            raise _refuse(window, attribute, ask.of(attribute), have) from None
+                    raise _refuse(window, next(iter(window.limits)), ask.of(next(iter(window.limits))), None) from None
+            if not any(r.get("Code") == "TransactionConflict" for r in reasons):
+                raise
+        # Another transaction held one of the windows: try again shortly (hot windows conflict).
+        time.sleep(random.uniform(0, 0.01 * 2**attempt))
+    raise RateLimited("the limits store is busy; retry shortly", headers={"Retry-After": "1"})
+
+
+# --- the x-ratelimit-* headers -----------------------------------------------------
+
+HEADER_NAMES = tuple(f"x-ratelimit-{part}-{kind}" for part in ("limit", "remaining", "reset") for kind in ("requests", "tokens"))
+
+# What this container last learned of a window's counters: exact after a refusal
+# (DynamoDB returns the item), our own reservations added after an admission
+# (transactions return no values). Only for the headers, never for admission.
+_seen: dict[tuple[str, str], dict[str, Decimal]] = {}
+
+
+def _remember(window: Window, item: dict[str, Any]) -> None:
+    if len(_seen) > 4096:
+        _seen.clear()
+    _seen[(window.pk, window.sk)] = {a: Decimal(item.get(a, {}).get("N", "0")) for a in ("requests", "tokens")}
+
+
+def _rate_view(found: list[Window], ask: Ask) -> dict[str, tuple[Decimal, Decimal, float]]:
+    """(limit, remaining, reset epoch) of the tightest minute window, for requests and tokens."""
+    view: dict[str, tuple[Decimal, Decimal, float]] = {}
+    for window in found:
+        if window.kind != "m":
+            continue
+        seen = _seen.setdefault((window.pk, window.sk), {"requests": Decimal(0), "tokens": Decimal(0)})
+        for attribute in ("requests", "tokens"):
+            seen[attribute] += ask.of(attribute)
+            if attribute in window.limits:
+                limit = window.limits[attribute]
+                remaining = max(limit - seen[attribute], Decimal(0))
+                if attribute not in view or remaining < view[attribute][1]:
+                    view[attribute] = (limit, remaining, window.ends)
+    return view
+
+
+def headers(record: Any) -> dict[str, str]:
+    """OpenAI's rate headers for an answer: the tightest limited minute window."""
+    view = getattr(record, "rate_view", None)
+    if not view and getattr(record, "plan", None) is not None:
+        view = _static_view(record.plan)
+    out: dict[str, str] = {}
+    for attribute, suffix in (("requests", "requests"), ("tokens", "tokens")):
+        if attribute in (view or {}):
+            limit, remaining, ends = view[attribute]
+            out[f"x-ratelimit-limit-{suffix}"] = str(int(limit))
+            out[f"x-ratelimit-remaining-{suffix}"] = str(int(remaining))
+            out[f"x-ratelimit-reset-{suffix}"] = f"{max(ends - time.time(), 0):.0f}s"
+    return out
+
+
+def _static_view(the_plan: Plan) -> dict[str, tuple[Decimal, Decimal, float]]:
+    """Before any reservation (a refusal, an error): the limits and this container's view."""
+    view: dict[str, tuple[Decimal, Decimal, float]] = {}
+    for window in windows(the_plan, datetime.now(timezone.utc)):
+        if window.kind != "m":
+            continue
+        seen = _seen.get((window.pk, window.sk), {})
+        for attribute, limit in window.limits.items():
+            remaining = max(limit - seen.get(attribute, Decimal(0)), Decimal(0))
+            if attribute not in view or remaining < view[attribute][1]:
+                view[attribute] = (limit, remaining, window.ends)
+    return view
