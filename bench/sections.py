@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from bench import litellm_proxy, load, procs
 from bench.load import Request, summary
-from bench.stack import ACCOUNT, API_DOMAIN, CLIENT, PLUGIN_COUNTS, BenchStack, plugins_client
+from bench.stack import ACCOUNT, API_DOMAIN, CLIENT, LIMITED_CLIENT, PLUGIN_COUNTS, BenchStack, plugins_client
 from bench.upstream import TOOL_MARKER
 
 PLAIN = "Hello there, how are you today?"
@@ -161,9 +161,15 @@ def warm(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> dict[st
     [worker] = stack.start_workers(1, count_aws_calls=True)
     key = stack.api_key
     sessions = stack.seed_sessions(CLIENT, 2, sizes.warm + sizes.warmup)
+    limited_sessions = stack.seed_sessions(LIMITED_CLIENT, 2, sizes.warm + sizes.warmup)
+    limited = stack.limited_key
     scenarios: dict[str, Callable[[int], Request]] = {
         "prompt_plain": lambda i: prompt_request(key, PLAIN),
+        # The same prompts on a client with rate limits and a monthly budget, with a key
+        # that has a daily budget: every request reserves in one transaction.
+        "prompt_plain_limited": lambda i: prompt_request(limited, PLAIN, client=LIMITED_CLIENT),
         "prompt_session": lambda i: prompt_request(key, FOLLOW_UP, session_key=sessions[i]),
+        "prompt_session_limited": lambda i: prompt_request(limited, FOLLOW_UP, client=LIMITED_CLIENT, session_key=limited_sessions[i]),
         "prompt_tool_round": lambda i: prompt_request(key, TOOL),
         "passthrough": lambda i: passthrough_request(key, PLAIN),
     }
@@ -176,6 +182,61 @@ def warm(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> dict[st
                                 cpu_pids=[worker.pid], overhead_header=OVERHEAD, stack=stack)
     finally:
         stack.stop_services([worker])
+    out["limits_added"] = limits_added(out)
+    out["limits_added"]["logic_cpu_ms"] = limits_logic_cpu_ms()
+    return out
+
+
+def limits_logic_cpu_ms(n: int = 2000) -> float:
+    """CPU of enforcement's own work per provider call (plan windows, estimate, price,
+    the transaction's items, the headers), without the TransactWriteItems call itself:
+    measured in this process with the call replaced by a no-op."""
+    from smarter.store.journal import RequestRecord
+    from smarter.tenancy import limits
+
+    from bench.stack import CLIENT_LIMITS, KEY_LIMITS
+
+    plan = limits.Plan(ACCOUNT, LIMITED_CLIENT, "k", [
+        limits.Scope("key", "K#k", limits._decimal_limits(KEY_LIMITS, limits.KINDS)),
+        limits.Scope("client", f"C#{ACCOUNT}#{LIMITED_CLIENT}", limits._decimal_limits(CLIENT_LIMITS, limits.KINDS)),
+        limits.Scope("account", f"A#{ACCOUNT}", {}),
+    ])
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "You are the support assistant of Pi Widgets Inc."},
+                                                 {"role": "user", "content": PLAIN}], "temperature": 0.5, "max_tokens": 2048}
+    real = limits._transact
+    limits._transact = lambda items, found, ask: None
+    try:
+        def once() -> None:
+            record = RequestRecord("LLMClient", "prompt", method="POST", path="/", host="h", headers={})
+            record.plan = plan
+            limits.reserve(plan, record, provider="openai", model="gpt-4o-mini", body=body, first=True)
+            record.add_usage({"prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20})
+            limits.headers(record)
+
+        once()
+        started = time.thread_time()
+        for _ in range(n):
+            once()
+        return round((time.thread_time() - started) * 1000 / n, 4)
+    finally:
+        limits._transact = real
+
+
+def limits_added(warm_results: dict[str, Any]) -> dict[str, Any]:
+    """What enforcing limits adds to a warm prompt: limited minus unlimited, same prompts.
+    Latency here includes moto's time for the transaction (it copies the table to roll
+    back), which DynamoDB does not spend; CPU is the gateway process's own."""
+    out: dict[str, Any] = {}
+    for base in ("prompt_plain", "prompt_session"):
+        plain, limited = warm_results.get(base) or {}, warm_results.get(f"{base}_limited") or {}
+        out[base] = {
+            "cpu_ms_per_request": _sub(limited.get("cpu_ms_per_request"), plain.get("cpu_ms_per_request")),
+            "handler_cpu_ms_p50": _sub((limited.get("handler_cpu_ms") or {}).get("p50"), (plain.get("handler_cpu_ms") or {}).get("p50")),
+            "latency_ms_p50": _sub((limited.get("latency_ms") or {}).get("p50"), (plain.get("latency_ms") or {}).get("p50")),
+            "aws_calls_p50": _sub(((limited.get("aws_calls") or {}).get("per_request_total") or {}).get("p50"),
+                                  ((plain.get("aws_calls") or {}).get("per_request_total") or {}).get("p50")),
+            "aws_calls_limited_p50": ((limited.get("aws_calls") or {}).get("per_request_total") or {}).get("p50"),
+        }
     return out
 
 

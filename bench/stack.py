@@ -18,6 +18,10 @@ from bench import procs
 
 ACCOUNT = "3141-5926-5359"
 CLIENT = "bench"
+LIMITED_CLIENT = "bench-limited"  # same as CLIENT, with rate limits and a budget (tenancy/limits.py)
+# Generous enough never to refuse in a run; they still make every request reserve and settle.
+CLIENT_LIMITS = {"requestsPerMinute": 1_000_000, "tokensPerMinute": 10**12, "usdPerMonth": 1_000_000}
+KEY_LIMITS = {"tokensPerDay": 10**12}
 API_DOMAIN = "api.localhost"
 PLUGIN_COUNTS = (1, 10, 50)
 PROVIDER_KEY = "sk-bench-upstream"
@@ -100,6 +104,7 @@ class BenchStack:
         self.moto: procs.Service | None = None
         self.upstream: procs.Service | None = None
         self.api_key = ""
+        self.limited_key = ""
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -154,11 +159,14 @@ class BenchStack:
             support_plugin(),
             *numbered,
             client_manifest(CLIENT, ["support_info"]),
+            {**client_manifest(LIMITED_CLIENT, ["support_info"]), "spec": {**client_manifest(LIMITED_CLIENT, ["support_info"])["spec"], "limits": CLIENT_LIMITS}},
             *[client_manifest(plugins_client(n), [p["metadata"]["name"] for p in numbered[:n]]) for n in PLUGIN_COUNTS],
         ]
         manifests.apply_documents(docs)
         result = manifests.apply({"apiVersion": "smarter.sh/v1", "kind": "ApiKey", "metadata": {"name": "bench", "account": ACCOUNT}, "spec": {}})
         self.api_key = result["api_key"]
+        limited = manifests.apply({"apiVersion": "smarter.sh/v1", "kind": "ApiKey", "metadata": {"name": "bench-limited", "account": ACCOUNT}, "spec": {"limits": KEY_LIMITS}})
+        self.limited_key = limited["api_key"]
 
     def seed_sessions(self, client: str, messages: int, count: int) -> list[str]:
         """`count` sessions of `messages` earlier messages each; their keys."""
