@@ -1,0 +1,155 @@
+"""The UsageFunction against stream batches as Lambda delivers them: two shards
+with interleaved sequence numbers, redelivered batches, a poison record, a
+failure in the middle of a batch. The counters must be exact every time."""
+
+from __future__ import annotations
+
+import json
+import random
+from decimal import Decimal
+
+import pytest
+from support import handler
+
+ACCOUNT = "3141-5926-5359"
+STREAM = "arn:aws:dynamodb:us-east-1:123456789012:table/smarter-JournalTable/stream/2026-11-29T00:00:00.000"
+
+
+def journal_record(i: int, *, client: str = "support", key_id: str = "k1", tokens: tuple[int, int] = (10, 5), sequence: str | None = None, doc: str | None = None) -> dict:
+    key = f"20261129T1200{i:05d}Z-{i:016x}"
+    body = doc if doc is not None else json.dumps({
+        "key": key, "created_at": "2026-11-29T12:00:00.000+00:00", "account": ACCOUNT, "client": client,
+        "api_key_id": key_id, "status": 200, "cost_usd": "0.000003",
+        "usage": {"prompt_tokens": tokens[0], "completion_tokens": tokens[1], "total_tokens": sum(tokens)}, "reservations": [],
+    })
+    return {
+        "eventID": str(i), "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+        "dynamodb": {"Keys": {"pk": {"S": f"{ACCOUNT}#{client}"}, "sk": {"S": key}},
+                     "NewImage": {"pk": {"S": f"{ACCOUNT}#{client}"}, "sk": {"S": key}, "doc": {"S": body}},
+                     "SequenceNumber": sequence or str(10**20 + i), "SizeBytes": 300, "StreamViewType": "NEW_IMAGE"},
+        "eventSourceARN": STREAM,
+    }
+
+
+def deliver(records: list[dict]) -> dict:
+    from smarter_local.gateway import LambdaContext
+
+    return handler("usage")({"Records": records}, LambdaContext("usage"))
+
+
+def totals() -> dict[str, int]:
+    from smarter.store import usage
+
+    rows = usage.for_account(ACCOUNT)
+    return {"requests": sum(r["requests"] for r in rows), "total_tokens": sum(r["total_tokens"] for r in rows),
+            "cost_pusd": sum(usage.pico(r["cost_usd"]) for r in rows)}
+
+
+def expected(n: int) -> dict[str, int]:
+    return {"requests": n, "total_tokens": 15 * n, "cost_pusd": 3_000_000 * n}
+
+
+def two_shards(n: int) -> tuple[list[dict], list[dict]]:
+    """One client's records split over two shards (after a partition split), with
+    sequence numbers that interleave and do not compare across shards."""
+    a = [journal_record(i, sequence=str(300 + 7 * i)) for i in range(0, n, 2)]
+    b = [journal_record(i, sequence=str(100 + 3 * i)) for i in range(1, n, 2)]
+    return a, b
+
+
+def test_two_shards_interleaved_and_redelivered_count_every_request_once(aws):
+    a, b = two_shards(40)
+    assert deliver(b[:10]) == {"batchItemFailures": []}
+    assert deliver(a[:15]) == {"batchItemFailures": []}
+    assert deliver(b[5:]) == {"batchItemFailures": []}  # overlaps what was counted
+    assert deliver(a[10:]) == {"batchItemFailures": []}
+    assert deliver(a + b) == {"batchItemFailures": []}  # everything again
+    assert totals() == expected(40)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_any_order_and_any_redelivery_gives_the_same_counters(aws, seed):
+    rng = random.Random(seed)
+    a, b = two_shards(30)
+    deliveries = []
+    for shard in (a, b):
+        start = 0
+        while start < len(shard):
+            size = rng.randint(1, 6)
+            deliveries.append(shard[start:start + size])
+            if rng.random() < 0.4:  # Lambda redelivers this batch (a retry, or after a partial failure)
+                deliveries.append(shard[max(0, start - rng.randint(0, 3)):start + size])
+            start += size
+    rng.shuffle(deliveries)
+    for batch in deliveries:
+        assert deliver(batch) == {"batchItemFailures": []}
+    assert totals() == expected(30)
+
+
+def test_a_poison_record_goes_to_the_failure_queue_with_the_reason_and_the_rest_is_counted(aws, monkeypatch):
+    from smarter import config
+    from smarter.store import aws as aws_clients
+
+    sqs = aws_clients.client("sqs")
+    queue = sqs.create_queue(QueueName="usage-failures")["QueueUrl"]
+    monkeypatch.setenv("SMARTER_USAGE_FAILURE_QUEUE", queue)
+    config.settings.cache_clear()
+    records = [journal_record(i) for i in range(5)]
+    records.insert(2, journal_record(99, doc="{not json"))
+    assert deliver(records) == {"batchItemFailures": []}
+    assert totals() == expected(5)
+    [message] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    parked = json.loads(message["Body"])
+    assert "not JSON" in parked["reason"]
+    assert parked["record"]["dynamodb"]["SequenceNumber"] == records[2]["dynamodb"]["SequenceNumber"]
+
+
+def test_a_failure_mid_batch_reports_that_record_and_its_redelivery_counts_exactly(aws, monkeypatch):
+    from smarter.store import usage
+
+    records = [journal_record(i) for i in range(8)]
+    real_count = usage.count
+    failing = {records[3]["dynamodb"]["Keys"]["sk"]["S"]}
+
+    def flaky(doc):
+        if doc["key"] in failing:
+            raise RuntimeError("DynamoDB throttled this write")
+        return real_count(doc)
+
+    monkeypatch.setattr(usage, "count", flaky)
+    out = deliver(records)
+    assert out == {"batchItemFailures": [{"itemIdentifier": records[3]["dynamodb"]["SequenceNumber"]}]}
+    assert totals() == expected(7)
+    # Lambda retries from the failed record on: records counted already come again.
+    failing.clear()
+    assert deliver(records[3:]) == {"batchItemFailures": []}
+    assert totals() == expected(8)
+
+
+def test_records_without_usage_or_an_account_are_not_counted(aws):
+    unrouted = journal_record(1, doc=json.dumps({"key": "k-unrouted", "account": None, "usage": {}}))
+    refused = journal_record(2, doc=json.dumps({"key": "k-401", "account": ACCOUNT, "usage": {}, "reservations": []}))
+    modify = {**journal_record(3), "eventName": "MODIFY"}
+    assert deliver([unrouted, refused, modify]) == {"batchItemFailures": []}
+    assert totals() == {"requests": 0, "total_tokens": 0, "cost_pusd": 0}
+
+
+def test_counting_cost_per_request_is_one_transaction_of_two_items_without_limits(aws):
+    """What counting costs: one TransactWriteItems per journal record, of the marker and
+    the usage row (4 write units on demand); docs/data-model.md prices it."""
+    from smarter.store import aws as aws_clients
+
+    calls: list[dict] = []
+
+    def on_call(params, **_):
+        calls.append(params)
+
+    client = aws_clients.client("dynamodb")
+    client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", on_call)
+    try:
+        assert deliver([journal_record(i) for i in range(3)]) == {"batchItemFailures": []}
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.TransactWriteItems", on_call)
+    assert len(calls) == 3
+    assert all(len(c["TransactItems"]) == 2 for c in calls)
+    assert Decimal(totals()["cost_pusd"]) == 9_000_000
