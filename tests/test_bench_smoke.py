@@ -30,13 +30,17 @@ def test_smoke_run_writes_every_section_with_numbers(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(out.read_text())
 
-    for name in ("prompt_plain", "prompt_session", "prompt_tool_round", "passthrough"):
+    for name in ("prompt_plain", "prompt_plain_limited", "prompt_session", "prompt_session_limited", "prompt_tool_round", "passthrough"):
         run = results["warm"][name]
         assert run["requests"] > 0 and run["ok"] == run["requests"], (name, run["errors"])
         assert _positive(run["cpu_ms_per_request"]) and _positive(run["handler_cpu_ms"]["p50"])
         assert _positive(run["overhead_ms"]["p50"]) and _positive(run["latency_ms"]["p99"])
         assert _positive(run["aws_calls"]["per_request_total"]["p50"])
         assert _positive(run["upstream_bytes_per_request"])
+
+    added = results["warm"]["limits_added"]
+    assert added["prompt_plain"]["aws_calls_limited_p50"] <= 3 and added["prompt_session"]["aws_calls_limited_p50"] <= 3
+    assert _positive(added["logic_cpu_ms"])
 
     side = results["side_by_side"]
     for concurrency in ("c1", "c8"):
