@@ -7,6 +7,8 @@ every response, so each AWS call would pay a TCP connect and teardown that a
 warm Lambda, which keeps its connection to DynamoDB alive, never pays. This
 serves the same moto WSGI application over HTTP/1.1 keep-alive instead.
 
+moto also backs up a whole table for every transaction: see fast_transactions.
+
 moto also answers a Query by sorting every item of the table, so its time
 grows with the table; DynamoDB reads only the queried partition. Sessions
 grow the table in every run, so a base-table Query is answered here from
@@ -59,10 +61,53 @@ def partition_queries() -> None:
     Table.query = partition_query
 
 
+def fast_transactions() -> None:
+    """moto backs up every table a TransactWriteItems touches with a deep copy of
+    the whole table, so its time grows with the table (the usage table gains a
+    hold per limited request); DynamoDB does nothing of the kind. Here only the
+    items the transaction names are saved, and restored if it is cancelled."""
+    import copy
+    import types
+
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+
+    real_deepcopy = copy.deepcopy
+    models.copy = types.SimpleNamespace(deepcopy=lambda x, *a: x if isinstance(x, Table) else real_deepcopy(x, *a))
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        saved = []
+        for entry in transact_items:
+            op_type, op = next(iter(entry.items()))
+            table = self.get_table(op["TableName"])
+            if op_type == "Put":
+                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                if table.range_key_attr:
+                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
+            else:
+                key = op["Key"]
+            current = self.get_item(op["TableName"], key)
+            saved.append((op["TableName"], key, real_deepcopy(current.to_json()["Attributes"]) if current else None))
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for table_name, key, attributes in saved:
+                if attributes is None:
+                    if self.get_item(table_name, key) is not None:
+                        self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, attributes)
+            raise
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items
+
+
 def make_server(port: int) -> ThreadingHTTPServer:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     partition_queries()
+    fast_transactions()
     app = DomainDispatcherApplication(create_backend_app)
 
     class Handler(BaseHTTPRequestHandler):
