@@ -309,16 +309,17 @@ def _transact(items: list[dict[str, Any]], found: list[Window], ask: Ask) -> Non
             reasons = exc.response.get("CancellationReasons") or []
             for window, reason in zip(found, reasons):
                 if reason.get("Code") == "ConditionalCheckFailed":
-                    current = (reason.get("Item") or {})
+                    current = reason.get("Item") or {}
                     for attribute, limit in window.limits.items():
                         have = Decimal(current.get(attribute, {}).get("N", "0"))
                         if have + ask.of(attribute) > limit:
                             _remember(window, current)
                             raise _refuse(window, attribute, ask.of(attribute), have) from None
                     raise _refuse(window, next(iter(window.limits)), ask.of(next(iter(window.limits))), None) from None
-            if not any(r.get("Code") == "TransactionConflict" for r in reasons):
+            if not any(r.get("Code") in ("TransactionConflict", "ThrottlingError") for r in reasons):
                 raise
-        # Another transaction held one of the windows: try again shortly (hot windows conflict).
+        # Another transaction held one of the windows (hot windows conflict), or
+        # DynamoDB throttled one: try again shortly.
         time.sleep(random.uniform(0, 0.01 * 2**attempt))
     raise RateLimited("the limits store is busy; retry shortly", headers={"Retry-After": "1"})
 
