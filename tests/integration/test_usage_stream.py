@@ -153,3 +153,16 @@ def test_counting_cost_per_request_is_one_transaction_of_two_items_without_limit
     assert len(calls) == 3
     assert all(len(c["TransactItems"]) == 2 for c in calls)
     assert Decimal(totals()["cost_pusd"]) == 9_000_000
+
+
+def test_a_busy_usage_row_is_spread_over_shards_and_read_back_in_one_query(aws):
+    from smarter.config import settings
+    from smarter.store import aws as aws_clients
+    from smarter.store import usage
+
+    assert deliver([journal_record(i) for i in range(16)]) == {"batchItemFailures": []}
+    ddb = aws_clients.client("dynamodb")
+    items = ddb.query(TableName=settings().usage_table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": ACCOUNT}})["Items"]
+    assert len(items) == usage.USAGE_SHARDS  # one (day, client, key) row, written as 4 items
+    [row] = usage.for_account(ACCOUNT)
+    assert (row["client"], row["key"], row["requests"], row["total_tokens"]) == ("support", "k1", 16, 240)

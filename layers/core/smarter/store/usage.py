@@ -37,6 +37,10 @@ FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens")
 MARKER_SECONDS = 3 * 86400  # longer than the stream keeps records (24 h): no redelivery outlives its marker
 HOLD_INDEX = "ByHold"
 HOLD_SHARDS = 8
+# A busy (day, client, key) row is written once per request: spread over this
+# many items (sort keys `…#{shard}`) so DynamoDB can split the account's
+# partition by sort key; `for_account` still reads it all in one Query.
+USAGE_SHARDS = 4
 RETRIES = 6
 
 
@@ -152,7 +156,7 @@ def count(doc: dict[str, Any]) -> str:
                 {
                     "Update": {
                         "TableName": table,
-                        "Key": {"pk": {"S": doc["account"]}, "sk": {"S": f"{day}#{doc.get('client') or '-'}#{doc.get('api_key_id') or '-'}"}},
+                        "Key": {"pk": {"S": doc["account"]}, "sk": {"S": f"{day}#{doc.get('client') or '-'}#{doc.get('api_key_id') or '-'}#{int(key[-1], 16) % USAGE_SHARDS}"}},
                         "UpdateExpression": "ADD " + ", ".join(parts),
                         "ExpressionAttributeValues": values,
                     }
@@ -233,24 +237,24 @@ def _release(ddb: Any, table: str, hold: dict[str, Any]) -> int:
 
 
 def for_account(account: str, day_prefix: str = "") -> list[dict[str, Any]]:
-    """The usage rows of an account (one Query): per day, client and key."""
+    """The usage rows of an account (one Query): per day, client and key, the shards summed."""
     condition, values = "pk = :pk", {":pk": {"S": account}}
     if day_prefix:
         condition += " AND begins_with(sk, :d)"
         values[":d"] = {"S": day_prefix}
     kwargs: dict[str, Any] = {"TableName": settings().usage_table, "KeyConditionExpression": condition, "ExpressionAttributeValues": values}
-    rows = []
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     while True:
         out = aws.client("dynamodb").query(**kwargs)
         for item in out.get("Items", []):
-            day, client, key = (item["sk"]["S"].split("#", 2) + ["-", "-"])[:3]
-            row: dict[str, Any] = {"day": day, "client": client, "key": key, "requests": int(item.get("requests", {}).get("N", 0))}
-            row.update({name: int(item.get(name, {}).get("N", 0)) for name in FIELDS})
-            row["cost_usd"] = usd(int(item.get("cost_pusd", {}).get("N", "0")))
-            rows.append(row)
+            day, client, key = (item["sk"]["S"].split("#") + ["-", "-"])[:3]
+            row = rows.setdefault((day, client, key), {"day": day, "client": client, "key": key, "requests": 0, **{name: 0 for name in FIELDS}, "cost_pusd": 0})
+            for name in ("requests", *FIELDS, "cost_pusd"):
+                row[name] += int(item.get(name, {}).get("N", 0))
         if "LastEvaluatedKey" not in out:
-            return rows
+            break
         kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+    return [{**{k: v for k, v in row.items() if k != "cost_pusd"}, "cost_usd": usd(row["cost_pusd"])} for _, row in sorted(rows.items())]
 
 
 def window(pk: str, sk: str) -> dict[str, Decimal]:
