@@ -282,6 +282,13 @@ def test_sessions_and_journal_expire_by_ttl_on_expires_at(resources, logical_id)
     assert ttl == {"AttributeName": "expires_at", "Enabled": True}
 
 
+def test_journal_is_sharded_per_client_and_indexed_by_client_keys_only(resources):
+    props = resources["JournalTable"]["Properties"]
+    index = {i["IndexName"]: i for i in props["GlobalSecondaryIndexes"]}["ByClient"]
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["client_pk", "sk"]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}  # about one write unit a record, whatever its size
+
+
 def test_configuration_never_expires(resources):
     assert "TimeToLiveSpecification" not in resources["ConfigTable"]["Properties"]
 

@@ -65,3 +65,27 @@ def test_journal_records_expire_by_ttl(tenant):
     prompt(tenant, "hello")
     item = aws.client("dynamodb").scan(TableName="smarter-journal")["Items"][0]
     assert int(item["expires_at"]["N"]) > 0
+
+
+def test_a_client_s_records_spread_over_shards_and_are_listed_newest_first_in_one_query(tenant):
+    from smarter.config import settings
+    from smarter.store import aws, journal
+
+    keys = [prompt(tenant, f"hello {i}").body["metadata"]["key"] for i in range(12)]
+    items = aws.client("dynamodb").scan(TableName=settings().journal_table)["Items"]
+    assert len({item["pk"]["S"] for item in items}) > 1  # more than one partition key for one client
+    assert all(item["pk"]["S"].startswith(f"{tenant.account}#{tenant.client}#") for item in items)
+    calls: list[str] = []
+    ddb = aws.client("dynamodb")
+
+    def on_call(model, **_):
+        calls.append(model.name)
+
+    ddb.meta.events.register("before-call.dynamodb.*", on_call)
+    try:
+        listed = journal.recent(tenant.account, tenant.client, limit=5)
+    finally:
+        ddb.meta.events.unregister("before-call.dynamodb.*", on_call)
+    assert [r["key"] for r in listed] == keys[::-1][:5]
+    assert calls == ["Query", "BatchGetItem"]
+    assert journal.get(tenant.account, tenant.client, keys[3])["key"] == keys[3]

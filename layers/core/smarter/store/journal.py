@@ -25,6 +25,12 @@ logger = Logger(child=True)
 
 # DynamoDB items top out at 400 KB; leave room for the keys and attributes.
 MAX_INLINE_BYTES = 350_000
+# A client's records are written over this many partition keys
+# (`{account}#{client}#{shard}`, the shard from the key's last hex digit), so a
+# busy client is not one hot key; the sparse-free `ByClient` index (keys only)
+# keeps "a client's latest records" one Query. See docs/data-model.md.
+JOURNAL_SHARDS = 4
+CLIENT_INDEX = "ByClient"
 SAFE_HEADERS = {"content-type", "content-length", "user-agent", "origin", "x-forwarded-for", "x-amzn-trace-id", "accept"}
 
 
@@ -131,6 +137,10 @@ class RequestRecord:
             _last_resort(partition, doc)
 
 
+def shard_of(key: str) -> int:
+    return int(key[-1], 16) % JOURNAL_SHARDS
+
+
 def _journal_item(partition: str, doc: dict[str, Any]) -> dict[str, Any]:
     payload = json.dumps(doc, separators=(",", ":"), default=str)
     if len(payload.encode("utf-8")) > MAX_INLINE_BYTES:
@@ -141,8 +151,9 @@ def _journal_item(partition: str, doc: dict[str, Any]) -> dict[str, Any]:
         payload = json.dumps(summary, separators=(",", ":"), default=str)
     expires = int(time.time()) + settings().journal_ttl_days * 86400
     return {
-        "pk": {"S": partition},
+        "pk": {"S": f"{partition}#{shard_of(doc['key'])}"},
         "sk": {"S": doc["key"]},
+        "client_pk": {"S": partition},
         "doc": {"S": payload},
         "status": {"N": str(doc["status"])},
         "expires_at": {"N": str(expires)},
@@ -183,19 +194,39 @@ def _last_resort(partition: str, doc: dict[str, Any]) -> None:
 
 
 def get(account: str, client: str, key: str) -> dict[str, Any] | None:
-    out = aws.client("dynamodb").get_item(
-        TableName=settings().journal_table, Key={"pk": {"S": f"{account}#{client}"}, "sk": {"S": key}}
-    )
+    """One record by key: the key names its shard, so one GetItem."""
+    try:
+        pk = f"{account}#{client}#{shard_of(key)}"
+    except ValueError:
+        return None  # not a journal key
+    out = aws.client("dynamodb").get_item(TableName=settings().journal_table, Key={"pk": {"S": pk}, "sk": {"S": key}})
     item = out.get("Item")
     return json.loads(item["doc"]["S"]) if item else None
 
 
 def recent(account: str, client: str, limit: int = 20) -> list[dict[str, Any]]:
-    out = aws.client("dynamodb").query(
-        TableName=settings().journal_table,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": f"{account}#{client}"}},
+    """A client's latest records, newest first: one Query of the keys-only index
+    across the shards, then the records by key (BatchGetItem)."""
+    ddb = aws.client("dynamodb")
+    table = settings().journal_table
+    out = ddb.query(
+        TableName=table,
+        IndexName=CLIENT_INDEX,
+        KeyConditionExpression="client_pk = :p",
+        ExpressionAttributeValues={":p": {"S": f"{account}#{client}"}},
         ScanIndexForward=False,
         Limit=limit,
     )
-    return [json.loads(item["doc"]["S"]) for item in out.get("Items", [])]
+    keys = [{"pk": item["pk"], "sk": item["sk"]} for item in out.get("Items", [])]
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(keys), 100):
+        request = {table: {"Keys": keys[start : start + 100], "ProjectionExpression": "sk, doc"}}
+        for attempt in range(6):
+            got = ddb.batch_get_item(RequestItems=request)
+            for item in got.get("Responses", {}).get(table, []):
+                found[item["sk"]["S"]] = json.loads(item["doc"]["S"])
+            request = got.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(0.05 * 2**attempt)
+    return [found[k["sk"]["S"]] for k in keys if k["sk"]["S"] in found]
