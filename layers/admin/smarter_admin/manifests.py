@@ -2,18 +2,25 @@
 
 Documents in one file are applied in dependency order (accounts, connections,
 plugins, clients, keys), so a file can define a whole tenant.
+
+`plan` does every check and every read and returns a `Change`: the record as
+stored now, the record the manifest makes, and the write that stores it. `apply`
+is `plan(...).write()`; `smarter apply --dry-run` and `smarter diff` stop
+before the write, so they see exactly what an apply would do.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from smarter.errors import ManifestError, NotFound
 from smarter.llm import plugins, providers
-from smarter.schema import ACCOUNT_NUMBER, CLIENT_NAME, validate_model
+from smarter.schema import ACCOUNT_NUMBER, CLIENT_NAME, did_you_mean, validate_model
 from smarter.store import storage
 from smarter.tenancy import auth
 from smarter.tenancy.auth import iso, now, parse_time
@@ -22,29 +29,111 @@ from smarter_admin.models import AccountSpec, ApiKeySpec, ClientSpec, parse_mani
 
 CLIENT_KINDS = ("LLMClient", "Chatbot")
 ORDER = {"Account": 0, "ApiConnection": 1, "SqlConnection": 1, "Plugin": 2, "ApiPlugin": 2, "SqlPlugin": 2, "LLMClient": 3, "Chatbot": 3, "ApiKey": 4}
+# Fields a write stamps; a change in them alone is not a change.
+STAMPS = ("created_at", "updated_at")
 
 
-def load_documents(text: str) -> list[dict[str, Any]]:
-    """YAML (one or many documents) or JSON (an object or a list of them)."""
+class DocumentError(ManifestError):
+    """A ManifestError that also says which file and which document of it."""
+
+    def __init__(self, source: str, index: int, reason: str, *, path: str = "", label: str = ""):
+        where = f"{source}, document {index}" if source else f"document {index}"
+        if label:
+            where += f" ({label})"
+        super().__init__(path, reason)
+        self.message = f"{where}: {self.message}"
+        self.source, self.index = source, index
+
+
+@dataclass
+class Change:
+    """What applying one manifest does: `before` is the stored record (None when
+    new), `after` what the apply stores; `write` stores it and returns the summary."""
+
+    kind: str
+    table: str  # ACCOUNT, CLIENT, PLUGIN, CONNECTION, APIKEY
+    name: str
+    account: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+    write: Callable[[], dict[str, Any]] = field(repr=False)
+
+    @property
+    def action(self) -> str:
+        if self.before is None:
+            return "created"
+        return "unchanged" if _comparable(self.before) == _comparable(self.after) else "configured"
+
+
+def _comparable(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in STAMPS}
+
+
+def known_kinds() -> list[str]:
+    return ["Account", *CLIENT_KINDS, *sorted(plugins.plugin_manifest_kinds()), *sorted(plugins.connection_manifest_kinds()), "ApiKey"]
+
+
+def load_documents(text: str, source: str = "") -> list[dict[str, Any]]:
+    """YAML (one or many documents) or JSON (an object or a list of them).
+    A syntax error names the file, the document (1-based) and the line."""
+    where = f"{source}: " if source else ""
     stripped = text.lstrip()
-    try:
-        if stripped.startswith(("{", "[")):
+    if stripped.startswith(("{", "[")):
+        try:
             data = json.loads(text)
-            docs = data if isinstance(data, list) else [data]
-        else:
-            docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ManifestError("", f"not valid YAML or JSON: {exc}") from None
+        except ValueError as exc:
+            raise ManifestError("", f"{where}not valid JSON: {exc}") from None
+        docs = data if isinstance(data, list) else [data]
+    else:
+        docs = []
+        try:
+            for doc in yaml.safe_load_all(text):
+                docs.append(doc)
+        except yaml.YAMLError as exc:
+            raise ManifestError("", f"{where}document {len(docs) + 1}: not valid YAML: {_yaml_problem(exc)}") from None
+        docs = [d for d in docs if d is not None]
     if not docs:
-        raise ManifestError("", "the file holds no manifest")
+        raise ManifestError("", f"{where}the file holds no manifest")
     return docs
 
 
-def apply_documents(docs: list[dict[str, Any]], *, account: str | None = None) -> list[dict[str, Any]]:
-    results = []
-    for doc in sorted(docs, key=_order):
-        results.append(apply(doc, account=account))
-    return results
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    text = f"{context}, {problem}" if context else problem
+    return f"line {mark.line + 1}, column {mark.column + 1}: {text}" if mark else text
+
+
+def in_dependency_order(docs: list[Any]) -> list[tuple[int, Any]]:
+    """(1-based index in the file, document), accounts first, keys last."""
+    return sorted(enumerate(docs, start=1), key=lambda pair: _order(pair[1]))
+
+
+def apply_documents(docs: list[dict[str, Any]], *, account: str | None = None, source: str = "") -> list[dict[str, Any]]:
+    return [change.write() for change in plan_documents(docs, account=account, source=source)]
+
+
+def plan_documents(docs: list[dict[str, Any]], *, account: str | None = None, source: str = "") -> list[Change]:
+    """Plan every document in dependency order; a document may rely on ones
+    before it in the same file (a client on a plugin, anything on its account)."""
+    changes: list[Change] = []
+    pending: set[tuple[str, str, str]] = set()
+    for index, doc in in_dependency_order(docs):
+        try:
+            change = plan(doc, account=account, pending=pending)
+        except ManifestError as exc:
+            raise DocumentError(source, index, exc.reason, path=exc.path, label=_label(doc)) from None
+        pending.add((change.table, change.account or "", change.name))
+        changes.append(change)
+    return changes
+
+
+def _label(doc: Any) -> str:
+    if not isinstance(doc, dict):
+        return ""
+    name = (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None
+    return f"{doc.get('kind')}/{name}" if doc.get("kind") and name else ""
 
 
 def _order(doc: Any) -> int:
@@ -59,19 +148,25 @@ def _order(doc: Any) -> int:
     return 9
 
 
-def _account_of(manifest: Any, account: str | None) -> str:
+def _account_of(manifest: Any, account: str | None, pending: set[tuple[str, str, str]]) -> str:
     number = manifest.metadata.account or account
     if not number:
         raise ManifestError("metadata.account", "which account? set metadata.account or pass --account")
     if not ACCOUNT_NUMBER.match(number):
         raise ManifestError("metadata.account", f"an account number looks like 3141-5926-5359, got {number!r}")
-    if storage.get_account(number) is None:
+    if ("ACCOUNT", "", number) not in pending and storage.get_account(number) is None:
         raise ManifestError("metadata.account", f"the account {number} does not exist; apply its Account manifest first")
     return number
 
 
 def apply(data: dict[str, Any], *, account: str | None = None) -> dict[str, Any]:
     """Apply one manifest; returns a summary (for ApiKey, including the secret, shown once)."""
+    return plan(data, account=account).write()
+
+
+def plan(data: dict[str, Any], *, account: str | None = None, pending: set[tuple[str, str, str]] | None = None) -> Change:
+    """Validate one manifest against what is stored, without writing anything."""
+    pending = pending or set()
     manifest = parse_manifest(data)
     kind = manifest.kind
     name = manifest.metadata.name
@@ -81,12 +176,17 @@ def apply(data: dict[str, Any], *, account: str | None = None) -> dict[str, Any]
         if not ACCOUNT_NUMBER.match(name):
             raise ManifestError("metadata.name", f"an account number looks like 3141-5926-5359, got {name!r}")
         spec = validate_model(AccountSpec, manifest.spec, "spec")
-        existing = storage.get_account(name) or {}
-        storage.put_account(name, {"number": name, "description": manifest.metadata.description, **spec.model_dump(), "created_at": existing.get("created_at", stamp), "updated_at": stamp})
-        note = domains.on_account_applied(name)  # default hosts, when the platform owns the zone
-        return {"kind": kind, "name": name, "result": f"applied; {note}" if note else "applied"}
+        existing = storage.get_account(name)
+        doc = {"number": name, "description": manifest.metadata.description, **spec.model_dump(), "created_at": (existing or {}).get("created_at", stamp), "updated_at": stamp}
 
-    number = _account_of(manifest, account)
+        def write_account() -> dict[str, Any]:
+            storage.put_account(name, doc)
+            note = domains.on_account_applied(name)  # default hosts, when the platform owns the zone
+            return {"kind": kind, "name": name, "result": f"applied; {note}" if note else "applied"}
+
+        return Change(kind, "ACCOUNT", name, None, existing, doc, write_account)
+
+    number = _account_of(manifest, account, pending)
 
     if kind in CLIENT_KINDS:
         if not CLIENT_NAME.match(name):
@@ -97,12 +197,13 @@ def apply(data: dict[str, Any], *, account: str | None = None) -> dict[str, Any]
             provider = providers.get_provider(config.provider)
         except NotFound as exc:
             raise ManifestError("spec.config.provider", exc.message) from None
-        found = storage.get_many_scoped("PLUGIN", number, spec.plugins) if spec.plugins else {}
+        wanted = [p for p in spec.plugins if ("PLUGIN", number, p) not in pending]
+        found = storage.get_many_scoped("PLUGIN", number, wanted) if wanted else {}
         for i, plugin_name in enumerate(spec.plugins):
-            if plugin_name not in found:
+            if plugin_name in wanted and plugin_name not in found:
                 raise ManifestError(f"spec.plugins.{i}", f"no plugin named {plugin_name!r} in account {number}")
         existing_item = storage.get_scoped_item("CLIENT", number, name)
-        existing = storage.decode(existing_item) or {}
+        existing = storage.decode(existing_item) if existing_item else None
         doc = {
             "name": name,
             "account": number,
@@ -124,37 +225,59 @@ def apply(data: dict[str, Any], *, account: str | None = None) -> dict[str, Any]
             "plugins": spec.plugins,
             "custom_domain": config.customDomain,
             "deployed": config.deployed,
-            "created_at": existing.get("created_at", stamp),
+            "created_at": (existing or {}).get("created_at", stamp),
             "updated_at": stamp,
         }
         verified = (existing_item or {}).get("verified_domain", {}).get("S")
-        storage.put_scoped("CLIENT", number, name, doc, verified_domain=verified)
-        return {"kind": "LLMClient", "name": name, "account": number, "result": "applied"}
+
+        def write_client() -> dict[str, Any]:
+            storage.put_scoped("CLIENT", number, name, doc, verified_domain=verified)
+            return {"kind": "LLMClient", "name": name, "account": number, "result": "applied"}
+
+        return Change("LLMClient", "CLIENT", name, number, existing, doc, write_client)
 
     if kind in plugins.plugin_manifest_kinds():
-        stored = {**data, "metadata": {**data["metadata"], "account": number}}
-        stored["spec"] = plugins.kind_for(stored).validate(stored)
-        storage.put_scoped("PLUGIN", number, name, stored)
-        return {"kind": kind, "name": name, "account": number, "result": "applied"}
+        return _scoped_change(kind, "PLUGIN", data, number, lambda stored: plugins.kind_for(stored).validate(stored))
 
     if kind in plugins.connection_manifest_kinds():
-        stored = {**data, "metadata": {**data["metadata"], "account": number}}
-        stored["spec"] = plugins.connection_kind_for(kind).validate_connection(stored)
-        storage.put_scoped("CONNECTION", number, name, stored)
-        return {"kind": kind, "name": name, "account": number, "result": "applied"}
+        return _scoped_change(kind, "CONNECTION", data, number, lambda stored: plugins.connection_kind_for(kind).validate_connection(stored))
 
     if kind == "ApiKey":
-        spec = validate_model(ApiKeySpec, manifest.spec, "spec")
-        expires_at = parse_time(spec.expiresAt) if spec.expiresAt else None
-        existing = auth.find_key(number, name)
-        if existing and not existing.get("revoked_at"):
-            # Re-applying changes the limits of the existing key; the secret is never shown again.
-            key_hash = existing.pop("key_hash")
-            existing.update(clients=spec.clients, expires_at=iso(expires_at) if expires_at else existing.get("expires_at"))
-            storage.put_api_key(key_hash, existing)
-            return {"kind": kind, "name": name, "account": number, "key_id": existing["key_id"], "result": "updated"}
-        secret, doc = auth.create_key(number, name, clients=spec.clients, expires_at=expires_at, expires_in_days=spec.expiresInDays)
-        return {"kind": kind, "name": name, "account": number, "key_id": doc["key_id"], "api_key": secret, "result": "created"}
+        return _api_key_change(name, number, validate_model(ApiKeySpec, manifest.spec, "spec"))
 
-    known = ["Account", *CLIENT_KINDS, *sorted(plugins.plugin_manifest_kinds()), *sorted(plugins.connection_manifest_kinds()), "ApiKey"]
-    raise ManifestError("kind", f"unknown kind {kind!r}; known: {', '.join(known)}")
+    raise ManifestError("kind", f"unknown kind {kind!r}{did_you_mean(kind, known_kinds())} (known: {', '.join(known_kinds())})")
+
+
+def _scoped_change(kind: str, table_kind: str, data: dict[str, Any], number: str, validate: Callable[[dict[str, Any]], Any]) -> Change:
+    """Plugins and connections are stored as their manifest, with the spec as validated."""
+    name = data["metadata"]["name"]
+    stored = {**data, "metadata": {**data["metadata"], "account": number}}
+    stored["spec"] = validate(stored)
+    existing = storage.get_scoped(table_kind, number, name)
+
+    def write() -> dict[str, Any]:
+        storage.put_scoped(table_kind, number, name, stored)
+        return {"kind": kind, "name": name, "account": number, "result": "applied"}
+
+    return Change(kind, table_kind, name, number, existing, stored, write)
+
+
+def _api_key_change(name: str, number: str, spec: ApiKeySpec) -> Change:
+    expires_at = parse_time(spec.expiresAt) if spec.expiresAt else None
+    existing = auth.find_key(number, name)
+    if existing and not existing.get("revoked_at"):
+        # Re-applying changes the limits of the existing key; the secret is never shown again.
+        key_hash = existing.pop("key_hash")
+        after = {**existing, "clients": spec.clients, "expires_at": iso(expires_at) if expires_at else existing.get("expires_at")}
+
+        def update() -> dict[str, Any]:
+            storage.put_api_key(key_hash, after)
+            return {"kind": "ApiKey", "name": name, "account": number, "key_id": existing["key_id"], "result": "updated"}
+
+        return Change("ApiKey", "APIKEY", name, number, existing, after, update)
+
+    def create() -> dict[str, Any]:
+        secret, doc = auth.create_key(number, name, clients=spec.clients, expires_at=expires_at, expires_in_days=spec.expiresInDays)
+        return {"kind": "ApiKey", "name": name, "account": number, "key_id": doc["key_id"], "api_key": secret, "result": "created"}
+
+    return Change("ApiKey", "APIKEY", name, number, None, {"name": name, "account": number, "clients": spec.clients, "expires_at": iso(expires_at) if expires_at else None}, create)
