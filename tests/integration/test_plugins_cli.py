@@ -58,8 +58,9 @@ def test_plugin_test_reports_a_failing_call_with_exit_code_1(aws, tmp_path, caps
 
 def test_apply_refuses_a_write_statement_with_the_field_path(aws, tmp_path, capsys):
     code = _apply(tmp_path, ACCOUNT_DOC, sql_connection(dbEngine="sqlite", database="/tmp/x.db"), sql_plugin(query="DELETE FROM courses", parameters=None, testValues=None))
-    assert code == 2
-    assert "error: invalid manifest: spec.sqlData.sqlQuery: a plugin query must be a SELECT" in capsys.readouterr().err
+    assert code == 3  # a refused manifest
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid manifest: ") and "document 3 (SqlPlugin/course_db): spec.sqlData.sqlQuery: a plugin query must be a SELECT" in err
 
 
 def test_describe_plugin_shows_the_tool_the_model_sees(aws, tmp_path, capsys):
@@ -78,8 +79,22 @@ def test_plugin_kinds_lists_the_installed_kinds(capsys):
     assert kinds["sql"]["connectionKind"] == "SqlConnection"
     assert kinds["api"]["manifestKinds"] == ["ApiPlugin"]
     assert "static" in kinds
+    assert cli.main(["plugin", "kinds"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["PLUGIN_CLASS", "MANIFEST_KINDS", "CONNECTION_KIND", "IMPLEMENTED_BY"]
+    assert any(line.split()[:3] == ["sql", "SqlPlugin", "SqlConnection"] for line in lines[1:])
 
 
-def test_plugin_test_of_an_unknown_plugin_is_an_error(aws, capsys):
-    assert cli.main(["plugin", "test", "nope", "--account", ACCOUNT]) == 1
+def test_plugin_test_prints_a_sql_plugins_rows_as_a_table(aws, tmp_path, capsys):
+    db = make_sqlite(str(tmp_path / "courses.db"))
+    _apply(tmp_path, ACCOUNT_DOC, sql_connection(dbEngine="sqlite", database=db), sql_plugin())
+    capsys.readouterr()
+    assert cli.main(["plugin", "test", "course_db", "--account", ACCOUNT, "-o", "table"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["COURSE_CODE", "COURSE_NAME", "COST"]
+    assert lines[1].split()[0] == "CS101"
+
+
+def test_plugin_test_of_an_unknown_plugin_is_not_found(aws, capsys):
+    assert cli.main(["plugin", "test", "nope", "--account", ACCOUNT]) == 4
     assert "no plugin named 'nope'" in capsys.readouterr().err

@@ -119,13 +119,16 @@ def plan_documents(docs: list[dict[str, Any]], *, account: str | None = None, so
     before it in the same file (a client on a plugin, anything on its account)."""
     changes: list[Change] = []
     pending: set[tuple[str, str, str]] = set()
-    for index, doc in in_dependency_order(docs):
-        try:
-            change = plan(doc, account=account, pending=pending)
-        except ManifestError as exc:
-            raise DocumentError(source, index, exc.reason, path=exc.path, label=_label(doc)) from None
-        pending.add((change.table, change.account or "", change.name))
-        changes.append(change)
+    with plugins.planned_connections({}) as connections:
+        for index, doc in in_dependency_order(docs):
+            try:
+                change = plan(doc, account=account, pending=pending)
+            except ManifestError as exc:
+                raise DocumentError(source, index, exc.reason, path=exc.path, label=_label(doc)) from None
+            pending.add((change.table, change.account or "", change.name))
+            if change.table == "CONNECTION":
+                connections[(change.account, change.name)] = change.after
+            changes.append(change)
     return changes
 
 

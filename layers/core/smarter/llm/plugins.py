@@ -7,9 +7,11 @@ new kind is a package added to the layer (docs/plugins.md).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable, ClassVar, Literal, Protocol, Sequence
@@ -111,6 +113,31 @@ def plugin_manifest_kinds() -> set[str]:
 
 def connection_manifest_kinds() -> set[str]:
     return {kind.connection_kind for kind in kinds().values() if kind.connection_kind}
+
+
+# Connections that an apply validates before it stores anything (a file that
+# defines a connection and its plugin): plugin validation sees them as stored.
+_planned_connections: ContextVar[dict[tuple[str, str], dict[str, Any]] | None] = ContextVar("planned_connections", default=None)
+
+
+@contextlib.contextmanager
+def planned_connections(planned: dict[tuple[str, str], dict[str, Any]]):
+    """While planning a multi-document apply: {(account, name): connection manifest}."""
+    token = _planned_connections.set(planned)
+    try:
+        yield planned
+    finally:
+        _planned_connections.reset(token)
+
+
+def find_connection(account: str, name: str) -> dict[str, Any] | None:
+    """A connection as a plugin's validation should see it: planned in this apply, or stored."""
+    planned = (_planned_connections.get() or {}).get((account, name))
+    if planned is not None:
+        return planned
+    from smarter.store import storage
+
+    return storage.get_scoped("CONNECTION", account, name)
 
 
 # --- shared spec pieces -------------------------------------------------------------
