@@ -403,7 +403,7 @@ def test_shell_completion_of_verbs_and_kinds():
     assert result.out.split() == ["clients"]
     result = proc(env={"_SMARTER_COMPLETE": "complete_bash", "COMP_WORDS": "smarter de", "COMP_CWORD": "1"})
     assert result.out.split() == ["describe", "delete"]
-    assert "_smarter_completion" in proc("--show-completion", "bash").out
+    assert "_smarter_completion" in proc("--show-completion", env={"SHELL": "/bin/bash"}).out  # the script for the user's shell
 
 
 def test_python_dash_m_is_the_same_cli(aws):
@@ -412,3 +412,35 @@ def test_python_dash_m_is_the_same_cli(aws):
 
     done = subprocess.run([sys.executable, "-m", "smarter_admin", "get", "accounts", "-o", "json"], capture_output=True, text=True)
     assert (done.returncode, json.loads(done.stdout)) == (0, [])
+
+
+def _on_a_terminal(*args: str) -> str:
+    """Run the console script with stdout on a pseudo-terminal; what it printed."""
+    import os
+    import pty
+    import subprocess
+
+    leader, follower = pty.openpty()
+    script = Path(sys.executable).with_name("smarter")
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR",)} | {"TERM": "xterm-256color"}
+    done = subprocess.run([str(script), *args], stdout=follower, stderr=subprocess.PIPE, env=env, timeout=120)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert done.returncode == 0, done.stderr
+    return b"".join(chunks).decode()
+
+
+def test_colour_on_a_terminal_and_none_with_no_color(demo):
+    assert ANSI.search(_on_a_terminal("get", "clients"))
+    plain = _on_a_terminal("get", "clients", "--no-color")
+    assert not ANSI.search(plain)
+    assert plain.splitlines()[0].split() == ["NAME", "PROVIDER", "MODEL", "PLUGINS", "DEPLOYED", "AGE"]
