@@ -444,3 +444,21 @@ def test_colour_on_a_terminal_and_none_with_no_color(demo):
     plain = _on_a_terminal("get", "clients", "--no-color")
     assert not ANSI.search(plain)
     assert plain.splitlines()[0].split() == ["NAME", "PROVIDER", "MODEL", "PLUGINS", "DEPLOYED", "AGE"]
+
+
+@pytest.mark.parametrize("kind", ["User", "Chat"])
+def test_an_unknown_kind_is_named_before_any_field_error(demo, tmp_path, kind):
+    doc = {"apiVersion": "smarter.sh/v1", "kind": kind, "metadata": {"name": "x", "username": "admin"}, "spec": {"anything": 1}}
+    result = cli("apply", "-f", write(tmp_path, doc))
+    assert result.code == 3
+    assert f"kind: unknown kind '{kind}'" in result.err and "metadata" not in result.err
+
+
+def test_every_field_error_of_a_document_in_one_run(demo, tmp_path):
+    doc = client_doc(defaultTemprature=1, defaultMaxTokens=0)
+    doc["spec"]["plugin"] = ["support_info"]
+    result = cli("apply", "-f", write(tmp_path, doc))
+    assert result.code == 3
+    lines = result.err.splitlines()
+    assert lines[0].endswith("document 1 (LLMClient/bot): 3 problems")
+    assert sorted(line.split(":")[0].strip() for line in lines[1:]) == ["spec.config.defaultMaxTokens", "spec.config.defaultTemprature", "spec.plugin"]

@@ -4,6 +4,7 @@ shows the tool, `smarter plugin test` runs the testValues, `plugin kinds`."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -98,3 +99,52 @@ def test_plugin_test_prints_a_sql_plugins_rows_as_a_table(aws, tmp_path, capsys)
 def test_plugin_test_of_an_unknown_plugin_is_not_found(aws, capsys):
     assert cli.main(["plugin", "test", "nope", "--account", ACCOUNT]) == 4
     assert "no plugin named 'nope'" in capsys.readouterr().err
+
+
+def test_an_api_and_a_sql_connection_cannot_share_a_name(aws, tmp_path, capsys):
+    assert _apply(tmp_path, ACCOUNT_DOC, api_connection(name="example_connection", base_url="https://api.example.org")) == 0
+    capsys.readouterr()
+
+    assert _apply(tmp_path, sql_connection(name="example_connection", dbEngine="sqlite", database="/tmp/x.db")) == 3
+
+    err = capsys.readouterr().err
+    assert "metadata.name: a ApiConnection named 'example_connection' already exists" in err
+    assert cli.main(["get", "connection", "example_connection", "--account", ACCOUNT, "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["kind"] == "ApiConnection"  # not overwritten
+
+
+def test_the_same_name_twice_in_one_file_is_refused_before_anything_is_stored(aws, tmp_path, capsys):
+    code = _apply(tmp_path, ACCOUNT_DOC, api_connection(name="example_connection", base_url="https://api.example.org"), sql_connection(name="example_connection", dbEngine="sqlite", database="/tmp/x.db"))
+    assert code == 3
+    assert "already exists" in capsys.readouterr().err
+    from smarter.store import storage
+
+    assert storage.get_account(ACCOUNT) is None  # all or nothing
+
+
+def test_kind_names_as_smarter_and_kubectl_write_them(aws, tmp_path, capsys):
+    db = make_sqlite(str(tmp_path / "courses.db"))
+    _apply(tmp_path, ACCOUNT_DOC, sql_connection(dbEngine="sqlite", database=db), sql_plugin(), api_connection(base_url="https://api.example.org"))
+    capsys.readouterr()
+    assert cli.main(["get", "sqlconnections", "--account", ACCOUNT, "-o", "name"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["connection/catalogue_db"]
+    assert cli.main(["get", "ApiConnections", "--account", ACCOUNT, "-o", "name"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["connection/catalogue_api"]
+    assert cli.main(["get", "sqlplugins", "--account", ACCOUNT, "-o", "name"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["plugin/course_db"]
+    assert cli.main(["get", "apiplugins", "--account", ACCOUNT, "-o", "name"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_every_problem_of_a_connection_is_reported_in_one_run(aws, tmp_path, capsys):
+    bad = sql_connection(dbEngine="sqlite", database="/tmp/x.db")
+    bad["spec"]["connection"].update(hostnme="db.example.org", prot=5432)
+    bad["spec"]["conection"] = {}
+
+    assert _apply(tmp_path, ACCOUNT_DOC, bad) == 3
+
+    lines = capsys.readouterr().err.splitlines()
+    assert re.match(r"error: invalid manifest: .*document 2 \(SqlConnection/catalogue_db\): \d+ problems$", lines[0])
+    problems = "\n".join(lines[1:])
+    for field in ("spec.connection.hostnme", "spec.connection.prot", "spec.conection"):
+        assert field in problems

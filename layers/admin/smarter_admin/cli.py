@@ -46,12 +46,18 @@ Output = Annotated[Format | None, typer.Option("-o", "--output", case_sensitive=
 KINDS = {
     "account": "accounts", "accounts": "accounts",
     "client": "clients", "clients": "clients", "llmclient": "clients", "llmclients": "clients", "chatbot": "clients", "chatbots": "clients",
-    "plugin": "plugins", "plugins": "plugins",
+    "plugin": "plugins", "plugins": "plugins", "apiplugin": "plugins", "apiplugins": "plugins", "sqlplugin": "plugins", "sqlplugins": "plugins",
     "connection": "connections", "connections": "connections",
+    "apiconnection": "connections", "apiconnections": "connections", "sqlconnection": "connections", "sqlconnections": "connections",
     "apikey": "apikeys", "apikeys": "apikeys",
     "domain": "domains", "domains": "domains",
 }
 SCOPED = {"clients": "CLIENT", "plugins": "PLUGIN", "connections": "CONNECTION"}
+# A manifest kind's name lists only that kind (`get sqlconnections`), as kubectl does.
+ONLY = {
+    "apiplugin": "ApiPlugin", "apiplugins": "ApiPlugin", "sqlplugin": "SqlPlugin", "sqlplugins": "SqlPlugin",
+    "apiconnection": "ApiConnection", "apiconnections": "ApiConnection", "sqlconnection": "SqlConnection", "sqlconnections": "SqlConnection",
+}
 DELETABLE = ("accounts", "clients", "plugins", "connections")
 
 
@@ -280,8 +286,11 @@ def _list(kind: str, account: str | None) -> list[dict[str, Any]]:
 )
 def get(kind: Kind, name: Annotated[str | None, typer.Argument(help="Only this one.", show_default=False)] = None, account: Account = None, output_format: Output = None) -> int:
     """List accounts, clients, plugins, connections, apikeys or domains as a table (or JSON, YAML, names)."""
+    only = ONLY.get(kind.lower())
     kind = resolve_kind(kind)
     items = _list(kind, account)
+    if only:
+        items = [i for i in items if i.get("kind") == only]
     if name:
         items = [i for i in items if name in (i.get("name"), i.get("number"), i.get("key_id"), i.get("domain"), (i.get("metadata") or {}).get("name"))]
         if not items:

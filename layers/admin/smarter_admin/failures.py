@@ -130,6 +130,14 @@ def report(exc: BaseException, *, debug: bool = False) -> int:
     code, message, hint = classify(exc)
     if debug:
         output.err_console().print("".join(traceback.format_exception(exc)).rstrip(), markup=False, highlight=False, style="dim")
+    problems = getattr(exc, "problems", None) or []
+    if isinstance(exc, ManifestError) and len(problems) > 1:
+        # Every problem of the document, one per line, so one run shows them all.
+        where = getattr(exc, "where", "")
+        output.err(_line("error: ", f"invalid manifest: {where + ': ' if where else ''}{len(problems)} problems", "red"))
+        for path, reason in problems:
+            output.err(f"  {path}: {reason}" if path else f"  {reason}")
+        return code
     output.err(_line("error: ", message, "red"))
     if hint:
         output.err(_line("hint: ", hint, "dim"))

@@ -36,13 +36,13 @@ STAMPS = ("created_at", "updated_at")
 class DocumentError(ManifestError):
     """A ManifestError that also says which file and which document of it."""
 
-    def __init__(self, source: str, index: int, reason: str, *, path: str = "", label: str = ""):
+    def __init__(self, source: str, index: int, reason: str, *, path: str = "", label: str = "", problems: list[tuple[str, str]] | None = None):
         where = f"{source}, document {index}" if source else f"document {index}"
         if label:
             where += f" ({label})"
-        super().__init__(path, reason)
+        super().__init__(path, reason, problems=problems)
         self.message = f"{where}: {self.message}"
-        self.source, self.index = source, index
+        self.source, self.index, self.where = source, index, where
 
 
 @dataclass
@@ -124,7 +124,7 @@ def plan_documents(docs: list[dict[str, Any]], *, account: str | None = None, so
             try:
                 change = plan(doc, account=account, pending=pending)
             except ManifestError as exc:
-                raise DocumentError(source, index, exc.reason, path=exc.path, label=_label(doc)) from None
+                raise DocumentError(source, index, exc.reason, path=exc.path, label=_label(doc), problems=exc.problems) from None
             pending.add((change.table, change.account or "", change.name))
             if change.table == "CONNECTION":
                 connections[(change.account, change.name)] = change.after
@@ -170,6 +170,7 @@ def apply(data: dict[str, Any], *, account: str | None = None) -> dict[str, Any]
 def plan(data: dict[str, Any], *, account: str | None = None, pending: set[tuple[str, str, str]] | None = None) -> Change:
     """Validate one manifest against what is stored, without writing anything."""
     pending = pending or set()
+    _check_kind(data)  # before the shape: a `User` manifest is an unknown kind, not a field error
     manifest = parse_manifest(data)
     kind = manifest.kind
     name = manifest.metadata.name
@@ -251,9 +252,28 @@ def plan(data: dict[str, Any], *, account: str | None = None, pending: set[tuple
     raise ManifestError("kind", f"unknown kind {kind!r}{did_you_mean(kind, known_kinds())} (known: {', '.join(known_kinds())})")
 
 
+def _check_kind(data: Any) -> None:
+    if not isinstance(data, dict):
+        raise ManifestError("", "a manifest must be a mapping with apiVersion, kind, metadata and spec")
+    kind = data.get("kind")
+    if not isinstance(kind, str) or kind not in known_kinds():
+        raise ManifestError("kind", f"unknown kind {kind!r}{did_you_mean(str(kind), known_kinds())} (known: {', '.join(known_kinds())})")
+
+
 def _scoped_change(kind: str, table_kind: str, data: dict[str, Any], number: str, validate: Callable[[dict[str, Any]], Any]) -> Change:
     """Plugins and connections are stored as their manifest, with the spec as validated."""
     name = data["metadata"]["name"]
+    if table_kind == "CONNECTION":
+        # ApiConnection and SqlConnection share one name space (plugins name a
+        # connection by name alone): a second kind under the same name is refused
+        # rather than overwriting the first.
+        other = plugins.find_connection(number, name)
+        if other is not None and other.get("kind") != kind:
+            raise ManifestError(
+                "metadata.name",
+                f"a {other.get('kind')} named {name!r} already exists in account {number}; connections of every kind share "
+                f"one name space, so rename this {kind} (and the plugins that use it) or delete the {other.get('kind')} first",
+            )
     stored = {**data, "metadata": {**data["metadata"], "account": number}}
     stored["spec"] = validate(stored)
     existing = storage.get_scoped(table_kind, number, name)

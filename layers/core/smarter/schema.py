@@ -37,17 +37,19 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 def validate_model(model: type[BaseModel], data: Any, prefix: str) -> BaseModel:
-    """Validate `data` and turn the first failure into a ManifestError naming the
-    field; an unknown field gets the closest known one as a suggestion."""
+    """Validate `data`; every failure of it becomes one ManifestError naming each
+    field (an unknown field gets the closest known one as a suggestion)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        path = ".".join([prefix, *(str(p) for p in error["loc"])]).strip(".")
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden" and error["loc"]:
-            message += did_you_mean(str(error["loc"][-1]), field_names(model, error["loc"][:-1]))
-        raise ManifestError(path, message) from None
+        problems = []
+        for error in exc.errors():
+            path = ".".join([prefix, *(str(p) for p in error["loc"])]).strip(".")
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden" and error["loc"]:
+                message += did_you_mean(str(error["loc"][-1]), field_names(model, error["loc"][:-1]))
+            problems.append((path, message))
+        raise ManifestError.of(problems) from None
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
