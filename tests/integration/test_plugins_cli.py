@@ -148,3 +148,16 @@ def test_every_problem_of_a_connection_is_reported_in_one_run(aws, tmp_path, cap
     problems = "\n".join(lines[1:])
     for field in ("spec.connection.hostnme", "spec.connection.prot", "spec.conection"):
         assert field in problems
+
+
+def test_apply_warns_about_test_values_it_cannot_use_and_stores_the_plugin(aws, tmp_path, capsys):
+    db = make_sqlite(str(tmp_path / "courses.db"))
+    plugin = sql_plugin(testValues=[{"name": "keyword", "value": "Python"}, {"name": "level", "value": "beginner"}])
+
+    assert _apply(tmp_path, ACCOUNT_DOC, sql_connection(dbEngine="sqlite", database=db), plugin) == 0
+
+    out = capsys.readouterr()
+    assert "SqlPlugin/course_db applied" in out.out
+    assert "warning: SqlPlugin/course_db: spec.sqlData.testValues.level: 'level' is not a declared parameter; this test value is ignored" in out.err
+    assert cli.main(["plugin", "test", "course_db", "--account", ACCOUNT, "-o", "json"]) == 0
+    assert '{"keyword": "Python"}' in capsys.readouterr().err

@@ -175,7 +175,6 @@ def test_write_statements_are_refused_when_applied_with_the_field_path(aws, quer
         ({"query": "SELECT * FROM courses WHERE course_code = {code}", "parameters": None, "testValues": None}, "spec.sqlData.sqlQuery", "not a declared parameter"),
         ({"query": "SELECT * FROM courses WHERE course_code = :code", "parameters": [{"name": "code"}], "testValues": None}, "spec.sqlData.sqlQuery", "{name}"),
         ({"parameters": [{"name": "keyword", "type": "text"}]}, "spec.sqlData.parameters.0.type", ""),
-        ({"testValues": [{"name": "nope", "value": 1}]}, "spec.sqlData.testValues.nope", "not a declared parameter"),
         ({"limit": 0}, "spec.sqlData.limit", ""),
         ({"sqlQuery_typo": "x"}, "spec.sqlData.sqlQuery_typo", "Extra inputs"),
     ],

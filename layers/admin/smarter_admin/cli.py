@@ -212,11 +212,12 @@ def apply(file: ManifestFile, dry_run: Annotated[bool, typer.Option("--dry-run",
     """Create or update from a manifest file. Documents are applied in dependency order (accounts, connections, plugins, clients, keys); every document is validated before any is stored."""
     docs = _load(file)
     source = "<stdin>" if str(file) == "-" else str(file)
+    changes = manifests.plan_documents(docs, account=account, source=source)
+    _warn(changes)
     if dry_run:
-        rows = [{"kind": c.kind, "name": c.name, "account": c.account, "result": f"{c.action} (dry run)"} for c in manifests.plan_documents(docs, account=account, source=source)]
+        rows = [{"kind": c.kind, "name": c.name, "account": c.account, "result": f"{c.action} (dry run)"} for c in changes]
         emit(rows, output_format, columns=APPLY_COLUMNS, name=lambda r: f"{r['kind'].lower()}/{r['name']}", human=lambda: [output.out(f"{r['kind']}/{r['name']} {r['result']}") for r in rows])
         return 0
-    changes = manifests.plan_documents(docs, account=account, source=source)
     results = []
     for change in changes:
         result = change.write()
@@ -236,6 +237,13 @@ def apply(file: ManifestFile, dry_run: Annotated[bool, typer.Option("--dry-run",
     return 0
 
 
+def _warn(changes: list[manifests.Change]) -> None:
+    """What the manifests got wrong without being refused, on stderr."""
+    for change in changes:
+        for warning in change.warnings:
+            output.err(f"warning: {change.kind}/{change.name}: {warning}", style="yellow" if output.is_color("err") else None)
+
+
 @app.command(
     epilog="Examples:\n\n"
     "  smarter diff -f examples/demo-client-customer-support.yaml\n\n"
@@ -245,6 +253,7 @@ def diff(file: ManifestFile, account: Account = None, output_format: Output = No
     """Show what applying a manifest file would change, against what is stored. Exits 0 when nothing would change, 1 when something would (as diff(1) does)."""
     source = "<stdin>" if str(file) == "-" else str(file)
     changes = manifests.plan_documents(_load(file), account=account, source=source)
+    _warn(changes)
     changed = [c for c in changes if c.action != "unchanged"]
     if output_format is not None:
         rows = [{"kind": c.kind, "name": c.name, "account": c.account, "result": c.action, "stored": c.before, "manifest": c.after} for c in changes]

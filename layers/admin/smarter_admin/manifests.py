@@ -20,7 +20,7 @@ import yaml
 
 from smarter.errors import ManifestError, NotFound
 from smarter.llm import plugins, providers
-from smarter.schema import ACCOUNT_NUMBER, CLIENT_NAME, did_you_mean, validate_model
+from smarter.schema import ACCOUNT_NUMBER, CLIENT_NAME, collecting_warnings, did_you_mean, validate_model
 from smarter.store import storage
 from smarter.tenancy import auth
 from smarter.tenancy.auth import iso, now, parse_time
@@ -57,6 +57,7 @@ class Change:
     before: dict[str, Any] | None
     after: dict[str, Any]
     write: Callable[[], dict[str, Any]] = field(repr=False)
+    warnings: list[str] = field(default_factory=list)  # accepted, but worth telling (smarter.schema.warn)
 
     @property
     def action(self) -> str:
@@ -169,7 +170,13 @@ def apply(data: dict[str, Any], *, account: str | None = None) -> dict[str, Any]
 
 def plan(data: dict[str, Any], *, account: str | None = None, pending: set[tuple[str, str, str]] | None = None) -> Change:
     """Validate one manifest against what is stored, without writing anything."""
-    pending = pending or set()
+    with collecting_warnings() as warnings:
+        change = _plan(data, account, pending or set())
+    change.warnings = warnings
+    return change
+
+
+def _plan(data: dict[str, Any], account: str | None, pending: set[tuple[str, str, str]]) -> Change:
     _check_kind(data)  # before the shape: a `User` manifest is an unknown kind, not a field error
     manifest = parse_manifest(data)
     kind = manifest.kind

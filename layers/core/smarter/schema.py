@@ -3,10 +3,13 @@ of manifest models, and ValidationErrors turned into messages that name the fiel
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import logging
 import re
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -87,3 +90,30 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+
+
+# --- warnings: what a manifest may get wrong without being refused -----------------
+
+_warnings: ContextVar[list[str] | None] = ContextVar("manifest_warnings", default=None)
+
+
+@contextlib.contextmanager
+def collecting_warnings() -> Iterator[list[str]]:
+    """Collect the `warn` calls made while validating one manifest."""
+    collected: list[str] = []
+    token = _warnings.set(collected)
+    try:
+        yield collected
+    finally:
+        _warnings.reset(token)
+
+
+def warn(path: str, message: str) -> None:
+    """A manifest problem that does not stop the apply (Smarter accepts it): told
+    to whoever applies the manifest, logged when nobody collects."""
+    text = f"{path}: {message}" if path else message
+    collected = _warnings.get()
+    if collected is None:
+        logging.getLogger("smarter.manifests").warning(text)
+    else:
+        collected.append(text)

@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger
 from pydantic import Field, model_validator
 
 from smarter.errors import ManifestError, PluginCallError  # noqa: F401  (re-exported for plugin kinds)
-from smarter.schema import PLUGIN_NAME, Strict, validate_model
+from smarter.schema import PLUGIN_NAME, Strict, validate_model, warn
 
 ENTRY_POINT_GROUP = "smarter.plugin_kinds"
 logger = Logger(child=True)
@@ -295,14 +295,19 @@ def test_values(raw: Any, schema: dict[str, Any], path: str) -> dict[str, Any]:
         values = dict(raw)
     else:
         raise ManifestError(path, "a list of {name, value} or a mapping of name to value")
+    # Smarter does not check testValues against the parameters; neither do we
+    # refuse them: what `smarter plugin test` cannot use is dropped with a warning.
     properties = schema.get("properties") or {}
-    for name in values:
+    for name in list(values):
         if name not in properties:
-            raise ManifestError(f"{path}.{name}", f"{name!r} is not a declared parameter")
-    try:
-        coerce_arguments(schema, values)
-    except PluginCallError as exc:
-        raise ManifestError(path, str(exc)) from None
+            warn(f"{path}.{name}", f"{name!r} is not a declared parameter; this test value is ignored")
+            values.pop(name)
+    for name in list(values):
+        try:
+            coerce_arguments({**schema, "required": []}, {name: values[name]})
+        except PluginCallError as exc:
+            warn(f"{path}.{name}", f"{exc}; this test value is ignored")
+            values.pop(name)
     return values
 
 
