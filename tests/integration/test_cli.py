@@ -307,7 +307,7 @@ def test_delete_client_and_account(demo):
 def test_usage_errors_exit_2_with_a_hint(demo):
     result = proc("get", "clinets")
     assert result.code == 2
-    assert result.err.splitlines() == ["error: unknown kind 'clinets'; did you mean 'clients'?", "hint: one of: accounts, apikeys, clients, connections, domains, plugins"]
+    assert result.err.splitlines() == ["error: unknown kind 'clinets'; did you mean 'clients'?", "hint: one of: accounts, apikeys, clients, connections, domains, plugins, secrets"]
     result = cli("get", "clients", "--colour")
     assert result.code == 2 and "No such option: --colour" in result.err and "smarter get --help" in result.err
     result = cli("delete", "apikey", "x")
@@ -394,7 +394,7 @@ def test_every_verb_has_examples_in_its_help(verb, capsys):
 def test_delete_help_lists_only_what_delete_deletes(capsys):
     main(["delete", "--help"])
     text = " ".join(re.sub("[│╭╮╰╯─]", " ", capsys.readouterr().out).split())
-    assert "accounts, clients, plugins or connections" in text
+    assert "accounts, clients, plugins, connections or secrets" in text
     assert "API keys are revoked: smarter apikey revoke" in text
 
 
@@ -462,3 +462,23 @@ def test_every_field_error_of_a_document_in_one_run(demo, tmp_path):
     lines = result.err.splitlines()
     assert lines[0].endswith("document 1 (LLMClient/bot): 3 problems")
     assert sorted(line.split(":")[0].strip() for line in lines[1:]) == ["spec.config.defaultMaxTokens", "spec.config.defaultTemprature", "spec.plugin"]
+
+
+def test_a_secret_manifest_goes_to_secrets_manager_and_is_never_shown(demo, tmp_path):
+    from smarter.store import aws
+    from smarter.tenancy import account_secrets
+
+    doc = {"apiVersion": "smarter.sh/v1", "kind": "Secret", "metadata": {"name": "example_secret", "description": "the API's key"}, "spec": {"config": {"value": "s3cr3t-value", "expirationDate": "2027-12-31"}}}
+    path = write(tmp_path, doc)
+    for args in (("apply", "-f", path, "--dry-run"), ("diff", "-f", path), ("apply", "-f", path, "-o", "json"), ("get", "secrets", "-o", "yaml"), ("get", "secrets")):
+        result = cli(*args)
+        assert "s3cr3t-value" not in result.out + result.err, args
+    assert cli("get", "secrets", "-o", "name").out.splitlines() == ["secret/example_secret"]
+    assert account_secrets.account_secret(ACCOUNT, "example_secret") == "s3cr3t-value"
+    items = aws.client("dynamodb").scan(TableName="smarter-config")["Items"]
+    assert "s3cr3t-value" not in json.dumps(items)
+    doc["spec"]["config"]["value"] = "rotated"
+    assert cli("apply", "-f", write(tmp_path, doc)).out.strip() == "Secret/example_secret applied (configured)"
+    assert account_secrets.account_secret(ACCOUNT, "example_secret") == "rotated"
+    assert cli("delete", "secret", "example_secret").code == 0
+    assert cli("get", "secrets", "-o", "json").json() == []

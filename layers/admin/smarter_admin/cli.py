@@ -50,6 +50,7 @@ KINDS = {
     "connection": "connections", "connections": "connections",
     "apiconnection": "connections", "apiconnections": "connections", "sqlconnection": "connections", "sqlconnections": "connections",
     "apikey": "apikeys", "apikeys": "apikeys",
+    "secret": "secrets", "secrets": "secrets",
     "domain": "domains", "domains": "domains",
 }
 SCOPED = {"clients": "CLIENT", "plugins": "PLUGIN", "connections": "CONNECTION"}
@@ -58,7 +59,7 @@ ONLY = {
     "apiplugin": "ApiPlugin", "apiplugins": "ApiPlugin", "sqlplugin": "SqlPlugin", "sqlplugins": "SqlPlugin",
     "apiconnection": "ApiConnection", "apiconnections": "ApiConnection", "sqlconnection": "SqlConnection", "sqlconnections": "SqlConnection",
 }
-DELETABLE = ("accounts", "clients", "plugins", "connections")
+DELETABLE = ("accounts", "clients", "plugins", "connections", "secrets")
 
 
 def _complete_kind(incomplete: str) -> list[str]:
@@ -69,7 +70,7 @@ def _complete_deletable(incomplete: str) -> list[str]:
     return [k for k in DELETABLE if k.startswith(incomplete.lower())]
 
 
-Kind = Annotated[str, typer.Argument(help="accounts, clients, plugins, connections, apikeys or domains (singular and Smarter's kind names work too).", autocompletion=_complete_kind, show_default=False)]
+Kind = Annotated[str, typer.Argument(help="accounts, clients, plugins, connections, secrets, apikeys or domains (singular and Smarter's kind names work too).", autocompletion=_complete_kind, show_default=False)]
 
 
 def resolve_kind(word: str, allowed: tuple[str, ...] | None = None) -> str:
@@ -143,7 +144,27 @@ COLUMNS: dict[str, list[Column]] = {
         Column("AGE", lambda d: age(d.get("created_at"))),
     ],
     "domains": domains_cli.COLUMNS,
+    "secrets": [
+        Column("NAME", lambda d: d.get("name")),
+        Column("DESCRIPTION", lambda d: d.get("description")),
+        Column("UPDATED", lambda d: age(d.get("updated_at"))),
+    ],
 }
+
+
+def _secrets(account: str) -> list[dict[str, Any]]:
+    """An account's secrets by name: never their values."""
+    from smarter.store import aws
+    from smarter.tenancy.account_secrets import ACCOUNT_SECRET_PREFIX
+
+    prefix = f"{ACCOUNT_SECRET_PREFIX}{account}/"
+    found = []
+    for page in aws.client("secretsmanager").get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "Values": [prefix]}]):
+        for entry in page.get("SecretList", []):
+            if entry["Name"].startswith(prefix):
+                stamp = entry.get("LastChangedDate") or entry.get("CreatedDate")
+                found.append({"name": entry["Name"][len(prefix):], "account": account, "description": entry.get("Description"), "updated_at": stamp.isoformat() if stamp else None})
+    return sorted(found, key=lambda d: d["name"])
 
 
 # --- the root: --version, --debug, --no-color ---------------------------------------------
@@ -283,6 +304,8 @@ def _list(kind: str, account: str | None) -> list[dict[str, Any]]:
         return [{k: v for k, v in d.items() if k != "key_hash"} for d in storage.list_api_keys(account_of(account))]
     if kind == "domains":
         return storage.list_domains(account)
+    if kind == "secrets":
+        return _secrets(account_of(account))
     return storage.list_scoped(SCOPED[kind], account_of(account))
 
 
@@ -330,7 +353,7 @@ def describe(kind: Kind, name: Annotated[str, typer.Argument(help="The item's na
     return 0
 
 
-Deletable = Annotated[str, typer.Argument(help="accounts, clients, plugins or connections (API keys are revoked: smarter apikey revoke; domains removed: smarter domain remove).", autocompletion=_complete_deletable, show_default=False)]
+Deletable = Annotated[str, typer.Argument(help="accounts, clients, plugins, connections or secrets (API keys are revoked: smarter apikey revoke; domains removed: smarter domain remove).", autocompletion=_complete_deletable, show_default=False)]
 
 
 @app.command(
@@ -340,7 +363,7 @@ Deletable = Annotated[str, typer.Argument(help="accounts, clients, plugins or co
     "  smarter delete account 3141-5926-5359         # with its clients, plugins, keys and domains",
 )
 def delete(kind: Deletable, name: Annotated[str, typer.Argument(help="The item's name (an account's number).", show_default=False)], account: Account = None, output_format: Output = None) -> int:
-    """Delete an account (with everything in it), a client (with its custom domain), a plugin or a connection."""
+    """Delete an account (with everything in it), a client (with its custom domain), a plugin, a connection or a secret."""
     kind = resolve_kind(kind, DELETABLE)
     if kind == "apikeys":
         raise failures.UsageProblem("API keys are revoked, not deleted", f"smarter apikey revoke {name}")
@@ -359,6 +382,16 @@ def delete(kind: Deletable, name: Annotated[str, typer.Argument(help="The item's
         for doc in storage.list_api_keys(name):
             storage.delete_raw(f"APIKEY#{doc['key_hash']}", "APIKEY")
         results.append({"kind": "account", "name": name, "result": "deleted"})
+    elif kind == "secrets":
+        from smarter.store import aws
+        from smarter.tenancy import account_secrets
+
+        number = account_of(account)
+        if name not in {s["name"] for s in _secrets(number)}:
+            raise NotFound(f"no secret named {name!r} in account {number}")
+        aws.client("secretsmanager").delete_secret(SecretId=account_secrets.account_secret_id(number, name), ForceDeleteWithoutRecovery=True)
+        account_secrets.forget(number, name)
+        results.append({"kind": "secret", "name": name, "account": number, "result": "deleted"})
     else:
         number = account_of(account)
         if storage.get_scoped_item(SCOPED[kind], number, name) is None:

@@ -25,10 +25,10 @@ from smarter.store import storage
 from smarter.tenancy import auth
 from smarter.tenancy.auth import iso, now, parse_time
 from smarter_admin import domains
-from smarter_admin.models import AccountSpec, ApiKeySpec, ClientSpec, parse_manifest
+from smarter_admin.models import AccountSpec, ApiKeySpec, ClientSpec, SecretSpec, parse_manifest
 
 CLIENT_KINDS = ("LLMClient", "Chatbot")
-ORDER = {"Account": 0, "ApiConnection": 1, "SqlConnection": 1, "Plugin": 2, "ApiPlugin": 2, "SqlPlugin": 2, "LLMClient": 3, "Chatbot": 3, "ApiKey": 4}
+ORDER = {"Account": 0, "Secret": 1, "ApiConnection": 1, "SqlConnection": 1, "Plugin": 2, "ApiPlugin": 2, "SqlPlugin": 2, "LLMClient": 3, "Chatbot": 3, "ApiKey": 4}
 # Fields a write stamps; a change in them alone is not a change.
 STAMPS = ("created_at", "updated_at")
 
@@ -71,7 +71,7 @@ def _comparable(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def known_kinds() -> list[str]:
-    return ["Account", *CLIENT_KINDS, *sorted(plugins.plugin_manifest_kinds()), *sorted(plugins.connection_manifest_kinds()), "ApiKey"]
+    return ["Account", *CLIENT_KINDS, *sorted(plugins.plugin_manifest_kinds()), *sorted(plugins.connection_manifest_kinds()), "Secret", "ApiKey"]
 
 
 def load_documents(text: str, source: str = "") -> list[dict[str, Any]]:
@@ -253,6 +253,9 @@ def _plan(data: dict[str, Any], account: str | None, pending: set[tuple[str, str
     if kind in plugins.connection_manifest_kinds():
         return _scoped_change(kind, "CONNECTION", data, number, lambda stored: plugins.connection_kind_for(kind).validate_connection(stored))
 
+    if kind == "Secret":
+        return _secret_change(name, number, validate_model(SecretSpec, manifest.spec, "spec"), manifest.metadata.description)
+
     if kind == "ApiKey":
         return _api_key_change(name, number, validate_model(ApiKeySpec, manifest.spec, "spec"))
 
@@ -311,3 +314,38 @@ def _api_key_change(name: str, number: str, spec: ApiKeySpec) -> Change:
         return {"kind": "ApiKey", "name": name, "account": number, "key_id": doc["key_id"], "api_key": secret, "result": "created"}
 
     return Change("ApiKey", "APIKEY", name, number, None, {"name": name, "account": number, "clients": spec.clients, "expires_at": iso(expires_at) if expires_at else None}, create)
+
+
+def _secret_change(name: str, number: str, spec: SecretSpec, description: str | None) -> Change:
+    """`kind: Secret` writes its value to Secrets Manager under the account's
+    prefix, where connections find it by name; DynamoDB never sees it, and
+    neither the result, the dry run nor the diff shows it."""
+    from smarter.store import aws
+    from smarter.tenancy import account_secrets
+
+    try:
+        secret_id = account_secrets.account_secret_id(number, name)
+    except ValueError as exc:
+        raise ManifestError("metadata.name", str(exc)) from None
+    sm = aws.client("secretsmanager")
+    try:
+        found = sm.describe_secret(SecretId=secret_id)
+    except sm.exceptions.ResourceNotFoundException:
+        found = None
+    about = spec.config.description or description or ""
+    shown = {"name": name, "account": number, "secret_id": secret_id, "description": about, "expirationDate": spec.config.expirationDate}
+    # The stored value is not read back to compare: re-applying a Secret always writes it.
+    before = {**shown, "value": "(stored, not shown)"} if found else None
+    after = {**shown, "value": "(from the manifest, not shown)"}
+
+    def write() -> dict[str, Any]:
+        if found is None:
+            sm.create_secret(Name=secret_id, SecretString=spec.config.value, Description=about, Tags=[{"Key": "smarter:account", "Value": number}])
+        else:
+            sm.put_secret_value(SecretId=secret_id, SecretString=spec.config.value)
+            if about != found.get("Description", ""):
+                sm.update_secret(SecretId=secret_id, Description=about)
+        account_secrets.forget(number, name)
+        return {"kind": "Secret", "name": name, "account": number, "result": "applied"}
+
+    return Change("Secret", "SECRET", name, number, before, after, write)

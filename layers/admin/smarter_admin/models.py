@@ -74,3 +74,15 @@ def parse_manifest(data: Any) -> Manifest:
     if data.get("apiVersion") != API_VERSION:
         raise ManifestError("apiVersion", f"must be {API_VERSION!r}, got {data.get('apiVersion')!r}")
     return validate_model(Manifest, data, "")
+
+
+class SecretConfig(Strict):
+    value: str = Field(min_length=1)
+    description: str | None = None
+    expirationDate: str | None = None
+
+
+class SecretSpec(Strict):
+    """Smarter's `kind: Secret`: the value goes to Secrets Manager, nowhere else."""
+
+    config: SecretConfig
