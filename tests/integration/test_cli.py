@@ -482,3 +482,65 @@ def test_a_secret_manifest_goes_to_secrets_manager_and_is_never_shown(demo, tmp_
     assert account_secrets.account_secret(ACCOUNT, "example_secret") == "rotated"
     assert cli("delete", "secret", "example_secret").code == 0
     assert cli("get", "secrets", "-o", "json").json() == []
+
+
+SMARTER_ACCOUNT_DOC = """\
+apiVersion: smarter.sh/v1
+kind: Account
+metadata:
+  name: example_account
+  description: an account in Smarter's own form
+  version: 1.0.0
+  accountNumber: "2718-2818-2845"
+spec:
+  config:
+    companyName: Example Inc.
+    phoneNumber: "+1 555 0100"
+    address1: 1 Main Street
+    address2: null
+    city: Springfield
+    state: IL
+    postalCode: "62701"
+    country: US
+    language: en-US
+    timezone: America/Chicago
+    currency: USD
+"""
+
+SMARTER_CHATBOT_DOC = """\
+apiVersion: smarter.sh/v1
+kind: Chatbot
+metadata:
+  name: sales
+  description: a chatbot with Smarter's presentation fields
+  version: 1.0.0
+spec:
+  config:
+    provider: offline
+    appBackgroundImageUrl: https://cdn.example.com/bg.png
+    appLogoUrl: https://cdn.example.com/logo.png
+    appFileAttachment: false
+    customDomain: null
+    dnsVerificationStatus: Not Verified
+    deployed: true
+  functions:
+    - get_current_weather
+  plugins: []
+"""
+
+
+def test_smarter_s_account_and_chatbot_forms_apply_with_warnings_for_what_is_ignored(aws, tmp_path):
+    path = tmp_path / "smarter.yaml"
+    path.write_text(SMARTER_ACCOUNT_DOC + "---\n" + SMARTER_CHATBOT_DOC)
+
+    result = cli("apply", "-f", str(path), "--account", "2718-2818-2845")
+
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == ["Account/2718-2818-2845 applied (created)", "LLMClient/sales applied (created)"]
+    assert "warning: LLMClient/sales: spec.functions: Smarter's built-in functions (get_current_weather) do not exist here" in result.err
+    assert "warning: LLMClient/sales: spec.config.dnsVerificationStatus: ignored" in result.err
+    account = cli("get", "account", "2718-2818-2845", "-o", "json").json()
+    assert (account["companyName"], account["city"], account["language"]) == ("Example Inc.", "Springfield", "en-US")
+    client = cli("describe", "client", "sales", "--account", "2718-2818-2845", "-o", "json").json()
+    assert client["ui"]["logo_url"] == "https://cdn.example.com/logo.png"
+    assert client["ui"]["background_image_url"] == "https://cdn.example.com/bg.png"

@@ -20,7 +20,7 @@ import yaml
 
 from smarter.errors import ManifestError, NotFound
 from smarter.llm import plugins, providers
-from smarter.schema import ACCOUNT_NUMBER, CLIENT_NAME, collecting_warnings, did_you_mean, validate_model
+from smarter.schema import ACCOUNT_NUMBER, CLIENT_NAME, collecting_warnings, did_you_mean, validate_model, warn
 from smarter.store import storage
 from smarter.tenancy import auth
 from smarter.tenancy.auth import iso, now, parse_time
@@ -184,9 +184,18 @@ def _plan(data: dict[str, Any], account: str | None, pending: set[tuple[str, str
     stamp = iso(now())
 
     if kind == "Account":
+        if manifest.metadata.accountNumber:  # Smarter's form: a slug as name, the number beside it
+            name = manifest.metadata.accountNumber
         if not ACCOUNT_NUMBER.match(name):
-            raise ManifestError("metadata.name", f"an account number looks like 3141-5926-5359, got {name!r}")
-        spec = validate_model(AccountSpec, manifest.spec, "spec")
+            field_name = "metadata.accountNumber" if manifest.metadata.accountNumber else "metadata.name"
+            raise ManifestError(field_name, f"an account number looks like 3141-5926-5359, got {name!r}")
+        raw_spec = manifest.spec
+        if isinstance(raw_spec.get("config"), dict):  # Smarter nests the account's fields under spec.config
+            raw_spec = {**raw_spec["config"], **{k: v for k, v in raw_spec.items() if k != "config"}}
+            prefix = "spec.config"
+        else:
+            prefix = "spec"
+        spec = validate_model(AccountSpec, raw_spec, prefix)
         existing = storage.get_account(name)
         doc = {"number": name, "description": manifest.metadata.description, **spec.model_dump(), "created_at": (existing or {}).get("created_at", stamp), "updated_at": stamp}
 
@@ -204,6 +213,12 @@ def _plan(data: dict[str, Any], account: str | None, pending: set[tuple[str, str
             raise ManifestError("metadata.name", "a client name is a DNS label: lower-case letters, digits and '-', starting with a letter")
         spec = validate_model(ClientSpec, manifest.spec, "spec")
         config = spec.config
+        if spec.functions:
+            warn("spec.functions", f"Smarter's built-in functions ({', '.join(spec.functions)}) do not exist here and are ignored; write them as plugins")
+        if isinstance(config.customDomain, dict):
+            warn("spec.config.customDomain", "ignored: claim a custom domain with `smarter domain add CLIENT DOMAIN`")
+        if config.dnsVerificationStatus is not None:
+            warn("spec.config.dnsVerificationStatus", "ignored: a domain's state is kept by `smarter domain` (see `smarter domain list`)")
         try:
             provider = providers.get_provider(config.provider)
         except NotFound as exc:
@@ -232,9 +247,12 @@ def _plan(data: dict[str, Any], account: str | None, pending: set[tuple[str, str
                 "placeholder": config.appPlaceholder,
                 "assistant": config.appAssistant,
                 "info_url": config.appInfoUrl,
+                "background_image_url": config.appBackgroundImageUrl,
+                "logo_url": config.appLogoUrl,
+                "file_attachment": config.appFileAttachment,
             },
             "plugins": spec.plugins,
-            "custom_domain": config.customDomain,
+            "custom_domain": config.customDomain if isinstance(config.customDomain, str) else None,
             "deployed": config.deployed,
             "created_at": (existing or {}).get("created_at", stamp),
             "updated_at": stamp,
