@@ -3,6 +3,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { App } from './App'
 import { GOOD_KEY, installFakeGateway, json, type FakeGateway } from './test/fakeGateway'
 
+vi.mock('./components/CodeEditor', () => import('./test/textareaEditor'))
+
 let gateway: FakeGateway
 
 beforeEach(() => {
@@ -17,6 +19,7 @@ afterEach(() => {
 })
 
 const editor = () => screen.getByTestId('editor') as HTMLTextAreaElement
+const queryEditor = () => screen.queryByTestId('editor') as HTMLTextAreaElement | null
 const editorJson = () => JSON.parse(editor().value)
 
 async function signIn(key = GOOD_KEY) {
@@ -27,7 +30,7 @@ async function signIn(key = GOOD_KEY) {
 async function renderSignedIn() {
   sessionStorage.setItem('smarter.passthrough.apiKey', GOOD_KEY)
   render(<App />)
-  await waitFor(() => expect(editor().value).not.toBe(''))
+  await waitFor(() => expect(queryEditor()?.value).toBeTruthy())
 }
 
 describe('signing in', () => {
@@ -43,7 +46,9 @@ describe('signing in', () => {
     render(<App />)
     await signIn()
     expect((await screen.findByTestId('account')).textContent).toContain('3141-5926-5359')
-    expect(Object.values({ ...sessionStorage })).toEqual([GOOD_KEY])
+    expect(sessionStorage.getItem('smarter.passthrough.apiKey')).toBe(GOOD_KEY)
+    const others = Object.entries({ ...sessionStorage }).filter(([name]) => name !== 'smarter.passthrough.apiKey')
+    expect(others.map(([, value]) => value).join('')).not.toContain(GOOD_KEY)
     expect(localStorage.length).toBe(0)
     expect(document.cookie).toBe('')
   })
@@ -59,7 +64,8 @@ describe('signing in', () => {
   it('signing out forgets the key', async () => {
     await renderSignedIn()
     fireEvent.click(screen.getByTestId('sign-out'))
-    expect(sessionStorage.length).toBe(0)
+    expect(sessionStorage.getItem('smarter.passthrough.apiKey')).toBeNull()
+    expect(JSON.stringify({ ...sessionStorage })).not.toContain(GOOD_KEY)
     expect(await screen.findByTestId('api-key-input')).toBeTruthy()
   })
 
@@ -133,18 +139,36 @@ describe('sending', () => {
     expect(screen.getByTestId('response-summary').textContent).toContain('Hello, world!')
   })
 
-  it('disables Send while a request runs', async () => {
+  it('sends once while a request runs, even on a double Ctrl+Enter, and keeps focus on Send', async () => {
     await renderSignedIn()
     let answer!: (response: Response) => void
     gateway.nextPassthrough = () => new Promise((resolve) => (answer = resolve))
-    fireEvent.click(screen.getByTestId('send'))
-    await waitFor(() => expect(screen.getByTestId('send')).toHaveProperty('disabled', true))
+    fireEvent.keyDown(editor(), { key: 'Enter', ctrlKey: true })
+    fireEvent.keyDown(editor(), { key: 'Enter', ctrlKey: true })
+    await waitFor(() => expect(screen.getByTestId('send').getAttribute('aria-disabled')).toBe('true'))
     expect(screen.getByTestId('send').textContent).toBe('Sending…')
+    expect(screen.getByTestId('cancel')).toBeTruthy()
     fireEvent.click(screen.getByTestId('send'))
     expect(gateway.sent).toHaveLength(1)
     await act(async () => answer(json(200, { metadata: { key: 'j-late' }, data: { status: 200, body: {} } })))
-    expect(screen.getByTestId('send')).toHaveProperty('disabled', false)
+    expect(screen.getByTestId('send').getAttribute('aria-disabled')).toBeNull()
+    expect(screen.queryByTestId('cancel')).toBeNull()
     expect(screen.getByTestId('response-key').textContent).toBe('j-late')
+  })
+
+  it('Cancel aborts the request and says so', async () => {
+    await renderSignedIn()
+    gateway.nextPassthrough = () => new Promise(() => {})
+    gateway.fetch.mockImplementationOnce(
+      (_url: unknown, init: RequestInit) =>
+        new Promise((_resolve, reject) =>
+          init.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))),
+        ),
+    )
+    fireEvent.click(screen.getByTestId('send'))
+    fireEvent.click(await screen.findByTestId('cancel'))
+    expect(await screen.findByText('Cancelled before the provider answered.')).toBeTruthy()
+    expect(screen.getByTestId('send').getAttribute('aria-disabled')).toBeNull()
   })
 
   it("shows a provider error as the provider sent it, with the provider's status", async () => {
