@@ -36,7 +36,9 @@ function formatting(text: string): FormattingOptions {
 
 /** Set (or, with undefined, remove) one value at a JSON path, keeping everything else byte for byte. */
 export function setAt(text: string, path: (string | number)[], value: unknown, arrayInsert = false): string {
-  const edits = modify(text, path, value, { formattingOptions: formatting(text), isArrayInsertion: arrayInsert })
+  // jsonc-parser formats the lines an edit touches: on a one-line body that would be all of it.
+  const formattingOptions = text.trim().includes('\n') ? formatting(text) : undefined
+  const edits = modify(text, path, value, { formattingOptions, isArrayInsertion: arrayInsert })
   return applyEdits(text, edits)
 }
 

@@ -51,23 +51,22 @@ export function snippet(language: SnippetLanguage, apiBase: string, provider: st
   }
   if (language === 'python') {
     // The passthrough answers with the gateway's envelope, so the SDK's generic
-    // post() is used rather than chat.completions.create().
+    // post() is used rather than chat.completions.create(); max_retries=0 so a
+    // 429 is not silently paid for three times. A 4xx/5xx raises APIStatusError.
     return [
       'import os',
       '',
-      'import httpx',
       'from openai import OpenAI',
       '',
-      `client = OpenAI(api_key=os.environ["SMARTER_API_KEY"], base_url=${JSON.stringify(`${apiBase}/v1`)})`,
+      `client = OpenAI(api_key=os.environ["SMARTER_API_KEY"], base_url=${JSON.stringify(`${apiBase}/v1`)}, max_retries=0)`,
       '',
       `request = ${python(request)}`,
       '',
-      `response = client.post(${JSON.stringify(`/passthrough/${encodeURIComponent(provider)}`)}, body=request, cast_to=httpx.Response)`,
-      streamed ? 'print(response.text)  # the provider\'s chat.completion.chunk events' : 'envelope = response.json()',
-      streamed ? '' : 'print(envelope["data"]["status"], envelope["data"]["body"])',
-    ]
-      .join('\n')
-      .trimEnd()
+      streamed
+        ? `events = client.post(${JSON.stringify(`/passthrough/${encodeURIComponent(provider)}`)}, body=request, cast_to=str)`
+        : `envelope = client.post(${JSON.stringify(`/passthrough/${encodeURIComponent(provider)}`)}, body=request, cast_to=dict)`,
+      streamed ? "print(events)  # the provider's chat.completion.chunk events" : 'print(envelope["data"]["status"], envelope["data"]["body"])',
+    ].join('\n')
   }
   return [
     `const response = await fetch(${JSON.stringify(url)}, {`,

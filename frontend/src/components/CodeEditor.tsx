@@ -4,7 +4,7 @@
  * document lives in CodeMirror; the page hears about changes at most every
  * DEBOUNCE_MS for large bodies, so typing in a 2 MB body stays instant.
  */
-import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirror/commands'
+import { defaultKeymap, history, historyKeymap } from '@codemirror/commands'
 import { json } from '@codemirror/lang-json'
 import { bracketMatching, HighlightStyle, syntaxHighlighting } from '@codemirror/language'
 import { EditorState, RangeSetBuilder, StateEffect, StateField } from '@codemirror/state'
@@ -117,8 +117,8 @@ export const CodeEditor = forwardRef<CodeEditorHandle, Props>(function CodeEdito
               },
             },
             ...defaultKeymap,
+            // No indentWithTab: Tab must move focus out of the editor, not trap the keyboard.
             ...historyKeymap,
-            indentWithTab,
           ]),
           EditorView.contentAttributes.of({
             'aria-label': label,
