@@ -4,7 +4,7 @@
  * document lives in CodeMirror; the page hears about changes at most every
  * DEBOUNCE_MS for large bodies, so typing in a 2 MB body stays instant.
  */
-import { defaultKeymap, history, historyKeymap } from '@codemirror/commands'
+import { defaultKeymap, history, historyKeymap, isolateHistory } from '@codemirror/commands'
 import { json } from '@codemirror/lang-json'
 import { bracketMatching, HighlightStyle, syntaxHighlighting } from '@codemirror/language'
 import { EditorState, RangeSetBuilder, StateEffect, StateField } from '@codemirror/state'
@@ -154,7 +154,8 @@ export const CodeEditor = forwardRef<CodeEditorHandle, Props>(function CodeEdito
     if (!editor || value === reported.current) return
     const current = editor.state.doc.toString()
     reported.current = value
-    if (current !== value) editor.dispatch({ changes: minimalChange(current, value) })
+    // Its own undo step, never merged with typing or another replacement made a moment before.
+    if (current !== value) editor.dispatch({ changes: minimalChange(current, value), annotations: isolateHistory.of('full') })
   }, [value])
 
   useEffect(() => {
