@@ -482,6 +482,18 @@ def test_sending_shows_status_time_journal_key_and_then_a_provider_error_as_sent
     page.screenshot(path=str(ARTIFACTS / "passthrough-page-provider-error.png"), full_page=True)
 
 
+def test_the_cost_is_shown_when_the_provider_reports_one(page, stack):
+    signed_in(page, stack)
+    expect_no_cost = send_and_wait(page, 200)
+    assert "cost" not in expect_no_cost["data"]["body"]["usage"]
+    expect(page.get_by_test_id("response-cost")).to_have_count(0)
+    priced = completion("priced")
+    priced["usage"]["cost"] = 0.000123
+    stack.openai.enqueue(body=priced)
+    send_and_wait(page, 200)
+    expect(page.get_by_test_id("response-cost")).to_have_text("$0.000123")
+
+
 def test_the_reply_is_markdown_sanitized_and_copied_alone(page, stack):
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     signed_in(page, stack)

@@ -305,7 +305,7 @@ export const ResponsePanel = forwardRef<HTMLDivElement, Props>(function Response
                 </dd>
               </div>
               <div>
-                <dt>Time</dt>
+                <dt>Total time</dt>
                 <dd data-testid="response-duration">{answer.durationMs} ms</dd>
               </div>
               {answer.overheadMs !== null && (
