@@ -10,6 +10,7 @@ const KEY = 'smarter.passthrough.state'
 /** Enough to go back a while without filling the tab's ~5 MB of sessionStorage with 4 MiB bodies. */
 export const HISTORY_LIMIT = 20
 const HISTORY_BODY_LIMIT = 256 * 1024
+const HISTORY_BYTES = 1024 * 1024
 const ANSWER_TEXT_LIMIT = 512 * 1024
 
 export interface Answer extends PassthroughResult {
@@ -55,7 +56,11 @@ export function loadTabState(account: string): TabState | null {
 /** Best effort: an answer over 512 KB is not kept, and a full storage only costs the restore. */
 export function saveTabState(state: TabState): void {
   const answer = state.answer && state.answer.text.length <= ANSWER_TEXT_LIMIT ? { ...state.answer, envelope: null } : null
-  const history = state.history.filter((entry) => entry.body.length <= HISTORY_BODY_LIMIT).slice(0, HISTORY_LIMIT)
+  // At most 1 MB of history bodies, newest first: the tab's storage holds about 5 MB in all.
+  let budget = HISTORY_BYTES
+  const history = state.history
+    .slice(0, HISTORY_LIMIT)
+    .filter((entry) => entry.body.length <= HISTORY_BODY_LIMIT && (budget -= entry.body.length) >= 0)
   for (const attempt of [{ ...state, answer, history }, { ...state, answer: null, history: [] }]) {
     try {
       window.sessionStorage.setItem(KEY, JSON.stringify(attempt))

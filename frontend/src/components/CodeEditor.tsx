@@ -28,6 +28,8 @@ interface Props {
   /** Ctrl+Enter / Cmd+Enter. */
   onSubmit: () => void
   label: string
+  /** Take the focus when the editor appears (after sign-in). */
+  autoFocus?: boolean
 }
 
 /** Bodies up to this size report every keystroke; bigger ones are debounced. */
@@ -73,7 +75,7 @@ function minimalChange(from: string, to: string) {
 }
 
 export const CodeEditor = forwardRef<CodeEditorHandle, Props>(function CodeEditor(
-  { value, onChange, errorOffset, onSubmit, label },
+  { value, onChange, errorOffset, onSubmit, label, autoFocus },
   ref,
 ) {
   const host = useRef<HTMLDivElement>(null)
@@ -139,6 +141,7 @@ export const CodeEditor = forwardRef<CodeEditorHandle, Props>(function CodeEdito
       }),
     })
     view.current = editor
+    if (autoFocus) editor.focus()
     return () => {
       window.clearTimeout(timer.current)
       editor.destroy()

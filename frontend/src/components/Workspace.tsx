@@ -94,14 +94,6 @@ export function Workspace({ client, account, onKeyRejected, announce }: Props) {
     }
   }, [client, restored, onKeyRejected])
 
-  // Signed in (or reloaded) and the body is there: the caret goes to the editor, not to <body>.
-  const focused = useRef(false)
-  useEffect(() => {
-    if (providers && !focused.current) {
-      focused.current = true
-      editor.current?.focus()
-    }
-  }, [providers])
 
   /** Replace the whole body as one change the editor can undo (Ctrl+Z), and offer an Undo button too. */
   function replaceBody(next: string, label: string) {
@@ -439,6 +431,7 @@ export function Workspace({ client, account, onKeyRejected, announce }: Props) {
               errorOffset={check.ok ? null : check.offset}
               onSubmit={send}
               label="Request body (JSON)"
+              autoFocus // after sign-in the caret goes to the editor, not to <body>
             />
           </Suspense>
           {check.ok ? (

@@ -12,9 +12,10 @@ interface Props {
   errorOffset: number | null
   onSubmit: () => void
   label: string
+  autoFocus?: boolean
 }
 
-export const CodeEditor = forwardRef<CodeEditorHandle, Props>(function TextareaEditor({ value, onChange, onSubmit, label }, ref) {
+export const CodeEditor = forwardRef<CodeEditorHandle, Props>(function TextareaEditor({ value, onChange, onSubmit, label, autoFocus }, ref) {
   const area = useRef<HTMLTextAreaElement>(null)
   useImperativeHandle(ref, () => ({
     focusAt: (offset) => {
@@ -29,6 +30,7 @@ export const CodeEditor = forwardRef<CodeEditorHandle, Props>(function TextareaE
       ref={area}
       data-testid="editor"
       aria-label={label}
+      autoFocus={autoFocus}
       value={value}
       onChange={(e) => onChange(e.target.value)}
       onKeyDown={(e) => {
