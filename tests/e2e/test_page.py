@@ -223,6 +223,8 @@ def test_the_sign_in_screen_says_where_a_key_comes_from(page):
 
 
 def test_a_valid_key_shows_the_account_and_lives_in_session_storage_only(page, stack):
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
     sign_in(page, "sk-this-key-does-not-exist")
     expect(page.get_by_test_id("signin-error")).to_be_visible(timeout=WAIT_MS)
     signed_in(page, stack)
@@ -233,6 +235,8 @@ def test_a_valid_key_shows_the_account_and_lives_in_session_storage_only(page, s
     assert page.evaluate("localStorage.length") == 0
     assert page.evaluate("document.cookie") == ""
     assert stack.api_key not in page.url
+    send_and_wait(page, 200)
+    assert not [line for line in console if stack.api_key in line]
 
     page.get_by_test_id("sign-out").click()
     expect(page.get_by_test_id("api-key-input")).to_be_visible()

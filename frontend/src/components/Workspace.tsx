@@ -9,14 +9,14 @@ import {
   readControls,
   retargetModel,
   setAt,
-  setMaxTokens,
-  setSystemPrompt,
 } from '../request'
 import { snippet, SNIPPET_LABELS, type SnippetLanguage } from '../snippets'
 import { HISTORY_LIMIT, loadTabState, saveTabState, type Answer, type HistoryEntry } from '../tabState'
 import { TEMPLATES, templateText, type RequestTemplate } from '../templates'
 import type { CodeEditorHandle } from './CodeEditor'
 import { CopyButton } from './CopyButton'
+import { HistoryList } from './HistoryList'
+import { RequestControls } from './RequestControls'
 import { ResponsePanel, replyOf, type ResponseView } from './ResponsePanel'
 
 export { retargetModel }
@@ -303,56 +303,7 @@ export function Workspace({ client, account, onKeyRejected, announce }: Props) {
           </p>
         )}
 
-        <fieldset className="controls" disabled={!controls}>
-          <legend className="field-label">Parameters (they edit the JSON)</legend>
-          <label className="control">
-            <span>Temperature</span>
-            <input
-              type="number"
-              className="input"
-              data-testid="temperature"
-              min={0}
-              max={2}
-              step={0.1}
-              value={controls?.temperature ?? ''}
-              placeholder="default"
-              onChange={(e) => edit((t) => setAt(t, ['temperature'], e.target.value === '' ? undefined : Number(e.target.value)))}
-            />
-          </label>
-          <label className="control">
-            <span>Max tokens</span>
-            <input
-              type="number"
-              className="input"
-              data-testid="max-tokens"
-              min={1}
-              step={1}
-              value={controls?.maxTokens ?? ''}
-              placeholder="default"
-              onChange={(e) => edit((t, r) => setMaxTokens(t, r, e.target.value === '' ? null : Math.trunc(Number(e.target.value))))}
-            />
-          </label>
-          <label className="control checkbox">
-            <input
-              type="checkbox"
-              data-testid="stream"
-              checked={controls?.stream ?? false}
-              onChange={(e) => edit((t) => setAt(t, ['stream'], e.target.checked ? true : undefined))}
-            />
-            <span>Stream</span>
-          </label>
-          <label className="control wide">
-            <span>System prompt</span>
-            <textarea
-              className="input"
-              rows={2}
-              data-testid="system-prompt"
-              value={controls?.system ?? ''}
-              placeholder="none"
-              onChange={(e) => edit((t, r) => setSystemPrompt(t, r, e.target.value))}
-            />
-          </label>
-        </fieldset>
+        <RequestControls controls={controls} edit={edit} />
 
         <div className="field">
           <span className="field-label" id="templates-label">
@@ -473,27 +424,7 @@ export function Workspace({ client, account, onKeyRejected, announce }: Props) {
           </button>
         </div>
 
-        {history.length > 0 && (
-          <details className="history" data-testid="history">
-            <summary>History ({history.length})</summary>
-            <ol className="history-list">
-              {history.map((h) => (
-                <li key={h.id} data-testid="history-item">
-                  <span className="mono">{new Date(h.at).toLocaleTimeString()}</span>
-                  <span className="mono">
-                    {h.provider} · {h.model || '—'}
-                  </span>
-                  <span className={`status-pill ${h.status === null ? 'bad' : h.status < 300 ? 'ok' : h.status < 500 ? 'warn' : 'bad'}`}>
-                    {h.status ?? '—'}
-                  </span>
-                  <button type="button" className="button small" data-testid="history-restore" onClick={() => restore(h)}>
-                    Restore
-                  </button>
-                </li>
-              ))}
-            </ol>
-          </details>
-        )}
+        <HistoryList history={history} onRestore={restore} />
       </section>
 
       <ResponsePanel ref={output} view={view} sending={sending} onContinue={continueWith} />
