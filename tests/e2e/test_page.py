@@ -572,6 +572,55 @@ def test_a_streamed_answer_is_assembled_token_by_token(page, stack):
     expect(page.get_by_test_id("response-body")).to_contain_text("data: [DONE]")
 
 
+SLOW_STREAM = """
+(() => {
+  // Stands in for the gateway's streaming (not merged yet): a streamed passthrough answers
+  // one chat.completion.chunk event every 400 ms, and errors like a browser's fetch on abort.
+  const realFetch = window.fetch
+  window.fetch = (input, init = {}) => {
+    if (!String(input).includes('/v1/passthrough/') || !String(init.body).includes('"stream": true')) return realFetch(input, init)
+    const words = ['One ', 'word ', 'at ', 'a ', 'time, ', 'slowly, ', 'until ', 'cancelled.']
+    const encoder = new TextEncoder()
+    let timer
+    const body = new ReadableStream({
+      start(controller) {
+        let i = 0
+        const next = () => {
+          const delta = {content: words[i]}
+          controller.enqueue(encoder.encode('data: ' + JSON.stringify({object: 'chat.completion.chunk', model: 'gpt-4o-mini', choices: [{index: 0, delta}]}) + '\\n\\n'))
+          i += 1
+          if (i < words.length) timer = setTimeout(next, 400)
+          else { controller.enqueue(encoder.encode('data: [DONE]\\n\\n')); controller.close() }
+        }
+        next()
+        init.signal?.addEventListener('abort', () => { clearTimeout(timer); controller.error(new DOMException('aborted', 'AbortError')) })
+      },
+    })
+    return Promise.resolve(new Response(body, {status: 200, headers: {'Content-Type': 'text/event-stream', 'X-Smarter-Journal-Key': 'j-slow'}}))
+  }
+})()
+"""
+
+
+def test_a_slow_stream_grows_on_screen_and_cancel_keeps_what_arrived(page, stack):
+    """The stream is produced in the page by an init script standing in for fetch (the gateway's streaming is not
+    merged yet, and `page.route` can only answer all at once): the page's own reader sees it arrive chunk by chunk."""
+    page.add_init_script(SLOW_STREAM)
+    page.reload()
+    signed_in(page, stack)
+    page.get_by_test_id("stream").check()
+    page.get_by_test_id("send").click()
+    live = page.get_by_test_id("stream-live")
+    expect(live).to_contain_text("One word")
+    expect(page.get_by_test_id("elapsed")).to_be_visible()
+    expect(live).to_contain_text("One word at a")
+    page.get_by_test_id("cancel").click()
+    expect(page.get_by_test_id("response-summary")).to_contain_text("Cancelled")
+    kept = page.get_by_test_id("reply-markdown").inner_text()
+    assert kept.startswith("One word at a") and "cancelled." not in kept
+    expect(page.get_by_test_id("response-key")).to_have_text("j-slow")
+
+
 def test_a_provider_stream_passed_back_as_text_is_shown_as_a_reply_not_an_escaped_string(page, stack):
     """Today's gateway hands a provider's event stream back as a string in `data.body`: the page still reads it."""
     stack.openai.enqueue(raw=STREAM.encode(), headers={"Content-Type": "text/event-stream"})
