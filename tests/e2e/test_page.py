@@ -6,10 +6,11 @@ delay=, headers=)` sets the next provider answer. Chromium comes from Debian
 (/usr/bin/chromium); the page must be built first (`make page`).
 
 Every request goes to the real local stack, except where a test docstring
-says it answers with `page.route`: a streamed passthrough answer (the
-gateway's streaming is not merged yet; the route answers with the contract:
-`text/event-stream`, `chat.completion.chunk` events, `data: [DONE]`) and a key
-revoked in the middle of a session.
+says otherwise: a streamed passthrough answer (the gateway's streaming is not
+merged yet) comes from `page.route` with the contract's shape
+(`text/event-stream`, `chat.completion.chunk` events, `data: [DONE]`), or,
+to see it arrive chunk by chunk, from an init script standing in for fetch;
+a key revoked in the middle of a session is a routed 401 envelope.
 """
 
 from __future__ import annotations
