@@ -438,14 +438,14 @@ def test_a_large_body_stays_responsive_and_warns_before_the_4_mib_limit(page, st
     paste(page, big)
     expect(page.get_by_test_id("json-ok")).to_contain_text(f"{len(big.encode()):,} bytes")
     paste_s = time.monotonic() - started
-    assert paste_s < 10, f"pasting {len(big):,} characters took {paste_s:.1f} s"
+    assert paste_s < 15, f"pasting {len(big):,} characters took {paste_s:.1f} s"
 
     page.keyboard.press("Control+End")
     started = time.monotonic()
     page.keyboard.type("xyz")
     expect(page.get_by_test_id("json-error")).to_be_visible()
     typing_s = time.monotonic() - started
-    assert typing_s < 3, f"three keystrokes in a {len(big):,}-character body took {typing_s:.2f} s"
+    assert typing_s < 4, f"three keystrokes in a {len(big):,}-character body took {typing_s:.2f} s"
     for _ in range(3):
         page.keyboard.press("Backspace")
     expect(page.get_by_test_id("json-ok")).to_be_visible()
