@@ -282,6 +282,10 @@ describe('work is kept', () => {
     expect(editorJson().messages).toHaveLength(4)
     fireEvent.click(screen.getByTestId('undo'))
     expect(editor().value).toBe('{"mine": true}')
+    fireEvent.click(screen.getByTestId('template-hello'))
+    fireEvent.click(screen.getByTestId('template-replace'))
+    fireEvent.change(editor(), { target: { value: '{"typed": "after"}' } })
+    expect(screen.queryByTestId('undo')).toBeNull() // an Undo now would throw the typing away
   })
 
   it('a provider switch clears the answer of the previous provider', async () => {

@@ -94,13 +94,18 @@ export function Workspace({ client, account, onKeyRejected, announce }: Props) {
     }
   }, [client, restored, onKeyRejected])
 
-
   /** Replace the whole body as one change the editor can undo (Ctrl+Z), and offer an Undo button too. */
   function replaceBody(next: string, label: string) {
     const previous = editor.current?.getText() ?? text
     if (previous === next) return
     setUndo({ label, text: previous })
     setText(next)
+  }
+
+  /** The user typed: an Undo offered for an earlier replacement would now throw their typing away. */
+  function typed(next: string) {
+    setText(next)
+    setUndo(null)
   }
 
   function chooseProvider(name: string) {
@@ -378,7 +383,7 @@ export function Workspace({ client, account, onKeyRejected, announce }: Props) {
             <CodeEditor
               ref={editor}
               value={text}
-              onChange={setText}
+              onChange={typed}
               errorOffset={check.ok ? null : check.offset}
               onSubmit={send}
               label="Request body (JSON)"
