@@ -791,6 +791,7 @@ def test_axe_finds_no_serious_or_critical_violations(browser, stack, scheme):
 def test_screenshot_of_the_signed_in_page_with_an_answer(page, stack):
     """The picture in the README. Written to docs/images/ when missing or with SMARTER_UPDATE_SCREENSHOTS=1."""
     signed_in(page, stack)
+    send_and_wait(page, 200)  # warm: the stack's first provider call imports the openai SDK
     stack.openai.enqueue(
         body=completion(
             "Serverless means **you write the function, the cloud runs it**:\n\n"
