@@ -256,3 +256,23 @@ def test_an_error_before_the_stream_keeps_its_status(stack, sdk_host):
         list(sdk(stack, sdk_host).chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True))
     assert limited.value.status_code == 429
     assert limited.value.response.headers["retry-after"] == "7"
+
+
+def test_streamed_passthrough_forwards_events_as_they_arrive(stack):
+    stack.openai.enqueue(body=completion(" ".join(f"p{i}" for i in range(10))), chunk_delay=0.15)
+    started = time.monotonic()
+    arrivals = []
+    with httpx.stream(
+        "POST", f"http://{stack.api_domain}:{stack.port}/v1/passthrough/openai", timeout=30,
+        headers={"Authorization": f"Bearer {stack.api_key}"},
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "go"}], "stream": True},
+    ) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["x-smarter-journal-key"]
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                arrivals.append((time.monotonic() - started, line[6:]))
+    assert arrivals[-1][1] == "[DONE]"
+    assert len(arrivals) >= 12
+    # Spread over the provider's ~2 s, not delivered in one burst at the end.
+    assert arrivals[0][0] < arrivals[-1][0] - 1.0

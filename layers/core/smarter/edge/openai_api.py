@@ -32,9 +32,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from smarter.config import settings
 from smarter.edge import web
-from smarter.edge.streams import SSE_HEADERS, StreamedResponse
+from smarter.edge.streams import SSE_HEADERS, StreamedResponse, cors_headers
 from smarter.errors import BadRequest, MethodNotAllowed, NotFound, SmarterError
 from smarter.llm import chat
 from smarter.llm.messages import ChatMessage
@@ -154,15 +153,7 @@ def error_body(error: SmarterError) -> dict[str, Any]:
 
 
 def _cors(event: APIGatewayProxyEvent) -> dict[str, str]:
-    """Named origins only (the page's), never `*`: requests carry an Authorization header."""
-    origin = event.headers.get("origin") or event.headers.get("Origin")
-    if not origin or origin not in settings().cors_origins:
-        return {}
-    return {
-        "Access-Control-Allow-Origin": origin,
-        "Vary": "Origin",
-        "Access-Control-Expose-Headers": f"{JOURNAL_HEADER}, {SESSION_HEADER}",
-    }
+    return cors_headers(event.headers, f"{JOURNAL_HEADER}, {SESSION_HEADER}")
 
 
 class Exchange:
@@ -352,8 +343,8 @@ def _events(exchange: Exchange, conversation: Generator, pending: list[str], mod
         return event(payload)
 
     try:
-        yield chunk({"role": "assistant", "content": "".join(pending)})
         sent.extend(pending)
+        yield chunk({"role": "assistant", "content": "".join(pending)})
         while result is None:
             try:
                 piece = next(conversation).get("content") or ""
