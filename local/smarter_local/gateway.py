@@ -217,7 +217,8 @@ class Gateway:
 
     def dispatch(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, list[str]], Any]:
         """(status, headers, body): the body is bytes, or a generator of chunks for a streamed answer."""
-        domain = domain_for(headers.get("Host", ""), self.api_domain)
+        # Header names are case-insensitive (HTTP/2-minded clients send `host`).
+        domain = domain_for(next((v for k, v in headers.items() if k.lower() == "host"), ""), self.api_domain)
         path = urlsplit(raw_path).path
         if domain == self.api_domain and path.startswith(PAGE_PREFIX.rstrip("/")) and method in ("GET", "HEAD"):
             return self.static(path)

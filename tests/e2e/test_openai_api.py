@@ -276,3 +276,16 @@ def test_streamed_passthrough_forwards_events_as_they_arrive(stack):
     assert len(arrivals) >= 12
     # Spread over the provider's ~2 s, not delivered in one burst at the end.
     assert arrivals[0][0] < arrivals[-1][0] - 1.0
+
+
+def test_the_readme_sdk_example_works_as_printed(stack):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    code = re.search(r"```python\n(from openai import OpenAI\n.*?)```", readme, re.S).group(1)
+    assert len(code.strip().splitlines()) == 3
+    code = code.replace("<the printed key>", stack.api_key).replace("127.0.0.1:9357", f"127.0.0.1:{stack.port}")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Monday to Friday" in out.stdout  # the demo client's support_info plugin answered
