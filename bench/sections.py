@@ -38,12 +38,12 @@ class Sizes:
     growth_session: int
     growth_plugins: int
     importtime: bool
-    stream: int = 100
+    stream: int = 60
 
     @classmethod
     def full(cls) -> "Sizes":
         return cls(warm=300, warmup=20, side_c1=400, side_c8=800, cold_runs=7, growth_session=40, growth_plugins=150, importtime=True,
-                   stream=100)
+                   stream=60)
 
     @classmethod
     def smoke(cls) -> "Sizes":

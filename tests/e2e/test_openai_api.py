@@ -289,3 +289,11 @@ def test_the_readme_sdk_example_works_as_printed(stack):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Monday to Friday" in out.stdout  # the demo client's support_info plugin answered
+
+
+def test_the_offline_demo_client_streams_through_the_sdk(stack):
+    client = sdk(stack, stack.client_host)
+    chunks = list(client.chat.completions.create(model="any", messages=[{"role": "user", "content": "What are your support hours?"}], stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "Monday to Friday" in text  # the support_info plugin ran server-side first
+    assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 3
