@@ -23,6 +23,11 @@ def test_a_plain_request_becomes_a_turn_with_the_callers_parameters():
     assert "vendor_x" not in turn.params
 
 
+def test_developer_messages_are_system_messages():
+    turn = parse_request({"messages": [{"role": "developer", "content": "Be brief."}, *USER]}).turn(None)
+    assert turn.messages[0] == {"role": "system", "content": "Be brief."}
+
+
 @pytest.mark.parametrize(
     ("body", "named"),
     [

@@ -132,6 +132,10 @@ class ChatCompletionRequest(BaseModel):
 def parse_request(body: Any) -> ChatCompletionRequest:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object: an OpenAI chat completion request with 'messages'")
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        # OpenAI's newer name for system instructions; providers behind us may only know `system`.
+        body = {**body, "messages": [{**m, "role": "system"} if isinstance(m, dict) and m.get("role") == "developer" else m for m in messages]}
     try:
         return ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:
