@@ -227,8 +227,8 @@ def test_async_sdk_stream(stack, sdk_host):
 
 
 def test_first_chunk_arrives_before_the_provider_has_finished(stack, sdk_host):
-    words = " ".join(f"w{i}" for i in range(12))
-    stack.openai.enqueue(body=completion(words), chunk_delay=0.15)  # ~2 s of streaming
+    words = " ".join(f"w{i}" for i in range(16))
+    stack.openai.enqueue(body=completion(words), chunk_delay=0.15)  # ~2.7 s of streaming
     started = time.monotonic()
     first_at = None
     with httpx.stream(
@@ -246,8 +246,10 @@ def test_first_chunk_arrives_before_the_provider_has_finished(stack, sdk_host):
     total = time.monotonic() - started
     provider_finished = stack.openai.streams_finished[-1] - started
     assert lines[-2:] == ["data: [DONE]", ""] or lines[-1] == "data: [DONE]"
-    assert first_at - started < 0.25 * total
-    assert first_at - started < provider_finished - 1.0
+    # The first chunk came while the provider was still streaming (well before its last byte),
+    # not after it: margins wide enough for a loaded machine.
+    assert first_at - started < provider_finished - 1.5
+    assert first_at - started < 0.5 * total
 
 
 def test_an_error_before_the_stream_keeps_its_status(stack, sdk_host):
