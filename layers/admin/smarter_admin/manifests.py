@@ -240,6 +240,7 @@ def _plan(data: dict[str, Any], account: str | None, pending: set[tuple[str, str
             "system_role": config.defaultSystemRole,
             "temperature": config.defaultTemperature,
             "max_tokens": config.defaultMaxTokens,
+            "allow_model_override": config.allowModelOverride,
             "ui": {
                 "app_name": config.appName,
                 "welcome_message": config.appWelcomeMessage,
