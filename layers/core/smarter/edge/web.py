@@ -35,7 +35,9 @@ def cors_config() -> CORSConfig | None:
         allow_origin=origins[0],
         extra_origins=list(origins[1:]),
         allow_headers=["Authorization", "Content-Type"],
-        expose_headers=["X-Smarter-Journal-Key", "Retry-After", *limits.HEADER_NAMES],
+        # The page shows both: the journal entry and the gateway's share of the time;
+        # and the rate-limit headers and Retry-After of tenancy/limits.py.
+        expose_headers=["X-Smarter-Journal-Key", "X-Smarter-Overhead-Duration-Ms", "Retry-After", *limits.HEADER_NAMES],
         max_age=600,
         allow_credentials=False,
     )
