@@ -350,3 +350,50 @@ def test_a_bad_limit_is_a_400_naming_the_field(tenant):
     with pytest.raises(ManifestError) as caught:
         key_with(tenant, "typo", requestsPerMinut=5)
     assert "requestsPerMinut" in str(caught.value)
+
+
+# --- the OpenAI-compatible API and the streamed passthrough ----------------------------------
+
+
+def _call(function: str, path: str, body: dict, *, host: str, key: str):
+    import json
+
+    from smarter_local.gateway import LambdaContext, make_event
+    from support import handler
+
+    headers = {"Content-Type": "application/json", "Host": host, "Authorization": f"Bearer {key}"}
+    resource = "/v1/{proxy+}" if function == "passthrough" else path
+    event = make_event("POST", path, headers, json.dumps(body).encode(), domain=host, resource=resource)
+    return handler(function)(event, LambdaContext(function))
+
+
+def test_the_openai_api_answers_limits_in_openai_s_shape_with_the_headers(tenant):
+    import json
+
+    wait_for_fresh_minute()
+    key = key_with(tenant, "openai-rpm", requestsPerMinute=1)
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}
+    first = _call("openai_api", "/v1/chat/completions", body, host=tenant.host, key=key)
+    assert first["statusCode"] == 200
+    assert first["headers"]["x-ratelimit-limit-requests"] == "1" and first["headers"]["x-ratelimit-remaining-requests"] == "0"
+    refused = _call("openai_api", "/v1/chat/completions", body, host=tenant.host, key=key)
+    assert refused["statusCode"] == 429 and int(refused["headers"]["Retry-After"]) >= 1
+    error = json.loads(refused["body"])["error"]
+    assert (error["type"], error["code"]) == ("rate_limit_error", "rate_limited")
+    broke = key_with(tenant, "openai-budget", usdPerDay="0.000001")
+    spent = _call("openai_api", "/v1/chat/completions", body, host=tenant.host, key=broke)
+    assert spent["statusCode"] == 402
+    assert json.loads(spent["body"])["error"]["type"] == "insufficient_quota"
+
+
+def test_the_streamed_passthrough_counts_against_the_same_budget(tenant):
+    key = key_with(tenant, "stream-budget", tokensPerDay=3000)
+    body = {"model": "gpt-4o-mini", "max_tokens": 1000, "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
+    for _ in range(2):
+        streamed = _call("passthrough", "/v1/passthrough/openai", body, host=API_DOMAIN, key=key)
+        assert streamed.status == 200
+        list(streamed.body)  # the stream ends, the record is journaled
+    refused = _call("passthrough", "/v1/passthrough/openai", body, host=API_DOMAIN, key=key)
+    assert refused["statusCode"] == 402
+    records = journal_records(tenant.account, "-")
+    assert len([r for r in records if r["reservations"]]) == 2
