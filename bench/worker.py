@@ -3,9 +3,10 @@
 container per function. Run as `python -m bench.worker PORT`; the harness
 sets the environment (moto's endpoint, tables, the upstream's base URL).
 
-Each response carries two bench-only headers, added here around the handler:
+Each response carries bench-only headers, added here around the handler:
 X-Bench-Handler-Cpu-Ms (CPU of the process while the handler ran: one
-request at a time, so it is that request's, helper threads included) and,
+request at a time, so it is that request's, helper threads included),
+X-Bench-Handler-Wall-Ms (the handler's wall time: what Lambda bills) and,
 with SMARTER_BENCH_AWS_CALLS=1, X-Bench-Aws-Calls (`service.Operation=n,...`).
 """
 
@@ -25,11 +26,13 @@ def instrument(function: Any) -> None:
 
     def measured(event: dict[str, Any], context: Any) -> dict[str, Any]:
         before = awscalls.snapshot()
-        cpu = time.process_time()
+        cpu, wall = time.process_time(), time.perf_counter()
         response = handler(event, context)
+        wall_ms = (time.perf_counter() - wall) * 1000
         cpu_ms = (time.process_time() - cpu) * 1000
         headers = response.setdefault("multiValueHeaders", {})
         headers["X-Bench-Handler-Cpu-Ms"] = [f"{cpu_ms:.3f}"]
+        headers["X-Bench-Handler-Wall-Ms"] = [f"{wall_ms:.3f}"]
         if awscalls.enabled():
             calls = awscalls.delta(before, awscalls.snapshot())
             headers["X-Bench-Aws-Calls"] = [",".join(f"{k}={v}" for k, v in sorted(calls.items())) or "-"]
