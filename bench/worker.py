@@ -12,6 +12,8 @@ with SMARTER_BENCH_AWS_CALLS=1, X-Bench-Aws-Calls (`service.Operation=n,...`).
 
 from __future__ import annotations
 
+import cProfile
+import os
 import socket
 import sys
 import time
@@ -21,13 +23,23 @@ from bench import awscalls
 from bench.procs import exit_when_parent_goes
 
 
-def instrument(function: Any) -> None:
+WARMUP_BEFORE_PROFILING = 20  # bench.profile's warm-up: first calls, caches and imports are not profiled
+
+
+def instrument(function: Any, profiler: Any = None) -> None:
     handler = function.handler
+    served = [0]
 
     def measured(event: dict[str, Any], context: Any) -> dict[str, Any]:
         before = awscalls.snapshot()
+        served[0] += 1
+        profiling = profiler is not None and served[0] > WARMUP_BEFORE_PROFILING
         cpu, wall = time.process_time(), time.perf_counter()
+        if profiling:
+            profiler.enable()
         response = handler(event, context)
+        if profiling:
+            profiler.disable()
         wall_ms = (time.perf_counter() - wall) * 1000
         cpu_ms = (time.process_time() - cpu) * 1000
         headers = response.setdefault("multiValueHeaders", {})
@@ -65,13 +77,17 @@ def main() -> int:
 
     gateway = Gateway(api_domain=settings().api_domain, port=port)
     no_delay(gateway)
+    profile_to = os.environ.get("SMARTER_BENCH_PROFILE")  # python -m bench.profile
+    profiler = cProfile.Profile(time.process_time) if profile_to else None  # CPU, not time spent waiting
     for function in gateway.functions.values():
-        instrument(function)
+        instrument(function, profiler)
     stop = exit_when_parent_goes()
     gateway.serve_in_thread()
     print(f"READY {gateway.port}", flush=True)
     stop.wait()
     gateway.stop()
+    if profiler is not None:
+        profiler.dump_stats(profile_to)
     return 0
 
 
