@@ -275,12 +275,11 @@ def _ratios(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, float | N
 # --- 3. cold start ---------------------------------------------------------------------------
 
 
-def cold_start(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+def cold_events(key: str) -> dict[str, dict[str, Any]]:
+    """The first request of each function: a plain prompt, a passthrough call (REST proxy events)."""
     from smarter_local.gateway import make_event
 
-    env = stack.gateway_env(count_aws_calls=False)
-    key = stack.api_key
-    events = {
+    return {
         "prompt": make_event("POST", "/", {"Host": f"{CLIENT}.{ACCOUNT}.{API_DOMAIN}", "Content-Type": "application/json",
                                            "Authorization": f"Token {key}"}, json.dumps({"messages": _messages(PLAIN)}).encode(),
                              domain=f"{CLIENT}.{ACCOUNT}.{API_DOMAIN}", resource="/"),
@@ -289,6 +288,11 @@ def cold_start(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> d
                                   json.dumps({"model": "gpt-4o-mini", "messages": _messages(PLAIN)}).encode(),
                                   domain=API_DOMAIN, resource="/v1/{proxy+}"),
     }
+
+
+def cold_start(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    env = stack.gateway_env(count_aws_calls=False)
+    events = cold_events(stack.api_key)
     out: dict[str, Any] = {"method": "a fresh process imports the handler and serves its first request; total_ms is spawn "
                                      "to answer as the harness sees it; median of the runs"}
     for function, event in events.items():
