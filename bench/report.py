@@ -152,6 +152,10 @@ def table(results: dict[str, Any]) -> str:
                            "not fetched live)", header, rows))
         if litellm:
             parts.append(_rows("   LiteLLM on Fargate arm64, always on", litellm[0], litellm[1]))
+        cold = bill.get("cold_start")
+        if cold:
+            parts.append(f"   a prompt cold start's INIT ({cold['init_ms']:g} ms at the function's memory): ${cold['per_cold_start']:.7f} each, "
+                         f"${cold['per_million_if_1pct_cold']:.4f} per million requests if 1% start cold")
     found = results.get("targets") or []
     if found:
         rows = [[t["target"], f"{_fmt(t['measured'])} {t['unit']}", f"<= {t['limit']:g} {t['unit']}", "met" if t["met"] else "MISSED"]
