@@ -13,6 +13,7 @@ import pytest
 from smarter import tracing
 
 ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = sorted(path.parent.name for path in (ROOT / "functions").glob("*/app.py"))
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
 ENVIRONMENTS = [
@@ -62,7 +63,7 @@ def _run(code: str, env: dict[str, str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("function", ["prompt", "passthrough", "usage", "domains"])
+@pytest.mark.parametrize("function", FUNCTIONS)
 def test_with_tracing_off_no_function_imports_the_xray_sdk(function):
     code = f"""
 import json, sys
