@@ -1,13 +1,14 @@
 """Token usage counters, fed by the journal table's stream (see smarter.store.usage)."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from smarter import tracing
 from smarter.store import usage
 
 logger = Logger()
-tracer = Tracer(patch_modules=("botocore",))
+tracer = tracing.tracer(("botocore",))  # the X-Ray SDK only when tracing is on
 metrics = Metrics()
 
 
