@@ -26,7 +26,7 @@ PROVIDER_SECRETS_ARN = (
     "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:smarter/providers/*"
 )
 ACCOUNT_SECRETS_ARN = (
-    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:smarter/accounts/*"
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:smarter/accounts/${!aws:PrincipalTag/smarter:account}/*"
 )
 SMARTER_ENV = {
     "SMARTER_CONFIG_TABLE": {"Ref": "ConfigTable"},
@@ -146,7 +146,8 @@ def test_function_uses_the_three_layers_and_thin_handler(template, logical_id):
     assert props["Handler"] == "app.lambda_handler"
     assert props["Layers"] == [{"Ref": "DepsLayer"}, {"Ref": "CoreLayer"}, {"Ref": "PluginsLayer"}]
     assert props["MemorySize"] == 512
-    assert props["Timeout"] == 120
+    # API Gateway ends a REST request at 29 s: a longer function timeout only hides runaway work.
+    assert props["Timeout"] == 29
 
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
@@ -416,8 +417,10 @@ def test_secrets_access_is_limited_to_provider_keys_and_plugin_secrets(resources
         for resource in _as_list(statement["Resource"]):
             readable.setdefault(owner, set()).add(resource["Fn::Sub"])
     assert readable["PassthroughFunction"] == {PROVIDER_SECRETS_ARN}
-    # Only the prompt function runs plugins, so only it reads account (plugin) secrets.
-    assert readable["PromptFunction"] == {PROVIDER_SECRETS_ARN, ACCOUNT_SECRETS_ARN}
+    # No function reads account (plugin) secrets itself: only the plugin role, and only
+    # under the account named by its session tag (tests/security/test_iam.py).
+    assert readable["PromptFunction"] == {PROVIDER_SECRETS_ARN}
+    assert readable["PluginRole"] == {ACCOUNT_SECRETS_ARN}
 
 
 def test_prompt_function_may_do_exactly_what_a_prompt_needs(resources):
@@ -428,8 +431,7 @@ def test_prompt_function_may_do_exactly_what_a_prompt_needs(resources):
         "JournalTable": {"dynamodb:PutItem", "dynamodb:BatchWriteItem"},
         "JournalBucket/journal/*": {"s3:PutObject"},
         PROVIDER_SECRETS_ARN: {"secretsmanager:GetSecretValue"},
-        ACCOUNT_SECRETS_ARN: {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
-        "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:cluster:*": {"rds-data:ExecuteStatement"},
+        "PluginRole": {"sts:AssumeRole", "sts:TagSession"},
     }
 
 

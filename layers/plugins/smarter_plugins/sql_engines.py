@@ -167,7 +167,7 @@ def _pg_ssl(mode: str) -> ssl.SSLContext | bool:
     if mode == "disable":
         return False
     bundle = settings().db_ca_bundle
-    context = ssl.create_default_context(cafile=bundle or None)
+    context = ssl.create_default_context(cafile=bundle if bundle and os.path.isfile(bundle) else None)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = mode in ("verify-full", "require")  # require: as verify-full (libpq's unverified require is refused)
     context.verify_mode = ssl.CERT_REQUIRED
