@@ -72,6 +72,7 @@ def production_egress(monkeypatch):
     from smarter import config
 
     monkeypatch.setenv("SMARTER_EGRESS_ALLOW", "")
+    monkeypatch.setenv("SMARTER_EGRESS_DENY", "")
     monkeypatch.setenv("SMARTER_LOCAL_ALLOWED_HOSTS", "")
     config.settings.cache_clear()
     yield

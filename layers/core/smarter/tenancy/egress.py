@@ -124,18 +124,22 @@ class Policy:
     deny: tuple[Rule, ...] = ()
 
     def refusal(self, address: str, port: int | None) -> str | None:
-        """Why this address may not be reached, or None when it may."""
+        """Why this address may not be reached ("127.0.0.1 is not a public address ..."), or None when it may."""
+        why = self.why_not(address, port)
+        return f"{address} {why}" if why else None
+
+    def why_not(self, address: str, port: int | None) -> str | None:
         ip = plain(address)
         if any(ip in net for net in ALWAYS_REFUSED if ip.version == net.version):
-            return f"{address} is a link-local or cloud metadata address; plugins may never reach it"
+            return "is a link-local or cloud metadata address; plugins may never reach it"
         if any(rule.matches(ip, port) for rule in self.deny):
-            return f"{address} port {port} is reserved for the platform itself"
+            return f"port {port} is reserved for the platform itself"
         if is_public(ip):
             return None
         if any(rule.matches(ip, port) for rule in self.allow):
             return None
         return (
-            f"{address} is not a public address (private, loopback, shared, reserved or an IPv6 form of one); "
+            "is not a public address (private, loopback, shared, reserved or an IPv6 form of one); "
             "only the platform operator can allow it (SMARTER_EGRESS_ALLOW), a manifest cannot"
         )
 
@@ -218,10 +222,11 @@ def checked_address(host: str, port: int, tenant_hosts: Sequence[str] = ()) -> s
         raise ResolveFailed(f"{host} has no address")
     rules = policy()
     for address in addresses:
-        reason = rules.refusal(address, port)
-        if reason:
-            via = "" if address == host else f"{host} resolves to "
-            raise EgressRefused(via + reason)
+        why = rules.why_not(address, port)
+        if why:
+            if address == host:
+                raise EgressRefused(f"{address} {why}")
+            raise EgressRefused(f"{host} resolves to {address}, which {why}" if why.startswith("is") else f"{host} resolves to {address}: {why}")
     return addresses[0]
 
 
