@@ -205,10 +205,10 @@ class SqlPlugin:
 
 
 # What one call may hand back: a value is cut at MAX_VALUE_BYTES, and rows stop
-# once the answer reaches MAX_RESULT_BYTES (the model reads at most 100,000
-# characters of a tool result anyway).
+# once the answer reaches MAX_RESULT_BYTES, so that it stays whole JSON under
+# the tool loop's cut of 100,000 characters per result.
 MAX_VALUE_BYTES = 16 * 1024
-MAX_RESULT_BYTES = 256 * 1024
+MAX_RESULT_BYTES = 64 * 1024
 
 
 def _capped(value: Any) -> tuple[Any, bool]:

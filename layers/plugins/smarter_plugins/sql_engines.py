@@ -78,6 +78,21 @@ def _sqlite_authorizer(action: int, *_: Any) -> int:
 SQLITE_MAX_VALUE_BYTES = 1024 * 1024
 
 
+# Built-ins that build a value of a size the query chooses, or reach outside:
+# replaced on each connection by a function that refuses. printf('%.*c', n, 'x')
+# loops n times inside one opcode, so neither the length limit nor the progress
+# handler would stop it before the timeout. (The manifest check refuses them
+# first; this holds even for a stored query that slipped past it.)
+_SQLITE_REFUSED_FUNCTIONS = (("printf", -1), ("format", -1), ("zeroblob", 1), ("randomblob", 1), ("load_extension", 1), ("load_extension", 2))
+
+
+def _refuse_function(name: str):
+    def refuse(*_: Any) -> None:
+        raise sqlite3.DataError(f"the function {name} is not allowed in a plugin query")
+
+    return refuse
+
+
 class SqliteRefused(Exception):
     """A SQLite database path outside the account's directory, or SQLite off."""
 
@@ -118,6 +133,8 @@ def run_sqlite(conn: dict[str, Any], sql: str, params: dict[str, Any], limit: in
         raise PluginCallError(f"cannot open the database {conn['database']!r} (no such SQLite file in this account's directory)") from None
     try:
         db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, SQLITE_MAX_VALUE_BYTES)
+        for name, args in _SQLITE_REFUSED_FUNCTIONS:
+            db.create_function(name, args, _refuse_function(name), deterministic=True)
         db.execute("PRAGMA query_only = ON")
         db.set_authorizer(_sqlite_authorizer)
         deadline = time.monotonic() + timeout
@@ -128,6 +145,9 @@ def run_sqlite(conn: dict[str, Any], sql: str, params: dict[str, Any], limit: in
         except sqlite3.OperationalError as exc:
             if "interrupted" in str(exc):
                 raise PluginCallError(f"the query ran longer than {timeout:g} s") from None
+            if "user-defined function raised exception" in str(exc):
+                refused = ", ".join(dict.fromkeys(name for name, _ in _SQLITE_REFUSED_FUNCTIONS))
+                raise PluginCallError(f"the query failed: it calls a function not allowed in a plugin query ({refused})") from None
             raise PluginCallError(f"the query failed: {exc}") from None
         except sqlite3.DataError as exc:  # string or blob too big
             raise PluginCallError(f"the query failed: {exc} (a value may be at most {SQLITE_MAX_VALUE_BYTES // 1024} KiB)") from None
