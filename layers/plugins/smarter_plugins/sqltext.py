@@ -13,6 +13,7 @@ in READ_ONLY_FUNCTIONS, compared after unquoting and case-folding, so that
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -186,8 +187,10 @@ def _function_names(node, dialect: str) -> tuple[str, set[str]]:
 DIALECTS = {"postgresql": "postgres", "aurora": "postgres", "sqlite": "sqlite"}
 
 
+@functools.lru_cache(maxsize=1024)
 def read_only_problem(sql: str, engine: str | None = None) -> str | None:
-    """Why this is not a single read-only query, or None when it is."""
+    """Why this is not a single read-only query, or None when it is (remembered:
+    the same stored query is checked again before every call)."""
     import sqlglot
     from sqlglot import exp
     from sqlglot.errors import ParseError, TokenError
