@@ -210,3 +210,43 @@ def test_case2_errors_do_not_tell_an_open_port_from_a_closed_one(production, ope
         messages.append(refused_and_journaled(outcome, "refused:").replace(str(port), "PORT"))
     assert messages[0] == messages[1]
     assert upstream.seen == []
+
+
+def test_case2_with_loopback_allowed_a_closed_port_and_a_non_postgres_port_still_answer_alike(aws, openai_server):
+    """Where the operator allows the address, the connection is tried; the answer
+    is the same for a closed port and for a server that speaks something else."""
+    import socket
+    import threading
+
+    from smarter import cache
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+
+    def answer_garbage():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(100)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+    threading.Thread(target=answer_garbage, daemon=True).start()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    tenant = tenant_with(sql_connection(dbEngine="sqlite", database="courses.db"), plugins=[sql_plugin()])
+    messages = []
+    try:
+        for port in (listener.getsockname()[1], closed):
+            for mode in ("disable", "verify-full"):
+                tamper_connection(sql_connection(dbEngine="postgresql", hostname="127.0.0.1", port=port, database="d", username="u", sslMode=mode))
+                cache.clear_all()
+                outcome = model_calls(openai_server, tenant, "course_db", {"keyword": "x"})
+                messages.append((mode, refused_and_journaled(outcome, "cannot connect to the database").replace(str(port), "PORT")))
+    finally:
+        listener.close()
+    assert messages[:2] == messages[2:]

@@ -374,7 +374,7 @@ def test_case9_disable_sends_no_ssl_request_at_all(openai_server, monkeypatch):
 def test_case9_a_server_without_tls_is_refused_unless_disable_is_asked_for(openai_server, monkeypatch):
     server = FakePostgres(None)
     try:
-        refused_and_journaled(_pg_call(openai_server, server.port, "verify-full", monkeypatch=monkeypatch), "does not offer TLS")
+        refused_and_journaled(_pg_call(openai_server, server.port, "verify-full", monkeypatch=monkeypatch), "offers no TLS (sslMode verify-full)")
         assert server.first == [80877103]
     finally:
         server.close()

@@ -194,6 +194,12 @@ def _pg_ssl(mode: str) -> ssl.SSLContext | bool:
     return context
 
 
+def _unreachable(conn: dict[str, Any]) -> str:
+    mode = conn.get("sslMode", "verify-full")
+    tls = "" if mode == "disable" else f", or it offers no TLS (sslMode {mode})"
+    return f"cannot connect to the database at {conn['hostname']}:{conn.get('port', 5432)} (no answer, refused, not PostgreSQL{tls})"
+
+
 def _pg_socket(conn: dict[str, Any], timeout: float) -> socket.socket:
     """A TCP connection to the address the egress policy checked for the host."""
     try:
@@ -202,7 +208,7 @@ def _pg_socket(conn: dict[str, Any], timeout: float) -> socket.socket:
         raise PluginCallError(f"refused: {exc}") from None
     except (egress.ResolveFailed, OSError):
         # One message for refused, unreachable and silent ports: errors must not make a port scanner.
-        raise PluginCallError(f"cannot connect to the database at {conn['hostname']}:{conn.get('port', 5432)}") from None
+        raise PluginCallError(_unreachable(conn)) from None
 
 
 def run_postgresql(conn: dict[str, Any], sql: str, params: dict[str, Any], limit: int, timeout: float, context: PluginContext, types: dict[str, str]) -> Rows:
@@ -232,11 +238,10 @@ def run_postgresql(conn: dict[str, Any], sql: str, params: dict[str, Any], limit
     except ssl.SSLCertVerificationError as exc:
         sock.close()
         raise PluginCallError(f"cannot connect to the database: its TLS certificate did not verify ({exc.verify_message}); sslMode {conn.get('sslMode', 'verify-full')}") from None
-    except (pg8000.native.InterfaceError, OSError) as exc:
+    except (pg8000.native.InterfaceError, OSError, ValueError, KeyError, IndexError):
+        # Closed, silent, not PostgreSQL, or no TLS offered: one answer, so that errors make no port scanner.
         sock.close()
-        if "refuses SSL" in str(exc):
-            raise PluginCallError("cannot connect to the database: the server does not offer TLS (set sslMode: disable only for a database on a private network)") from None
-        raise PluginCallError(f"cannot connect to the database at {conn['hostname']}:{conn.get('port', 5432)}") from None
+        raise PluginCallError(_unreachable(conn)) from None
     try:
         db.run("START TRANSACTION READ ONLY")
         db.run(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
