@@ -172,7 +172,9 @@ def _text(value) -> str:
 
 
 def test_case7_no_request_function_reads_tenant_secrets_or_queries_aurora_itself(resources):
-    for name in ("PromptFunction", "PassthroughFunction", "UsageFunction", "DomainsFunction"):
+    functions = [n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
+    assert {"PromptFunction", "OpenAIFunction", "PassthroughFunction", "UsageFunction", "DomainsFunction"} <= set(functions)
+    for name in functions:
         for statement in _statements(resources[name]):
             if statement["Effect"] != "Allow":
                 continue
@@ -180,7 +182,7 @@ def test_case7_no_request_function_reads_tenant_secrets_or_queries_aurora_itself
             assert "rds-data" not in _text(statement["Action"]), (name, statement)
 
 
-def test_case7_the_plugin_role_is_scoped_by_the_session_tag_and_only_the_prompt_function_assumes_it(resources):
+def test_case7_the_plugin_role_is_scoped_by_the_session_tag_and_only_plugin_running_functions_assume_it(resources):
     role = resources["PluginRole"]["Properties"]
     trust = role["AssumeRolePolicyDocument"]["Statement"]
     assert [s["Condition"]["StringEquals"] for s in trust] == [{"aws:PrincipalTag/smarter:plugin-caller": "true"}]
@@ -188,9 +190,12 @@ def test_case7_the_plugin_role_is_scoped_by_the_session_tag_and_only_the_prompt_
     secrets, aurora = list(_statements(resources["PluginRole"]))
     assert "smarter/accounts/${!aws:PrincipalTag/smarter:account}/*" in _text(secrets["Resource"])
     assert aurora["Condition"] == {"StringEquals": {"aws:ResourceTag/smarter:account": "${aws:PrincipalTag/smarter:account}"}}
-    assert resources["PromptFunction"]["Properties"]["Tags"] == {"smarter:plugin-caller": "true"}
+    # The functions that run plugins (the prompt API and the OpenAI-compatible API) and no other.
     callers = [n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function" and "smarter:plugin-caller" in (r["Properties"].get("Tags") or {})]
-    assert callers == ["PromptFunction"]
+    assert sorted(callers) == ["OpenAIFunction", "PromptFunction"]
+    for name in callers:
+        assert resources[name]["Properties"]["Tags"] == {"smarter:plugin-caller": "true"}
+        assert resources[name]["Properties"]["Environment"]["Variables"]["SMARTER_PLUGIN_ROLE_ARN"] == {"GetAtt": "PluginRole.Arn"}
 
 
 def test_case7_the_domains_function_deletes_only_what_the_platform_tagged(resources):

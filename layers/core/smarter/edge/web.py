@@ -34,7 +34,8 @@ def cors_config() -> CORSConfig | None:
         allow_origin=origins[0],
         extra_origins=list(origins[1:]),
         allow_headers=["Authorization", "Content-Type"],
-        expose_headers=["X-Smarter-Journal-Key"],
+        # The page shows both: the journal entry and the gateway's share of the time.
+        expose_headers=["X-Smarter-Journal-Key", "X-Smarter-Overhead-Duration-Ms"],
         max_age=600,
         allow_credentials=False,
     )
