@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import procs, report, sections
+from bench import cost, procs, report, sections
 from bench.stack import BenchStack
 
 RESULTS = procs.ROOT / "bench" / "results"
@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         stack.stop()
         if not args.keep_logs:
             shutil.rmtree(stack.log_dir, ignore_errors=True)
+    if results.get("warm"):
+        results["cost"] = cost.bill(results)
+    _drop_per_request(results)
     results["meta"]["duration_s"] = round(time.monotonic() - started, 1)
     results["meta"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["targets"] = report.targets(results)
@@ -60,6 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table(results))
     print(f"\nwritten to {out_path}")
     return 0
+
+
+def _drop_per_request(data: Any) -> None:
+    """The per-request lists kept for the bill ("_" keys) stay out of the JSON."""
+    if isinstance(data, dict):
+        for key in [k for k in data if k.startswith("_")]:
+            del data[key]
+        for value in data.values():
+            _drop_per_request(value)
 
 
 def _meta(smoke: bool, sizes: sections.Sizes) -> dict[str, Any]:

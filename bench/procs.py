@@ -111,8 +111,11 @@ def _read_line(proc: subprocess.Popen, deadline: float) -> str:
 
 
 def _drain(stream, out) -> None:
-    for chunk in iter(lambda: stream.read(4096), b""):
+    """Copy a child's output to its log as it comes (read1, flush), so the log's
+    size is current: the bill counts the bytes a scenario logged."""
+    for chunk in iter(lambda: stream.read1(65536), b""):
         out.write(chunk)
+        out.flush()
 
 
 def _wait_for_port(proc: subprocess.Popen, port: int, deadline: float, name: str, log: Path) -> None:

@@ -171,12 +171,63 @@ def table(results: dict[str, Any]) -> str:
                     for p in growth.get(kind) or []]
             parts.append(_rows(f"4. Growth with {kind}", [label, "n", "cpu ms/req", "handler cpu p50", "added p50", "aws calls",
                                                           "bytes up", "cpu x", "bytes x"], rows))
+    bill = results.get("cost")
+    if bill:
+        header, rows, litellm = cost_rows(bill)
+        prices = bill["prices"]
+        parts.append(_rows(f"5. Cost per million requests, USD ({prices['region']} list prices recorded {prices['recorded_on']}, "
+                           "not fetched live)", header, rows))
+        if litellm:
+            parts.append(_rows("   LiteLLM on Fargate arm64, always on", litellm[0], litellm[1]))
+        cold = bill.get("cold_start")
+        if cold:
+            parts.append(f"   a prompt cold start's INIT ({cold['init_ms']:g} ms at the function's memory): ${cold['per_cold_start']:.7f} each, "
+                         f"${cold['per_million_if_1pct_cold']:.4f} per million requests if 1% start cold")
     found = results.get("targets") or []
     if found:
         rows = [[t["target"], f"{_fmt(t['measured'])} {t['unit']}", f"<= {t['limit']:g} {t['unit']}", "met" if t["met"] else "MISSED"]
                 for t in found]
         parts.append(_rows("Targets", ["target", "measured", "limit", ""], rows))
     return "\n".join(parts)
+
+
+COST_LINES = (
+    ("lambda_requests", "Lambda requests"),
+    ("lambda_compute", "Lambda GB-s (measured)"),
+    ("api_gateway_rest", "API Gateway REST"),
+    ("dynamodb_writes", "DynamoDB writes"),
+    ("dynamodb_reads", "DynamoDB reads"),
+    ("usage_counters", "usage counters"),
+    ("s3_spill", "S3 spill"),
+    ("cloudwatch_logs", "CloudWatch Logs"),
+    ("xray_traces", "X-Ray (5% sampled)"),
+)
+
+
+def cost_rows(bill: dict[str, Any]) -> tuple[list[str], list[list[Any]], tuple[list[str], list[list[Any]]] | None]:
+    """The cost section as rows: one column per scenario, one row per line of the bill."""
+    scenarios = bill.get("scenarios") or {}
+    names = list(scenarios)
+    latency = bill["assumptions"]["provider_latency_ms_per_upstream_call"]
+    rows: list[list[Any]] = [["billed ms: measured / CPU share / +provider",
+                              *[" / ".join(_fmt(v, 1) for v in scenarios[n]["billed_duration"].values()) for n in names]],
+                             ["DynamoDB WRU / RRU per request", *[f"{scenarios[n]['dynamodb_wru_per_request']:g} / "
+                                                                  f"{scenarios[n]['dynamodb_rru_per_request']:g}" for n in names]]]
+    for key, label in COST_LINES:
+        rows.append([label, *[_fmt(scenarios[n]["per_million"].get(key), 3) for n in names]])
+    rows.append(["total", *[_fmt(scenarios[n]["total_per_million"], 2) for n in names]])
+    rows.append([f"Lambda GB-s with {latency:g} ms provider latency per call",
+                 *[_fmt(scenarios[n]["lambda_compute_with_provider_latency"], 2) for n in names]])
+    rows.append([f"total with {latency:g} ms provider latency", *[_fmt(scenarios[n]["total_per_million_with_provider_latency"], 2) for n in names]])
+    rows.append(["DynamoDB storage + PITR, a month (not in totals)", *[_fmt(scenarios[n]["storage_per_million_per_month"], 3) for n in names]])
+    litellm = None
+    fargate = bill.get("litellm_fargate") or {}
+    if fargate:
+        litellm = (["run", "CPU ms/req", "req/s per vCPU", "per million, 100% busy", "per million, 50% busy", "smallest task / month",
+                    "its capacity req/s"],
+                   [[c, f["cpu_ms_per_request"], f["rps_per_vcpu"], f["total_per_million_at_full_use"], f["total_per_million_at_half_use"],
+                     f["smallest_task_per_month"], f["smallest_task_capacity_rps"]] for c, f in fargate.items()])
+    return ["per million requests, USD", *names], rows, litellm
 
 
 # --- markdown, for docs/performance.md ----------------------------------------------------------
@@ -195,7 +246,7 @@ def markdown(results: dict[str, Any]) -> str:
     rows = [[name, run.get("cpu_ms_per_request"), _get(run, "handler_cpu_ms", "p50"), _get(run, "handler_cpu_ms", "p99"),
              _get(run, "overhead_ms", "p50"), _get(run, "overhead_ms", "p99"), _get(run, "aws_calls", "per_request_total", "p50"),
              _calls(run), run.get("upstream_bytes_per_request")]
-            for name, run in warm.items() if isinstance(run, dict)]
+            for name, run in warm.items() if isinstance(run, dict) and "requests" in run]
     if rows:
         parts.append(_md(["warm, 1 process, c=1", "CPU ms/req (process)", "CPU p50", "CPU p99", "added ms p50", "added p99",
                           "AWS calls", "by kind (mean)", "bytes upstream"], rows))
@@ -234,6 +285,12 @@ def markdown(results: dict[str, Any]) -> str:
                 for p in growth.get(kind) or []]
         if rows:
             parts.append(_md([label, "CPU ms/req", "CPU p50", "added ms p50", "AWS calls", "bytes upstream", "CPU growth", "bytes growth"], rows))
+    bill = results.get("cost")
+    if bill:
+        header, rows, litellm = cost_rows(bill)
+        parts.append(_md(header, rows))
+        if litellm:
+            parts.append(_md(*litellm))
     found = results.get("targets") or []
     if found:
         parts.append(_md(["target", "measured", "limit", ""],

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import litellm_proxy, load, procs, streams
+from bench import cost, litellm_proxy, load, procs, streams
 from bench.load import Request, summary
 from bench.stack import ACCOUNT, API_DOMAIN, CLIENT, LIMITED_CLIENT, PLUGIN_COUNTS, BenchStack, plugins_client
 from bench.upstream import TOOL_MARKER
@@ -128,6 +128,7 @@ def measure(
     cpu_pids: list[int],
     overhead_header: str | None,
     stack: BenchStack | None = None,
+    keep_per_request: bool = False,
 ) -> dict[str, Any]:
     """One run of one request kind against one gateway, as a JSON-ready dict."""
     probe = stack.upstream_stats if stack else None
@@ -152,6 +153,12 @@ def measure(
     handler_cpu = result.header_values("x-bench-handler-cpu-ms")
     if handler_cpu:
         out["handler_cpu_ms"] = _rounded(summary(handler_cpu))
+    handler_wall = result.header_values("x-bench-handler-wall-ms")
+    if handler_wall:
+        out["handler_wall_ms"] = _rounded(summary(handler_wall))
+        if keep_per_request and len(handler_wall) == len(handler_cpu):
+            # per request, for the bill (bench/cost.py); __main__ drops them before writing the JSON
+            out["_wall_ms"], out["_cpu_ms"] = handler_wall, handler_cpu
     calls = _aws_calls(result)
     if calls:
         out["aws_calls"] = calls
@@ -188,13 +195,22 @@ def warm(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> dict[st
     }
     out: dict[str, Any] = {"method": "1 gateway process, concurrency 1; new session per request except prompt_session "
                                      "(continues a session of 2 earlier messages)"}
+    read_partitions = {"prompt_session": [f"{ACCOUNT}#{CLIENT}#{s}" for s in sessions]}
     try:
         for name, make in scenarios.items():
             log(f"warm: {name}")
+            before = cost.Snapshot(worker.log)
             out[name] = measure([worker.port], make, total=sizes.warm, concurrency=1, warmup=sizes.warmup,
-                                cpu_pids=[worker.pid], overhead_header=OVERHEAD, stack=stack)
+                                cpu_pids=[worker.pid], overhead_header=OVERHEAD, stack=stack, keep_per_request=True)
+            # What the scenario wrote, read back from moto (warm-up requests included, so per request of both).
+            out[name]["written"] = before.written(sizes.warm + sizes.warmup, read_partitions=read_partitions.get(name))
     finally:
         stack.stop_services([worker])
+    log("warm: usage counters from the run's journal records")
+    journal_items = out["prompt_plain"]["written"]["_journal_items"]
+    out["usage_counters"] = cost.usage_counters(journal_items, cost.usage_batch_size())
+    for name in scenarios:
+        out[name]["written"].pop("_journal_items", None)
     out["limits_added"] = limits_added(out)
     out["limits_added"]["logic_cpu_ms"] = limits_logic_cpu_ms()
     return out
@@ -371,12 +387,11 @@ def _ratios(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, float | N
 # --- 3. cold start ---------------------------------------------------------------------------
 
 
-def cold_start(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+def cold_events(key: str) -> dict[str, dict[str, Any]]:
+    """The first request of each function: a plain prompt, a passthrough call (REST proxy events)."""
     from smarter_local.gateway import make_event
 
-    env = stack.gateway_env(count_aws_calls=False)
-    key = stack.api_key
-    events = {
+    return {
         "prompt": make_event("POST", "/", {"Host": f"{CLIENT}.{ACCOUNT}.{API_DOMAIN}", "Content-Type": "application/json",
                                            "Authorization": f"Token {key}"}, json.dumps({"messages": _messages(PLAIN)}).encode(),
                              domain=f"{CLIENT}.{ACCOUNT}.{API_DOMAIN}", resource="/"),
@@ -385,6 +400,11 @@ def cold_start(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> d
                                   json.dumps({"model": "gpt-4o-mini", "messages": _messages(PLAIN)}).encode(),
                                   domain=API_DOMAIN, resource="/v1/{proxy+}"),
     }
+
+
+def cold_start(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    env = stack.gateway_env(count_aws_calls=False)
+    events = cold_events(stack.api_key)
     out: dict[str, Any] = {"method": "a fresh process imports the handler and serves its first request; total_ms is spawn "
                                      "to answer as the harness sees it; median of the runs"}
     for function, event in events.items():
@@ -399,6 +419,7 @@ def cold_start(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> d
             "total_ms": round(statistics.median(r["total_ms"] for r in runs), 1),
             "import_ms": round(statistics.median(r["import_ms"] for r in runs), 1),
             "first_request_ms": round(statistics.median(r["first_request_ms"] for r in runs), 1),
+            "cpu_ms": round(statistics.median(r["cpu_ms"] for r in runs), 1),
             "max_rss_mb": round(max(r["max_rss_mb"] for r in runs), 1),
             "total_ms_all": [round(r["total_ms"], 1) for r in runs],
             "status": sorted({r["status"] for r in runs}),

@@ -215,9 +215,9 @@ class BenchStack:
             env.pop("SMARTER_BENCH_AWS_CALLS", None)
         return env
 
-    def start_workers(self, count: int, *, count_aws_calls: bool) -> list[procs.Service]:
+    def start_workers(self, count: int, *, count_aws_calls: bool, extra_env: dict[str, str] | None = None) -> list[procs.Service]:
         """Gateway processes, each like one warm Lambda container per function."""
-        env = self.gateway_env(count_aws_calls=count_aws_calls)
+        env = {**self.gateway_env(count_aws_calls=count_aws_calls), **(extra_env or {})}
         first = len(self.services)
         with ThreadPoolExecutor(max_workers=min(count, 4)) as pool:
             starting = [pool.submit(procs.start, f"smarter-{first + i}", [sys.executable, "-m", "bench.worker", "0"], env=env, log_dir=self.log_dir)

@@ -3,14 +3,17 @@
 container per function. Run as `python -m bench.worker PORT`; the harness
 sets the environment (moto's endpoint, tables, the upstream's base URL).
 
-Each response carries two bench-only headers, added here around the handler:
+Each response carries bench-only headers, added here around the handler:
 X-Bench-Handler-Cpu-Ms (CPU of the process while the handler ran: one
-request at a time, so it is that request's, helper threads included) and,
+request at a time, so it is that request's, helper threads included),
+X-Bench-Handler-Wall-Ms (the handler's wall time: what Lambda bills) and,
 with SMARTER_BENCH_AWS_CALLS=1, X-Bench-Aws-Calls (`service.Operation=n,...`).
 """
 
 from __future__ import annotations
 
+import cProfile
+import os
 import socket
 import sys
 import time
@@ -20,17 +23,29 @@ from bench import awscalls
 from bench.procs import exit_when_parent_goes
 
 
-def instrument(function: Any) -> None:
+WARMUP_BEFORE_PROFILING = 20  # bench.profile's warm-up: first calls, caches and imports are not profiled
+
+
+def instrument(function: Any, profiler: Any = None) -> None:
     handler = function.handler
+    served = [0]
 
     def measured(event: dict[str, Any], context: Any) -> dict[str, Any]:
         before = awscalls.snapshot()
-        cpu = time.process_time()
+        served[0] += 1
+        profiling = profiler is not None and served[0] > WARMUP_BEFORE_PROFILING
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profiling:
+            profiler.enable()
         response = handler(event, context)
+        if profiling:
+            profiler.disable()
+        wall_ms = (time.perf_counter() - wall) * 1000
         cpu_ms = (time.process_time() - cpu) * 1000
         # A streamed answer's headers go out before its body runs: this CPU is the handler's part only.
         headers = response.multi_headers if hasattr(response, "multi_headers") else response.setdefault("multiValueHeaders", {})
         headers["X-Bench-Handler-Cpu-Ms"] = [f"{cpu_ms:.3f}"]
+        headers["X-Bench-Handler-Wall-Ms"] = [f"{wall_ms:.3f}"]
         if awscalls.enabled():
             calls = awscalls.delta(before, awscalls.snapshot())
             headers["X-Bench-Aws-Calls"] = [",".join(f"{k}={v}" for k, v in sorted(calls.items())) or "-"]
@@ -63,13 +78,17 @@ def main() -> int:
 
     gateway = Gateway(api_domain=settings().api_domain, port=port)
     no_delay(gateway)
+    profile_to = os.environ.get("SMARTER_BENCH_PROFILE")  # python -m bench.profile
+    profiler = cProfile.Profile(time.process_time) if profile_to else None  # CPU, not time spent waiting
     for function in gateway.functions.values():
-        instrument(function)
+        instrument(function, profiler)
     stop = exit_when_parent_goes()
     gateway.serve_in_thread()
     print(f"READY {gateway.port}", flush=True)
     stop.wait()
     gateway.stop()
+    if profiler is not None:
+        profiler.dump_stats(profile_to)
     return 0
 
 

@@ -43,6 +43,10 @@ def aws(moto_url, openai_server, monkeypatch):
         "SMARTER_PROVIDER_MAX_RETRIES": "1",
         "SMARTER_PROVIDER_TIMEOUT": "3",
         "SMARTER_CACHE_TTL": "30",
+        # The operator's egress policy as the local stack sets it: loopback allowed
+        # (the tests' own upstreams), moto's port never.
+        "SMARTER_EGRESS_ALLOW": "127.0.0.1",
+        "SMARTER_EGRESS_DENY": f"127.0.0.1:{moto_url.rsplit(':', 1)[1]}",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -61,11 +65,27 @@ def _reset_caches() -> None:
     from smarter import cache, config
     from smarter.llm import providers
     from smarter.store import aws
+    from smarter.tenancy import scoped_aws
 
     config.settings.cache_clear()
     aws.reset()
+    scoped_aws.reset()
     cache.clear_all()
     providers.reset()
+
+
+@pytest.fixture(autouse=True)
+def operator_settings(monkeypatch, tmp_path):
+    """The operator's plugin settings as the local stack has them: egress to
+    127.0.0.1 allowed (the tests' own upstreams), SQLite files under the
+    test's tmp_path/{account}/. Security tests switch to production's policy."""
+    from smarter import config
+
+    monkeypatch.setenv("SMARTER_EGRESS_ALLOW", "127.0.0.1")
+    monkeypatch.setenv("SMARTER_SQLITE_ROOT", str(tmp_path))
+    config.settings.cache_clear()
+    yield
+    config.settings.cache_clear()
 
 
 @pytest.fixture

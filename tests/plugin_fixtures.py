@@ -66,6 +66,19 @@ def loopback_only(monkeypatch):
     assert not attempts, f"connections off loopback were attempted: {attempts}"
 
 
+@pytest.fixture
+def production_egress(monkeypatch):
+    """The operator's egress policy as in production: nothing but public addresses."""
+    from smarter import config
+
+    monkeypatch.setenv("SMARTER_EGRESS_ALLOW", "")
+    monkeypatch.setenv("SMARTER_EGRESS_DENY", "")
+    monkeypatch.setenv("SMARTER_LOCAL_ALLOWED_HOSTS", "")
+    config.settings.cache_clear()
+    yield
+    config.settings.cache_clear()
+
+
 # --- a scriptable upstream -------------------------------------------------------------
 
 
@@ -255,6 +268,9 @@ COURSES = [
 
 def make_sqlite(path: str, rows: int = 0) -> str:
     """A courses database; `rows` extra filler rows for limit tests."""
+    import os
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     db = sqlite3.connect(path)
     db.execute("CREATE TABLE courses (course_code TEXT PRIMARY KEY, course_name TEXT, description TEXT, cost REAL)")
     db.executemany("INSERT INTO courses VALUES (?, ?, ?, ?)", COURSES)

@@ -77,5 +77,26 @@ def test_smoke_run_writes_every_section_with_numbers(tmp_path):
     assert growth["session"][-1]["upstream_bytes_per_request"] > growth["session"][0]["upstream_bytes_per_request"]
     assert growth["plugins"][-1]["upstream_bytes_per_request"] > growth["plugins"][0]["upstream_bytes_per_request"]
 
+    bill = results["cost"]
+    assert bill["prices"]["region"] == "us-east-1" and bill["prices"]["recorded_on"]
+    assert bill["function_memory_mb"]["PromptFunction"] > 0
+    for name in ("prompt_plain", "prompt_session", "prompt_tool_round", "passthrough"):
+        written = results["warm"][name]["written"]
+        assert written["journal"]["items_per_request"] >= 1 and written["journal"]["wru_per_request"] >= 1
+        scenario = bill["scenarios"][name]
+        lines = scenario["per_million"]
+        for line in ("lambda_requests", "lambda_compute", "api_gateway_rest", "dynamodb_writes", "usage_counters",
+                     "cloudwatch_logs", "xray_traces"):
+            assert _positive(lines[line]), (name, line, lines)
+        assert _positive(scenario["total_per_million"])
+        # A buffered Lambda pays for waiting on the provider.
+        assert scenario["total_per_million_with_provider_latency"] > scenario["total_per_million"]
+    assert _positive(bill["scenarios"]["prompt_session"]["per_million"]["dynamodb_reads"])
+    assert results["warm"]["prompt_plain"]["written"]["sessions"]["items_per_request"] >= 1
+    for concurrency in ("c1", "c8"):
+        fargate = bill["litellm_fargate"][concurrency]
+        assert _positive(fargate["total_per_million_at_full_use"]) and _positive(fargate["smallest_task_per_month"])
+    assert "Cost per million requests" in proc.stdout
+
     assert results["targets"] and all(_number(t["measured"]) for t in results["targets"])
     assert "Targets" in proc.stdout

@@ -2,14 +2,15 @@
 every pending domain (certificate issued -> mapped -> verified), delete
 certificates no domain holds any more. The same code as `smarter domain verify`."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from smarter import tracing
 from smarter_admin import domains
 
 logger = Logger()
-tracer = Tracer(patch_modules=("botocore",))  # the AWS calls are all there is to trace
+tracer = tracing.tracer(("botocore",))  # the AWS calls are all there is to trace; X-Ray only when on
 metrics = Metrics()
 
 

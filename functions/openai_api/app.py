@@ -2,15 +2,16 @@
 (streamed with `stream: true`) and GET /v1/models. Runs under the Lambda
 response-streaming runtime client (smarter.edge.lambda_stream)."""
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from smarter import tracing
 from smarter.edge import openai_api, web
 from smarter.edge.streams import StreamedResponse
 
 logger = Logger()
-tracer = Tracer(patch_modules=web.TRACED_MODULES)
+tracer = tracing.tracer(web.TRACED_MODULES)  # the X-Ray SDK only when tracing is on
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -1,16 +1,17 @@
 """Platform routes on {api_domain}: the passthrough API, the provider listing and whoami."""
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from smarter import tracing
 from smarter.edge import passthrough_stream, web
 from smarter.errors import BadRequest, NotFound, ProviderNotConfigured
 from smarter.llm import providers
 from smarter.tenancy import auth, hosts, limits
 
 logger = Logger()
-tracer = Tracer(patch_modules=web.TRACED_MODULES)
+tracer = tracing.tracer(web.TRACED_MODULES)  # the X-Ray SDK only when tracing is on
 app = web.make_resolver("Prompt", "passthrough")
 
 

@@ -1,9 +1,10 @@
 """The prompt API on a client's own host: POST / and POST /prompt/."""
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from smarter import tracing
 from smarter.edge import web
 from smarter.errors import MethodNotAllowed, NotFound
 from smarter.llm import chat
@@ -11,7 +12,7 @@ from smarter.llm.messages import parse_prompt_request
 from smarter.tenancy import auth, hosts, limits
 
 logger = Logger()
-tracer = Tracer(patch_modules=web.TRACED_MODULES)
+tracer = tracing.tracer(web.TRACED_MODULES)  # the X-Ray SDK only when tracing is on
 app = web.make_resolver("LLMClient", "prompt")
 
 PROMPT_PATHS = ("/", "/prompt")  # Powertools matches a trailing slash too

@@ -1,16 +1,17 @@
 """Usage and spend from the journal table's stream (see smarter.store.usage), and
 the scheduled release of limit holds whose request never reached the journal."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from smarter import tracing
 from smarter.store import usage
 
 logger = Logger()
-tracer = Tracer(patch_modules=("botocore",))
+tracer = tracing.tracer(("botocore",))  # the X-Ray SDK only when tracing is on
 metrics = Metrics()
 # Partial batch responses: a record that fails is reported by its sequence
 # number and retried (bisected, bounded; then the on-failure destination);

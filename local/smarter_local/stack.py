@@ -206,8 +206,12 @@ class LocalStack:
         local = {
             "SMARTER_API_DOMAIN": self.api_domain,
             "SMARTER_CORS_ORIGINS": origins,
-            # Local development: API plugins may call servers on this machine.
-            "SMARTER_LOCAL_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # Local development: plugins may call servers on this machine (the operator's
+            # egress allow-list), except the stack's own moto and gateway ports.
+            "SMARTER_EGRESS_ALLOW": "localhost",
+            "SMARTER_EGRESS_DENY": f"localhost:{self.moto_port},localhost:{self.port}",
+            # SQLite plugin databases: {root}/{account}/name.db (off in AWS).
+            "SMARTER_SQLITE_ROOT": os.environ.get("SMARTER_SQLITE_ROOT", str(ROOT / ".local-data" / "sqlite")),
         }
         configure_environment(moto_url, {**local, **self.env})
         os.environ.update(create_resources())

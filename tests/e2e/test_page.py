@@ -622,13 +622,15 @@ def test_a_slow_stream_grows_on_screen_and_cancel_keeps_what_arrived(page, stack
     expect(page.get_by_test_id("response-key")).to_have_text("j-slow")
 
 
-def test_a_provider_stream_passed_back_as_text_is_shown_as_a_reply_not_an_escaped_string(page, stack):
-    """Today's gateway hands a provider's event stream back as a string in `data.body`: the page still reads it."""
+def test_a_stream_through_the_real_streaming_passthrough_is_shown_as_a_reply(page, stack):
+    """No stand-in: the local gateway streams the scripted provider's events to the page."""
     stack.openai.enqueue(raw=STREAM.encode(), headers={"Content-Type": "text/event-stream"})
     signed_in(page, stack)
     page.get_by_test_id("stream").check()
-    send_and_wait(page, 200)
-    expect(page.get_by_test_id("reply-markdown")).to_have_text("Streaming works, token by token.")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("response-status")).to_have_text(re.compile(r"^200\b"), timeout=WAIT_MS)
+    expect(page.get_by_test_id("reply-markdown")).to_have_text("Streaming works, token by token.", timeout=WAIT_MS)
+    assert stack.openai.requests[-1]["json"]["stream"] is True
 
 
 def test_multi_turn_appends_the_reply_and_the_next_message(page, stack):

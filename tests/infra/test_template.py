@@ -29,7 +29,7 @@ PROVIDER_SECRETS_ARN = (
     "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:smarter/providers/*"
 )
 ACCOUNT_SECRETS_ARN = (
-    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:smarter/accounts/*"
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:smarter/accounts/${!aws:PrincipalTag/smarter:account}/*"
 )
 SMARTER_ENV = {
     "SMARTER_CONFIG_TABLE": {"Ref": "ConfigTable"},
@@ -149,8 +149,9 @@ def test_function_uses_the_three_layers_and_thin_handler(template, logical_id):
     assert props["Handler"] == "app.lambda_handler"
     assert props["Layers"] == [{"Ref": "DepsLayer"}, {"Ref": "CoreLayer"}, {"Ref": "PluginsLayer"}]
     assert props["MemorySize"] == 512
-    # Buffered answers end at API Gateway's 29 s; streams may run to its 15-minute limit.
-    assert props["Timeout"] == (900 if logical_id in STREAMING_FUNCTIONS else 120)
+    # Buffered answers end at API Gateway's 29 s (a longer timeout only hides runaway
+    # work); streams may run to its 15-minute limit.
+    assert props["Timeout"] == (900 if logical_id in STREAMING_FUNCTIONS else 29)
 
 
 @pytest.mark.parametrize("logical_id", STREAMING_FUNCTIONS)
@@ -462,9 +463,11 @@ def test_secrets_access_is_limited_to_provider_keys_and_plugin_secrets(resources
         for resource in _as_list(statement["Resource"]):
             readable.setdefault(owner, set()).add(resource["Fn::Sub"])
     assert readable["PassthroughFunction"] == {PROVIDER_SECRETS_ARN}
-    # Only the functions that run plugins (prompt, OpenAI API) read account (plugin) secrets.
-    assert readable["PromptFunction"] == {PROVIDER_SECRETS_ARN, ACCOUNT_SECRETS_ARN}
-    assert readable["OpenAIFunction"] == {PROVIDER_SECRETS_ARN, ACCOUNT_SECRETS_ARN}
+    # No function reads account (plugin) secrets itself: only the plugin role, and only
+    # under the account named by its session tag (tests/security/test_security_iam.py).
+    assert readable["PromptFunction"] == {PROVIDER_SECRETS_ARN}
+    assert readable["OpenAIFunction"] == {PROVIDER_SECRETS_ARN}
+    assert readable["PluginRole"] == {ACCOUNT_SECRETS_ARN}
 
 
 @pytest.mark.parametrize("logical_id", ["PromptFunction", "OpenAIFunction"])
@@ -477,8 +480,7 @@ def test_prompt_and_openai_functions_may_do_exactly_what_a_prompt_needs(resource
         "JournalBucket/journal/*": {"s3:PutObject"},
         "UsageTable": {"dynamodb:UpdateItem", "dynamodb:PutItem"},
         PROVIDER_SECRETS_ARN: {"secretsmanager:GetSecretValue"},
-        ACCOUNT_SECRETS_ARN: {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
-        "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:cluster:*": {"rds-data:ExecuteStatement"},
+        "PluginRole": {"sts:AssumeRole", "sts:TagSession"},
     }
 
 
@@ -606,7 +608,7 @@ def test_deps_layer_pins_boto3_beside_the_botocore_the_tracer_brings():
         for line in lines
         if line.strip() and not line.lstrip().startswith("#")
     }
-    assert names == {"aws-lambda-powertools", "boto3", "openai", "pydantic", "pyyaml", "pg8000", "urllib3"}
+    assert names == {"aws-lambda-powertools", "boto3", "openai", "pydantic", "pyyaml", "pg8000", "urllib3", "sqlglot"}
     assert any(line.startswith("aws-lambda-powertools[tracer]") for line in lines)
 
 

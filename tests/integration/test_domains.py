@@ -300,6 +300,12 @@ def test_verify_maps_the_issued_domain_and_the_client_answers_there(client_tenan
     result = prompt(client_tenant, "Hello", host="api.acme.com")
     assert result.status == 200
     assert result.body["data"]["chat_completion"]["choices"][0]["message"]["content"]
+    # The tags the domains function's IAM conditions need (it may delete only what carries them).
+    from smarter.store import aws as smarter_aws
+
+    assert smarter_aws.client("apigateway").get_domain_name(domainName="api.acme.com").get("tags") == {"smarter:account": ACCOUNT}
+    cert_tags = smarter_aws.client("acm").list_tags_for_certificate(CertificateArn=doc["certificate_arn"])["Tags"]
+    assert {"Key": "smarter:account", "Value": ACCOUNT} in cert_tags
 
 
 def test_scheduled_function_verifies_every_pending_custom_domain(platform, monkeypatch):

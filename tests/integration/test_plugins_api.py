@@ -9,6 +9,7 @@ import json
 import time
 
 import pytest
+
 from plugin_fixtures import (
     ACCOUNT,
     api_connection,
@@ -16,6 +17,7 @@ from plugin_fixtures import (
     call_kind,
     endless,
     loopback_only,  # noqa: F401 (fixture)
+    production_egress,  # noqa: F401 (fixture)
     redirect,
     send,
     silent,
@@ -23,6 +25,7 @@ from plugin_fixtures import (
 )
 from support import journal_records, make_tenant, prompt
 
+from smarter.tenancy import egress
 from smarter_local.openai_server import completion, tool_calls
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
@@ -43,6 +46,25 @@ def _refusal(plugin: dict, connection: dict, arguments: dict | None = None, **kw
 
     with pytest.raises(PluginCallError) as caught:
         _call(plugin, connection, arguments or {}, **kwargs)
+    return str(caught.value)
+
+
+def _stored(connection: dict) -> dict:
+    """A connection as if stored before today's rules (skips apply-time checks)."""
+    return {"kind": "ApiConnection", "spec": {"connection": {"authMethod": "none", **connection["spec"]["connection"]}}}
+
+
+def _call_stored(connection: dict, arguments: dict | None = None) -> str:
+    """Run the plugin against a connection stored as is: the call-time checks alone."""
+    from smarter.llm.plugins import PluginCallError, PluginContext
+
+    kind = _kind()
+    plugin = api_plugin()
+    plugin["metadata"].pop("account")
+    stored = {**plugin, "spec": kind.validate(plugin)}
+    conn = _stored(connection)
+    with pytest.raises(PluginCallError) as caught:
+        kind.call(stored, arguments or {}, PluginContext(ACCOUNT, lambda name: conn, lambda name: "", 2.0, ()))
     return str(caught.value)
 
 
@@ -157,17 +179,17 @@ def test_an_account_reads_only_its_own_secrets(aws, upstream):
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.0.0.1", "169.254.169.254", "192.168.1.10", "[::1]", "100.64.0.1"])
-def test_connection_to_a_private_address_is_refused_when_applied(address):
+def test_connection_to_a_private_address_is_refused_when_applied(address, production_egress):
     from smarter.errors import ManifestError
 
     with pytest.raises(ManifestError) as caught:
         _kind().validate_connection(api_connection(base_url=f"http://{address}/"))
     assert caught.value.path == "spec.connection.baseUrl"
-    assert "allowHosts" in caught.value.reason or "metadata" in caught.value.reason
+    assert "operator" in caught.value.reason or "metadata" in caught.value.reason
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.0.0.1", "169.254.169.254"])
-def test_private_addresses_are_refused_at_call_time_before_connecting(address, loopback_only):
+def test_private_addresses_are_refused_at_call_time_before_connecting(address, loopback_only, production_egress):
     # A connection stored before the rule (or edited in the table) is still refused when it runs.
     from smarter.llm.plugins import PluginCallError, PluginContext
 
@@ -189,38 +211,45 @@ def test_metadata_address_is_refused_even_when_allow_listed():
 
     with pytest.raises(ManifestError) as caught:
         _kind().validate_connection(api_connection(base_url="http://169.254.169.254/", allowHosts=["169.254.169.254"]))
-    assert caught.value.path == "spec.connection.allowHosts"
+    assert caught.value.path.startswith("spec.connection.allowHosts")
     assert "metadata" in caught.value.reason
 
 
-def test_a_name_that_resolves_to_loopback_is_refused_unless_allow_listed(upstream):
+def test_a_name_that_resolves_to_loopback_is_refused_unless_the_operator_allows_it(upstream, monkeypatch):
+    from smarter import config
+
     upstream.json("/courses", [])
-    conn = api_connection(base_url=f"http://localhost:{upstream.port}")
-    message = _refusal(api_plugin(), conn)
-    assert "localhost resolves to" in message and "not a public address" in message
+    monkeypatch.setenv("SMARTER_EGRESS_ALLOW", "")
+    config.settings.cache_clear()
+    # The tenant's allowHosts cannot open it: it only narrows.
+    message = _call_stored(api_connection(base_url=f"http://localhost:{upstream.port}", allowHosts=["localhost"]))
+    assert "localhost resolves to" in message and "not a public address" in message and "operator" in message
     assert upstream.seen == []
-    # Allow-listing the name (what the local stack does) lets it through.
-    assert _call(api_plugin(), api_connection(base_url=f"http://localhost:{upstream.port}", allowHosts=["localhost"]), {})["status"] == 200
+    # The operator allowing loopback (what the local stack does) lets it through.
+    monkeypatch.setenv("SMARTER_EGRESS_ALLOW", "localhost")
+    config.settings.cache_clear()
+    assert _call(api_plugin(), api_connection(base_url=f"http://localhost:{upstream.port}"), {})["status"] == 200
 
 
 @pytest.mark.parametrize("address", ["10.0.0.1", "169.254.169.254", "::ffff:10.0.0.1", "fd00:ec2::254"])
 def test_a_name_that_resolves_to_a_private_address_is_refused(monkeypatch, address):
-    from smarter_plugins import safe_http
-
-    monkeypatch.setattr(safe_http, "resolve", lambda host, port: ["93.184.216.34", address] if host == "api.example.com" else [])
-    message = _refusal(api_plugin(), api_connection(base_url="http://api.example.com/v1"))
+    monkeypatch.setattr(egress, "resolve", lambda host, port: ["93.184.216.34", address] if host == "api.example.com" else [])
+    message = _call_stored(api_connection(base_url="http://api.example.com/v1"))
     assert f"api.example.com resolves to {address}" in message
 
 
 def test_the_checked_address_is_the_one_connected_to(monkeypatch, upstream):
     # DNS rebinding: a second lookup would answer differently; there is none.
-    from smarter_plugins import safe_http
-
     upstream.json("/courses", ["ok"])
     answers = iter([["127.0.0.1"], ["10.0.0.1"]])
-    monkeypatch.setattr(safe_http, "resolve", lambda host, port: next(answers))
-    conn = api_connection(base_url=f"http://rebind.example.com:{upstream.port}", allowHosts=["rebind.example.com"])
-    assert _call(api_plugin(), conn, {})["body"] == ["ok"]
+    monkeypatch.setattr(egress, "resolve", lambda host, port: next(answers))
+    conn = _stored(api_connection(base_url=f"http://rebind.example.com:{upstream.port}", allowHosts=["rebind.example.com"]))
+    from smarter.llm.plugins import PluginContext
+
+    plugin = api_plugin()
+    plugin["metadata"].pop("account")
+    stored = {**plugin, "spec": _kind().validate(plugin)}
+    assert _kind().call(stored, {}, PluginContext(ACCOUNT, lambda name: conn, lambda name: "", 2.0, ()))["body"] == ["ok"]
     assert upstream.seen[-1].headers["host"] == f"rebind.example.com:{upstream.port}"
 
 
@@ -235,7 +264,11 @@ def test_a_redirect_to_a_private_address_is_refused(upstream, target):
     assert len(upstream.seen) == 1  # the first hop only; the redirect target was never contacted
 
 
-def test_redirects_between_allowed_hosts_are_followed_and_drop_credentials_across_hosts(upstream):
+def test_redirects_between_allowed_hosts_are_followed_and_drop_credentials_across_hosts(upstream, monkeypatch):
+    from smarter import config
+
+    monkeypatch.setenv("SMARTER_EGRESS_ALLOW", "localhost")
+    config.settings.cache_clear()
     upstream.routes["/courses"] = redirect(f"http://localhost:{upstream.port}/moved")
     upstream.json("/moved", ["moved"])
     conn = api_connection(base_url=upstream.base_url, allowHosts=["127.0.0.1", "localhost"], authMethod="bearer", secret="k")
@@ -245,16 +278,16 @@ def test_redirects_between_allowed_hosts_are_followed_and_drop_credentials_acros
 
 
 def test_refusal_reaches_the_model_as_a_tool_result_not_a_failed_request(aws, openai_server, monkeypatch):
-    from smarter_plugins import safe_http
-
-    monkeypatch.setattr(safe_http, "resolve", lambda host, port: ["169.254.169.254"])
+    # The name resolved to a public address when applied, and to the metadata address when called.
+    answers = iter([["93.184.216.34"]])
+    monkeypatch.setattr(egress, "resolve", lambda host, port: next(answers, ["169.254.169.254"]))
     tenant = _tenant_with(api_connection(base_url="http://metadata.example.com/"), plugins=[api_plugin()])
     openai_server.enqueue(body=tool_calls(("course_catalogue", {})))
     openai_server.enqueue(body=completion("I could not reach the catalogue."))
     result = prompt(tenant, "courses?")
     assert result.status == 200
     content = json.loads(openai_server.requests[-1]["json"]["messages"][-1]["content"])
-    assert "cloud metadata address" in content["error"]
+    assert "metadata address" in content["error"]
     entry = journal_records(tenant.account, tenant.client)[0]["tool_calls"][0]
     assert entry["outcome"] == "error"
     assert "169.254.169.254" in entry["error"]

@@ -24,7 +24,7 @@ def _apply(tmp_path, *docs) -> int:
 
 
 def test_apply_then_plugin_test_runs_the_test_values(aws, tmp_path, capsys):
-    db = make_sqlite(str(tmp_path / "courses.db"))
+    db = make_sqlite(str(tmp_path / ACCOUNT / "courses.db"))
     assert _apply(tmp_path, ACCOUNT_DOC, sql_connection(dbEngine="sqlite", database=db), sql_plugin()) == 0
     assert "SqlPlugin/course_db applied" in capsys.readouterr().out
 
@@ -39,7 +39,7 @@ def test_apply_then_plugin_test_runs_the_test_values(aws, tmp_path, capsys):
 
 
 def test_plugin_test_with_explicit_arguments(aws, tmp_path, capsys):
-    db = make_sqlite(str(tmp_path / "courses.db"))
+    db = make_sqlite(str(tmp_path / ACCOUNT / "courses.db"))
     _apply(tmp_path, ACCOUNT_DOC, sql_connection(dbEngine="sqlite", database=db), sql_plugin())
     capsys.readouterr()
     assert cli.main(["plugin", "test", "course_db", "--account", ACCOUNT, "--args", '{"keyword": "AI"}', "-o", "json"]) == 0
@@ -58,14 +58,14 @@ def test_plugin_test_reports_a_failing_call_with_exit_code_1(aws, tmp_path, caps
 
 
 def test_apply_refuses_a_write_statement_with_the_field_path(aws, tmp_path, capsys):
-    code = _apply(tmp_path, ACCOUNT_DOC, sql_connection(dbEngine="sqlite", database="/tmp/x.db"), sql_plugin(query="DELETE FROM courses", parameters=None, testValues=None))
+    code = _apply(tmp_path, ACCOUNT_DOC, sql_connection(dbEngine="sqlite", database="x.db"), sql_plugin(query="DELETE FROM courses", parameters=None, testValues=None))
     assert code == 3  # a refused manifest
     err = capsys.readouterr().err
     assert err.startswith("error: invalid manifest: ") and "document 3 (SqlPlugin/course_db): spec.sqlData.sqlQuery: a plugin query must be a SELECT" in err
 
 
 def test_describe_plugin_shows_the_tool_the_model_sees(aws, tmp_path, capsys):
-    db = make_sqlite(str(tmp_path / "courses.db"))
+    db = make_sqlite(str(tmp_path / ACCOUNT / "courses.db"))
     _apply(tmp_path, ACCOUNT_DOC, sql_connection(dbEngine="sqlite", database=db), sql_plugin())
     capsys.readouterr()
     assert cli.main(["describe", "plugin", "course_db", "--account", ACCOUNT, "-o", "json"]) == 0

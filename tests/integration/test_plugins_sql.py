@@ -52,7 +52,7 @@ def _tenant_with(*docs: dict, plugins: list[dict]):
 
 @pytest.fixture
 def sqlite_db(tmp_path):
-    return make_sqlite(str(tmp_path / "courses.db"))
+    return make_sqlite(str(tmp_path / ACCOUNT / "courses.db"))
 
 
 # --- SQLite -------------------------------------------------------------------------------
@@ -107,7 +107,7 @@ def test_undeclared_arguments_never_reach_the_query(sqlite_db):
 
 
 def test_row_limit_applies_and_says_so(tmp_path):
-    path = make_sqlite(str(tmp_path / "big.db"), rows=500)
+    path = make_sqlite(str(tmp_path / ACCOUNT / "big.db"), rows=500)
     result = _run(sql_plugin(limit=7), sql_connection(dbEngine="sqlite", database=path), {})
     assert result["row_count"] == 7
     assert result["truncated"] is True
@@ -126,7 +126,7 @@ def test_sqlite_file_is_opened_read_only_even_if_a_write_slips_past_validation(s
     from smarter_plugins import sql_engines
 
     with pytest.raises(PluginCallError, match="the query failed"):
-        sql_engines.run_sqlite(conn["spec"]["connection"], "DELETE FROM courses", {}, 10, 5, None, {})
+        sql_engines.run_sqlite(conn["spec"]["connection"], "DELETE FROM courses", {}, 10, 5, PluginContext(ACCOUNT, lambda n: conn, lambda n: "", 5, ()), {})
     assert sqlite_count(sqlite_db) == len(COURSES)
 
 
@@ -134,8 +134,8 @@ def test_a_missing_sqlite_file_is_an_error_not_a_new_database(tmp_path):
     from smarter.llm.plugins import PluginCallError
 
     with pytest.raises(PluginCallError, match="cannot open the database"):
-        _run(sql_plugin(), sql_connection(dbEngine="sqlite", database=str(tmp_path / "nope.db")), {})
-    assert not (tmp_path / "nope.db").exists()
+        _run(sql_plugin(), sql_connection(dbEngine="sqlite", database="nope.db"), {})
+    assert not (tmp_path / ACCOUNT / "nope.db").exists()
 
 
 # --- manifests: writes refused with the field path -----------------------------------------
@@ -162,7 +162,7 @@ def test_write_statements_are_refused_when_applied_with_the_field_path(aws, quer
     from smarter_admin import manifests
 
     manifests.apply({"apiVersion": "smarter.sh/v1", "kind": "Account", "metadata": {"name": ACCOUNT}, "spec": {}})
-    manifests.apply(sql_connection(dbEngine="sqlite", database="/tmp/none.db"))
+    manifests.apply(sql_connection(dbEngine="sqlite", database="none.db"))
     with pytest.raises(ManifestError) as caught:
         manifests.apply(sql_plugin(query=query, parameters=None, testValues=None))
     assert caught.value.path == "spec.sqlData.sqlQuery"

@@ -279,7 +279,7 @@ def test_a_plugin_kind_and_plugin_class_must_agree():
         ({"baseUrl": "https://x.example.com", "secret": "sk live/123"}, "spec.connection.secret", "one path segment"),
         ({"baseUrl": "https://x.example.com", "timeout": 0}, "spec.connection.timeout", ""),
         ({"baseUrl": "https://x.example.com", "maxResponseBytes": 10**9}, "spec.connection.maxResponseBytes", ""),
-        ({"baseUrl": "http://10.1.2.3"}, "spec.connection.baseUrl", "allowHosts"),
+        ({"baseUrl": "http://10.1.2.3"}, "spec.connection.baseUrl", "only the platform operator can allow it"),
     ],
 )
 def test_invalid_api_connections_name_the_field(connection, path, reason):
@@ -325,6 +325,6 @@ def test_an_allow_listed_private_base_url_is_accepted_for_local_development():
     ],
 )
 def test_only_global_unicast_addresses_are_public(address, public):
-    from smarter_plugins.safe_http import is_public
+    from smarter.tenancy.egress import is_public
 
     assert is_public(address) is public

@@ -10,6 +10,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from smarter.tenancy import egress
 from plugin_fixtures import loopback_only  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
@@ -96,7 +98,7 @@ def test_https_connects_to_the_checked_ip_and_verifies_the_certificate_for_the_n
     from smarter_plugins import safe_http
 
     port, seen, sni = https_server(["catalogue.test"])
-    monkeypatch.setattr(safe_http, "resolve", lambda host, p: ["127.0.0.1"] if host == "catalogue.test" else [])
+    monkeypatch.setattr(egress, "resolve", lambda host, p: ["127.0.0.1"] if host == "catalogue.test" else [])
     response = _fetch(f"https://catalogue.test:{port}/courses", ("catalogue.test",))
     assert response.status == 200
     assert response.body == b'{"secure": true}'
@@ -108,7 +110,7 @@ def test_a_certificate_for_another_name_is_refused(https_server, monkeypatch):
     from smarter_plugins import safe_http
 
     port, seen, _ = https_server(["someone-else.test"])
-    monkeypatch.setattr(safe_http, "resolve", lambda host, p: ["127.0.0.1"])
+    monkeypatch.setattr(egress, "resolve", lambda host, p: ["127.0.0.1"])
     with pytest.raises(safe_http.FetchError, match="TLS"):
         _fetch(f"https://catalogue.test:{port}/courses", ("catalogue.test",))
     assert seen == []
@@ -120,7 +122,7 @@ def test_an_untrusted_certificate_is_refused(https_server, monkeypatch, tmp_path
     port, seen, _ = https_server(["catalogue.test"])
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "empty.pem"))
     (tmp_path / "empty.pem").write_text("")
-    monkeypatch.setattr(safe_http, "resolve", lambda host, p: ["127.0.0.1"])
+    monkeypatch.setattr(egress, "resolve", lambda host, p: ["127.0.0.1"])
     with pytest.raises(safe_http.FetchError, match="TLS"):
         _fetch(f"https://catalogue.test:{port}/courses", ("catalogue.test",))
 

@@ -312,6 +312,8 @@ def _map(doc: dict[str, Any]) -> dict[str, Any]:
             regionalCertificateArn=doc["certificate_arn"],
             endpointConfiguration={"types": ["REGIONAL"]},
             securityPolicy="TLS_1_2",
+            # The domains function may map and delete only domain names with this tag (template IAM).
+            tags={"smarter:account": doc["account"]},
         )
     try:
         apigw.create_base_path_mapping(domainName=name, restApiId=cfg.rest_api_id, stage=cfg.stage)

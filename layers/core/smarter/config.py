@@ -48,7 +48,16 @@ class Settings:
     session_window: int
     secret_prefix: str
     plugin_timeout_seconds: float
-    local_allowed_hosts: tuple[str, ...] = field(default=())
+    # The operator's egress policy for plugins (smarter.tenancy.egress): addresses
+    # or networks, optionally with a port, that plugins may reach although not public.
+    egress_allow: tuple[str, ...] = field(default=())
+    egress_deny: tuple[str, ...] = field(default=())
+    # SQLite plugin databases live under {sqlite_root}/{account}/; empty = SQLite off.
+    sqlite_root: str = ""
+    # PEM file of CAs that PostgreSQL TLS verification trusts (the RDS bundle); empty = the system store.
+    db_ca_bundle: str = ""
+    # The role a plugin call assumes, with a session policy limited to its account; empty = no assume (local).
+    plugin_role_arn: str = ""
     # Platform default limits, JSON {"account": {...}, "client": {...}, "key": {...}} (tenancy/limits.py).
     default_limits: str = ""
     # Where the UsageFunction parks journal stream records it cannot read (an SQS queue URL).
@@ -76,7 +85,12 @@ def settings() -> Settings:
         session_window=_int("SMARTER_SESSION_WINDOW", 200),
         secret_prefix=os.environ.get("SMARTER_SECRET_PREFIX", "smarter/providers/"),
         plugin_timeout_seconds=_float("SMARTER_PLUGIN_TIMEOUT", 10.0),
-        local_allowed_hosts=_list("SMARTER_LOCAL_ALLOWED_HOSTS"),
+        # SMARTER_LOCAL_ALLOWED_HOSTS is the older name of SMARTER_EGRESS_ALLOW.
+        egress_allow=_list("SMARTER_EGRESS_ALLOW") or _list("SMARTER_LOCAL_ALLOWED_HOSTS"),
+        egress_deny=_list("SMARTER_EGRESS_DENY"),
+        sqlite_root=os.environ.get("SMARTER_SQLITE_ROOT", "").strip(),
+        db_ca_bundle=os.environ.get("SMARTER_DB_CA_BUNDLE", "").strip(),
+        plugin_role_arn=os.environ.get("SMARTER_PLUGIN_ROLE_ARN", "").strip(),
         default_limits=os.environ.get("SMARTER_DEFAULT_LIMITS", "").strip(),
         usage_failure_queue=os.environ.get("SMARTER_USAGE_FAILURE_QUEUE", "").strip(),
     )

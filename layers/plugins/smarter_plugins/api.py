@@ -30,6 +30,7 @@ from smarter.llm.plugins import (
     validate_plugin_name,
 )
 from smarter.schema import Strict
+from smarter.tenancy import egress
 
 from . import common, safe_http
 from .common import (
@@ -66,7 +67,11 @@ def _check_headers(headers: dict[str, Any], path: str) -> dict[str, str]:
             raise ManifestError(f"{path}.{name}", "not a valid header name")
         if name.lower() in RESERVED_HEADERS:
             raise ManifestError(f"{path}.{name}", "this header is set by the plugin (credentials come from the connection's secret)")
+        if common.looks_like_credential(name):
+            raise ManifestError(f"{path}.{name}", common.INLINE_CREDENTIAL_HINT)
         text = value if isinstance(value, str) else json.dumps(value)
+        if common.value_looks_like_credential(text):
+            raise ManifestError(f"{path}.{name}", common.INLINE_CREDENTIAL_HINT)
         if "\r" in text or "\n" in text or "\0" in text:
             raise ManifestError(f"{path}.{name}", "a header value cannot contain line breaks")
         out[name] = text
@@ -84,7 +89,7 @@ class ApiConnectionData(Strict):
     headers: dict[str, Any] | list[dict[str, Any]] | None = None
     timeout: float = Field(default=10, gt=0, le=300)
     maxResponseBytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, ge=1, le=MAX_RESPONSE_BYTES)
-    allowHosts: list[str] = Field(default_factory=list, description="hosts that may resolve to private or loopback addresses (local development)")
+    allowHosts: list[str] = Field(default_factory=list, description="when given, the only hosts this connection may reach (redirects included); it narrows the operator's egress policy, never widens it")
 
     @field_validator("baseUrl")
     @classmethod
@@ -106,10 +111,14 @@ class ApiConnectionData(Strict):
     @field_validator("allowHosts")
     @classmethod
     def _allow_hosts(cls, hosts: list[str]) -> list[str]:
-        hosts = [safe_http.normalize_host(h) for h in hosts]
+        hosts = [egress.normalize_host(h) for h in hosts]
         for host in hosts:
-            if safe_http.is_ip(host) and safe_http.is_always_refused(host):
-                raise ValueError(f"{host} is a cloud metadata address; it cannot be allowed")
+            if not host or any(c in host for c in "/@?# "):
+                raise ValueError(f"{host!r} is not a host name")
+            if egress.is_ip(host):
+                reason = egress.check_at_apply(host, None)
+                if reason:
+                    raise ValueError(f"{reason}. allowHosts narrows where this connection may go; it cannot open an address the platform refuses")
         return hosts
 
 
@@ -198,9 +207,11 @@ class ApiPlugin:
             if unknown:
                 raise ManifestError(f"spec.apiData.{field}", f"{{{sorted(unknown)[0]}}} is not a declared parameter")
         out = spec.model_dump(exclude_none=True)
+        url_params = name_values(data.urlParams, "spec.apiData.urlParams", key_names=("key", "name"))
+        common.refuse_inline_credentials(url_params, "spec.apiData.urlParams", templated=_templates)
         out["apiData"].update(
             parameters=schema,
-            urlParams=name_values(data.urlParams, "spec.apiData.urlParams", key_names=("key", "name")),
+            urlParams=url_params,
             headers=_check_headers(name_values(data.headers, "spec.apiData.headers"), "spec.apiData.headers"),
             testValues=test_values(data.testValues, schema, "spec.apiData.testValues"),
             description=tool_description(manifest, data.description, "spec.apiData.description"),
@@ -217,11 +228,12 @@ class ApiPlugin:
             raise ManifestError("spec.connection.secret", f"authMethod {conn.authMethod} needs the name of the account secret that holds the credential")
         if conn.authMethod == "api_key" and not HEADER_NAME.match(conn.apiKeyHeader):
             raise ManifestError("spec.connection.apiKeyHeader", "not a valid header name")
-        host = safe_http.normalize_host(safe_http.parse_url(conn.baseUrl).host or "")
-        if safe_http.is_ip(host) and safe_http.is_always_refused(host):
-            raise ManifestError("spec.connection.baseUrl", f"{host} is a cloud metadata address; plugins may never call it")
-        if safe_http.is_ip(host) and not safe_http.is_public(host) and host not in conn.allowHosts:
-            raise ManifestError("spec.connection.baseUrl", f"{host} is not a public address; add it to spec.connection.allowHosts for local development")
+        parts = safe_http.parse_url(conn.baseUrl)
+        host = egress.normalize_host(parts.host or "")
+        port = parts.port or (443 if (parts.scheme or "").lower() == "https" else 80)
+        reason = egress.check_at_apply(host, port, conn.allowHosts)
+        if reason:
+            raise ManifestError("spec.connection.baseUrl", reason)
         out = spec.model_dump(exclude_none=True)
         out["connection"]["headers"] = _check_headers(name_values(conn.headers, "spec.connection.headers"), "spec.connection.headers")
         return out
@@ -299,7 +311,8 @@ class ApiPlugin:
             body=body,
             timeout=min(float(conn.get("timeout", 10)), context.timeout_seconds),
             max_bytes=int(conn.get("maxResponseBytes", DEFAULT_MAX_RESPONSE_BYTES)),
-            allow_hosts=tuple(conn.get("allowHosts", [])) + tuple(context.allowed_hosts),
+            allow_hosts=tuple(conn.get("allowHosts", [])),
+            credential_headers=(conn.get("apiKeyHeader", "X-API-Key"),) if conn.get("authMethod") == "api_key" else (),
         )
 
     @staticmethod

@@ -56,17 +56,19 @@ def name_values(raw: Any, path: str, *, key_names: tuple[str, ...] = ("name", "k
     return out
 
 
-def check_connection_exists(manifest: dict[str, Any], connection_kind: str) -> None:
-    """At apply time: the plugin's connection must already exist in the account, and be of the right kind."""
+def check_connection_exists(manifest: dict[str, Any], connection_kind: str) -> dict[str, Any] | None:
+    """At apply time: the plugin's connection must already exist in the account, and be of the right kind.
+    Returns the stored connection (None when the manifest names no account, as in unit tests)."""
     name = (manifest.get("spec") or {}).get("connection")
     account = (manifest.get("metadata") or {}).get("account")
     if not account or not isinstance(name, str):
-        return
+        return None
     found = plugins.find_connection(account, name)
     if found is None:
         raise ManifestError("spec.connection", f"no {connection_kind} named {name!r} in account {account}; apply it first (or in the same file)")
     if found.get("kind") != connection_kind:
         raise ManifestError("spec.connection", f"{name!r} is a {found.get('kind')}, not an {connection_kind}")
+    return found
 
 
 def connection_spec(context: PluginContext, name: str, connection_kind: str) -> dict[str, Any]:
@@ -88,3 +90,50 @@ def tool_description(manifest: dict[str, Any], own: str | None, path: str) -> st
     if not description or not str(description).strip():
         raise ManifestError(path, "describe what the tool does (the model reads it to decide when to call it)")
     return str(description).strip()
+
+
+# --- credentials only through secret references ---------------------------------------
+#
+# A connection's secret lives in Secrets Manager and is named by `secret`; a
+# manifest is stored in plain text in the config table (and shown by
+# `smarter describe`), so a header or query parameter that looks like it
+# carries a credential is refused when the manifest is applied.
+
+INLINE_CREDENTIAL_HINT = (
+    "looks like a credential; manifests are stored in plain text, so put it in an account secret "
+    "and name it in the connection's `secret` (authMethod bearer, token, basic or api_key with apiKeyHeader)"
+)
+_CREDENTIAL_WORDS = ("apikey", "token", "secret", "passw", "credential", "cookie", "signature", "authorization", "accesskey", "privatekey", "sessionid", "bearer")
+_CREDENTIAL_NAMES = {"key", "sig", "pwd", "auth", "xauth", "code", "pass", "jwt", "xkey", "authkey", "hmac"}
+_CREDENTIAL_VALUE = re.compile(
+    r"^\s*(?:bearer|basic|token|digest)\s+\S{8,}"  # an Authorization value under another name
+    r"|\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}"  # OpenAI/Stripe-style keys
+    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key ids
+    r"|\bgh[pousr]_[A-Za-z0-9]{20,}"  # GitHub tokens
+    r"|\bxox[abposr]-[A-Za-z0-9-]{10,}"  # Slack tokens
+    r"|\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.",  # a JWT
+    re.IGNORECASE,
+)
+
+
+def looks_like_credential(name: str) -> bool:
+    """A header or parameter name that carries a credential (X-API-Key, api_key, access_token, Cookie...)."""
+    folded = re.sub(r"[^a-z0-9]", "", name.lower())
+    return folded in _CREDENTIAL_NAMES or any(word in folded for word in _CREDENTIAL_WORDS)
+
+
+def value_looks_like_credential(value: str) -> bool:
+    return bool(_CREDENTIAL_VALUE.search(value))
+
+
+def refuse_inline_credentials(params: dict[str, Any], path: str, *, templated: Any = None) -> None:
+    """Query parameters: a credential-looking name with a fixed value, or a value that
+    looks like a key, is refused. A value the model fills (`{page_token}`) is not a secret."""
+    for name, value in params.items():
+        text = value if isinstance(value, str) else "" if value is None else str(value)
+        filled_by_model = templated is not None and bool(templated(value)) and PLACEHOLDER_ONLY.fullmatch(text.strip() or "x") is not None
+        if (looks_like_credential(str(name)) and not filled_by_model) or value_looks_like_credential(text):
+            raise ManifestError(f"{path}.{name}", INLINE_CREDENTIAL_HINT)
+
+
+PLACEHOLDER_ONLY = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]{0,63}\}")

@@ -1,15 +1,21 @@
 """Outbound HTTP for plugins, safe to point at URLs a tenant wrote.
 
-A plugin URL must not become a way into the VPC or the instance metadata
-service (SSRF). So every hop, the first request and each redirect:
+A plugin URL must not become a way into the VPC, the Lambda Runtime API or
+the instance metadata service (SSRF). So every hop, the first request and
+each redirect, goes through the operator's egress policy
+(smarter.tenancy.egress):
 
-1. resolves the host name once, here;
-2. refuses the request unless every address is public, or the host is named
-   in an allow-list (local development); the cloud metadata addresses are
-   refused even then;
-3. connects to the address it checked, never to the name, so DNS cannot
-   answer differently between the check and the connection (rebinding).
-   TLS still verifies the certificate against the host name (SNI too).
+1. the host must be one of the connection's allowHosts when it names any
+   (a tenant can narrow egress, never widen it);
+2. the name is resolved once, here, and every address is checked: anything
+   that is not a public unicast address is refused unless the operator
+   allows it, and the metadata addresses are refused even then;
+3. the connection goes to the address that was checked, never to the name,
+   so DNS cannot answer differently between the check and the connection
+   (rebinding). TLS still verifies the certificate against the host name.
+
+Credentials (the connection's auth header, cookies) go to the first origin
+only: a redirect that changes scheme, host or port drops them.
 
 Responses are read in small pieces against one deadline for the whole call
 and cut at a byte limit, so a slow or endless upstream costs at most the
@@ -19,26 +25,23 @@ every Lambda Python runtime and lets us pick the address we connect to.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Sequence
 from urllib.parse import urljoin
 
 import urllib3
 from urllib3.util import parse_url
 
+from smarter.tenancy import egress
+from smarter.tenancy.egress import is_ip, normalize_host
+
 MAX_REDIRECTS = 5
 READ_CHUNK = 64 * 1024
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
-
-# Instance metadata (EC2, ECS task credentials, Alibaba, Oracle) and the AWS
-# DNS resolver: never reachable from a plugin, allow-listed or not.
-ALWAYS_REFUSED = frozenset(
-    ipaddress.ip_address(a)
-    for a in ("169.254.169.254", "169.254.170.2", "169.254.170.23", "169.254.169.253", "fd00:ec2::254", "fd00:ec2::23", "100.100.100.200", "192.0.0.192")
-)
+# Never carried to another origin, whatever the connection's own credential header is called.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
 class BlockedAddress(Exception):
@@ -59,61 +62,20 @@ class Response:
     redirects: list[str] = field(default_factory=list)
 
 
-def resolve(host: str, port: int) -> list[str]:
-    """Every address the host name resolves to (tests replace this)."""
+def check_host(host: str, port: int, allow_hosts: Sequence[str] = ()) -> str:
+    """Resolve and check a host against the egress policy; the one address to connect to."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise FetchError(f"cannot resolve {host}: {exc.strerror or exc}") from None
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
-    # IPv4 first: Lambda functions in a VPC have no IPv6 route unless configured.
-    return sorted(addresses, key=lambda a: ":" in a)
+        return egress.checked_address(host, port, allow_hosts)
+    except egress.EgressRefused as exc:
+        raise BlockedAddress(str(exc)) from None
+    except egress.ResolveFailed as exc:
+        raise FetchError(str(exc)) from None
 
 
-def _plain(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        # ::ffff:10.0.0.1 and the NAT64 / 6to4 wrappings of an IPv4 address mean that address.
-        if ip.ipv4_mapped:
-            return ip.ipv4_mapped
-        if ip.sixtofour:
-            return ip.sixtofour
-        if ip in ipaddress.ip_network("64:ff9b::/96"):
-            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip
-
-
-def is_public(address: str) -> bool:
-    """A globally routable unicast address: not private, loopback, link-local,
-    shared (100.64/10), reserved, multicast or unspecified."""
-    ip = _plain(address)
-    return ip.is_global and not ip.is_multicast and ip not in ALWAYS_REFUSED
-
-
-def is_always_refused(address: str) -> bool:
-    return _plain(address) in ALWAYS_REFUSED
-
-
-def normalize_host(host: str) -> str:
-    return host.strip().strip("[]").rstrip(".").lower()
-
-
-def check_host(host: str, port: int, allow_hosts: Iterable[str]) -> str:
-    """Resolve and check a host; the one address to connect to."""
-    host = normalize_host(host)
-    allowed = host in {normalize_host(h) for h in allow_hosts}
-    addresses = resolve(host, port)
-    if not addresses:
-        raise FetchError(f"{host} has no address")
-    for address in addresses:
-        if is_always_refused(address):
-            raise BlockedAddress(f"{host} resolves to {address}, a cloud metadata address; plugins may never call it")
-        if not allowed and not is_public(address):
-            raise BlockedAddress(
-                f"{host} resolves to {address}, which is not a public address (private, loopback, link-local or reserved); "
-                "name the host in the connection's allowHosts to call it (local development)"
-            )
-    return addresses[0]
+def origin(url: str) -> tuple[str, str, int]:
+    parts = parse_url(url)
+    scheme = (parts.scheme or "").lower()
+    return scheme, normalize_host(parts.host or ""), parts.port or (443 if scheme == "https" else 80)
 
 
 @dataclass
@@ -124,7 +86,8 @@ class Request:
     body: bytes | None
     timeout: float
     max_bytes: int
-    allow_hosts: tuple[str, ...] = ()
+    allow_hosts: tuple[str, ...] = ()  # the connection's own list: narrows, never widens
+    credential_headers: tuple[str, ...] = ()  # header names that carry the connection's secret
 
 
 def fetch(request: Request) -> Response:
@@ -132,7 +95,8 @@ def fetch(request: Request) -> Response:
     deadline = time.monotonic() + request.timeout
     method, url, body = request.method.upper(), request.url, request.body
     headers = dict(request.headers)
-    first_host = normalize_host(parse_url(url).host or "")
+    first_origin = origin(url)
+    secret_headers = CREDENTIAL_HEADERS | {h.lower() for h in request.credential_headers}
     redirects: list[str] = []
     for _ in range(MAX_REDIRECTS + 1):
         response = _send(method, url, headers, body, deadline, request)
@@ -145,9 +109,9 @@ def fetch(request: Request) -> Response:
         if response.status == 303 or (response.status in (301, 302) and method not in ("GET", "HEAD")):
             method, body = "GET", None
             headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
-        if normalize_host(parse_url(url).host or "") != first_host:
-            # Credentials were meant for the first host only.
-            headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie", "proxy-authorization")}
+        if origin(url) != first_origin:
+            # Credentials were meant for the first origin only: another host, port or scheme gets none.
+            headers = {k: v for k, v in headers.items() if k.lower() not in secret_headers}
     raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
 
@@ -245,10 +209,3 @@ def _reason(exc: Exception) -> str:
             return known
     return exc.__class__.__name__
 
-
-def is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False

@@ -1,16 +1,20 @@
 """The sql plugin: one read-only query of the plugin's SqlConnection, with the
 model's arguments bound as parameters, answered as JSON rows.
 
-Safety comes in layers. When the manifest is applied: the query must be a
-single SELECT (no writes, locks or side-effecting functions) and every
-`{name}` must be a declared parameter outside quotes. When it runs: the
+Safety comes in layers. When the manifest is applied: the query must parse
+(sqlglot) as a single SELECT that calls only allow-listed functions and
+every `{name}` must be a declared parameter outside quotes; the connection's
+host must pass the operator's egress policy, and a SQLite file must lie in
+the account's own directory. When it runs: the same checks again, the
 arguments are checked against the parameters and bound by the driver, the
-database is opened read-only (SQLite mode=ro + authorizer, a PostgreSQL
-READ ONLY transaction), and at most `limit` rows come back.
+database is opened read-only (SQLite mode=ro + authorizer + a value size
+limit, a PostgreSQL READ ONLY transaction over verified TLS), and at most
+`limit` rows and MAX_RESULT_BYTES come back, each value cut at MAX_VALUE_BYTES.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, ClassVar, Literal
 
@@ -29,6 +33,8 @@ from smarter.llm.plugins import (
 )
 from smarter.schema import Strict
 
+from smarter.tenancy import egress
+
 from . import common, sql_engines, sqltext
 from .common import check_connection_exists, check_plugin_class, connection_spec, refuse_fields, tool_description, validate
 from .sql_engines import json_value
@@ -43,7 +49,7 @@ ENGINE_ALIASES = {
 CONNECTION_HINTS = {
     "password": "name the account secret that holds the password in `secret` (never the password itself)",
     "authenticationMethod": "not needed: sqlite opens a file, postgresql uses username + secret, aurora uses resourceArn + secret",
-    "useSsl": "use sslMode: disable, require or verify-full",
+    "useSsl": "use sslMode: disable, require, verify-ca or verify-full",
     "poolSize": "connections are opened per call; pooling is not configurable",
     "maxOverflow": "connections are opened per call; pooling is not configurable",
 }
@@ -56,7 +62,9 @@ class SqlConnectionData(Strict):
     port: int = Field(default=5432, ge=1, le=65535)
     username: str | None = None
     secret: str | None = None
-    sslMode: Literal["disable", "require", "verify-full"] = "require"
+    # verify-full by default; require and verify-ca check the certificate chain too (require no longer means
+    # "encrypted but unverified"), and disable sends nothing over TLS.
+    sslMode: Literal["disable", "require", "verify-ca", "verify-full"] = "verify-full"
     resourceArn: str | None = None
     schema_: str | None = Field(default=None, alias="schema")
     timeout: float = Field(default=10, gt=0, le=300)
@@ -108,9 +116,9 @@ class SqlSpec(Strict):
 BIND_PREFIX = "p_"
 
 
-def check_query(sql: str, declared: set[str], path: str) -> str:
+def check_query(sql: str, declared: set[str], path: str, engine: str | None = None) -> str:
     """The query as the drivers get it (`:name` parameters), or ManifestError naming the field."""
-    problem = sqltext.read_only_problem(sql)
+    problem = sqltext.read_only_problem(sql, engine)
     if problem:
         raise ManifestError(path, problem)
     try:
@@ -139,20 +147,32 @@ class SqlPlugin:
         spec = validate(SqlSpec, manifest.get("spec"), "spec")
         data = spec.sqlData
         schema = parameters_schema(data.parameters, "spec.sqlData.parameters")
-        check_query(data.sqlQuery, set(schema["properties"]), "spec.sqlData.sqlQuery")
+        found = check_connection_exists(manifest, self.connection_kind)
+        engine = ((found or {}).get("spec") or {}).get("connection", {}).get("dbEngine")
+        check_query(data.sqlQuery, set(schema["properties"]), "spec.sqlData.sqlQuery", engine)
         out = spec.model_dump(exclude_none=True)
         out["sqlData"].update(
             parameters=schema,
             testValues=test_values(data.testValues, schema, "spec.sqlData.testValues"),
             description=tool_description(manifest, data.description, "spec.sqlData.description"),
         )
-        check_connection_exists(manifest, self.connection_kind)
         return out
 
     def validate_connection(self, manifest: dict[str, Any]) -> dict[str, Any]:
         raw = manifest.get("spec") or {}
         refuse_fields(raw.get("connection"), "spec.connection", CONNECTION_HINTS)
         spec = validate(SqlConnectionSpec, raw, "spec")
+        conn = spec.connection
+        if conn.dbEngine == "postgresql":
+            reason = egress.check_at_apply(conn.hostname or "", conn.port)
+            if reason:
+                raise ManifestError("spec.connection.hostname", reason)
+        if conn.dbEngine == "sqlite":
+            account = (manifest.get("metadata") or {}).get("account") or ""
+            try:
+                sql_engines.sqlite_path(account, conn.database or "")
+            except sql_engines.SqliteRefused as exc:
+                raise ManifestError("spec.connection.database", str(exc)) from None
         return spec.model_dump(exclude_none=True, by_alias=True)
 
     def tool(self, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -168,12 +188,12 @@ class SqlPlugin:
     def call(self, manifest: dict[str, Any], arguments: dict[str, Any], context: PluginContext) -> Any:
         data = manifest["spec"]["sqlData"]
         schema = data["parameters"]
+        conn = connection_spec(context, manifest["spec"]["connection"], self.connection_kind)
         try:
             # Checked again here: a stored manifest may predate a rule, or have been edited in the table.
-            sql = check_query(data["sqlQuery"], set(schema["properties"]), "spec.sqlData.sqlQuery")
+            sql = check_query(data["sqlQuery"], set(schema["properties"]), "spec.sqlData.sqlQuery", conn.get("dbEngine"))
         except ManifestError as exc:
             raise PluginCallError(f"the plugin's query is not allowed: {exc.message}") from None
-        conn = connection_spec(context, manifest["spec"]["connection"], self.connection_kind)
         args = coerce_arguments(schema, arguments)
         names = sqltext.placeholders(data["sqlQuery"])
         params = {BIND_PREFIX + name: args.get(name) for name in names}
@@ -181,12 +201,51 @@ class SqlPlugin:
         limit = min(int(data.get("limit", DEFAULT_LIMIT)), MAX_LIMIT)
         timeout = min(float(conn.get("timeout", 10)), context.timeout_seconds)
         columns, rows, truncated = sql_engines.ENGINES[conn["dbEngine"]](conn, sql, params, limit, timeout, context, types)
-        out: dict[str, Any] = {
-            "columns": columns,
-            "rows": [dict(zip(columns, (json_value(v) for v in row))) for row in rows],
-            "row_count": len(rows),
-        }
-        if truncated:
-            out["truncated"] = True
-            out["note"] = f"only the first {limit} rows (the plugin's limit)"
-        return out
+        return shape_result(columns, rows, truncated, limit)
+
+
+# What one call may hand back: a value is cut at MAX_VALUE_BYTES, and rows stop
+# once the answer reaches MAX_RESULT_BYTES, so that it stays whole JSON under
+# the tool loop's cut of 100,000 characters per result.
+MAX_VALUE_BYTES = 16 * 1024
+MAX_RESULT_BYTES = 64 * 1024
+
+
+def _capped(value: Any) -> tuple[Any, bool]:
+    value = json_value(value)
+    if isinstance(value, str) and len(value.encode("utf-8")) > MAX_VALUE_BYTES:
+        return value.encode("utf-8")[:MAX_VALUE_BYTES].decode("utf-8", errors="ignore") + " …[cut]", True
+    if isinstance(value, (list, dict)):
+        text = json.dumps(value, default=str)
+        if len(text.encode("utf-8")) > MAX_VALUE_BYTES:
+            return text.encode("utf-8")[:MAX_VALUE_BYTES].decode("utf-8", errors="ignore") + " …[cut]", True
+    return value, False
+
+
+def shape_result(columns: list[str], rows: list[list[Any]], truncated: bool, limit: int) -> dict[str, Any]:
+    out_rows: list[dict[str, Any]] = []
+    size, values_cut, bytes_cut = 2, False, False
+    for row in rows:
+        shaped = {}
+        for column, raw in zip(columns, row):
+            shaped[column], cut = _capped(raw)
+            values_cut |= cut
+        row_bytes = len(json.dumps(shaped, default=str).encode("utf-8")) + 1
+        if size + row_bytes > MAX_RESULT_BYTES:
+            bytes_cut = True
+            break
+        size += row_bytes
+        out_rows.append(shaped)
+    out: dict[str, Any] = {"columns": columns, "rows": out_rows, "row_count": len(out_rows)}
+    notes = []
+    if truncated:
+        notes.append(f"only the first {limit} rows (the plugin's limit)")
+    if bytes_cut:
+        notes.append(f"only the first {len(out_rows)} rows fit in {MAX_RESULT_BYTES // 1024} KiB")
+    if values_cut:
+        notes.append(f"values longer than {MAX_VALUE_BYTES // 1024} KiB were cut")
+    if truncated or bytes_cut:
+        out["truncated"] = True
+    if notes:
+        out["note"] = "; ".join(notes)
+    return out

@@ -11,6 +11,8 @@ import base64
 import datetime
 import decimal
 import json
+import os
+import socket
 import sqlite3
 import ssl
 import time
@@ -19,8 +21,9 @@ from typing import Any
 from urllib.parse import quote
 
 from smarter.cache import TTLCache
+from smarter.config import settings
 from smarter.llm.plugins import PluginCallError, PluginContext
-from smarter.store import aws
+from smarter.tenancy import egress, scoped_aws
 from smarter.tenancy.account_secrets import account_secret_id
 
 Rows = tuple[list[str], list[list[Any]], bool]
@@ -82,27 +85,87 @@ def _sqlite_functions(db: sqlite3.Connection) -> None:
     db.create_function("NOW", 0, lambda: datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S"))
 
 
+# No value (string or blob) a SQLite query builds may be larger than this: the
+# engine stops with "string or blob too big" instead of filling the memory
+# (printf('%.*c', 300000000, 'x') would take 300 MB in one opcode, beyond
+# the reach of the progress handler).
+SQLITE_MAX_VALUE_BYTES = 1024 * 1024
+
+
+# Built-ins that build a value of a size the query chooses, or reach outside:
+# replaced on each connection by a function that refuses. printf('%.*c', n, 'x')
+# loops n times inside one opcode, so neither the length limit nor the progress
+# handler would stop it before the timeout. (The manifest check refuses them
+# first; this holds even for a stored query that slipped past it.)
+_SQLITE_REFUSED_FUNCTIONS = (("printf", -1), ("format", -1), ("zeroblob", 1), ("randomblob", 1), ("load_extension", 1), ("load_extension", 2))
+
+
+def _refuse_function(name: str):
+    def refuse(*_: Any) -> None:
+        raise sqlite3.DataError(f"the function {name} is not allowed in a plugin query")
+
+    return refuse
+
+
+class SqliteRefused(Exception):
+    """A SQLite database path outside the account's directory, or SQLite off."""
+
+
+def sqlite_path(account: str, database: str) -> str:
+    """The file a SqlConnection's `database` means: a name inside
+    {SMARTER_SQLITE_ROOT}/{account}/, never anywhere else. SQLite is off when
+    the operator sets no root (the default, and the production template)."""
+    root = settings().sqlite_root
+    if not root:
+        raise SqliteRefused("SQLite connections are off on this platform (the operator sets SMARTER_SQLITE_ROOT to allow them); use postgresql or aurora")
+    if not account:
+        raise SqliteRefused("a SQLite connection belongs to an account")
+    base = os.path.realpath(os.path.join(root, account))
+    name = database.strip()
+    if name.startswith("file:") or any(c in name for c in "?#\0"):
+        raise SqliteRefused("a file name inside the account's SQLite directory, such as courses.db (no URI, query or fragment)")
+    path = os.path.realpath(name if os.path.isabs(name) else os.path.join(base, name))
+    if os.path.commonpath([base, path]) != base or path == base:
+        raise SqliteRefused(f"{database!r} is outside this account's SQLite directory; name a file inside it, such as courses.db")
+    return path
+
+
 def run_sqlite(conn: dict[str, Any], sql: str, params: dict[str, Any], limit: int, timeout: float, context: PluginContext, types: dict[str, str]) -> Rows:
     """Opened read-only (mode=ro, so a missing file is an error, never created),
-    with query_only on and an authorizer that denies anything but reading."""
-    uri = f"file:{quote(conn['database'])}?mode=ro"
+    from the account's own directory only, with query_only on, an authorizer
+    that denies anything but reading, and a cap on the size of any value."""
+    try:
+        path = sqlite_path(context.account, conn["database"])
+    except SqliteRefused as exc:
+        raise PluginCallError(f"refused: {exc}") from None
+    uri = f"file:{quote(path)}?mode=ro"
     try:
         db = sqlite3.connect(uri, uri=True, timeout=min(timeout, 5.0), check_same_thread=False)
-    except sqlite3.Error as exc:
-        raise PluginCallError(f"cannot open the database: {exc}") from None
+        db.execute("PRAGMA schema_version").fetchone()  # opening is lazy: fail here for a missing or non-SQLite file
+    except sqlite3.Error:
+        # One message whatever the reason, so that errors do not tell which files exist.
+        raise PluginCallError(f"cannot open the database {conn['database']!r} (no such SQLite file in this account's directory)") from None
     try:
         _sqlite_functions(db)
+        db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, SQLITE_MAX_VALUE_BYTES)
+        for name, args in _SQLITE_REFUSED_FUNCTIONS:
+            db.create_function(name, args, _refuse_function(name), deterministic=True)
         db.execute("PRAGMA query_only = ON")
         db.set_authorizer(_sqlite_authorizer)
         deadline = time.monotonic() + timeout
-        db.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
+        db.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 1_000)
         try:
             cursor = db.execute(sql, {k: _bindable(v) for k, v in params.items()})
             rows = cursor.fetchmany(limit + 1)
         except sqlite3.OperationalError as exc:
             if "interrupted" in str(exc):
                 raise PluginCallError(f"the query ran longer than {timeout:g} s") from None
+            if "user-defined function raised exception" in str(exc):
+                refused = ", ".join(dict.fromkeys(name for name, _ in _SQLITE_REFUSED_FUNCTIONS))
+                raise PluginCallError(f"the query failed: it calls a function not allowed in a plugin query ({refused})") from None
             raise PluginCallError(f"the query failed: {exc}") from None
+        except sqlite3.DataError as exc:  # string or blob too big
+            raise PluginCallError(f"the query failed: {exc} (a value may be at most {SQLITE_MAX_VALUE_BYTES // 1024} KiB)") from None
         except sqlite3.DatabaseError as exc:
             raise PluginCallError(f"the query failed: {exc}") from None
         columns = [d[0] for d in cursor.description or []]
@@ -131,14 +194,36 @@ def _pg_credentials(conn: dict[str, Any], context: PluginContext) -> tuple[str, 
     return user, password
 
 
-def _pg_ssl(mode: str) -> ssl.SSLContext | None:
+def _pg_ssl(mode: str) -> ssl.SSLContext | bool:
+    """disable: no TLS at all (pg8000 takes False; None would mean 'try TLS, unverified').
+    Anything else verifies the server's certificate against the operator's CA
+    bundle (SMARTER_DB_CA_BUNDLE, the RDS bundle in AWS) or the system store;
+    verify-full (the default) also checks that it names the host."""
     if mode == "disable":
-        return None
-    context = ssl.create_default_context()
-    if mode == "require":  # encrypted, certificate not checked (libpq's sslmode=require)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        return False
+    bundle = settings().db_ca_bundle
+    context = ssl.create_default_context(cafile=bundle if bundle and os.path.isfile(bundle) else None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = mode in ("verify-full", "require")  # require: as verify-full (libpq's unverified require is refused)
+    context.verify_mode = ssl.CERT_REQUIRED
     return context
+
+
+def _unreachable(conn: dict[str, Any]) -> str:
+    mode = conn.get("sslMode", "verify-full")
+    tls = "" if mode == "disable" else f", or it offers no TLS (sslMode {mode})"
+    return f"cannot connect to the database at {conn['hostname']}:{conn.get('port', 5432)} (no answer, refused, not PostgreSQL{tls})"
+
+
+def _pg_socket(conn: dict[str, Any], timeout: float) -> socket.socket:
+    """A TCP connection to the address the egress policy checked for the host."""
+    try:
+        return egress.connect(conn["hostname"], int(conn.get("port", 5432)), timeout)
+    except egress.EgressRefused as exc:
+        raise PluginCallError(f"refused: {exc}") from None
+    except (egress.ResolveFailed, OSError):
+        # One message for refused, unreachable and silent ports: errors must not make a port scanner.
+        raise PluginCallError(_unreachable(conn)) from None
 
 
 def run_postgresql(conn: dict[str, Any], sql: str, params: dict[str, Any], limit: int, timeout: float, context: PluginContext, types: dict[str, str]) -> Rows:
@@ -147,23 +232,31 @@ def run_postgresql(conn: dict[str, Any], sql: str, params: dict[str, Any], limit
     import pg8000.native  # pure Python: no compiled driver in the layer
 
     user, password = _pg_credentials(conn, context)
+    sock = _pg_socket(conn, timeout + 1.5)
     try:
         db = pg8000.native.Connection(
             user,
-            host=conn["hostname"],
+            host=conn["hostname"],  # the name TLS verifies; the socket is already connected to the checked address
+            sock=sock,
             port=int(conn.get("port", 5432)),
             database=conn.get("database"),
             password=password,
             # The server's statement_timeout should fire first, with a clear message;
             # the socket timeout is the backstop for a server that does not answer at all.
             timeout=timeout + 1.5,
-            ssl_context=_pg_ssl(conn.get("sslMode", "require")),
+            ssl_context=_pg_ssl(conn.get("sslMode", "verify-full")),
             application_name="smarter-plugin",
         )
-    except pg8000.native.Error as exc:
+    except pg8000.native.DatabaseError as exc:  # the server answered: authentication, no such database...
+        sock.close()
         raise PluginCallError(f"cannot connect to the database: {_pg_message(exc)}") from None
-    except OSError as exc:
-        raise PluginCallError(f"cannot connect to the database: {exc.__class__.__name__}: {exc}") from None
+    except ssl.SSLCertVerificationError as exc:
+        sock.close()
+        raise PluginCallError(f"cannot connect to the database: its TLS certificate did not verify ({exc.verify_message}); sslMode {conn.get('sslMode', 'verify-full')}") from None
+    except (pg8000.native.InterfaceError, OSError, ValueError, KeyError, IndexError):
+        # Closed, silent, not PostgreSQL, or no TLS offered: one answer, so that errors make no port scanner.
+        sock.close()
+        raise PluginCallError(_unreachable(conn)) from None
     try:
         # Type 0 lets the server infer a value's type from the query, as for a
         # literal (what Smarter's psycopg2 sends). Where the query gives nothing to
@@ -229,7 +322,7 @@ def _secret_arn(account: str, name: str) -> str:
     """The Data API wants an ARN; the manifest names a secret under the account's prefix."""
 
     def load() -> str:
-        sm = aws.client("secretsmanager")
+        sm = scoped_aws.client("secretsmanager", account)
         try:
             return sm.describe_secret(SecretId=account_secret_id(account, name))["ARN"]
         except sm.exceptions.ResourceNotFoundException:
@@ -286,7 +379,8 @@ def run_aurora(conn: dict[str, Any], sql: str, params: dict[str, Any], limit: in
         request["database"] = conn["database"]
     if conn.get("schema"):
         request["schema"] = conn["schema"]
-    client = aws.client("rds-data")
+    # Credentials scoped to this account's Aurora clusters and secrets (see scoped_aws).
+    client = scoped_aws.client("rds-data", context.account)
     try:
         out = client.execute_statement(**request)
     except client.exceptions.ClientError as exc:

@@ -3,11 +3,18 @@ and whether the statement only reads.
 
 The scanner knows just enough SQL to tell code from string literals, quoted
 identifiers and comments (standard, PostgreSQL and SQLite forms), so that a
-`{name}` or a keyword inside a literal is never mistaken for code.
+`{name}` inside a literal is never mistaken for code. Whether the statement
+only reads is decided by parsing it with sqlglot, in the connection's
+dialect, against an allow-list: one SELECT (or WITH/VALUES/set operation),
+nothing that writes or locks anywhere in the tree, and only functions named
+in READ_ONLY_FUNCTIONS, compared after unquoting and case-folding, so that
+`"pg_read_file"(...)` is the same unknown function as `pg_read_file(...)`.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from dataclasses import dataclass
 
@@ -15,23 +22,6 @@ PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,63})\}")
 _BARE_PLACEHOLDER = re.compile(r"(?<!:):(?!:)[A-Za-z_]|\$\d|(?<![\w$])\?(?![\w|&-])")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
-
-READ_STARTS = {"select", "with", "values", "table"}
-# A single statement that starts with SELECT cannot DROP or GRANT; what can
-# write from inside one is a data-modifying CTE, SELECT INTO, a row lock, or
-# a function with side effects. Those words are refused anywhere in the code.
-WRITE_WORDS = {
-    "insert", "update", "delete", "merge", "upsert", "into", "truncate", "drop", "create", "alter",
-    "grant", "revoke", "attach", "detach", "pragma", "vacuum",
-}
-SIDE_EFFECT_FUNCTIONS = {
-    "lo_import", "lo_export", "lo_unlink", "lo_create", "lo_put", "pg_read_file", "pg_read_binary_file", "pg_ls_dir",
-    "pg_stat_file", "dblink", "dblink_exec", "set_config", "pg_terminate_backend", "pg_cancel_backend",
-    "pg_reload_conf", "pg_rotate_logfile", "pg_sleep", "pg_advisory_lock", "pg_notify", "nextval", "setval",
-    "load_extension", "writefile", "readfile", "fts3_tokenizer", "query_to_xml", "query_to_xml_and_xmlschema",
-    "table_to_xml", "cursor_to_xml", "database_to_xml", "schema_to_xml",
-}
-
 
 class SqlTextError(ValueError):
     """The SQL cannot be used as a plugin query; the message says why."""
@@ -138,27 +128,127 @@ def to_named(sql: str, prefix: str = "") -> str:
     return "".join(parts).strip().rstrip(";").rstrip()
 
 
-def read_only_problem(sql: str) -> str | None:
-    """Why this is not a single read-only query, or None when it is."""
+# Functions a plugin query may call: they compute from their arguments and
+# the rows, and none reads files, sleeps, locks, signals other sessions,
+# changes settings, reaches another server or builds a value far larger than
+# its input (repeat, lpad, printf, zeroblob, randomblob are not here). The
+# last line holds names sqlglot gives to wrappers it puts around the above.
+READ_ONLY_FUNCTIONS = frozenset(
+    """
+    count sum avg min max total bool_and bool_or every stddev stddev_pop stddev_samp variance var_pop var_samp
+    string_agg group_concat array_agg json_agg jsonb_agg json_group_array json_object_agg
+    row_number rank dense_rank percent_rank cume_dist ntile lag lead first_value last_value nth_value
+    lower upper length char_length character_length octet_length bit_length substr substring trim ltrim rtrim btrim
+    replace position strpos instr concat concat_ws left right initcap split_part starts_with reverse ascii chr
+    translate regexp_replace regexp_match regexp_like like ilike glob unicode quote_literal md5 hex unhex
+    abs round ceil ceiling floor trunc truncate mod power pow sqrt cbrt exp ln log log10 log2 sign greatest least
+    pi div radians degrees sin cos tan asin acos atan atan2 width_bucket random
+    coalesce nullif ifnull iif nvl if case
+    now current_date current_time current_timestamp localtime localtimestamp date_trunc date_part extract age
+    to_char to_date to_timestamp to_number make_date make_time make_timestamp make_interval date time datetime
+    julianday strftime unixepoch timestamp interval isfinite justify_days justify_hours
+    json_extract json_extract_path json_extract_path_text jsonb_extract_path jsonb_extract_path_text json_build_object
+    jsonb_build_object json_build_array jsonb_build_array to_json to_jsonb json_array_length jsonb_array_length
+    json_object json_array json_type json_valid json_each jsonb_each json_array_elements jsonb_array_elements
+    json_typeof jsonb_typeof row_to_json array_to_json
+    array_length array_position cardinality unnest array_to_string string_to_array generate_series typeof
+    cast try_cast exists
+    tsordstotimestamp tsordstodate tsordstotime timetostr strtotime
+    """.split()
+)
+
+
+_CALL = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_$.]*)\s*\(")
+
+
+def _function_names(node, dialect: str) -> tuple[str, set[str]]:
+    """(the name to report, every name it may go by), folded. An unknown
+    function is its written name, unquoted; a function sqlglot knows goes by
+    its class and by how it is written back in the query's dialect."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.Anonymous):
+        name = str(node.name).lower()
+        return name, {name}
+    names = {type(node).key.lower()}
+    try:
+        names |= {n.lower() for n in type(node).sql_names()}
+    except Exception:
+        pass
+    try:
+        match = _CALL.match(node.sql(dialect=dialect))
+    except Exception:
+        match = None
+    written = match.group(1).rsplit(".", 1)[-1].lower() if match else type(node).key.lower()
+    names.add(written)
+    return written, names
+
+
+DIALECTS = {"postgresql": "postgres", "aurora": "postgres", "sqlite": "sqlite"}
+
+
+@functools.lru_cache(maxsize=1024)
+def read_only_problem(sql: str, engine: str | None = None) -> str | None:
+    """Why this is not a single read-only query, or None when it is (remembered:
+    the same stored query is checked again before every call)."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError, TokenError
+
     try:
         segs = segments(sql)
     except SqlTextError as exc:
         return str(exc)
-    code = " ".join(s.text if s.kind == "code" else " '' " if s.kind == "literal" else " " for s in segs)
-    code = PLACEHOLDER.sub(" null ", code).strip()
-    body = code.rstrip().rstrip(";")
-    if ";" in body:
-        return "only one statement is allowed (found ';' before the end)"
-    found = [w.lower() for w in _WORD.findall(body)]
-    if not found:
+    # Placeholders become NULL for the parse: they are values, never code.
+    code = "".join(PLACEHOLDER.sub(" NULL ", s.text) if s.kind == "code" else (" " if s.kind == "comment" else s.text) for s in segs).strip()
+    if not code.rstrip(";").strip():
         return "the query is empty"
-    if found[0] not in READ_STARTS:
-        return f"a plugin query must be a SELECT (or WITH ... SELECT); it starts with {found[0].upper()}"
-    for i, word in enumerate(found):
-        if word in WRITE_WORDS:
-            return f"a plugin query only reads; {word.upper()} is not allowed"
-        if word == "share" and i > 0 and found[i - 1] in ("for", "key"):
-            return "a plugin query only reads; row locks (FOR SHARE) are not allowed"
-        if word in SIDE_EFFECT_FUNCTIONS:
-            return f"a plugin query only reads; the function {word} is not allowed"
+    if ";" in code.rstrip().rstrip(";"):
+        # sqlglot would split it too; this names the problem precisely.
+        body = "".join(s.text if s.kind == "code" else "''" for s in segs if s.kind != "comment").strip().rstrip(";")
+        if ";" in body:
+            return "only one statement is allowed (found ';' before the end)"
+    first = re.match(r"[\s(]*([A-Za-z_]+)", code)
+    if not first or first.group(1).lower() not in ("select", "with", "values", "table"):
+        word = first.group(1).upper() if first else code.split()[0]
+        return f"a plugin query must be a SELECT (or WITH ... SELECT); it starts with {word}"
+    dialect = DIALECTS.get(engine or "", "postgres")
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its "falling back to Command" warnings are ours to report
+    try:
+        statements = [s for s in sqlglot.parse(code, read=dialect) if s is not None]
+    except (ParseError, TokenError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        return f"the query could not be read as {dialect} SQL: {first[:200]}"
+    if len(statements) != 1:
+        return "only one statement is allowed"
+    tree = statements[0]
+    if not isinstance(tree, (exp.Select, exp.Union, exp.Except, exp.Intersect, exp.Values, exp.Subquery)):
+        word = (code.split() or ["?"])[0].upper()
+        return f"a plugin query must be a SELECT (or WITH ... SELECT); it starts with {word}"
+    for node in tree.walk():
+        problem = _node_problem(node, exp, dialect)
+        if problem:
+            return problem
+    return None
+
+
+# Statement kinds that write, lock or change the session: refused anywhere in the tree
+# (a data-modifying CTE, SELECT INTO, FOR UPDATE...).
+WRITE_NODES = (
+    "Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "TruncateTable", "Command", "Copy", "Set",
+    "Pragma", "Transaction", "Commit", "Rollback", "Into", "Lock", "LoadData", "Use", "Grant", "Revoke", "Attach", "Detach",
+)
+
+
+def _node_problem(node, exp, dialect: str) -> str | None:
+    writes = tuple(getattr(exp, name) for name in WRITE_NODES if hasattr(exp, name))
+    if isinstance(node, writes):
+        what = {exp.Into: "INTO", exp.Lock: "row locks (FOR UPDATE, FOR SHARE)"}.get(type(node), type(node).key.upper())
+        return f"a plugin query only reads; {what} is not allowed"
+    # Operators (AND, ||, LIKE, ::) are expression nodes that sqlglot also files under Func.
+    operators = (exp.Binary, exp.Unary, exp.Connector, exp.Cast, exp.TryCast, exp.Case, exp.If, exp.Extract, exp.Interval)
+    if isinstance(node, exp.Func) and not isinstance(node, operators):
+        name, names = _function_names(node, dialect)
+        if not names & READ_ONLY_FUNCTIONS:
+            return f"a plugin query only reads; the function {name} is not on the list of allowed functions"
     return None

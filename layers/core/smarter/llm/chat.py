@@ -80,7 +80,6 @@ def plugin_context(account: str) -> plugins.PluginContext:
         connection=connection,
         secret=secret,
         timeout_seconds=settings().plugin_timeout_seconds,
-        allowed_hosts=settings().local_allowed_hosts,
     )
 
 

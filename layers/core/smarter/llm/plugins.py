@@ -34,6 +34,7 @@ class PluginContext:
     connection: Callable[[str], dict[str, Any]]
     secret: Callable[[str], str]
     timeout_seconds: float
+    # Unused: egress is the operator's policy (smarter.tenancy.egress), not the caller's.
     allowed_hosts: tuple[str, ...] = field(default=())
 
 

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from smarter.cache import TTLCache
 from smarter.errors import PluginCallError
-from smarter.store import aws
+from smarter.tenancy import scoped_aws
 
 ACCOUNT_SECRET_PREFIX = "smarter/accounts/"
 _cache = TTLCache(lambda: 300.0)
@@ -28,7 +28,7 @@ def account_secret_id(account: str, name: str) -> str:
 
 def account_secret(account: str, name: str) -> str:
     def load() -> str:
-        sm = aws.client("secretsmanager")
+        sm = scoped_aws.client("secretsmanager", account)
         try:
             out = sm.get_secret_value(SecretId=account_secret_id(account, name))
         except (sm.exceptions.ResourceNotFoundException, ValueError):

@@ -1,0 +1,85 @@
+"""Cold starts of two checkouts, interleaved: `python -m bench.cold_ab OTHER [--runs N]`.
+
+OTHER is another checkout of the repository with its own `.venv` (`make
+install` there), e.g. a worktree of main. Both serve the same first request
+against the same moto and upstream, one run of each in turn, so a busy
+machine slows both alike: on a shared machine this is the before/after
+figure to trust, not two cold_start sections run minutes apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import procs, sections
+from bench.stack import ACCOUNT, API_DOMAIN, CLIENT, BenchStack
+
+
+def _run(python: Path, root: Path, function: str, event_file: Path, env: dict[str, str]) -> dict[str, Any]:
+    started = time.perf_counter()
+    proc = subprocess.Popen([str(python), "-m", "bench.coldstart", function, str(event_file)], env=env, cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    result: dict[str, Any] | None = None
+    try:
+        for line in proc.stdout:
+            if line.startswith("RESULT "):
+                result = json.loads(line[len("RESULT "):])
+                result["total_ms"] = (time.perf_counter() - started) * 1000
+                break
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    if result is None:
+        raise RuntimeError(f"cold start of {function} in {root} gave no answer")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cold_ab", description=__doc__)
+    parser.add_argument("other", type=Path, help="the other checkout (with .venv)")
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args(argv)
+    checkouts = {"other": (args.other / ".venv" / "bin" / "python", args.other.resolve()), "this": (Path(sys.executable), procs.ROOT)}
+    stack = BenchStack()
+    results: dict[str, Any] = {"load_average_at_start": os.getloadavg()}
+    try:
+        stack.start()
+        env = stack.gateway_env(count_aws_calls=False)
+        env.pop("PYTHONPATH", None)
+        events = sections.cold_events(stack.api_key)
+        for function, event in events.items():
+            event_file = stack.log_dir / f"event-{function}.json"
+            event_file.write_text(json.dumps(event))
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in checkouts}
+            for _ in range(args.runs):
+                for name, (python, root) in checkouts.items():
+                    runs[name].append(_run(python, root, function, event_file, env))
+            for name, found in runs.items():
+                results[f"{function} {name}"] = {
+                    "total_ms": round(statistics.median(r["total_ms"] for r in found), 1),
+                    "import_ms": round(statistics.median(r["import_ms"] for r in found), 1),
+                    "first_request_ms": round(statistics.median(r["first_request_ms"] for r in found), 1),
+                    "max_rss_mb": round(max(r["max_rss_mb"] for r in found), 1),
+                    "status": sorted({r["status"] for r in found}),
+                    "loaded": found[-1]["loaded"],
+                    "runs": len(found),
+                }
+    finally:
+        stack.stop()
+    results["load_average_at_end"] = os.getloadavg()
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""cProfile over one bench worker serving warm plain prompts:
+`python -m bench.profile [--requests N] [--scenario prompt_plain|passthrough]`.
+
+The worker profiles only its handler calls (what a Lambda invocation runs),
+after the warm-up, and writes the stats when it stops; this prints the
+functions with the most own time and the most cumulative time. cProfile slows
+small calls more than large ones, so read the ranking, not the milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pstats
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import load, sections
+from bench.stack import BenchStack
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--scenario", choices=("prompt_plain", "passthrough"), default="prompt_plain")
+    parser.add_argument("--out", type=Path, help="where to keep the raw stats (pstats format)")
+    parser.add_argument("--top", type=int, default=30)
+    args = parser.parse_args(argv)
+    out = args.out or Path(tempfile.mkdtemp(prefix="smarter-profile-")) / "worker.prof"
+
+    stack = BenchStack()
+    try:
+        stack.start()
+        [worker] = stack.start_workers(1, count_aws_calls=False, extra_env={"SMARTER_BENCH_PROFILE": str(out)})
+        key = stack.api_key
+        make = {"prompt_plain": lambda i: sections.prompt_request(key, sections.PLAIN),
+                "passthrough": lambda i: sections.passthrough_request(key, sections.PLAIN)}[args.scenario]
+        # The warm-up is not profiled: the worker starts profiling at the first request after it.
+        result = load.run([worker.port], make, total=args.requests, concurrency=1, warmup=20, cpu_pids=[worker.pid])
+        print(f"{result.count} requests, {result.cpu_s * 1000 / max(result.count, 1):.2f} ms CPU each (profiled: slower)")
+        stack.stop_services([worker])
+    finally:
+        stack.stop()
+    stats = pstats.Stats(str(out))
+    stats.strip_dirs()
+    print(f"\nstats in {out}\n\n--- own time (tottime) ---")
+    stats.sort_stats("tottime").print_stats(args.top)
+    print("--- cumulative ---")
+    stats.sort_stats("cumulative").print_stats(args.top * 2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
