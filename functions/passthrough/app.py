@@ -5,8 +5,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smarter.edge import web
-from smarter.errors import BadRequest, NotFound, ProviderNotConfigured
+from smarter.errors import BadRequest, Forbidden, NotFound, ProviderNotConfigured
 from smarter.llm import providers
+from smarter.llm.messages import parse_offline_request
 from smarter.tenancy import auth, hosts
 
 logger = Logger()
@@ -27,17 +28,32 @@ def _platform_key() -> dict:
 @app.post("/v1/passthrough/<provider>")
 def passthrough(provider: str):
     record = app.context["record"]
-    record.provider = provider
-    _platform_key()
+    record.provider = provider[:64]
+    key = _platform_key()
+    if key.get("clients"):
+        # The passthrough spends the platform's provider keys on any model and
+        # prompt: a key limited to some clients is not meant to reach it.
+        raise Forbidden(
+            f"this API key is limited to the clients {', '.join(key['clients'])}; "
+            "the passthrough needs a key of the whole account (no clients list)"
+        )
     target = providers.get_provider(provider)
     body = web.json_body(app)
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object: an OpenAI-style chat completion request")
-    forwarded = providers.forward(target, body)
+    if target.name == "offline":
+        parse_offline_request(body)
+    forwarded = providers.forward(target, body, record.deadline)
     record.provider_ms += forwarded.provider_ms
     if isinstance(forwarded.body, dict):
         record.add_usage(forwarded.body.get("usage"))
-    return web.ok(app, {"status": forwarded.status, "body": forwarded.body}, status=forwarded.status, provider=provider)
+    return web.ok(
+        app,
+        {"status": forwarded.status, "body": forwarded.body},
+        status=forwarded.status,
+        headers=forwarded.headers or None,
+        provider=provider,
+    )
 
 
 @app.get("/v1/providers")

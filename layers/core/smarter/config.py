@@ -48,6 +48,18 @@ class Settings:
     session_window: int
     secret_prefix: str
     plugin_timeout_seconds: float
+    # One deadline per request (deadline.py): API Gateway's 29 s, less what
+    # the journal write and the answer need.
+    request_timeout_seconds: float = 29.0
+    journal_reserve_seconds: float = 2.0
+    # Lambda's synchronous response limit is 6 MB; an envelope above the cap
+    # is refused (response_too_large), never truncated.
+    max_response_bytes: int = 5 * MIB
+    max_provider_response_bytes: int = 4 * MIB
+    max_messages: int = 500
+    max_json_depth: int = 32
+    # Request bodies are journaled, redacted, up to this size (a digest above).
+    journal_body_bytes: int = 64 * 1024
     local_allowed_hosts: tuple[str, ...] = field(default=())
 
 
@@ -64,7 +76,7 @@ def settings() -> Settings:
         max_body_bytes=_int("SMARTER_MAX_BODY_BYTES", 4 * MIB),
         cache_ttl_seconds=_float("SMARTER_CACHE_TTL", 30.0),
         max_tool_rounds=_int("SMARTER_MAX_TOOL_ROUNDS", 5),
-        # API Gateway cuts a REST request at 29 s: a provider call must end well before.
+        # A cap per provider call; the request's deadline usually ends it first.
         provider_timeout_seconds=_float("SMARTER_PROVIDER_TIMEOUT", 25.0),
         provider_max_retries=_int("SMARTER_PROVIDER_MAX_RETRIES", 2),
         journal_ttl_days=_int("SMARTER_JOURNAL_TTL_DAYS", 90),
@@ -72,5 +84,12 @@ def settings() -> Settings:
         session_window=_int("SMARTER_SESSION_WINDOW", 200),
         secret_prefix=os.environ.get("SMARTER_SECRET_PREFIX", "smarter/providers/"),
         plugin_timeout_seconds=_float("SMARTER_PLUGIN_TIMEOUT", 10.0),
+        request_timeout_seconds=_float("SMARTER_REQUEST_TIMEOUT", 29.0),
+        journal_reserve_seconds=_float("SMARTER_JOURNAL_RESERVE", 2.0),
+        max_response_bytes=_int("SMARTER_MAX_RESPONSE_BYTES", 5 * MIB),
+        max_provider_response_bytes=_int("SMARTER_MAX_PROVIDER_RESPONSE_BYTES", 4 * MIB),
+        max_messages=_int("SMARTER_MAX_MESSAGES", 500),
+        max_json_depth=_int("SMARTER_MAX_JSON_DEPTH", 32),
+        journal_body_bytes=_int("SMARTER_JOURNAL_BODY_BYTES", 64 * 1024),
         local_allowed_hosts=_list("SMARTER_LOCAL_ALLOWED_HOSTS"),
     )
