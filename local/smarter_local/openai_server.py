@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import collections
 import json
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -50,6 +52,10 @@ class Scripted:
     raw: bytes | None = None
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    # Faults: send the body one byte every `drip` seconds; or reset the
+    # connection (TCP RST) instead of answering.
+    drip: float = 0.0
+    reset: bool = False
 
 
 class OpenAIServer:
@@ -92,20 +98,33 @@ class OpenAIServer:
                     scripted = Scripted(body=completion(f"You said: {_last_user(payload)}"))
                 if scripted.delay:
                     time.sleep(scripted.delay)
+                if scripted.reset:
+                    # SO_LINGER with a zero timeout: close() sends RST, not FIN.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+                    return
                 data = scripted.raw if scripted.raw is not None else json.dumps(scripted.body).encode()
                 try:
-                    self._send(scripted.status, data, scripted.headers)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout test)
+                    self._send(scripted.status, data, scripted.headers, drip=scripted.drip)
+                except (BrokenPipeError, ConnectionResetError, OSError):
+                    self.close_connection = True  # the client gave up (a timeout test)
 
-            def _send(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+            def _send(self, status: int, data: bytes, headers: dict[str, str] | None = None, *, drip: float = 0.0) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(data)
+                if not drip:
+                    self.wfile.write(data)
+                    return
+                self.wfile.flush()
+                for i in range(len(data)):
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(drip)
 
         self.httpd = ThreadingHTTPServer((host, port), Handler)
         self.httpd.daemon_threads = True
@@ -121,8 +140,18 @@ class OpenAIServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def enqueue(self, *, status: int = 200, body: Any = None, raw: bytes | None = None, delay: float = 0.0, headers: dict[str, str] | None = None) -> None:
-        self.queue.append(Scripted(status, body, raw, delay, headers or {}))
+    def enqueue(
+        self,
+        *,
+        status: int = 200,
+        body: Any = None,
+        raw: bytes | None = None,
+        delay: float = 0.0,
+        headers: dict[str, str] | None = None,
+        drip: float = 0.0,
+        reset: bool = False,
+    ) -> None:
+        self.queue.append(Scripted(status, body, raw, delay, headers or {}, drip, reset))
 
     def reset(self) -> None:
         with self._lock:

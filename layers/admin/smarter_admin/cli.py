@@ -112,9 +112,11 @@ def cmd_apikey(args) -> int:
         print_as({k: v for k, v in doc.items()}, args.output)
         print(f"API key (shown once, store it now): {secret}")
         return 0
-    doc = auth.find_key(account, args.name)
+    doc = auth.find_key(account, args.name)  # the id, or the name of exactly one live key
     if doc is None:
         raise SmarterError(f"no API key {args.name!r} in account {account}")
+    if doc.get("revoked_at"):
+        raise SmarterError(f"apikey/{doc['key_id']} ({doc['name']}) was already revoked at {doc['revoked_at']}")
     revoked = auth.revoke_key(doc)
     print(f"apikey/{revoked['key_id']} revoked at {revoked['revoked_at']}")
     return 0
@@ -184,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("name", nargs="?" if name == "get" else None)
     p = add("apikey", cmd_apikey, "create or revoke API keys")
     p.add_argument("action", choices=["create", "revoke"])
-    p.add_argument("name", help="the key's name (create) or its name or key id (revoke)")
+    p.add_argument("name", help="the key's name (create); its key id, or a name only one live key has (revoke)")
     p.add_argument("--client", action="append", help="limit the key to this client (repeatable)")
     p.add_argument("--expires-in-days", type=int)
     p = add("prompt", cmd_prompt, "send a prompt to a client from the terminal")

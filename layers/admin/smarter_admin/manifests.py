@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from smarter.errors import ManifestError, NotFound
+from smarter.errors import ManifestError, NotFound, SmarterError
 from smarter.llm import plugins, providers
 from smarter.schema import ACCOUNT_NUMBER, CLIENT_NAME, validate_model
 from smarter.store import storage
@@ -144,17 +144,57 @@ def apply(data: dict[str, Any], *, account: str | None = None) -> dict[str, Any]
         return {"kind": kind, "name": name, "account": number, "result": "applied"}
 
     if kind == "ApiKey":
-        spec = validate_model(ApiKeySpec, manifest.spec, "spec")
-        expires_at = parse_time(spec.expiresAt) if spec.expiresAt else None
-        existing = auth.find_key(number, name)
-        if existing and not existing.get("revoked_at"):
-            # Re-applying changes the limits of the existing key; the secret is never shown again.
-            key_hash = existing.pop("key_hash")
-            existing.update(clients=spec.clients, expires_at=iso(expires_at) if expires_at else existing.get("expires_at"))
-            storage.put_api_key(key_hash, existing)
-            return {"kind": kind, "name": name, "account": number, "key_id": existing["key_id"], "result": "updated"}
-        secret, doc = auth.create_key(number, name, clients=spec.clients, expires_at=expires_at, expires_in_days=spec.expiresInDays)
-        return {"kind": kind, "name": name, "account": number, "key_id": doc["key_id"], "api_key": secret, "result": "created"}
+        return _apply_api_key(number, name, validate_model(ApiKeySpec, manifest.spec, "spec"))
 
     known = ["Account", *CLIENT_KINDS, *sorted(plugins.plugin_manifest_kinds()), *sorted(plugins.connection_manifest_kinds()), "ApiKey"]
     raise ManifestError("kind", f"unknown kind {kind!r}; known: {', '.join(known)}")
+
+
+def _apply_api_key(number: str, name: str, spec: ApiKeySpec) -> dict[str, Any]:
+    """Create the key named `name`, or update the one live key of that name.
+    An update never widens the key's clients unless the manifest says
+    `allowWidening: true`; `clients` omitted keeps them; expiry is honoured."""
+    clients = _wanted_clients(spec.clients)
+    try:
+        expires_at = parse_time(spec.expiresAt) if spec.expiresAt else None
+        expires_at = auth.expiry(expires_at, spec.expiresInDays)
+    except SmarterError as exc:
+        raise ManifestError("spec." + ("expiresInDays" if spec.expiresInDays is not None else "expiresAt"), exc.message.split(": ", 1)[-1]) from None
+    live = auth.live_keys_named(storage.list_api_keys(number), name)
+    if len(live) > 1:
+        ids = ", ".join(sorted(d["key_id"] for d in live))
+        raise ManifestError("metadata.name", f"{len(live)} live keys are named {name!r} (ids {ids}); revoke the extra ones by id first")
+    if live:
+        existing = live[0]
+        key_hash = existing.pop("key_hash")
+        new_clients = existing.get("clients") if spec.clients is None else clients
+        widened = _widens(existing.get("clients"), new_clients)
+        if widened and not spec.allowWidening:
+            raise ManifestError(
+                "spec.clients",
+                f"this would widen the key {existing['key_id']} from {existing.get('clients')} to {new_clients or 'every client'}; "
+                "set allowWidening: true to mean it, or create a new key",
+            )
+        existing.update(clients=new_clients, expires_at=iso(expires_at) if expires_at else existing.get("expires_at"))
+        storage.put_api_key(key_hash, existing)
+        return {"kind": "ApiKey", "name": name, "account": number, "key_id": existing["key_id"], "clients": new_clients, "expires_at": existing["expires_at"], "result": "updated"}
+    secret, doc = auth.create_key(number, name, clients=clients, expires_at=expires_at)
+    return {"kind": "ApiKey", "name": name, "account": number, "key_id": doc["key_id"], "api_key": secret, "result": "created"}
+
+
+def _wanted_clients(clients: list[str] | None) -> list[str] | None:
+    """None for every client (omitted or ["*"]), else the named clients."""
+    if clients is None or clients == ["*"]:
+        return None
+    if "*" in clients:
+        raise ManifestError("spec.clients", "'*' means every client and stands alone")
+    for i, client in enumerate(clients):
+        if not CLIENT_NAME.match(client):
+            raise ManifestError(f"spec.clients.{i}", f"{client!r} is not a client name")
+    return sorted(set(clients))
+
+
+def _widens(old: list[str] | None, new: list[str] | None) -> bool:
+    if old is None:
+        return False  # already every client
+    return new is None or not set(new) <= set(old)

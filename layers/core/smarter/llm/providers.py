@@ -154,16 +154,17 @@ class Answer:
     """One HTTP answer of a provider, read whole within the deadline and the byte cap."""
 
     status: int
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case, for lookups
     data: bytes
     provider_ms: float = 0.0
+    sent_headers: dict[str, str] = field(default_factory=dict)  # as the provider spelled them
 
     @property
     def text(self) -> str:
         return self.data.decode("utf-8", errors="replace")
 
     def rate_headers(self) -> dict[str, str]:
-        return {k: v for k, v in self.headers.items() if k in RATE_HEADERS or k.startswith(RATE_HEADER_PREFIXES)}
+        return {k: v for k, v in self.sent_headers.items() if k.lower() in RATE_HEADERS or k.lower().startswith(RATE_HEADER_PREFIXES)}
 
 
 def _post(provider: Provider, key: str, payload: bytes, deadline: Deadline) -> Answer:
@@ -196,7 +197,8 @@ def _post(provider: Provider, key: str, payload: bytes, deadline: Deadline) -> A
         raise _timeout(provider, deadline) from None
     except urllib3.exceptions.HTTPError as exc:
         raise ProviderError(f"could not reach the provider {provider.name!r}: {_reason(exc)}") from None
-    answer_headers = {k.lower(): v for k, v in response.headers.items()}
+    sent_headers = dict(response.headers.items())
+    answer_headers = {k.lower(): v for k, v in sent_headers.items()}
     chunks: list[bytes] = []
     size = 0
     try:
@@ -223,7 +225,7 @@ def _post(provider: Provider, key: str, payload: bytes, deadline: Deadline) -> A
         _discard(response)
         raise ProviderError(f"the provider {provider.name!r} broke off its answer: {_reason(exc)}") from None
     response.release_conn()
-    return Answer(response.status, answer_headers, b"".join(chunks), (time.perf_counter() - started) * 1000)
+    return Answer(response.status, answer_headers, b"".join(chunks), (time.perf_counter() - started) * 1000, sent_headers)
 
 
 def _discard(response: Any) -> None:
