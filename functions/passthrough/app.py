@@ -5,7 +5,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smarter.edge import web
-from smarter.errors import BadRequest, Forbidden, NotFound, ProviderNotConfigured
+from smarter.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, ProviderNotConfigured
 from smarter.llm import providers
 from smarter.llm.messages import parse_offline_request
 from smarter.tenancy import auth, hosts
@@ -79,6 +79,19 @@ def whoami():
     record.thing, record.command = "ApiKey", "whoami"
     key = _platform_key()
     return web.ok(app, {k: key.get(k) for k in ("account", "key_id", "name", "clients", "expires_at")})
+
+
+def _only(allowed: str):
+    def refuse(**_path_parameters: str):
+        raise MethodNotAllowed(f"{app.current_event.http_method} is not supported here: use {allowed}", headers={"Allow": f"{allowed}, OPTIONS"})
+
+    return refuse
+
+
+OTHER_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+app.route("/v1/passthrough/<provider>", method=[m for m in OTHER_METHODS if m != "POST"])(_only("POST"))
+for _path in ("/v1/providers", "/v1/whoami"):
+    app.route(_path, method=[m for m in OTHER_METHODS if m != "GET"])(_only("GET"))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

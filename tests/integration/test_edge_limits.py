@@ -189,3 +189,13 @@ def test_the_deadline_obeys_the_functions_remaining_time(tenant, openai_server):
     response = handler("prompt")(event, LambdaContext("prompt", timeout_s=4))
     assert response["statusCode"] == 504
     assert time.monotonic() - started < 3.5  # 4 s left less the 2 s journal reserve
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [("GET", "/v1/passthrough/openai", "POST, OPTIONS"), ("DELETE", "/v1/passthrough/offline", "POST, OPTIONS"), ("POST", "/v1/providers", "GET, OPTIONS"), ("PUT", "/v1/whoami", "GET, OPTIONS")],
+)
+def test_wrong_methods_on_platform_routes_are_405(tenant, method, path, allow):
+    result = invoke("passthrough", method, path, host=API_DOMAIN, key=tenant.api_key, body={} if method != "GET" else None)
+    assert result.status == 405, result.body
+    assert result.headers["Allow"] == allow
