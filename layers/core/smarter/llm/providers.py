@@ -131,7 +131,7 @@ def require_key(provider: Provider) -> str:
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 # Headers a passthrough caller needs to pace itself, passed on as the provider sent them.
-RATE_HEADERS = ("retry-after",)
+RATE_HEADERS = ("retry-after", "retry-after-ms")
 RATE_HEADER_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
 CONNECT_TIMEOUT = 5.0
 READ_CHUNK = 64 * 1024
@@ -145,8 +145,17 @@ def _http():
     if _pool is None:
         import urllib3
 
-        _pool = urllib3.PoolManager(num_pools=16, maxsize=4, retries=False)
+        try:  # the CA bundle the SDKs use, when present; else the system's
+            import certifi
+
+            _pool = urllib3.PoolManager(num_pools=16, maxsize=4, retries=False, ca_certs=certifi.where())
+        except ImportError:
+            _pool = urllib3.PoolManager(num_pools=16, maxsize=4, retries=False)
     return _pool
+
+
+class AnswerTooLarge(ProviderError):
+    """The provider's answer passed SMARTER_MAX_PROVIDER_RESPONSE_BYTES (not retried: it would again)."""
 
 
 @dataclass
@@ -216,7 +225,7 @@ def _post(provider: Provider, key: str, payload: bytes, deadline: Deadline) -> A
             size += len(chunk)
             if size > limit:
                 _discard(response)
-                raise ProviderError(f"the provider {provider.name!r} sent more than {limit} bytes (SMARTER_MAX_PROVIDER_RESPONSE_BYTES)")
+                raise AnswerTooLarge(f"the provider {provider.name!r} sent more than {limit} bytes (SMARTER_MAX_PROVIDER_RESPONSE_BYTES)")
             chunks.append(chunk)
     except (urllib3.exceptions.ReadTimeoutError, TimeoutError, socket.timeout):
         _discard(response)
@@ -252,12 +261,17 @@ def _timeout(provider: Provider, deadline: Deadline, *, reading: bool = False) -
 
 def _retry_after(answer: Answer) -> float | None:
     """Retry-After in seconds (a number or an HTTP date), if the provider sent one."""
-    value = answer.headers.get("retry-after") or answer.headers.get("retry-after-ms")
+    millis = answer.headers.get("retry-after-ms")  # OpenAI's, more precise when sent
+    if millis:
+        try:
+            return float(millis) / 1000
+        except ValueError:
+            pass
+    value = answer.headers.get("retry-after")
     if not value:
         return None
     try:
-        seconds = float(value)
-        return seconds / 1000 if "retry-after-ms" in answer.headers and not answer.headers.get("retry-after") else seconds
+        return max(float(value), 0.0)
     except ValueError:
         try:
             moment = email.utils.parsedate_to_datetime(value)
@@ -284,7 +298,7 @@ def _send(provider: Provider, request: dict[str, Any], deadline: Deadline, *, ma
         except ProviderError as exc:
             provider_ms += (time.perf_counter() - started) * 1000
             wait = min(0.25 * 2**attempt, 2.0)
-            if last or "sent more than" in exc.message or wait > deadline.remaining() - 1.0:
+            if last or isinstance(exc, AnswerTooLarge) or wait > deadline.remaining() - 1.0:
                 raise
         else:
             provider_ms += answer.provider_ms
