@@ -56,6 +56,8 @@ class Scripted:
     # connection (TCP RST) instead of answering.
     drip: float = 0.0
     reset: bool = False
+    # With drip: the status line and headers drip too, not only the body.
+    drip_head: bool = False
 
 
 class OpenAIServer:
@@ -106,9 +108,20 @@ class OpenAIServer:
                     return
                 data = scripted.raw if scripted.raw is not None else json.dumps(scripted.body).encode()
                 try:
-                    self._send(scripted.status, data, scripted.headers, drip=scripted.drip)
+                    if scripted.drip_head:
+                        self._drip_all(scripted.status, data, scripted.headers, scripted.drip)
+                    else:
+                        self._send(scripted.status, data, scripted.headers, drip=scripted.drip)
                 except (BrokenPipeError, ConnectionResetError, OSError):
                     self.close_connection = True  # the client gave up (a timeout test)
+
+            def _drip_all(self, status: int, data: bytes, headers: dict[str, str], drip: float) -> None:
+                head = f"HTTP/1.1 {status} Scripted\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+                head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+                raw = head.encode() + data
+                for i in range(len(raw)):
+                    self.wfile.write(raw[i : i + 1])
+                    time.sleep(drip)
 
             def _send(self, status: int, data: bytes, headers: dict[str, str] | None = None, *, drip: float = 0.0) -> None:
                 self.send_response(status)
@@ -150,8 +163,9 @@ class OpenAIServer:
         headers: dict[str, str] | None = None,
         drip: float = 0.0,
         reset: bool = False,
+        drip_head: bool = False,
     ) -> None:
-        self.queue.append(Scripted(status, body, raw, delay, headers or {}, drip, reset))
+        self.queue.append(Scripted(status, body, raw, delay, headers or {}, drip, reset, drip_head))
 
     def reset(self) -> None:
         with self._lock:

@@ -127,13 +127,14 @@ def test_5xx_is_retried_then_502(faults, openai_server):
     [
         ({"delay": 30.0, "body": completion("too late")}, 504, "provider_timeout"),  # hang
         ({"drip": 0.3, "body": completion("one byte at a time")}, 504, "provider_timeout"),  # slow drip
+        ({"drip": 0.3, "drip_head": True, "body": completion("headers too")}, 504, "provider_timeout"),
         ({"reset": True}, 502, "provider_error"),
         ({"status": 302, "raw": b"", "headers": {"Location": "http://127.0.0.1:9/steal"}}, 502, "provider_error"),
         ({"raw": b""}, 502, "provider_error"),  # empty
         ({"raw": b"<html>bad gateway</html>"}, 502, "provider_error"),  # not JSON
         ({"raw": b"x" * 200_000}, 502, "provider_error"),  # over SMARTER_MAX_PROVIDER_RESPONSE_BYTES
     ],
-    ids=["hang", "slow_drip", "reset", "redirect", "empty", "non_json", "oversize"],
+    ids=["hang", "slow_drip", "slow_drip_headers", "reset", "redirect", "empty", "non_json", "oversize"],
 )
 def test_faults_end_within_the_deadline_with_their_status(faults, openai_server, fault, status, type_):
     always(openai_server, **fault)
@@ -199,11 +200,12 @@ def test_passthrough_passes_rate_limit_headers_on_success_too(faults, openai_ser
     [
         ({"delay": 30.0, "body": completion("too late")}, 504),
         ({"drip": 0.3, "body": completion("one byte at a time")}, 504),
+        ({"drip": 0.3, "drip_head": True, "body": completion("headers too")}, 504),
         ({"reset": True}, 502),
         ({"status": 302, "raw": b"", "headers": {"Location": "http://127.0.0.1:9/steal"}}, 502),
         ({"raw": b"x" * 200_000}, 502),
     ],
-    ids=["hang", "slow_drip", "reset", "redirect", "oversize"],
+    ids=["hang", "slow_drip", "slow_drip_headers", "reset", "redirect", "oversize"],
 )
 def test_passthrough_faults_end_within_the_deadline(faults, openai_server, fault, status):
     always(openai_server, **fault)

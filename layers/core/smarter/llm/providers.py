@@ -17,6 +17,7 @@ import json
 import os
 import random
 import socket
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -137,6 +138,8 @@ CONNECT_TIMEOUT = 5.0
 READ_CHUNK = 64 * 1024
 
 _pool: Any = None
+# The end of the provider call running on this thread, for the header watchdog.
+_call = threading.local()
 
 
 def _http():
@@ -151,7 +154,52 @@ def _http():
             _pool = urllib3.PoolManager(num_pools=16, maxsize=4, retries=False, ca_certs=certifi.where())
         except ImportError:
             _pool = urllib3.PoolManager(num_pools=16, maxsize=4, retries=False)
+        _pool.pool_classes_by_scheme = _watched_pools()
     return _pool
+
+
+def _watched_pools() -> dict[str, Any]:
+    """Connection pools whose connections are cut when the call's time is up while
+    the status line and headers are still coming: http.client reads them with the
+    socket timeout set once, so a provider trickling its headers a byte at a time
+    would otherwise outlive the deadline. The body is read in `_post`, where each
+    read has the time left."""
+    import urllib3
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+
+    class Watched:
+        def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+            ends = getattr(_call, "ends", None)
+            timer = None
+            if ends is not None:
+                timer = threading.Timer(max(ends - time.monotonic(), 0.0), self._cut)
+                timer.daemon = True
+                timer.start()
+            try:
+                return super().getresponse(*args, **kwargs)
+            finally:
+                if timer is not None:
+                    timer.cancel()
+
+        def _cut(self) -> None:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except Exception:
+                pass
+
+    class WatchedHTTP(Watched, HTTPConnection):
+        pass
+
+    class WatchedHTTPS(Watched, HTTPSConnection):
+        pass
+
+    class HTTPPool(urllib3.HTTPConnectionPool):
+        ConnectionCls = WatchedHTTP
+
+    class HTTPSPool(urllib3.HTTPSConnectionPool):
+        ConnectionCls = WatchedHTTPS
+
+    return {"http": HTTPPool, "https": HTTPSPool}
 
 
 class AnswerTooLarge(ProviderError):
@@ -190,6 +238,7 @@ def _post(provider: Provider, key: str, payload: bytes, deadline: Deadline) -> A
     call_ends = time.monotonic() + per_call
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Accept": "application/json", "Accept-Encoding": "identity"}
     started = time.perf_counter()
+    _call.ends = call_ends
     try:
         response = _http().request(
             "POST",
@@ -205,7 +254,11 @@ def _post(provider: Provider, key: str, payload: bytes, deadline: Deadline) -> A
     except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError, TimeoutError, socket.timeout):
         raise _timeout(provider, deadline) from None
     except urllib3.exceptions.HTTPError as exc:
+        if time.monotonic() >= call_ends:  # cut by the header watchdog
+            raise _timeout(provider, deadline) from None
         raise ProviderError(f"could not reach the provider {provider.name!r}: {_reason(exc)}") from None
+    finally:
+        _call.ends = None
     sent_headers = dict(response.headers.items())
     answer_headers = {k.lower(): v for k, v in sent_headers.items()}
     chunks: list[bytes] = []
