@@ -221,7 +221,8 @@ def run_prompt(resolved: ResolvedClient, request: PromptRequest, record: Request
             break
         transcript.append({"role": "assistant", "content": message.get("content"), "tool_calls": calls})
         # A plugin call gets its own timeout or what is left of the deadline, whichever is shorter.
-        round_context = dataclasses.replace(context, timeout_seconds=deadline.cap(context.timeout_seconds))
+        # (Never 0, which some clients read as "no timeout".)
+        round_context = dataclasses.replace(context, timeout_seconds=max(deadline.cap(context.timeout_seconds), 0.1))
         for tool_message, entry in _run_tools(calls, by_name, round_context, round_no, deadline):
             transcript.append(tool_message)
             record.tool_calls.append(entry)
