@@ -45,6 +45,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                                ("added_latency_p99", "added latency p99, own headers"),
                                ("client_added_p50", "added latency p50, client side")):
                 found.append(_target(f"prompt vs LiteLLM at {c}: {label} (ratio)", ratios.get(key), VS_LITELLM, "x"))
+        stream = side.get("streaming") or {}
+        for name, label in (("smarter_openai", "OpenAI API stream"), ("smarter_passthrough", "passthrough stream")):
+            ratios = _get(stream, "ratios", name) or {}
+            found.append(_target(f"{label} vs LiteLLM: time-to-first-token overhead (ratio)", ratios.get("ttft_overhead"), VS_LITELLM, "x"))
+            found.append(_target(f"{label} vs LiteLLM: CPU per streamed request (ratio)", ratios.get("cpu_per_request"), VS_LITELLM, "x"))
     cold = results.get("cold_start")
     if cold:
         found.append(_target("cold start, prompt", _get(cold, "prompt", "total_ms"), COLD_PROMPT_MS, "ms"))
@@ -126,6 +131,13 @@ def table(results: dict[str, Any]) -> str:
                 rows.append([f"{c} {name} / litellm", ratio["cpu_per_request"], ratio["added_latency_p50"], ratio["added_latency_p99"],
                              ratio["client_added_p50"], ratio["rps"]])
         parts.append(_rows("   ratios (ours / LiteLLM's)", ["", "cpu/req", "added p50", "added p99", "client added p50", "rps"], rows))
+        stream = side.get("streaming") or {}
+        rows = [[name, run["requests"], _get(run, "ttft_ms", "p50"), _get(run, "ttft_ms", "p99"), run.get("ttft_overhead_ms"),
+                 _get(run, "total_ms", "p50"), run.get("per_chunk_overhead_ms"), run.get("content_chunks"), run.get("cpu_ms_per_request")]
+                for name, run in stream.items() if isinstance(run, dict) and "ttft_ms" in run]
+        if rows:
+            parts.append(_rows("   streaming (c=1, same upstream)", ["", "n", "ttft p50", "ttft p99", "ttft added", "total p50",
+                                                                    "added ms/chunk", "chunks", "cpu ms/req"], rows))
     cold = results.get("cold_start")
     if cold:
         rows = [[f, cold[f]["total_ms"], cold[f]["import_ms"], cold[f]["first_request_ms"], cold[f]["max_rss_mb"], cold[f]["runs"]]
@@ -186,6 +198,13 @@ def markdown(results: dict[str, Any]) -> str:
         rows = [[f"{c} {name} / LiteLLM", r["cpu_per_request"], r["added_latency_p50"], r["added_latency_p99"], r["client_added_p50"], r["rps"]]
                 for c in ("c1", "c8") for name, r in (_get(side, c, "ratios") or {}).items()]
         parts.append(_md(["ratio (ours / LiteLLM)", "CPU/req", "added p50", "added p99", "client-side added p50", "req/s"], rows))
+        stream = side.get("streaming") or {}
+        rows = [[name, _get(run, "ttft_ms", "p50"), _get(run, "ttft_ms", "p99"), run.get("ttft_overhead_ms"), _get(run, "total_ms", "p50"),
+                 run.get("per_chunk_overhead_ms"), run.get("cpu_ms_per_request")]
+                for name, run in stream.items() if isinstance(run, dict) and "ttft_ms" in run]
+        if rows:
+            parts.append(_md(["streaming, c=1", "TTFT p50 ms", "TTFT p99", "TTFT added", "total p50", "added ms per chunk",
+                              "CPU ms/req"], rows))
     cold = results.get("cold_start") or {}
     rows = [[f, cold[f]["total_ms"], cold[f]["import_ms"], cold[f]["first_request_ms"], cold[f]["max_rss_mb"], cold[f]["runs"]]
             for f in ("prompt", "passthrough") if f in cold]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import litellm_proxy, load, procs
+from bench import litellm_proxy, load, procs, streams
 from bench.load import Request, summary
 from bench.stack import ACCOUNT, API_DOMAIN, CLIENT, PLUGIN_COUNTS, BenchStack, plugins_client
 from bench.upstream import TOOL_MARKER
@@ -38,14 +38,17 @@ class Sizes:
     growth_session: int
     growth_plugins: int
     importtime: bool
+    stream: int = 60
 
     @classmethod
     def full(cls) -> "Sizes":
-        return cls(warm=300, warmup=20, side_c1=400, side_c8=800, cold_runs=7, growth_session=40, growth_plugins=150, importtime=True)
+        return cls(warm=300, warmup=20, side_c1=400, side_c8=800, cold_runs=7, growth_session=40, growth_plugins=150, importtime=True,
+                   stream=60)
 
     @classmethod
     def smoke(cls) -> "Sizes":
-        return cls(warm=15, warmup=3, side_c1=20, side_c8=32, cold_runs=1, growth_session=3, growth_plugins=6, importtime=False)
+        return cls(warm=15, warmup=3, side_c1=20, side_c8=32, cold_runs=1, growth_session=3, growth_plugins=6, importtime=False,
+                   stream=6)
 
 
 # --- requests ------------------------------------------------------------------------
@@ -74,6 +77,16 @@ def litellm_request(content: str) -> Request:
 
 def direct_request(content: str) -> Request:
     return Request("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": _messages(content)}, {"Authorization": "Bearer sk-direct"})
+
+
+def streamed(request: Request) -> Request:
+    return Request(request.path, {**request.body, "stream": True}, request.headers)
+
+
+def openai_request(api_key: str, content: str, *, client: str = CLIENT) -> Request:
+    """The OpenAI-compatible API on the client's host, as the openai SDK sends it."""
+    return Request("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": _messages(content)},
+                   {"Host": f"{client}.{ACCOUNT}.{API_DOMAIN}", "Authorization": f"Bearer {api_key}"})
 
 
 # --- one measurement -------------------------------------------------------------------
@@ -231,8 +244,46 @@ def side_by_side(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) ->
                 }
             runs["ratios"] = {name: _ratios(runs[name], runs["litellm"]) for name in runs if name.startswith("smarter")}
             out[f"c{concurrency}"] = runs
+        out["streaming"] = streaming(stack, workers[0], litellm, sizes, log)
     finally:
         stack.stop_services([*workers, litellm])
+    return out
+
+
+def streaming(stack: BenchStack, worker: procs.Service, litellm: procs.Service, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    """Streamed answers from the same upstream (STREAM_WORDS chunks, STREAM_GAP_S apart), one at a time.
+    TTFT overhead: a gateway's time to the first content chunk minus the upstream's own (direct);
+    per-chunk overhead: the rest of the added time spread over the content chunks."""
+    from bench.upstream import STREAM_GAP_S, STREAM_WORDS
+
+    key = stack.api_key
+    kinds: dict[str, tuple[int, list[int], Callable[[int], Request]]] = {
+        "direct": (stack.upstream.port, [], lambda i: streamed(direct_request(PLAIN))),
+        "smarter_openai": (worker.port, [worker.pid], lambda i: streamed(openai_request(key, PLAIN))),
+        "smarter_passthrough": (worker.port, [worker.pid], lambda i: streamed(passthrough_request(key, PLAIN))),
+        "litellm": (litellm.port, [litellm.pid], lambda i: streamed(litellm_request(PLAIN))),
+    }
+    out: dict[str, Any] = {"method": f"c=1, {sizes.stream} streamed requests per gateway after {sizes.warmup} warm-up; the upstream "
+                                     f"sends {STREAM_WORDS} content chunks {STREAM_GAP_S * 1000:g} ms apart; CPU is the gateway "
+                                     "process's for the whole stream"}
+    for name, (port, pids, make) in kinds.items():
+        log(f"streaming: {name}")
+        out[name] = streams.run(port, make, total=sizes.stream, warmup=sizes.warmup, cpu_pids=pids)
+    direct = out["direct"]
+    for name in ("smarter_openai", "smarter_passthrough", "litellm"):
+        run = out[name]
+        added_ttft = _sub(run["ttft_ms"]["p50"], direct["ttft_ms"]["p50"])
+        added_total = _sub(run["total_ms"]["p50"], direct["total_ms"]["p50"])
+        run["ttft_overhead_ms"] = added_ttft
+        run["per_chunk_overhead_ms"] = (round((added_total - added_ttft) / run["content_chunks"], 4)
+                                        if added_total is not None and added_ttft is not None and run["content_chunks"] else None)
+    out["ratios"] = {
+        name: {
+            "ttft_overhead": _div(max(out[name]["ttft_overhead_ms"] or 0.0, 0.001), max(out["litellm"]["ttft_overhead_ms"] or 0.0, 0.001)),
+            "cpu_per_request": _div(out[name].get("cpu_ms_per_request"), out["litellm"].get("cpu_ms_per_request")),
+        }
+        for name in ("smarter_openai", "smarter_passthrough")
+    }
     return out
 
 

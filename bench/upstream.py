@@ -6,6 +6,10 @@ It is stateless, so any number of concurrent conversations can share it:
 a request whose last message is a user message containing TOOL_MARKER and
 that offers tools gets a tool call for the first tool; anything else gets a
 plain answer. GET /bench/stats reports requests and request bytes seen.
+
+A request with `"stream": true` gets STREAM_WORDS content chunks as server-sent
+events, STREAM_GAP_S apart (a model producing about 100 tokens a second),
+then the finish chunk, usage and `data: [DONE]`.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ import json
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from smarter_local.openai_server import completion, tool_calls
 
 TOOL_MARKER = "(use a tool)"
+STREAM_WORDS = 24
+STREAM_GAP_S = 0.01
 
 
 def answer(payload: Any) -> dict[str, Any]:
@@ -81,7 +88,33 @@ def make_server(port: int = 0) -> ThreadingHTTPServer:
             except ValueError:
                 self._send(400, b'{"error": {"message": "not JSON"}}')
                 return
+            if isinstance(payload, dict) and payload.get("stream"):
+                self._stream(payload)
+                return
             self._send(200, json.dumps(answer(payload)).encode())
+
+        def _stream(self, payload: dict[str, Any]) -> None:
+            base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": int(time.time()), "model": payload.get("model")}
+
+            def event(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+                chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+                return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            events = [event({"role": "assistant", "content": ""})]
+            events += [event({"content": f"tok{i} "}) for i in range(STREAM_WORDS)]
+            events.append(event({}, "stop"))
+            usage = {"prompt_tokens": 12, "completion_tokens": STREAM_WORDS, "total_tokens": 12 + STREAM_WORDS}
+            events.append(b"data: " + json.dumps({**base, "choices": [], "usage": usage}).encode() + b"\n\n")
+            events.append(b"data: [DONE]\n\n")
+            for i, data in enumerate(events):
+                if 1 < i <= STREAM_WORDS + 1:
+                    time.sleep(STREAM_GAP_S)  # between content chunks, as a model produces tokens
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.write(b"0\r\n\r\n")
 
         def setup(self) -> None:
             super().setup()

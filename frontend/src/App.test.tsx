@@ -3,6 +3,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { App } from './App'
 import { GOOD_KEY, installFakeGateway, json, type FakeGateway } from './test/fakeGateway'
 
+vi.mock('./components/CodeEditor', () => import('./test/textareaEditor'))
+
 let gateway: FakeGateway
 
 beforeEach(() => {
@@ -17,6 +19,7 @@ afterEach(() => {
 })
 
 const editor = () => screen.getByTestId('editor') as HTMLTextAreaElement
+const queryEditor = () => screen.queryByTestId('editor') as HTMLTextAreaElement | null
 const editorJson = () => JSON.parse(editor().value)
 
 async function signIn(key = GOOD_KEY) {
@@ -27,7 +30,7 @@ async function signIn(key = GOOD_KEY) {
 async function renderSignedIn() {
   sessionStorage.setItem('smarter.passthrough.apiKey', GOOD_KEY)
   render(<App />)
-  await waitFor(() => expect(editor().value).not.toBe(''))
+  await waitFor(() => expect(queryEditor()?.value).toBeTruthy())
 }
 
 describe('signing in', () => {
@@ -43,7 +46,9 @@ describe('signing in', () => {
     render(<App />)
     await signIn()
     expect((await screen.findByTestId('account')).textContent).toContain('3141-5926-5359')
-    expect(Object.values({ ...sessionStorage })).toEqual([GOOD_KEY])
+    expect(sessionStorage.getItem('smarter.passthrough.apiKey')).toBe(GOOD_KEY)
+    const others = Object.entries({ ...sessionStorage }).filter(([name]) => name !== 'smarter.passthrough.apiKey')
+    expect(others.map(([, value]) => value).join('')).not.toContain(GOOD_KEY)
     expect(localStorage.length).toBe(0)
     expect(document.cookie).toBe('')
   })
@@ -59,7 +64,8 @@ describe('signing in', () => {
   it('signing out forgets the key', async () => {
     await renderSignedIn()
     fireEvent.click(screen.getByTestId('sign-out'))
-    expect(sessionStorage.length).toBe(0)
+    expect(sessionStorage.getItem('smarter.passthrough.apiKey')).toBeNull()
+    expect(JSON.stringify({ ...sessionStorage })).not.toContain(GOOD_KEY)
     expect(await screen.findByTestId('api-key-input')).toBeTruthy()
   })
 
@@ -133,18 +139,36 @@ describe('sending', () => {
     expect(screen.getByTestId('response-summary').textContent).toContain('Hello, world!')
   })
 
-  it('disables Send while a request runs', async () => {
+  it('sends once while a request runs, even on a double Ctrl+Enter, and keeps focus on Send', async () => {
     await renderSignedIn()
     let answer!: (response: Response) => void
     gateway.nextPassthrough = () => new Promise((resolve) => (answer = resolve))
-    fireEvent.click(screen.getByTestId('send'))
-    await waitFor(() => expect(screen.getByTestId('send')).toHaveProperty('disabled', true))
+    fireEvent.keyDown(editor(), { key: 'Enter', ctrlKey: true })
+    fireEvent.keyDown(editor(), { key: 'Enter', ctrlKey: true })
+    await waitFor(() => expect(screen.getByTestId('send').getAttribute('aria-disabled')).toBe('true'))
     expect(screen.getByTestId('send').textContent).toBe('Sending…')
+    expect(screen.getByTestId('cancel')).toBeTruthy()
     fireEvent.click(screen.getByTestId('send'))
     expect(gateway.sent).toHaveLength(1)
     await act(async () => answer(json(200, { metadata: { key: 'j-late' }, data: { status: 200, body: {} } })))
-    expect(screen.getByTestId('send')).toHaveProperty('disabled', false)
+    expect(screen.getByTestId('send').getAttribute('aria-disabled')).toBeNull()
+    expect(screen.queryByTestId('cancel')).toBeNull()
     expect(screen.getByTestId('response-key').textContent).toBe('j-late')
+  })
+
+  it('Cancel aborts the request and says so', async () => {
+    await renderSignedIn()
+    gateway.nextPassthrough = () => new Promise(() => {})
+    gateway.fetch.mockImplementationOnce(
+      (_url: unknown, init: RequestInit) =>
+        new Promise((_resolve, reject) =>
+          init.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))),
+        ),
+    )
+    fireEvent.click(screen.getByTestId('send'))
+    fireEvent.click(await screen.findByTestId('cancel'))
+    expect(await screen.findByText('Cancelled before the provider answered.')).toBeTruthy()
+    expect(screen.getByTestId('send').getAttribute('aria-disabled')).toBeNull()
   })
 
   it("shows a provider error as the provider sent it, with the provider's status", async () => {
@@ -177,5 +201,130 @@ describe('sending', () => {
     fireEvent.click(screen.getByTestId('copy'))
     await waitFor(() => expect(screen.getByTestId('copy').textContent).toBe('Copied'))
     expect(writeText).toHaveBeenCalledWith(screen.getByTestId('response-body').textContent)
+  })
+})
+
+/** A text/event-stream Response whose chunks the test releases one at a time. */
+function controlledStream() {
+  const encoder = new TextEncoder()
+  let controller!: ReadableStreamDefaultController<Uint8Array>
+  const body = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) })
+  const event = (content: string) =>
+    controller.enqueue(
+      encoder.encode(`data: ${JSON.stringify({ object: 'chat.completion.chunk', model: 'gpt-4o-mini', choices: [{ index: 0, delta: { content } }] })}\n\n`),
+    )
+  return {
+    response: new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream', 'X-Smarter-Journal-Key': 'j-s' } }),
+    event,
+    end: () => {
+      controller.enqueue(encoder.encode('data: [DONE]\n\n'))
+      controller.close()
+    },
+    /** What a browser's fetch does to the body when its signal aborts. */
+    abort: () => controller.error(new DOMException('aborted', 'AbortError')),
+  }
+}
+
+describe('streaming', () => {
+  it('shows the answer token by token, then the whole reply', async () => {
+    await renderSignedIn()
+    const stream = controlledStream()
+    gateway.nextPassthrough = async () => stream.response
+    fireEvent.click(screen.getByTestId('send'))
+    await act(async () => stream.event('Hello'))
+    await waitFor(() => expect(screen.getByTestId('stream-live').textContent).toContain('Hello'))
+    expect(screen.getByTestId('elapsed').textContent).toMatch(/^\d+\.\d s$/)
+    await act(async () => stream.event(', world'))
+    await waitFor(() => expect(screen.getByTestId('stream-live').textContent).toContain('Hello, world'))
+    await act(async () => stream.end())
+    expect((await screen.findByTestId('response-status')).textContent).toBe('200 OK')
+    expect(screen.getByTestId('response-key').textContent).toBe('j-s')
+    expect(screen.getByTestId('response-model').textContent).toBe('openai · gpt-4o-mini · streamed')
+  })
+
+  it('Cancel in the middle keeps what arrived', async () => {
+    await renderSignedIn()
+    const stream = controlledStream()
+    gateway.fetch.mockImplementationOnce(async (_url: unknown, init: RequestInit) => {
+      init.signal?.addEventListener('abort', stream.abort)
+      return stream.response
+    })
+    fireEvent.click(screen.getByTestId('send'))
+    await act(async () => stream.event('Partial'))
+    await screen.findByTestId('stream-live')
+    fireEvent.click(screen.getByTestId('cancel'))
+    expect((await screen.findByTestId('response-summary')).textContent).toContain('Cancelled')
+    expect(screen.getByTestId('reply-markdown').textContent).toContain('Partial')
+  })
+})
+
+describe('work is kept', () => {
+  it('the provider, body and answer come back after a reload of the tab', async () => {
+    await renderSignedIn()
+    fireEvent.change(screen.getByTestId('provider-select'), { target: { value: 'mistral' } })
+    fireEvent.change(editor(), { target: { value: '{"model": "mistral-small-latest", "messages": []}' } })
+    fireEvent.click(screen.getByTestId('send'))
+    await screen.findByTestId('response-status')
+    cleanup()
+    render(<App />)
+    await waitFor(() => expect(queryEditor()?.value).toBe('{"model": "mistral-small-latest", "messages": []}'))
+    await waitFor(() => expect((screen.getByTestId('provider-select') as HTMLSelectElement).value).toBe('mistral'))
+    expect(screen.getByTestId('response-key').textContent).toBe('j-200')
+    expect(screen.getByTestId('history').textContent).toContain('History (1)')
+  })
+
+  it('a template asks before replacing edits, and Undo brings them back', async () => {
+    await renderSignedIn()
+    fireEvent.change(editor(), { target: { value: '{"mine": true}' } })
+    fireEvent.click(screen.getByTestId('template-roles'))
+    expect(editor().value).toBe('{"mine": true}')
+    fireEvent.click(screen.getByTestId('template-replace'))
+    expect(editorJson().messages).toHaveLength(4)
+    fireEvent.click(screen.getByTestId('undo'))
+    expect(editor().value).toBe('{"mine": true}')
+    fireEvent.click(screen.getByTestId('template-hello'))
+    fireEvent.click(screen.getByTestId('template-replace'))
+    fireEvent.change(editor(), { target: { value: '{"typed": "after"}' } })
+    expect(screen.queryByTestId('undo')).toBeNull() // an Undo now would throw the typing away
+  })
+
+  it('a provider switch clears the answer of the previous provider', async () => {
+    await renderSignedIn()
+    fireEvent.click(screen.getByTestId('send'))
+    await screen.findByTestId('response-status')
+    fireEvent.change(screen.getByTestId('provider-select'), { target: { value: 'mistral' } })
+    expect(screen.queryByTestId('response-status')).toBeNull()
+  })
+})
+
+describe('keys and providers', () => {
+  it('a key revoked mid-session signs out with a message', async () => {
+    await renderSignedIn()
+    gateway.nextPassthrough = async () =>
+      json(401, { metadata: { key: 'j-401' }, error: { type: 'unauthorized', message: 'the API key is not valid', status: 401 } })
+    fireEvent.click(screen.getByTestId('send'))
+    expect((await screen.findByTestId('signin-error')).textContent).toContain('no longer accepted')
+    expect(sessionStorage.getItem('smarter.passthrough.apiKey')).toBeNull()
+  })
+
+  it("a provider's own 401 is shown, not taken for a revoked key", async () => {
+    await renderSignedIn()
+    gateway.nextPassthrough = async () =>
+      json(401, { metadata: { key: 'j-p401' }, data: { status: 401, body: { error: { message: 'Incorrect API key provided' } } } })
+    fireEvent.click(screen.getByTestId('send'))
+    expect((await screen.findByTestId('provider-error-message')).textContent).toBe('Incorrect API key provided')
+    expect(screen.getByTestId('account')).toBeTruthy()
+  })
+
+  it('renders the reply as sanitized Markdown', async () => {
+    await renderSignedIn()
+    gateway.nextPassthrough = async () =>
+      json(200, {
+        metadata: { key: 'j-md' },
+        data: { status: 200, body: { choices: [{ message: { content: '**bold** <img src=x onerror="alert(1)">' } }] } },
+      })
+    fireEvent.click(screen.getByTestId('send'))
+    await waitFor(() => expect(screen.getByTestId('reply-markdown').querySelector('strong')?.textContent).toBe('bold'))
+    expect(screen.getByTestId('reply-markdown').innerHTML).not.toContain('onerror')
   })
 })

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from 'react'
 import { ApiError, GatewayClient, type Identity } from './api'
 import { SignInForm } from './components/SignInForm'
-import { Workspace } from './components/Workspace'
+import { loadEditor, Workspace } from './components/Workspace'
 import { loadConfig, type PageConfig } from './config'
 import { keyStore } from './session'
 
@@ -11,12 +11,20 @@ type Auth =
   | { state: 'signed-in'; client: GatewayClient; identity: Identity }
 
 const isRejectedKey = (e: unknown) => e instanceof ApiError && (e.status === 401 || e.status === 403)
+const REVOKED = 'Your API key is no longer accepted (revoked or expired). Sign in again with a valid key.'
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
 export function App() {
   const [config, setConfig] = useState<PageConfig | null>(null)
   const [configWarning, setConfigWarning] = useState<string | null>(null)
   const [auth, setAuth] = useState<Auth>({ state: 'loading' })
+  const [announcement, setAnnouncement] = useState('')
+
+  /** Polite live region: answers and sign-in changes are read out without moving focus. */
+  const announce = useCallback((message: string) => {
+    setAnnouncement('')
+    window.setTimeout(() => setAnnouncement(message), 50)
+  }, [])
 
   const signIn = useCallback(async (baseUrl: string, apiKey: string) => {
     const client = new GatewayClient(baseUrl, apiKey)
@@ -24,14 +32,26 @@ export function App() {
       const identity = await client.whoami()
       keyStore.set(apiKey)
       setAuth({ state: 'signed-in', client, identity })
+      announce(`Signed in to account ${identity.account}.`)
     } catch (e) {
       if (isRejectedKey(e)) keyStore.clear()
       setAuth({ state: 'signed-out', error: messageOf(e) })
     }
-  }, [])
+  }, [announce])
+
+  /** A key revoked mid-session: the page must not keep looking signed in. */
+  const keyRejected = useCallback(
+    (message: string) => {
+      keyStore.clear()
+      setAuth({ state: 'signed-out', error: message || REVOKED })
+      announce(message || REVOKED)
+    },
+    [announce],
+  )
 
   useEffect(() => {
     let live = true
+    void loadEditor()
     loadConfig().then(async ({ config, warning }) => {
       if (!live) return
       setConfig(config)
@@ -53,7 +73,7 @@ export function App() {
   return (
     <div className="app">
       <header className="topbar">
-        <div className="brand">
+        <div className="brand" aria-label="Smarter Passthrough">
           <span className="brand-mark" aria-hidden="true">
             S
           </span>
@@ -88,7 +108,19 @@ export function App() {
           onSignIn={(apiKey) => signIn(config.apiBaseUrl, apiKey)}
         />
       )}
-      {auth.state === 'signed-in' && <Workspace key={auth.identity.key_id} client={auth.client} />}
+      {auth.state === 'signed-in' && (
+        <Workspace
+          key={auth.identity.key_id}
+          client={auth.client}
+          account={auth.identity.account}
+          onKeyRejected={keyRejected}
+          announce={announce}
+        />
+      )}
+
+      <div className="visually-hidden" role="status" aria-live="polite" data-testid="announcer">
+        {announcement}
+      </div>
 
       <footer className="footer muted">
         API: <span className="mono">{config?.apiBaseUrl || 'this origin'}</span>

@@ -1,3 +1,5 @@
+import { ChunkReader } from './reply'
+
 /** The gateway's platform routes, as the page uses them. Every JSON answer is an envelope. */
 
 export interface EnvelopeError {
@@ -39,11 +41,27 @@ export interface PassthroughData {
 export interface PassthroughResult {
   status: number
   durationMs: number
-  /** The parsed envelope, or null when the body was not JSON. */
+  /** The parsed envelope, or null when the body was not JSON (or was a stream). */
   envelope: Envelope<PassthroughData> | null
   /** The body exactly as received. */
   text: string
+  /** X-Smarter-Journal-Key, the journal entry of this call. */
+  journalKey: string | null
+  /** X-Smarter-Overhead-Duration-Ms: the gateway's own share of the time. */
+  overheadMs: number | null
+  /** Set when the answer was `text/event-stream`: the chunks as they came. */
+  chunks: unknown[] | null
+  /** The user pressed Cancel: what arrived until then. */
+  cancelled: boolean
 }
+
+export interface SendOptions {
+  signal?: AbortSignal
+  /** Called with the chunks so far each time a streamed answer grows. */
+  onChunks?: (chunks: unknown[]) => void
+}
+
+const isAbort = (e: unknown) => e instanceof DOMException && e.name === 'AbortError'
 
 /** A failed gateway call: the envelope's error when there is one, otherwise the HTTP status or network failure. */
 export class ApiError extends Error {
@@ -73,17 +91,50 @@ export class GatewayClient {
     return data.providers ?? []
   }
 
-  /** Send the editor's text as is; the provider's status is the response's status. */
-  async passthrough(provider: string, body: string): Promise<PassthroughResult> {
+  /**
+   * Send the editor's text as is; the provider's status is the response's status.
+   * A `text/event-stream` answer is read chunk by chunk; errors before the stream
+   * starts are JSON envelopes like any other answer.
+   */
+  async passthrough(provider: string, body: string, options: SendOptions = {}): Promise<PassthroughResult> {
     const started = performance.now()
     const response = await this.call(`/v1/passthrough/${encodeURIComponent(provider)}`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
       body,
+      signal: options.signal,
     })
+    const overhead = Number.parseFloat(response.headers.get('X-Smarter-Overhead-Duration-Ms') ?? '')
+    const result = {
+      status: response.status,
+      journalKey: response.headers.get('X-Smarter-Journal-Key'),
+      overheadMs: Number.isFinite(overhead) ? overhead : null,
+    }
+    const elapsed = () => Math.round(performance.now() - started)
+    if ((response.headers.get('Content-Type') ?? '').includes('text/event-stream') && response.body) {
+      const reader = new ChunkReader()
+      const decoder = new TextDecoder()
+      let text = ''
+      let cancelled = false
+      const stream = response.body.getReader()
+      try {
+        for (;;) {
+          const { done, value } = await stream.read()
+          if (done) break
+          const piece = decoder.decode(value, { stream: true })
+          text += piece
+          const before = reader.chunks.length
+          reader.feed(piece)
+          if (reader.chunks.length !== before) options.onChunks?.(reader.chunks.slice())
+        }
+      } catch (e) {
+        if (!isAbort(e)) throw e
+        cancelled = true
+      }
+      return { ...result, durationMs: elapsed(), envelope: null, text, chunks: reader.chunks, cancelled }
+    }
     const text = await response.text()
-    const durationMs = Math.round(performance.now() - started)
-    return { status: response.status, durationMs, envelope: parseEnvelope(text), text }
+    return { ...result, durationMs: elapsed(), envelope: parseEnvelope(text), text, chunks: null, cancelled: false }
   }
 
   private url(path: string): string {
@@ -93,10 +144,11 @@ export class GatewayClient {
   private async call(path: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers)
     headers.set('Authorization', `Bearer ${this.apiKey}`)
-    headers.set('Accept', 'application/json')
+    if (!headers.has('Accept')) headers.set('Accept', 'application/json')
     try {
       return await this.fetchImpl(this.url(path), { ...init, headers, credentials: 'omit' })
     } catch (e) {
+      if (isAbort(e)) throw e
       const reason = e instanceof Error ? e.message : String(e)
       const where = this.baseUrl || window.location.origin
       throw new ApiError(`Could not reach the API at ${where} (${reason}).`, null, 'network')

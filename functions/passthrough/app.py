@@ -4,7 +4,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smarter.edge import web
+from smarter.edge import passthrough_stream, web
 from smarter.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, ProviderNotConfigured
 from smarter.llm import providers
 from smarter.llm.messages import parse_offline_request
@@ -95,7 +95,11 @@ for _path in ("/v1/providers", "/v1/whoami"):
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @web.metrics.log_metrics
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
+def lambda_handler(event: dict, context: LambdaContext):
+    # `"stream": true` to the passthrough is forwarded as it arrives (a StreamedResponse).
+    streamed = passthrough_stream.handle_if_streaming(event)
+    if streamed is not None:
+        return streamed
     return web.handle(app, event, context, thing="Prompt", command="passthrough")

@@ -20,6 +20,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .cfn import ROOT
 
 PLATFORM_PATHS = ("/v1/passthrough/", "/v1/providers", "/v1/whoami")
+# The OpenAI-compatible API on client hosts: its own function, as in template.yaml.
+OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
 PAGE_PREFIX = "/passthrough/"
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
 
@@ -111,16 +113,60 @@ class Function:
         self.handler = load_handler(name)
         self.lock = threading.Lock()
 
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            return self.handler(event, LambdaContext(self.name))
+    def invoke(self, event: dict[str, Any]) -> Any:
+        """The handler's answer. A streamed one keeps the function busy until
+        its body is sent or closed, as a Lambda container stays busy."""
+        self.lock.acquire()
+        try:
+            response = self.handler(event, LambdaContext(self.name))
+        except BaseException:
+            self.lock.release()
+            raise
+        if not _is_streamed(response):
+            self.lock.release()
+            return response
+        response.body = _Releasing(response.body, self.lock)
+        return response
+
+
+def _is_streamed(response: Any) -> bool:
+    return hasattr(response, "body") and hasattr(response, "prelude")
+
+
+class _Releasing:
+    """The body's chunks; the function is free again once they end or are closed
+    (even when closed before the first chunk)."""
+
+    def __init__(self, body, lock: threading.Lock):
+        self.body, self.lock, self.closed = iter(body), lock, False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self.body)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.lock.release()
 
 
 class Gateway:
     def __init__(self, *, api_domain: str, port: int, page_dir: Path | None = None, host: str = "127.0.0.1"):
         self.api_domain = api_domain
         self.page_dir = page_dir
-        self.functions = {name: Function(name) for name in ("prompt", "passthrough") if (ROOT / "functions" / name / "app.py").exists()}
+        self.functions = {name: Function(name) for name in ("prompt", "passthrough", "openai_api") if (ROOT / "functions" / name / "app.py").exists()}
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -140,10 +186,28 @@ class Gateway:
                 for name, values in headers.items():
                     for value in values:
                         self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
+                if isinstance(data, bytes):
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(data)
+                    return
+                self._stream(data)
+
+            def _stream(self, chunks) -> None:
+                """A streamed answer: each chunk goes out (chunked transfer) as
+                the function produces it, as API Gateway's STREAM mode sends it."""
+                self.send_header("Transfer-Encoding", "chunked")
+                try:
+                    self.end_headers()
+                    for chunk in chunks:
+                        if chunk:
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.write(b"0\r\n\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client went away; closing the body journals it
+                finally:
+                    chunks.close()
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle
 
@@ -151,16 +215,24 @@ class Gateway:
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
 
-    def dispatch(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, list[str]], bytes]:
-        domain = domain_for(headers.get("Host", ""), self.api_domain)
+    def dispatch(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, list[str]], Any]:
+        """(status, headers, body): the body is bytes, or a generator of chunks for a streamed answer."""
+        # Header names are case-insensitive (HTTP/2-minded clients send `host`).
+        domain = domain_for(next((v for k, v in headers.items() if k.lower() == "host"), ""), self.api_domain)
         path = urlsplit(raw_path).path
         if domain == self.api_domain and path.startswith(PAGE_PREFIX.rstrip("/")) and method in ("GET", "HEAD"):
             return self.static(path)
-        if path.startswith(PLATFORM_PATHS) and "passthrough" in self.functions:
+        if path.rstrip("/") in OPENAI_PATHS and "openai_api" in self.functions:
+            function, resource = self.functions["openai_api"], path.rstrip("/")
+        elif path.startswith(PLATFORM_PATHS) and "passthrough" in self.functions:
             function, resource = self.functions["passthrough"], "/v1/{proxy+}"
         else:
             function, resource = self.functions["prompt"], "/" if path == "/" else "/{proxy+}"
         response = function.invoke(make_event(method, raw_path, headers, body, domain=domain, resource=resource))
+        if _is_streamed(response):
+            out = {name: [value] for name, value in response.headers.items()}
+            out.update({name: list(values) for name, values in response.multi_headers.items()})
+            return response.status, out, response.body
         out: dict[str, list[str]] = {}
         for name, value in (response.get("headers") or {}).items():
             out.setdefault(name, []).append(value)

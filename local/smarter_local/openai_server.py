@@ -1,6 +1,11 @@
 """A real HTTP server on loopback that speaks the OpenAI chat-completions wire
 format, scripted per test: plain answers, tool calls, error statuses, slow or
-malformed answers. Used by the tests, the local stack and the benchmarks."""
+malformed answers. Used by the tests, the local stack and the benchmarks.
+
+A request with `"stream": true` gets the scripted completion as server-sent
+`chat.completion.chunk` events (chunked transfer), a word at a time, with
+`chunk_delay` seconds between events; tool-call arguments arrive in two
+fragments, as real providers split them."""
 
 from __future__ import annotations
 
@@ -52,6 +57,7 @@ class Scripted:
     raw: bytes | None = None
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    chunk_delay: float = 0.0
     # Faults: send the body one byte every `drip` seconds; or reset the
     # connection (TCP RST) instead of answering.
     drip: float = 0.0
@@ -60,11 +66,36 @@ class Scripted:
     drip_head: bool = False
 
 
+def stream_chunks(body: dict[str, Any], *, include_usage: bool) -> list[dict[str, Any]]:
+    """A chat.completion as the chunks a provider streaming it sends."""
+    base = {"id": body.get("id", "chatcmpl-scripted"), "object": "chat.completion.chunk", "created": body.get("created", 0), "model": body.get("model")}
+    choice = body["choices"][0]
+    message = choice.get("message") or {}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    out = [chunk({"role": "assistant", "content": ""})]
+    words = (message.get("content") or "").split(" ")
+    out += [chunk({"content": word if i == 0 else " " + word}) for i, word in enumerate(words) if word or i]
+    for i, call in enumerate(message.get("tool_calls") or []):
+        arguments = call["function"]["arguments"]
+        half = len(arguments) // 2
+        out.append(chunk({"tool_calls": [{"index": i, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": arguments[:half]}}]}))
+        out.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": arguments[half:]}}]}))
+    out.append(chunk({}, choice.get("finish_reason") or "stop"))
+    if include_usage and body.get("usage"):
+        out.append({**base, "choices": [], "usage": body["usage"]})
+    return out
+
+
 class OpenAIServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self.queue: collections.deque[Scripted] = collections.deque()
         self.requests: list[dict[str, Any]] = []
         self.default: Scripted | None = None
+        # When each stream's last byte was written (monotonic clock).
+        self.streams_finished: list[float] = []
         self._lock = threading.Lock()
         server = self
 
@@ -106,6 +137,13 @@ class OpenAIServer:
                     self.connection.close()
                     self.close_connection = True
                     return
+                if isinstance(payload, dict) and payload.get("stream") and scripted.status == 200 and scripted.raw is None:
+                    include_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
+                    try:
+                        self._send_stream(stream_chunks(scripted.body, include_usage=include_usage), scripted.chunk_delay)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the client gave up mid-stream
+                    return
                 data = scripted.raw if scripted.raw is not None else json.dumps(scripted.body).encode()
                 try:
                     if scripted.drip_head:
@@ -122,6 +160,20 @@ class OpenAIServer:
                 for i in range(len(raw)):
                     self.wfile.write(raw[i : i + 1])
                     time.sleep(drip)
+
+            def _send_stream(self, chunks: list[dict[str, Any]], delay: float) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                events = [b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
+                for i, data in enumerate(events):
+                    if i and delay:
+                        time.sleep(delay)
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.write(b"0\r\n\r\n")
+                with server._lock:
+                    server.streams_finished.append(time.monotonic())
 
             def _send(self, status: int, data: bytes, headers: dict[str, str] | None = None, *, drip: float = 0.0) -> None:
                 self.send_response(status)
@@ -164,13 +216,15 @@ class OpenAIServer:
         drip: float = 0.0,
         reset: bool = False,
         drip_head: bool = False,
+        chunk_delay: float = 0.0,
     ) -> None:
-        self.queue.append(Scripted(status, body, raw, delay, headers or {}, drip, reset, drip_head))
+        self.queue.append(Scripted(status, body, raw, delay, headers or {}, chunk_delay=chunk_delay, drip=drip, reset=reset, drip_head=drip_head))
 
     def reset(self) -> None:
         with self._lock:
             self.queue.clear()
             self.requests.clear()
+            self.streams_finished.clear()
             self.default = None
 
 

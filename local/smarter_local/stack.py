@@ -204,6 +204,7 @@ def describe(info: StackInfo, provider: str) -> str:
             curl,
             "",
             "Continue the conversation by adding \"session_key\" from the answer to the next body.",
+            f"OpenAI SDK: base_url={info.client_url}v1 (OpenAI's Chat Completions, stream=True streams)",
             f"Admin CLI against this stack: export AWS_ENDPOINT_URL={info.moto_url} AWS_ACCESS_KEY_ID=testing "
             f"AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 SMARTER_ACCOUNT={info.account} "
             + " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("SMARTER_") and k.endswith(("_TABLE", "_BUCKET"))),

@@ -20,7 +20,10 @@ from smarter_local.cfn import load_template
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
 
-FUNCTIONS = ("PromptFunction", "PassthroughFunction")
+FUNCTIONS = ("PromptFunction", "PassthroughFunction", "OpenAIFunction")
+# Functions that answer through API Gateway's STREAM mode and the streaming runtime client.
+STREAMING_FUNCTIONS = ("PassthroughFunction", "OpenAIFunction")
+STREAM_WRAPPER = "/opt/bin/smarter-stream-runtime"
 TABLES = ("ConfigTable", "SessionsTable", "JournalTable", "UsageTable")
 PROVIDER_SECRETS_ARN = (
     "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:smarter/providers/*"
@@ -146,7 +149,27 @@ def test_function_uses_the_three_layers_and_thin_handler(template, logical_id):
     assert props["Handler"] == "app.lambda_handler"
     assert props["Layers"] == [{"Ref": "DepsLayer"}, {"Ref": "CoreLayer"}, {"Ref": "PluginsLayer"}]
     assert props["MemorySize"] == 512
-    assert props["Timeout"] == 120
+    # Buffered answers end at API Gateway's 29 s; streams may run to its 15-minute limit.
+    assert props["Timeout"] == (900 if logical_id in STREAMING_FUNCTIONS else 120)
+
+
+@pytest.mark.parametrize("logical_id", STREAMING_FUNCTIONS)
+def test_streaming_functions_run_the_streaming_runtime_behind_stream_integrations(template, resources, logical_id):
+    props = function_properties(template, logical_id)
+    assert props["Environment"]["Variables"]["AWS_LAMBDA_EXEC_WRAPPER"] == STREAM_WRAPPER
+    wrapper = ROOT / "layers" / "core" / "bin" / STREAM_WRAPPER.rsplit("/", 1)[1]
+    assert wrapper.is_file() and wrapper.stat().st_mode & 0o111, "the exec wrapper ships in CoreLayer's bin/ and is executable"
+    assert "bin/smarter-stream-runtime" in (ROOT / "layers" / "core" / "Makefile").read_text()
+    for event in resources[logical_id]["Properties"]["Events"].values():
+        # SAM turns this into STREAM transfer mode on .../response-streaming-invocations.
+        assert event["Properties"]["ResponseTransferMode"] == "RESPONSE_STREAM"
+        assert event["Properties"]["TimeoutInMillis"] == 900000
+
+
+def test_the_prompt_api_stays_buffered(template, resources):
+    assert "AWS_LAMBDA_EXEC_WRAPPER" not in function_properties(template, "PromptFunction")["Environment"]["Variables"]
+    for event in resources["PromptFunction"]["Properties"]["Events"].values():
+        assert "ResponseTransferMode" not in event["Properties"]
 
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
@@ -171,6 +194,7 @@ def test_functions_have_distinct_powertools_service_names(template):
 def test_function_code_lives_in_functions_folder(resources):
     assert resources["PromptFunction"]["Properties"]["CodeUri"] == "functions/prompt/"
     assert resources["PassthroughFunction"]["Properties"]["CodeUri"] == "functions/passthrough/"
+    assert resources["OpenAIFunction"]["Properties"]["CodeUri"] == "functions/openai_api/"
     for logical_id in FUNCTIONS:
         code = ROOT / resources[logical_id]["Properties"]["CodeUri"]
         assert (code / "requirements.txt").is_file(), f"{code} needs a requirements.txt for sam build"
@@ -195,6 +219,13 @@ def test_prompt_function_answers_every_path_on_client_hosts_and_clients_by_path(
 
 def test_passthrough_function_answers_the_v1_platform_routes(resources):
     assert _routes(resources, "PassthroughFunction") == {("ANY", "/v1/{proxy+}")}
+
+
+def test_openai_function_answers_the_openai_routes_on_client_hosts(resources):
+    assert _routes(resources, "OpenAIFunction") == {("ANY", "/v1/chat/completions"), ("ANY", "/v1/models")}
+    for path in ("/v1/chat/completions", "/v1/models"):
+        assert api_gateway_target(resources, path) == "OpenAIFunction"
+    assert api_gateway_target(resources, "/v1/passthrough/openai") == "PassthroughFunction"
 
 
 def api_gateway_target(resources, path: str) -> str:
@@ -416,12 +447,14 @@ def test_secrets_access_is_limited_to_provider_keys_and_plugin_secrets(resources
         for resource in _as_list(statement["Resource"]):
             readable.setdefault(owner, set()).add(resource["Fn::Sub"])
     assert readable["PassthroughFunction"] == {PROVIDER_SECRETS_ARN}
-    # Only the prompt function runs plugins, so only it reads account (plugin) secrets.
+    # Only the functions that run plugins (prompt, OpenAI API) read account (plugin) secrets.
     assert readable["PromptFunction"] == {PROVIDER_SECRETS_ARN, ACCOUNT_SECRETS_ARN}
+    assert readable["OpenAIFunction"] == {PROVIDER_SECRETS_ARN, ACCOUNT_SECRETS_ARN}
 
 
-def test_prompt_function_may_do_exactly_what_a_prompt_needs(resources):
-    assert granted(resources, "PromptFunction") == {
+@pytest.mark.parametrize("logical_id", ["PromptFunction", "OpenAIFunction"])
+def test_prompt_and_openai_functions_may_do_exactly_what_a_prompt_needs(resources, logical_id):
+    assert granted(resources, logical_id) == {
         "ConfigTable": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
         "ConfigTable/index/*": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
         "SessionsTable": {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:BatchWriteItem"},
@@ -449,7 +482,7 @@ def test_only_the_usage_function_counts_usage_from_the_journal_stream(resources,
     event = resources["UsageFunction"]["Properties"]["Events"]["Journal"]
     assert event["Type"] == "DynamoDB"
     assert event["Properties"]["Stream"] == {"Fn::GetAtt": ["JournalTable", "StreamArn"]}
-    for logical_id in ("PromptFunction", "PassthroughFunction"):
+    for logical_id in FUNCTIONS:
         assert "UsageTable" not in granted(resources, logical_id)
 
 
@@ -583,7 +616,7 @@ def test_outputs_name_the_api_and_every_store(template):
 # ----------------------------------------------------------- sample events
 
 
-EVENT_FUNCTIONS = {"prompt": "PromptFunction", "passthrough": "PassthroughFunction", "providers": "PassthroughFunction"}
+EVENT_FUNCTIONS = {"prompt": "PromptFunction", "passthrough": "PassthroughFunction", "providers": "PassthroughFunction", "openai": "OpenAIFunction"}
 
 
 API_EVENTS = sorted(p for p in (ROOT / "events").glob("*.json") if p.stem.split("-")[0] in EVENT_FUNCTIONS)

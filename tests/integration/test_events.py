@@ -61,3 +61,12 @@ def test_sample_stream_event_counts_usage_once(aws):
     assert handler("usage")(event, LambdaContext("usage"))["applied"] == 0
     [row] = usage.for_account("3141-5926-5359")
     assert (row["day"], row["client"], row["requests"], row["total_tokens"]) == ("2026-11-22", "customer-support", 1, 90)
+
+
+def test_sample_openai_stream_event_streams_chunks(tenant, openai_server):
+    text = (EVENTS / "openai-chat-completions-stream.json").read_text().replace("REPLACE_WITH_KEY", tenant.api_key)
+    response = handler("openai_api")(json.loads(text), LambdaContext("openai_api"))
+    assert response.status == 200 and response.headers["Content-Type"].startswith("text/event-stream")
+    body = b"".join(response.body).decode()
+    assert body.endswith("data: [DONE]\n\n") and '"object":"chat.completion.chunk"' in body
+    assert '"usage":{' in body  # stream_options.include_usage

@@ -140,3 +140,10 @@ def test_cors_preflight_for_the_page_origin(tenant):
     )
     assert result.status == 204
     assert result.headers["Access-Control-Allow-Origin"] == "https://page.example.com"
+
+
+def test_the_page_origin_may_read_the_journal_key_and_the_overhead(tenant):
+    result = invoke("passthrough", "GET", "/v1/whoami", host=API_DOMAIN, key=tenant.api_key, headers={"Origin": "https://page.example.com"})
+    assert result.status == 200
+    exposed = {h.strip() for h in result.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"X-Smarter-Journal-Key", "X-Smarter-Overhead-Duration-Ms"} <= exposed

@@ -18,7 +18,7 @@ async function copyText(text: string): Promise<void> {
   if (!ok) throw new Error('copy refused')
 }
 
-export function CopyButton({ text, testId }: { text: string; testId: string }) {
+export function CopyButton({ text, testId, label = 'Copy' }: { text: string | (() => string); testId: string; label?: string }) {
   const [state, setState] = useState<'idle' | 'copied' | 'failed'>('idle')
 
   useEffect(() => {
@@ -32,9 +32,9 @@ export function CopyButton({ text, testId }: { text: string; testId: string }) {
       type="button"
       data-testid={testId}
       className="button small"
-      onClick={() => copyText(text).then(() => setState('copied'), () => setState('failed'))}
+      onClick={() => copyText(typeof text === 'function' ? text() : text).then(() => setState('copied'), () => setState('failed'))}
     >
-      {state === 'copied' ? 'Copied' : state === 'failed' ? 'Copy failed' : 'Copy'}
+      {state === 'copied' ? 'Copied' : state === 'failed' ? 'Copy failed' : label}
     </button>
   )
 }

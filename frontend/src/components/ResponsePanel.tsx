@@ -1,13 +1,18 @@
+import { forwardRef, useEffect, useState } from 'react'
 import { reasonPhrase, type Envelope, type PassthroughData } from '../api'
+import { assembleChunks, chunksFromSseText, readReply, type Reply } from '../reply'
+import type { Answer } from '../tabState'
 import { CopyButton } from './CopyButton'
 
 export type ResponseView =
-  | { kind: 'response'; status: number; durationMs: number; envelope: Envelope<PassthroughData> | null; text: string }
-  | { kind: 'failure'; message: string; durationMs: number }
+  | { kind: 'answer'; answer: Answer }
+  | { kind: 'failure'; message: string; durationMs: number; provider: string }
 
 interface Props {
   view: ResponseView | null
-  sending: boolean
+  sending: { startedAt: number; chunks: unknown[] | null } | null
+  /** Multi-turn: the messages to append to the request before going on. */
+  onContinue: (messages: Record<string, unknown>[]) => void
 }
 
 function statusTone(status: number): string {
@@ -16,13 +21,19 @@ function statusTone(status: number): string {
   return 'bad'
 }
 
-function pretty(view: Extract<ResponseView, { kind: 'response' }>): string {
-  return view.envelope ? JSON.stringify(view.envelope, null, 2) : view.text
+function pretty(answer: Answer): string {
+  return answer.envelope ? JSON.stringify(answer.envelope, null, 2) : answer.text
 }
+
+const looksLikeHtml = (text: string) => /^\s*(<!doctype html|<html|<head|<body)/i.test(text)
 
 /** The provider's own error message, read from the usual OpenAI-style shapes without rewriting it. */
 function providerMessage(body: unknown): string | null {
-  if (typeof body === 'string') return body
+  if (typeof body === 'string') {
+    if (!looksLikeHtml(body)) return null // shown once, as the body itself
+    const title = /<title[^>]*>([^<]*)<\/title>/i.exec(body)?.[1]?.trim()
+    return `The provider answered with an HTML page${title ? `: ${title}` : ''}.`
+  }
   if (body && typeof body === 'object') {
     const error = (body as { error?: unknown }).error
     if (typeof error === 'string') return error
@@ -35,35 +46,137 @@ function providerMessage(body: unknown): string | null {
   return null
 }
 
-interface Reply {
-  text: string | null
-  toolCalls: { name: string; arguments: string }[]
-  finishReason: string | null
-  usage: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number } | null
+/** The reply of a completion, of a stream, or of a provider's SSE text passed back as a string. */
+export function replyOf(answer: Pick<Answer, 'chunks' | 'envelope'>): Reply | null {
+  if (answer.chunks) return readReply(assembleChunks(answer.chunks))
+  const data = answer.envelope?.data
+  if (!data || data.status >= 400) return null
+  if (typeof data.body === 'string') {
+    const chunks = chunksFromSseText(data.body)
+    return chunks ? readReply(assembleChunks(chunks)) : null
+  }
+  return readReply(data.body)
 }
 
-/** The first choice of an OpenAI-style chat completion, when the body is one. */
-function readReply(body: unknown): Reply | null {
-  if (!body || typeof body !== 'object') return null
-  const completion = body as {
-    choices?: { message?: { content?: unknown; tool_calls?: unknown }; finish_reason?: unknown }[]
-    usage?: Reply['usage']
-  }
-  const choice = Array.isArray(completion.choices) ? completion.choices[0] : undefined
-  if (!choice?.message) return null
-  const calls = Array.isArray(choice.message.tool_calls) ? choice.message.tool_calls : []
-  return {
-    text: typeof choice.message.content === 'string' ? choice.message.content : null,
-    toolCalls: calls.map((call: { function?: { name?: unknown; arguments?: unknown } }) => ({
-      name: String(call.function?.name ?? 'function'),
-      arguments: typeof call.function?.arguments === 'string' ? call.function.arguments : '',
-    })),
-    finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : null,
-    usage: completion.usage ?? null,
+/** What a browser user can do about a gateway error, in their words rather than an operator's. */
+function gatewayAdvice(envelope: Envelope<PassthroughData>, provider: string): string | null {
+  switch (envelope.error?.type) {
+    case 'provider_not_configured':
+      return `This gateway has no API key for ${provider}, so it cannot call it for you. Pick a provider marked as configured (offline always answers), or ask the gateway's operator to add a ${provider} key.`
+    case 'payload_too_large':
+      return 'The body is over the 4 MiB limit: shorten it.'
+    case 'provider_timeout':
+      return 'The provider did not answer in time. Try again, or ask for a shorter answer (max tokens).'
+    default:
+      return null
   }
 }
 
-function Summary({ envelope, status }: { envelope: Envelope<PassthroughData> | null; status: number }) {
+/** marked and DOMPurify load on the first reply; until then (a few ms) the text shows as is. */
+let markdownModule: Promise<typeof import('../markdown')> | null = null
+function useMarkdown(text: string | null): string | null {
+  const [html, setHtml] = useState<string | null>(null)
+  useEffect(() => {
+    let live = true
+    if (!text) {
+      setHtml(null)
+      return
+    }
+    markdownModule ??= import('../markdown')
+    markdownModule.then((m) => live && setHtml(m.renderMarkdown(text)))
+    return () => {
+      live = false
+    }
+  }, [text])
+  return html
+}
+
+function ReplyView({ reply, streaming, onContinue }: { reply: Reply; streaming: boolean; onContinue?: Props['onContinue'] }) {
+  const html = useMarkdown(reply.text)
+  const [next, setNext] = useState('')
+  const [toolResults, setToolResults] = useState<string[]>(() => reply.toolCalls.map(() => ''))
+
+  function go() {
+    const assistant: Record<string, unknown> = { role: 'assistant', content: reply.text }
+    if (reply.toolCalls.length) assistant.tool_calls = reply.toolCalls
+    const messages: Record<string, unknown>[] = [assistant]
+    reply.toolCalls.forEach((call, i) => {
+      messages.push({ role: 'tool', tool_call_id: call.id ?? `call_${i}`, content: toolResults[i] ?? '' })
+    })
+    if (next.trim()) messages.push({ role: 'user', content: next })
+    onContinue?.(messages)
+    setNext('')
+  }
+
+  return (
+    <>
+      {reply.text !== null && (
+        <div className="reply-header">
+          <span className="field-label">Reply</span>
+          {!streaming && <CopyButton text={reply.text} testId="copy-reply" label="Copy reply" />}
+        </div>
+      )}
+      {reply.text !== null && (
+        html !== null ? (
+          <div className="markdown" data-testid="reply-markdown" dangerouslySetInnerHTML={{ __html: html }} />
+        ) : (
+          <div className="markdown plain" data-testid="reply-markdown">
+            {reply.text}
+          </div>
+        )
+      )}
+      {reply.toolCalls.map((call, i) => (
+        <div key={i} className="mono tool-call">
+          → {call.function.name}({call.function.arguments})
+        </div>
+      ))}
+      {!streaming && onContinue && (
+        <div className="continue" role="group" aria-label="Continue the conversation">
+          {reply.toolCalls.map((call, i) => (
+            <label key={i} className="continue-field">
+              <span className="field-label">Result of {call.function.name}</span>
+              <input
+                className="input mono"
+                data-testid={`tool-result-${i}`}
+                value={toolResults[i] ?? ''}
+                onChange={(e) => setToolResults((all) => all.map((v, j) => (j === i ? e.target.value : v)))}
+                placeholder='{"temperature": 21}'
+              />
+            </label>
+          ))}
+          <label className="continue-field">
+            <span className="field-label">Your next message</span>
+            <textarea
+              className="input"
+              rows={2}
+              data-testid="continue-input"
+              value={next}
+              onChange={(e) => setNext(e.target.value)}
+              placeholder="Ask a follow-up…"
+            />
+          </label>
+          <button type="button" className="button" data-testid="continue" onClick={go}>
+            Append to the request
+          </button>
+        </div>
+      )}
+    </>
+  )
+}
+
+function Summary({ answer, onContinue }: { answer: Answer; onContinue: Props['onContinue'] }) {
+  const { envelope, status } = answer
+  if (answer.chunks) {
+    const reply = replyOf(answer)
+    const failed = answer.chunks.find((c) => c && typeof c === 'object' && 'error' in c) as { error?: unknown } | undefined
+    return (
+      <div className={`callout ${failed ? 'bad' : 'ok'}`} data-testid="response-summary">
+        {answer.cancelled && <div className="callout-title">Cancelled: what arrived before Cancel</div>}
+        {failed && <div className="callout-title">The stream reported an error: {providerMessage(failed) ?? ''}</div>}
+        {reply && <ReplyView reply={reply} streaming={false} onContinue={answer.cancelled ? undefined : onContinue} />}
+      </div>
+    )
+  }
   if (!envelope) {
     return (
       <div className="callout bad" data-testid="response-summary">
@@ -72,10 +185,11 @@ function Summary({ envelope, status }: { envelope: Envelope<PassthroughData> | n
     )
   }
   if (envelope.error) {
+    const advice = gatewayAdvice(envelope, answer.provider)
     return (
       <div className="callout bad" role="alert" data-testid="response-summary">
         <div className="callout-title">Gateway error · {envelope.error.type}</div>
-        <div>{envelope.error.message}</div>
+        <div>{advice ?? envelope.error.message}</div>
       </div>
     )
   }
@@ -89,103 +203,158 @@ function Summary({ envelope, status }: { envelope: Envelope<PassthroughData> | n
           Provider answered {data.status} {reasonPhrase(data.status)}
         </div>
         {message && <div data-testid="provider-error-message">{message}</div>}
-        <pre className="code small-code" data-testid="provider-body">
+        <pre className="code small-code" data-testid="provider-body" tabIndex={0} aria-label="Provider's answer">
           {typeof data.body === 'string' ? data.body : JSON.stringify(data.body, null, 2)}
         </pre>
       </div>
     )
   }
-  const reply = readReply(data.body)
+  const reply = replyOf(answer)
   if (!reply) return null
   return (
     <div className="callout ok" data-testid="response-summary">
-      <div className="callout-title">
-        Reply
-        {reply.finishReason && <span className="chip">finish: {reply.finishReason}</span>}
-        {reply.usage?.total_tokens !== undefined && (
-          <span className="chip">
-            {reply.usage.prompt_tokens ?? '?'} + {reply.usage.completion_tokens ?? '?'} = {reply.usage.total_tokens}{' '}
-            tokens
-          </span>
-        )}
-      </div>
-      {reply.text && <div className="reply-text">{reply.text}</div>}
-      {reply.toolCalls.map((call, i) => (
-        <div key={i} className="mono tool-call">
-          → {call.name}({call.arguments})
-        </div>
-      ))}
+      <ReplyView key={answer.journalKey ?? envelope.metadata?.key} reply={reply} streaming={false} onContinue={onContinue} />
     </div>
   )
 }
 
-export function ResponsePanel({ view, sending }: Props) {
+function Clock({ startedAt }: { startedAt: number }) {
+  const [now, setNow] = useState(() => performance.now())
+  useEffect(() => {
+    const timer = window.setInterval(() => setNow(performance.now()), 100)
+    return () => window.clearInterval(timer)
+  }, [])
   return (
-    <section className="card panel response-panel" aria-labelledby="response-title" aria-busy={sending}>
-      <header className="panel-header">
-        <h2 id="response-title">Response</h2>
-        {sending && <span className="sending">Waiting for the provider…</span>}
-      </header>
-
-      {!view && !sending && (
-        <div className="empty">
-          <p>Nothing sent yet.</p>
-          <p className="muted">Pick a provider and a template, then press Send (or Ctrl+Enter in the editor).</p>
-        </div>
-      )}
-
-      {view?.kind === 'failure' && (
-        <>
-          <dl className="facts">
-            <div>
-              <dt>Status</dt>
-              <dd data-testid="response-status">
-                <span className="status-pill bad">No response</span>
-              </dd>
-            </div>
-            <div>
-              <dt>Time</dt>
-              <dd data-testid="response-duration">{view.durationMs} ms</dd>
-            </div>
-          </dl>
-          <div className="callout bad" role="alert">
-            {view.message}
-          </div>
-        </>
-      )}
-
-      {view?.kind === 'response' && (
-        <div className={sending ? 'stale' : undefined}>
-          <dl className="facts">
-            <div>
-              <dt>Status</dt>
-              <dd data-testid="response-status">
-                <span className={`status-pill ${statusTone(view.status)}`}>
-                  {view.status} {reasonPhrase(view.status)}
-                </span>
-              </dd>
-            </div>
-            <div>
-              <dt>Time</dt>
-              <dd data-testid="response-duration">{view.durationMs} ms</dd>
-            </div>
-            <div className="grow">
-              <dt>Journal key</dt>
-              <dd data-testid="response-key" className="mono">
-                {view.envelope?.metadata?.key ?? '—'}
-              </dd>
-            </div>
-          </dl>
-          <Summary envelope={view.envelope} status={view.status} />
-          <div className="code-header">
-            <span className="field-label">Full response</span>
-            <CopyButton text={pretty(view)} testId="copy" />
-          </div>
-          <pre className="code" data-testid="response-body">
-            {pretty(view)}
-          </pre>
-        </div>
-      )}
-    </section>
+    <span className="sending" data-testid="elapsed">
+      {((now - startedAt) / 1000).toFixed(1)} s
+    </span>
   )
 }
+
+const providerFailed = (answer: Answer) => (answer.envelope?.data?.status ?? 0) >= 400
+
+function tokens(reply: Reply | null): string | null {
+  const usage = reply?.usage
+  if (!usage || usage.total_tokens === undefined) return null
+  return `${usage.prompt_tokens ?? '?'} in + ${usage.completion_tokens ?? '?'} out = ${usage.total_tokens}`
+}
+
+/** The response panel; its ref is the answer's region, which takes focus when an answer arrives. */
+export const ResponsePanel = forwardRef<HTMLDivElement, Props>(function ResponsePanel({ view, sending, onContinue }, ref) {
+  const answer = view?.kind === 'answer' ? view.answer : null
+  const reply = answer ? replyOf(answer) : null
+  const live = sending?.chunks ? readReply(assembleChunks(sending.chunks)) : null
+  const model = reply?.model ?? answer?.requestedModel ?? null
+  const journalKey = answer ? (answer.envelope?.metadata?.key ?? answer.journalKey) : null
+  const cost = reply?.usage?.cost
+
+  return (
+    <section className="card panel response-panel" aria-labelledby="response-title" aria-busy={!!sending}>
+      <header className="panel-header">
+        <h2 id="response-title">Response</h2>
+        {sending && (
+          <span className="sending">
+            {sending.chunks ? 'Streaming…' : 'Waiting for the provider…'} <Clock startedAt={sending.startedAt} />
+          </span>
+        )}
+      </header>
+
+      <div ref={ref} tabIndex={-1} className="response-output" data-testid="response-output">
+        {!view && !sending && (
+          <div className="empty">
+            <p>Nothing sent yet.</p>
+            <p className="muted">Pick a provider and a template, then press Send (or Ctrl+Enter in the editor).</p>
+          </div>
+        )}
+
+        {sending && live && (
+          <div className="callout ok" data-testid="stream-live">
+            <ReplyView reply={live} streaming onContinue={undefined} />
+          </div>
+        )}
+
+        {view?.kind === 'failure' && !sending && (
+          <>
+            <dl className="facts">
+              <div>
+                <dt>Status</dt>
+                <dd data-testid="response-status">
+                  <span className="status-pill bad">No response</span>
+                </dd>
+              </div>
+              <div>
+                <dt>Time</dt>
+                <dd data-testid="response-duration">{view.durationMs} ms</dd>
+              </div>
+            </dl>
+            <div className="callout bad" role="alert">
+              {view.message}
+            </div>
+          </>
+        )}
+
+        {answer && !(sending && live) && (
+          <div className={sending ? 'stale' : undefined}>
+            <dl className="facts">
+              <div>
+                <dt>Status</dt>
+                <dd data-testid="response-status">
+                  <span className={`status-pill ${statusTone(answer.status)}`}>
+                    {answer.status} {reasonPhrase(answer.status)}
+                  </span>
+                </dd>
+              </div>
+              <div>
+                <dt>Total time</dt>
+                <dd data-testid="response-duration">{answer.durationMs} ms</dd>
+              </div>
+              {answer.overheadMs !== null && (
+                <div>
+                  <dt>Gateway overhead</dt>
+                  <dd data-testid="response-overhead">{answer.overheadMs.toFixed(1)} ms</dd>
+                </div>
+              )}
+              <div>
+                <dt>Provider · model</dt>
+                <dd data-testid="response-model" className="mono">
+                  {answer.provider}
+                  {model ? ` · ${model}` : ''}
+                  {answer.chunks ? ' · streamed' : ''}
+                </dd>
+              </div>
+              {tokens(reply) && (
+                <div>
+                  <dt>Tokens</dt>
+                  <dd data-testid="response-tokens">{tokens(reply)}</dd>
+                </div>
+              )}
+              {typeof cost === 'number' && (
+                <div>
+                  <dt>Cost</dt>
+                  <dd data-testid="response-cost">${cost.toFixed(6)}</dd>
+                </div>
+              )}
+              <div className="grow">
+                <dt>Journal key</dt>
+                <dd data-testid="response-key" className="mono">
+                  {journalKey ?? '—'}
+                </dd>
+              </div>
+            </dl>
+            <Summary answer={answer} onContinue={onContinue} />
+            {/* A provider's error body is shown once, above; the envelope around it stays folded. */}
+            <details className="full-response" open={!providerFailed(answer)} key={journalKey ?? answer.durationMs}>
+              <summary className="field-label">{answer.chunks ? 'Events as received' : 'Full response'}</summary>
+              <div className="code-header">
+                <CopyButton text={pretty(answer)} testId="copy" />
+              </div>
+              <pre className="code" data-testid="response-body" tabIndex={0} role="region" aria-label="Full response">
+                {pretty(answer)}
+              </pre>
+            </details>
+          </div>
+        )}
+      </div>
+    </section>
+  )
+})

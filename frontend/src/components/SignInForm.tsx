@@ -30,6 +30,14 @@ export function SignInForm({ onSignIn, error, apiBaseUrl }: Props) {
           Use an API key of your Smarter account. The key stays in this browser tab only and is sent as a bearer
           token to {apiBaseUrl || 'this site'}.
         </p>
+        <details className="key-help" data-testid="key-help">
+          <summary>Where do I get a key?</summary>
+          <p>
+            The operator of this gateway creates keys with the admin CLI:{' '}
+            <code>smarter apikey create &lt;name&gt; --client &lt;client&gt;</code>, which prints the key once. Running
+            the stack yourself? <code>make run</code> prints a line <code>API key: …</code> for the demo account.
+          </p>
+        </details>
         <label htmlFor="api-key" className="field-label">
           API key
         </label>

@@ -1,33 +1,70 @@
-import { useEffect, useMemo, useRef, useState } from 'react'
+import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import { ApiError, type GatewayClient, type Provider } from '../api'
-import { checkJson } from '../jsonPosition'
+import { docsLink, modelSuggestions, preferredProvider } from '../providers'
+import {
+  appendMessages,
+  BODY_LIMIT_BYTES,
+  BODY_WARN_BYTES,
+  checkRequest,
+  readControls,
+  retargetModel,
+  setAt,
+} from '../request'
+import { snippet, SNIPPET_LABELS, type SnippetLanguage } from '../snippets'
+import { HISTORY_LIMIT, loadTabState, saveTabState, type Answer, type HistoryEntry } from '../tabState'
 import { TEMPLATES, templateText, type RequestTemplate } from '../templates'
-import { JsonEditor, type JsonEditorHandle } from './JsonEditor'
-import { ResponsePanel, type ResponseView } from './ResponsePanel'
+import type { CodeEditorHandle } from './CodeEditor'
+import { CopyButton } from './CopyButton'
+import { HistoryList } from './HistoryList'
+import { RequestControls } from './RequestControls'
+import { ResponsePanel, replyOf, type ResponseView } from './ResponsePanel'
 
-/** Swap the model in the editor for the new provider's default, but only if it still holds the old default. */
-export function retargetModel(text: string, from: Provider | undefined, to: Provider): string {
-  const check = checkJson(text)
-  if (!check.ok || !from) return text
-  const request = check.value as { model?: unknown }
-  if (request === null || typeof request !== 'object' || Array.isArray(request)) return text
-  if (request.model !== from.default_model) return text
-  return JSON.stringify({ ...request, model: to.default_model }, null, 2)
+export { retargetModel }
+
+/** CodeMirror is the biggest part of the page: it loads in its own chunk, fetched while the user signs in. */
+export const loadEditor = () => import('./CodeEditor')
+const CodeEditor = lazy(() => loadEditor().then((m) => ({ default: m.CodeEditor })))
+
+interface Props {
+  client: GatewayClient
+  account: string
+  /** The gateway no longer accepts the key: sign out with this message. */
+  onKeyRejected: (message: string) => void
+  /** Something screen readers should hear now. */
+  announce: (message: string) => void
 }
 
 const byteLength = (text: string) => new TextEncoder().encode(text).length
+const formatBytes = (n: number) => `${(n / 1024 / 1024).toFixed(2)} MiB`
+const isRejectedKey = (e: unknown) => e instanceof ApiError && e.status === 401
 
-export function Workspace({ client }: { client: GatewayClient }) {
+export function Workspace({ client, account, onKeyRejected, announce }: Props) {
+  const restored = useMemo(() => loadTabState(account), [account])
   const [providers, setProviders] = useState<Provider[] | null>(null)
   const [providersError, setProvidersError] = useState<string | null>(null)
-  const [providerName, setProviderName] = useState('')
-  const [text, setText] = useState('')
-  const [sending, setSending] = useState(false)
-  const [view, setView] = useState<ResponseView | null>(null)
-  const editor = useRef<JsonEditorHandle>(null)
+  const [providerName, setProviderName] = useState(restored?.provider ?? '')
+  const [text, setText] = useState(restored?.body ?? '')
+  const [sending, setSending] = useState<{ startedAt: number; chunks: unknown[] | null } | null>(null)
+  const [view, setView] = useState<ResponseView | null>(restored?.answer ? { kind: 'answer', answer: restored.answer } : null)
+  const [history, setHistory] = useState<HistoryEntry[]>(restored?.history ?? [])
+  const [pendingTemplate, setPendingTemplate] = useState<RequestTemplate | null>(null)
+  const [undo, setUndo] = useState<{ label: string; text: string } | null>(null)
+  const editor = useRef<CodeEditorHandle>(null)
+  const output = useRef<HTMLDivElement>(null)
+  const sendButton = useRef<HTMLButtonElement>(null)
+  const inFlight = useRef<AbortController | null>(null)
+  /** The text of the last template loaded, to tell whether the user has edited it since. */
+  const pristine = useRef<string | null>(restored ? null : '')
 
-  const check = useMemo(() => checkJson(text), [text])
+  const check = useMemo(() => checkRequest(text), [text])
+  const size = useMemo(() => byteLength(text), [text])
   const provider = providers?.find((p) => p.name === providerName)
+  const controls = check.ok ? readControls(check.request) : null
+  const answer = view?.kind === 'answer' ? view.answer : null
+
+  useEffect(() => {
+    saveTabState({ account, provider: providerName, body: text, answer, history })
+  }, [account, providerName, text, answer, history])
 
   useEffect(() => {
     let live = true
@@ -35,53 +72,159 @@ export function Workspace({ client }: { client: GatewayClient }) {
       (list) => {
         if (!live) return
         setProviders(list)
-        const chosen = list.find((p) => p.is_default) ?? list[0]
+        const chosen = list.find((p) => p.name === restored?.provider) ?? preferredProvider(list)
         if (chosen) {
           setProviderName(chosen.name)
-          setText((current) => current || templateText(TEMPLATES[0], chosen.default_model))
+          setText((current) => {
+            if (current) return current
+            const fresh = templateText(TEMPLATES[0], chosen.default_model)
+            pristine.current = fresh
+            return fresh
+          })
         }
       },
-      (e: unknown) => live && setProvidersError(e instanceof Error ? e.message : String(e)),
+      (e: unknown) => {
+        if (!live) return
+        if (isRejectedKey(e)) onKeyRejected('Your API key is no longer accepted (revoked or expired). Sign in again.')
+        else setProvidersError(e instanceof Error ? e.message : String(e))
+      },
     )
     return () => {
       live = false
     }
-  }, [client])
+  }, [client, restored, onKeyRejected])
+
+  /** Replace the whole body as one change the editor can undo (Ctrl+Z), and offer an Undo button too. */
+  function replaceBody(next: string, label: string) {
+    const previous = editor.current?.getText() ?? text
+    if (previous === next) return
+    setUndo({ label, text: previous })
+    setText(next)
+  }
+
+  /** The user typed: an Undo offered for an earlier replacement would now throw their typing away. */
+  function typed(next: string) {
+    setText(next)
+    setUndo(null)
+  }
 
   function chooseProvider(name: string) {
     const next = providers?.find((p) => p.name === name)
     if (!next) return
-    setText((current) => retargetModel(current, provider, next))
+    const current = editor.current?.getText() ?? text
+    setText(retargetModel(current, provider?.default_model, next.default_model))
     setProviderName(name)
+    // The answer on screen belongs to the provider it came from; it stays in History.
+    if (!sending) setView(null)
   }
 
-  function loadTemplate(template: RequestTemplate) {
-    setText(templateText(template, provider?.default_model ?? ''))
+  function loadTemplate(template: RequestTemplate, confirmed = false) {
+    const current = editor.current?.getText() ?? text
+    const edited = current.trim() !== '' && current !== pristine.current && !TEMPLATES.some((t) => templateText(t, provider?.default_model ?? '') === current)
+    if (edited && !confirmed) {
+      setPendingTemplate(template)
+      return
+    }
+    setPendingTemplate(null)
+    const next = templateText(template, provider?.default_model ?? '')
+    pristine.current = next
+    replaceBody(next, `Loaded “${template.label}”.`)
+  }
+
+  function edit(change: (text: string, request: Record<string, unknown>) => string) {
+    const current = editor.current?.getText() ?? text
+    const checked = checkRequest(current)
+    if (!checked.ok) return
+    setText(change(current, checked.request))
   }
 
   function format() {
-    if (check.ok) setText(JSON.stringify(check.value, null, 2))
+    if (check.ok) setText(JSON.stringify(check.request, null, 2))
   }
 
-  const canSend = check.ok && !sending && !!providerName
+  const tooBig = size > BODY_LIMIT_BYTES
+  const canSend = check.ok && !tooBig && !!providerName
 
-  async function send() {
-    if (!canSend) return
-    setSending(true)
-    const started = performance.now()
-    try {
-      const result = await client.passthrough(providerName, text)
-      setView({ kind: 'response', ...result })
-    } catch (e) {
-      const message = e instanceof ApiError || e instanceof Error ? e.message : String(e)
-      setView({ kind: 'failure', message, durationMs: Math.round(performance.now() - started) })
-    } finally {
-      setSending(false)
+  const send = useCallback(async () => {
+    const body = editor.current?.getText() ?? text
+    const checked = checkRequest(body)
+    // inFlight is set synchronously: a second Ctrl+Enter before React re-renders finds it and stops here.
+    if (inFlight.current || !checked.ok || !providerName || byteLength(body) > BODY_LIMIT_BYTES) return
+    const controller = new AbortController()
+    inFlight.current = controller
+    const focusWasOnSend = document.activeElement === sendButton.current || document.activeElement === document.body
+    const startedAt = performance.now()
+    const requestedModel = readControls(checked.request).model
+    setSending({ startedAt, chunks: null })
+    const rect = output.current?.getBoundingClientRect()
+    if (rect && (rect.top > window.innerHeight - 80 || rect.bottom < 0)) {
+      output.current?.scrollIntoView({ block: 'start', behavior: 'smooth' })
     }
+    let entry: HistoryEntry = {
+      id: `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
+      at: new Date().toISOString(),
+      provider: providerName,
+      model: requestedModel,
+      body,
+      status: null,
+      durationMs: null,
+    }
+    try {
+      const result = await client.passthrough(providerName, body, {
+        signal: controller.signal,
+        onChunks: (chunks) => setSending({ startedAt, chunks }),
+      })
+      const answer: Answer = { ...result, provider: providerName, requestedModel, requestBody: body }
+      entry = { ...entry, status: result.status, durationMs: result.durationMs }
+      if (result.status === 401 && result.envelope?.error?.type === 'unauthorized') {
+        onKeyRejected('Your API key is no longer accepted (revoked or expired). Sign in again.')
+        return
+      }
+      setView({ kind: 'answer', answer })
+      const reply = replyOf(answer)
+      announce(
+        `${result.cancelled ? 'Cancelled' : 'Answer'}: ${result.status}, ${result.durationMs} ms.` +
+          (reply?.text ? ` ${reply.text.slice(0, 300)}` : ''),
+      )
+    } catch (e) {
+      const cancelled = e instanceof DOMException && e.name === 'AbortError'
+      const message = cancelled ? 'Cancelled before the provider answered.' : e instanceof Error ? e.message : String(e)
+      setView({ kind: 'failure', message, durationMs: Math.round(performance.now() - startedAt), provider: providerName })
+      announce(message)
+    } finally {
+      inFlight.current = null
+      setSending(null)
+      setHistory((all) => [entry, ...all].slice(0, HISTORY_LIMIT))
+    }
+    if (focusWasOnSend || document.activeElement === document.body) output.current?.focus({ preventScroll: true })
+    const rect2 = output.current?.getBoundingClientRect()
+    if (rect2 && (rect2.top > window.innerHeight || rect2.bottom < 0)) output.current?.scrollIntoView({ block: 'start' })
+  }, [announce, client, onKeyRejected, providerName, text])
+
+  function cancel() {
+    inFlight.current?.abort()
   }
+
+  function restore(entry: HistoryEntry) {
+    if (providers?.some((p) => p.name === entry.provider)) setProviderName(entry.provider)
+    replaceBody(entry.body, `Restored the request of ${new Date(entry.at).toLocaleTimeString()}.`)
+  }
+
+  function continueWith(messages: Record<string, unknown>[]) {
+    const base = answer?.requestBody ?? (editor.current?.getText() ?? text)
+    const checked = checkRequest(base)
+    if (!checked.ok) return
+    replaceBody(appendMessages(base, checked.request, messages), 'Appended the reply to the request.')
+    editor.current?.focus()
+  }
+
+  const configured = providers?.filter((p) => p.configured !== false) ?? []
+  const notConfigured = providers?.filter((p) => p.configured === false) ?? []
+  const docs = provider ? docsLink(provider.docs_url) : null
 
   return (
     <main className="workspace">
+      <h1 className="visually-hidden">Passthrough playground</h1>
       <section className="card panel request-panel" aria-labelledby="request-title">
         <header className="panel-header">
           <h2 id="request-title">Request</h2>
@@ -103,35 +246,59 @@ export function Workspace({ client }: { client: GatewayClient }) {
             >
               {!providers && <option value="">{providersError ? 'Unavailable' : 'Loading…'}</option>}
               {providers?.length === 0 && <option value="">No providers</option>}
-              {providers?.map((p) => (
-                <option key={p.name} value={p.name}>
-                  {p.name}
-                  {p.is_default ? ' (default)' : ''}
-                  {p.configured === false ? ' — not configured' : ''}
-                </option>
-              ))}
+              {configured.length > 0 && (
+                <optgroup label="Configured">
+                  {configured.map((p) => (
+                    <option key={p.name} value={p.name}>
+                      {p.name}
+                      {p.is_default ? ' (default)' : ''}
+                    </option>
+                  ))}
+                </optgroup>
+              )}
+              {notConfigured.length > 0 && (
+                <optgroup label="Not configured on this gateway">
+                  {notConfigured.map((p) => (
+                    <option key={p.name} value={p.name}>
+                      {p.name}
+                      {p.is_default ? ' (default)' : ''} — not configured
+                    </option>
+                  ))}
+                </optgroup>
+              )}
             </select>
           </div>
-          <div className="field provider-facts">
-            {provider && (
-              <>
-                <span className="field-label">Default model</span>
-                <span className="mono">{provider.default_model}</span>
-              </>
-            )}
+          <div className="field">
+            <label htmlFor="model" className="field-label">
+              Model
+            </label>
+            <input
+              id="model"
+              data-testid="model-input"
+              className="input mono"
+              list="model-suggestions"
+              value={controls?.model ?? ''}
+              disabled={!controls}
+              onChange={(e) => edit((t) => setAt(t, ['model'], e.target.value))}
+            />
+            <datalist id="model-suggestions">
+              {provider && modelSuggestions(provider).map((m) => <option key={m} value={m} />)}
+            </datalist>
           </div>
         </div>
         {provider && (
-          <p className="provider-line muted">
+          <p className="provider-line muted" data-testid="provider-line">
             <span className="mono">{provider.base_url}</span>
-            {provider.docs_url && (
+            {docs ? (
               <>
                 {' · '}
-                <a href={provider.docs_url} target="_blank" rel="noreferrer noopener">
-                  docs
+                <a href={docs} target="_blank" rel="noreferrer noopener" data-testid="provider-docs">
+                  {provider.name} docs
                 </a>
               </>
-            )}
+            ) : provider.docs_url ? (
+              <span> · see {provider.docs_url} in the Smarter repository</span>
+            ) : null}
             {provider.configured === false && <span className="chip warn">no platform key configured</span>}
           </p>
         )}
@@ -141,9 +308,13 @@ export function Workspace({ client }: { client: GatewayClient }) {
           </p>
         )}
 
+        <RequestControls controls={controls} edit={edit} />
+
         <div className="field">
-          <span className="field-label">Templates</span>
-          <div className="templates" role="group" aria-label="Request templates">
+          <span className="field-label" id="templates-label">
+            Templates
+          </span>
+          <div className="templates" role="group" aria-labelledby="templates-label">
             {TEMPLATES.map((t) => (
               <button
                 key={t.id}
@@ -158,26 +329,75 @@ export function Workspace({ client }: { client: GatewayClient }) {
               </button>
             ))}
           </div>
+          {pendingTemplate && (
+            <div className="inline-confirm" role="alertdialog" aria-labelledby="confirm-text" data-testid="template-confirm">
+              <span id="confirm-text">Replace your edited body with “{pendingTemplate.label}”?</span>
+              <button type="button" className="button small primary" data-testid="template-replace" autoFocus onClick={() => loadTemplate(pendingTemplate, true)}>
+                Replace
+              </button>
+              <button type="button" className="button small" data-testid="template-keep" onClick={() => setPendingTemplate(null)}>
+                Keep mine
+              </button>
+            </div>
+          )}
+          {undo && !pendingTemplate && (
+            <div className="inline-note" role="status" data-testid="undo-bar">
+              <span>{undo.label}</span>
+              <button
+                type="button"
+                className="button small"
+                data-testid="undo"
+                onClick={() => {
+                  setText(undo.text)
+                  setUndo(null)
+                  editor.current?.focus()
+                }}
+              >
+                Undo
+              </button>
+            </div>
+          )}
         </div>
 
         <div className="field grow-field">
           <div className="editor-header">
-            <span className="field-label">Body (JSON)</span>
-            <button type="button" data-testid="format" className="button small" onClick={format} disabled={!check.ok}>
-              Format
-            </button>
+            <span className="field-label" id="body-label">
+              Body (JSON)
+            </span>
+            <div className="editor-tools">
+              <button type="button" data-testid="format" className="button small" onClick={format} disabled={!check.ok}>
+                Format
+              </button>
+              <span className="muted copy-as">Copy as</span>
+              {(Object.keys(SNIPPET_LABELS) as SnippetLanguage[]).map((language) => (
+                <CopyButton
+                  key={language}
+                  testId={`copy-${language}`}
+                  label={language === 'curl' ? 'curl' : language === 'python' ? 'Python' : 'JavaScript'}
+                  text={() => snippet(language, client.baseUrl || window.location.origin, providerName, editor.current?.getText() ?? text)}
+                />
+              ))}
+            </div>
           </div>
-          <JsonEditor
-            ref={editor}
-            value={text}
-            onChange={setText}
-            errorLine={check.ok ? null : check.line}
-            onSubmit={send}
-            label="Request body (JSON)"
-          />
+          <Suspense fallback={<div className="editor loading-editor">Loading the editor…</div>}>
+            <CodeEditor
+              ref={editor}
+              value={text}
+              onChange={typed}
+              errorOffset={check.ok ? null : check.offset}
+              onSubmit={send}
+              label="Request body (JSON)"
+              autoFocus // after sign-in the caret goes to the editor, not to <body>
+            />
+          </Suspense>
           {check.ok ? (
-            <p className="json-status ok" data-testid="json-ok">
-              Valid JSON · {byteLength(text).toLocaleString('en')} bytes
+            <p className={`json-status ${size > BODY_WARN_BYTES ? 'bad' : 'ok'}`} data-testid="json-ok">
+              Valid request · {size.toLocaleString('en')} bytes
+              {tooBig
+                ? ` — over the ${formatBytes(BODY_LIMIT_BYTES)} limit: the gateway would refuse it`
+                : size > BODY_WARN_BYTES
+                  ? ` — close to the ${formatBytes(BODY_LIMIT_BYTES)} limit`
+                  : ''}
             </p>
           ) : (
             <p className="json-status bad" data-testid="json-error" role="status">
@@ -191,13 +411,28 @@ export function Workspace({ client }: { client: GatewayClient }) {
 
         <div className="actions">
           <span className="muted hint">Ctrl+Enter sends</span>
-          <button type="button" data-testid="send" className="button primary" onClick={send} disabled={!canSend}>
+          {sending && (
+            <button type="button" data-testid="cancel" className="button" onClick={cancel}>
+              Cancel
+            </button>
+          )}
+          <button
+            type="button"
+            ref={sendButton}
+            data-testid="send"
+            className="button primary"
+            onClick={send}
+            disabled={!canSend}
+            aria-disabled={sending ? true : undefined}
+          >
             {sending ? 'Sending…' : 'Send'}
           </button>
         </div>
+
+        <HistoryList history={history} onRestore={restore} />
       </section>
 
-      <ResponsePanel view={view} sending={sending} />
+      <ResponsePanel ref={output} view={view} sending={sending} onContinue={continueWith} />
     </main>
   )
 }

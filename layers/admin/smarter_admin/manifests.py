@@ -113,6 +113,7 @@ def apply(data: dict[str, Any], *, account: str | None = None) -> dict[str, Any]
             "system_role": config.defaultSystemRole,
             "temperature": config.defaultTemperature,
             "max_tokens": config.defaultMaxTokens,
+            "allow_model_override": config.allowModelOverride,
             "ui": {
                 "app_name": config.appName,
                 "welcome_message": config.appWelcomeMessage,

@@ -44,6 +44,8 @@ class ClientConfig(Strict):
     defaultSystemRole: str = "You are a helpful assistant."
     defaultTemperature: float = Field(default=0.5, ge=0, le=2)
     defaultMaxTokens: int = Field(default=2048, ge=1, le=1_000_000)
+    # Whether the OpenAI API's request `model` may replace defaultModel (off: the client's model answers).
+    allowModelOverride: bool = False
     appName: str | None = None
     appWelcomeMessage: str | None = None
     appExamplePrompts: list[str] = Field(default_factory=list)

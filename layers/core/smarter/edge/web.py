@@ -37,7 +37,8 @@ def cors_config() -> CORSConfig | None:
         allow_origin=origins[0],
         extra_origins=list(origins[1:]),
         allow_headers=["Authorization", "Content-Type"],
-        expose_headers=["X-Smarter-Journal-Key"],
+        # The page shows both: the journal entry and the gateway's share of the time.
+        expose_headers=["X-Smarter-Journal-Key", "X-Smarter-Overhead-Duration-Ms"],
         max_age=600,
         allow_credentials=False,
     )
@@ -78,7 +79,7 @@ def domain_name(event: dict[str, Any]) -> str:
     return str((event.get("requestContext") or {}).get("domainName") or "").lower()
 
 
-def raw_body(app: APIGatewayRestResolver) -> bytes:
+def raw_body(app: Any) -> bytes:
     """The request body's bytes (base64 decoded when API Gateway encoded it),
     within the size limit, or a clear 400/413."""
     event = app.current_event
@@ -103,11 +104,12 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def json_body(app: APIGatewayRestResolver) -> Any:
+def json_body(app: Any, record: RequestRecord | None = None) -> Any:
     """The request body as JSON: within the size limit (413), valid UTF-8, valid
     JSON without NaN/Infinity, nested no deeper than SMARTER_MAX_JSON_DEPTH (400).
-    The body is kept for the journal, redacted and capped."""
-    record: RequestRecord = app.context["record"]
+    The body is kept for the journal, redacted and capped. `app` is the resolver,
+    or anything with a `current_event` (the streaming routes) with its `record`."""
+    record = record if record is not None else app.context["record"]
     data = raw_body(app)
     try:
         text = data.decode("utf-8")

@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -172,12 +174,62 @@ def _offered(manifests: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict
     return out
 
 
-def run_prompt(resolved: ResolvedClient, request: PromptRequest, record: RequestRecord) -> dict[str, Any]:
+@dataclass
+class ChatTurn:
+    """One call to a client, whichever API it came through (the Smarter prompt
+    API or the OpenAI-compatible one): the new messages, the session they
+    continue, and what the caller may add to the client's own settings."""
+
+    messages: list[dict[str, Any]]
+    session_key: str | None = None
+    # Tools the caller offers (the OpenAI API's `tools`): their calls go back to the caller.
+    caller_tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: Any = None
+    # The model the caller asked for; used only when the client allows overrides.
+    model: str | None = None
+    # Sampling parameters the caller set (temperature, max_tokens, top_p, ...).
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ChatResult:
+    completion: dict[str, Any]
+    message: dict[str, Any]
+    caller_calls: list[dict[str, Any]]
+    selected_plugins: list[str]
+    provider: str
+    model: str
+    rounds: int
+    session_key: str
+
+
+# Caller parameters forwarded to the provider as given (the OpenAI API); the
+# model, messages, tools and max_tokens are governed by the client.
+PASSED_PARAMS = ("top_p", "stop", "seed", "presence_penalty", "frequency_penalty", "response_format", "logit_bias", "user", "parallel_tool_calls")
+
+
+def _tool_name(tool: dict[str, Any]) -> str:
+    return str((tool.get("function") or {}).get("name") or "")
+
+
+def _call_name(call: dict[str, Any]) -> str:
+    return str((call.get("function") or {}).get("name") or "")
+
+
+def converse(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, stream: bool = False) -> Generator[dict[str, Any], None, ChatResult]:
+    """The one chat path behind every API: session, plugin selection, the
+    client's provider, model and system role, and the bounded tool loop.
+
+    A generator: with `stream=True` it yields the model it settled on
+    (`{"model": ...}`), then the provider's content deltas (`{"content": "..."}`)
+    as they arrive, round after round; either way its
+    return value (StopIteration.value) is the ChatResult. Plugin calls run
+    here; calls of the caller's own tools end the loop and go back to it."""
     client = resolved.doc
-    new_messages = [m.to_openai() for m in request.messages]
+    new_messages = list(turn.messages)
 
     history: list[dict[str, Any]] = []
-    session_key = request.session_key
+    session_key = turn.session_key
     if session_key:
         history = sessions.load(resolved.account, resolved.name, session_key)
     if not history:
@@ -185,33 +237,51 @@ def run_prompt(resolved: ResolvedClient, request: PromptRequest, record: Request
     record.session_key = session_key
 
     offered = _offered(plugins.select(client_plugins(resolved), _user_texts(history + new_messages)))
+    caller_names = {_tool_name(t) for t in turn.caller_tools}
+    offered = [(m, t) for m, t in offered if m["metadata"]["name"] not in caller_names]  # the caller's name wins
     selected = [manifest for manifest, _ in offered]
-    tools = [tool for _, tool in offered]
+    tools = [tool for _, tool in offered] + list(turn.caller_tools)
     by_name = {m["metadata"]["name"]: m for m in selected}
     overrides = [(m.get("spec") or {}).get("prompt") or {} for m in selected]
 
     provider = providers.get_provider(client.get("provider") or providers.default_provider_name())
     record.provider = provider.name
-    model = next((o["model"] for o in overrides if o.get("model")), None) or client.get("model") or provider.default_model
-    temperature = next((o["temperature"] for o in overrides if o.get("temperature") is not None), client.get("temperature", 0.5))
+    requested = turn.model if turn.model and client.get("allow_model_override") else None
+    model = requested or next((o["model"] for o in overrides if o.get("model")), None) or client.get("model") or provider.default_model
+    temperature = turn.params.get("temperature")
+    if temperature is None:
+        temperature = next((o["temperature"] for o in overrides if o.get("temperature") is not None), client.get("temperature", 0.5))
     max_tokens = next((o["maxTokens"] for o in overrides if o.get("maxTokens")), client.get("max_tokens", 2048))
+    if turn.params.get("max_tokens"):
+        max_tokens = min(int(turn.params["max_tokens"]), int(max_tokens))  # the client's limit is a ceiling
     system_role = "\n\n".join(
         [client.get("system_role") or "You are a helpful assistant.", *[o["systemRole"] for o in overrides if o.get("systemRole")]]
     )
+    extra = {name: turn.params[name] for name in PASSED_PARAMS if turn.params.get(name) is not None}
 
     conversation = [{"role": "system", "content": system_role}, *history, *new_messages]
     transcript: list[dict[str, Any]] = []
     context = plugin_context(resolved.account)
+    caller_calls: list[dict[str, Any]] = []
+    if stream:
+        yield {"model": model}  # what the chunks will name, before any content
 
-    deadline = record.deadline
+    # The buffered answer's one deadline (API Gateway's 29 s); a stream is not
+    # held to it (REST streaming runs up to 15 minutes) and keeps its own timeouts.
+    deadline = None if stream else record.deadline
     for round_no in range(1, settings().max_tool_rounds + 1):
-        if deadline.expired():
+        if deadline is not None and deadline.expired():
             raise ProviderTimeout(f"the request's deadline ({deadline.budget:.1f} s) passed after {round_no - 1} rounds")
-        body: dict[str, Any] = {"model": model, "messages": conversation + transcript, "temperature": temperature, "max_tokens": max_tokens}
+        body: dict[str, Any] = {"model": model, "messages": conversation + transcript, "temperature": temperature, "max_tokens": max_tokens, **extra}
         if tools:
             body["tools"] = tools
-            body["tool_choice"] = "auto"
-        completion = providers.chat_completion(provider, body, deadline)
+            body["tool_choice"] = turn.tool_choice if turn.tool_choice is not None else "auto"
+        if stream:
+            from smarter.llm import streaming
+
+            completion = yield from streaming.stream_completion(provider, body)
+        else:
+            completion = providers.chat_completion(provider, body, deadline)
         record.provider_ms += completion.provider_ms
         record.add_usage(completion.body.get("usage"))
         message = completion.body["choices"][0].get("message") or {}
@@ -220,24 +290,54 @@ def run_prompt(resolved: ResolvedClient, request: PromptRequest, record: Request
             transcript.append({"role": "assistant", "content": message.get("content") or ""})
             break
         transcript.append({"role": "assistant", "content": message.get("content"), "tool_calls": calls})
-        # A plugin call gets its own timeout or what is left of the deadline, whichever is shorter.
-        # (Never 0, which some clients read as "no timeout".)
-        round_context = dataclasses.replace(context, timeout_seconds=max(deadline.cap(context.timeout_seconds), 0.1))
-        for tool_message, entry in _run_tools(calls, by_name, round_context, round_no, deadline):
-            transcript.append(tool_message)
-            record.tool_calls.append(entry)
+        caller_calls = [call for call in calls if _call_name(call) in caller_names]
+        ours = [call for call in calls if _call_name(call) not in caller_names]
+        if ours:
+            # A plugin call gets its own timeout or what is left of the deadline, whichever
+            # is shorter (never 0, which some clients read as "no timeout").
+            round_context = context if deadline is None else dataclasses.replace(context, timeout_seconds=max(deadline.cap(context.timeout_seconds), 0.1))
+            for tool_message, entry in _run_tools(ours, by_name, round_context, round_no, deadline):
+                transcript.append(tool_message)
+                record.tool_calls.append(entry)
+        if caller_calls:
+            break  # mixed round: our plugins ran, the caller's tools go back to it
     else:
         raise ToolLoopLimit(
             f"the model was still calling tools after {settings().max_tool_rounds} rounds (SMARTER_MAX_TOOL_ROUNDS)"
         )
 
     record.pending.extend(sessions.items(resolved.account, resolved.name, session_key, new_messages + transcript))
+    return ChatResult(
+        completion=completion.body,
+        message=message,
+        caller_calls=caller_calls,
+        selected_plugins=[m["metadata"]["name"] for m in selected],
+        provider=provider.name,
+        model=model,
+        rounds=round_no,
+        session_key=session_key,
+    )
+
+
+def run(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord) -> ChatResult:
+    """`converse` without streaming: the whole answer at once."""
+    conversation = converse(resolved, turn, record)
+    while True:
+        try:
+            next(conversation)
+        except StopIteration as done:
+            return done.value
+
+
+def run_prompt(resolved: ResolvedClient, request: PromptRequest, record: RequestRecord) -> dict[str, Any]:
+    """The Smarter prompt API's answer (the envelope's data)."""
+    result = run(resolved, ChatTurn(messages=[m.to_openai() for m in request.messages], session_key=request.session_key), record)
     return {
-        "chat_completion": completion.body,
+        "chat_completion": result.completion,
         "tool_calls": record.tool_calls,
-        "selected_plugins": [m["metadata"]["name"] for m in selected],
+        "selected_plugins": result.selected_plugins,
         "usage": record.usage,
-        "provider": provider.name,
-        "model": model,
-        "rounds": round_no,
+        "provider": result.provider,
+        "model": result.model,
+        "rounds": result.rounds,
     }

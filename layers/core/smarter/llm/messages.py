@@ -94,7 +94,7 @@ class PromptRequest(BaseModel):
         return value or None
 
 
-def _check_count(body: dict[str, Any]) -> None:
+def check_message_count(body: dict[str, Any]) -> None:
     """At most SMARTER_MAX_MESSAGES messages, checked before validating any of them."""
     messages = body.get("messages")
     limit = settings().max_messages
@@ -105,7 +105,7 @@ def _check_count(body: dict[str, Any]) -> None:
 def parse_prompt_request(body: Any) -> PromptRequest:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object with a 'messages' list")
-    _check_count(body)
+    check_message_count(body)
     try:
         return PromptRequest.model_validate(body)
     except ValidationError as exc:
@@ -116,7 +116,7 @@ def parse_offline_request(body: Any) -> dict[str, Any]:
     """The passthrough body for the offline provider, checked; returned as sent."""
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object: an OpenAI-style chat completion request")
-    _check_count(body)
+    check_message_count(body)
     try:
         OfflineRequest.model_validate(body)
     except ValidationError as exc:

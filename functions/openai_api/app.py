@@ -1,0 +1,19 @@
+"""The OpenAI-compatible API on a client's host: POST /v1/chat/completions
+(streamed with `stream: true`) and GET /v1/models. Runs under the Lambda
+response-streaming runtime client (smarter.edge.lambda_stream)."""
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from smarter.edge import openai_api, web
+from smarter.edge.streams import StreamedResponse
+
+logger = Logger()
+tracer = Tracer(patch_modules=web.TRACED_MODULES)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict, context: LambdaContext) -> dict | StreamedResponse:
+    return openai_api.handle(event, context)

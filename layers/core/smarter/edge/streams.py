@@ -1,0 +1,70 @@
+"""A response whose body is produced while it is sent.
+
+A handler answers either with the usual API Gateway proxy dict (buffered) or
+with a `StreamedResponse`. Two transports send the latter as it is produced:
+the local gateway (HTTP chunked transfer) and, in AWS, the Lambda
+response-streaming runtime client (`edge.lambda_stream`), which writes the
+status and headers as API Gateway's JSON prelude, eight NUL bytes, then the
+body chunks. Closing the body (the client went away) runs its `finally`
+blocks, which is where a streamed request writes its journal record.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+# API Gateway's (and Function URLs') streamed HTTP integration response.
+PRELUDE_CONTENT_TYPE = "application/vnd.awslambda.http-integration-response"
+DELIMITER = b"\0" * 8
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    # Proxies (nginx and friends) must not hold the events back.
+    "X-Accel-Buffering": "no",
+}
+
+
+@dataclass
+class StreamedResponse:
+    status: int
+    headers: dict[str, str]
+    body: Iterator[bytes]
+    multi_headers: dict[str, list[str]] = field(default_factory=dict)
+
+    def close(self) -> None:
+        close = getattr(self.body, "close", None)
+        if close is not None:
+            close()
+
+    def prelude(self) -> bytes:
+        """The metadata API Gateway reads before the streamed body."""
+        meta: dict[str, Any] = {"statusCode": self.status, "headers": dict(self.headers)}
+        if self.multi_headers:
+            meta["multiValueHeaders"] = self.multi_headers
+        return json.dumps(meta, separators=(",", ":")).encode("utf-8") + DELIMITER
+
+
+def as_streamed(response: dict[str, Any] | StreamedResponse) -> StreamedResponse:
+    """Any handler answer as a StreamedResponse (a buffered dict becomes one chunk)."""
+    if isinstance(response, StreamedResponse):
+        return response
+    data = response.get("body") or ""
+    payload = base64.b64decode(data) if response.get("isBase64Encoded") else str(data).encode("utf-8")
+    headers = {k: str(v) for k, v in (response.get("headers") or {}).items()}
+    multi = {k: [str(v) for v in values] for k, values in (response.get("multiValueHeaders") or {}).items()}
+    return StreamedResponse(int(response.get("statusCode", 502)), headers, iter([payload] if payload else []), multi)
+
+
+def cors_headers(request_headers: dict[str, str] | None, expose: str) -> dict[str, str]:
+    """CORS for a streamed answer, which bypasses the resolver's CORSConfig:
+    named origins only (the page's), never `*`, since requests carry a key."""
+    from smarter.config import settings
+
+    origin = next((v for k, v in (request_headers or {}).items() if k.lower() == "origin"), None)
+    if not origin or origin not in settings().cors_origins:
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin", "Access-Control-Expose-Headers": expose}
