@@ -27,6 +27,7 @@ from smarter.edge.streams import SSE_HEADERS, StreamedResponse, cors_headers
 from smarter.errors import BadRequest, Forbidden, NotFound, SmarterError
 from smarter.llm import providers, streaming
 from smarter.llm.messages import parse_offline_request
+from smarter.redact import REDACTED, scrub
 from smarter.store.journal import RequestRecord
 from smarter.tenancy import auth, hosts
 
@@ -43,7 +44,7 @@ def _wants_stream(raw_event: dict[str, Any]) -> bool:
         return False
     try:
         body = json.loads(APIGatewayProxyEvent(raw_event).decoded_body if raw_event.get("isBase64Encoded") else raw_event.get("body") or "")
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # not UTF-8, not JSON, nested too deeply
         return False
     return isinstance(body, dict) and body.get("stream") is True
 
@@ -86,10 +87,14 @@ def handle_if_streaming(raw_event: dict[str, Any]) -> dict[str, Any] | StreamedR
         # Not a stream (an error, or a provider that ignores `stream`): the buffered passthrough's answer.
         raw = b"".join(forward.chunks)
         forward.close()
+        # As the buffered passthrough: never the platform's key, and error text scrubbed.
+        key = providers.provider_key(target) or ""
+        text = raw.decode("utf-8", "replace")
+        text = scrub(text, [key]) if forward.status >= 400 else (text.replace(key, REDACTED) if len(key) >= 6 else text)
         try:
-            answer: Any = json.loads(raw)
-        except ValueError:
-            answer = raw.decode("utf-8", "replace")
+            answer: Any = json.loads(text)
+        except (ValueError, RecursionError):
+            answer = text
         if isinstance(answer, dict):
             record.add_usage(answer.get("usage"))
         data = {"status": forward.status, "body": answer}
@@ -131,7 +136,7 @@ class _Tap:
             self.events += 1
             try:
                 payload = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(payload, dict):
                 self.assembler.add(payload)
