@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import string
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -206,3 +207,47 @@ def test_passthrough_bodies_never_fail_the_passthrough(fuzz_tenant):
 def test_any_request_never_fails_the_platform_function(fuzz_tenant):
     tenant, limited = fuzz_tenant
     fuzz("passthrough", METHODS, platform_routes(tenant), keys(tenant, limited), bodies, CONTENT_TYPES)
+
+
+# --- the OpenAI-compatible API (its answers are OpenAI's wire format, not the envelope) ---
+
+
+def check_openai(response: Any, journal_keys: list[str]) -> None:
+    assert isinstance(response, dict), "a buffered request got a streamed answer"
+    status = response["statusCode"]
+    assert status < 500 or status in PROVIDER_FAULTS, response
+    key = (response.get("headers") or {}).get("X-Smarter-Journal-Key")
+    assert key, response
+    journal_keys.append(key)
+    if status == 204:
+        return
+    body = json.loads(response["body"])
+    if status >= 400:
+        assert set(body["error"]) >= {"message", "type", "code"}
+        assert "Traceback" not in body["error"]["message"]
+    else:
+        assert body["object"] in ("chat.completion", "list")
+
+
+def test_any_request_never_fails_the_openai_api(fuzz_tenant):
+    tenant, limited = fuzz_tenant
+    journal_keys: list[str] = []
+    # Bodies without "stream": a streamed answer is a different shape, tested in test_streaming.
+    openai_bodies = bodies.filter(lambda b: b'"stream"' not in b)
+
+    @FUZZ
+    @given(
+        method=st.sampled_from(["POST", "POST", "POST", "GET", "PUT", "OPTIONS"]),
+        path=st.sampled_from(["/v1/chat/completions", "/v1/chat/completions/", "/v1/models"]),
+        authorization=keys(tenant, limited),
+        body=openai_bodies,
+    )
+    def run(method, path, authorization, body):
+        headers = {"Host": tenant.host, "Content-Type": "application/json"}
+        if authorization is not None:
+            headers["Authorization"] = authorization
+        event = make_event(method, path, headers, body, domain=tenant.host, resource=path.rstrip("/"))
+        check_openai(handler("openai_api")(event, LambdaContext("openai_api")), journal_keys)
+
+    run()
+    assert_all_journaled(journal_keys)

@@ -228,7 +228,7 @@ def _preflight(exchange: Exchange) -> dict[str, Any]:
             "Access-Control-Max-Age": "600",
         })
     exchange.record.finish(204, None)
-    return {"statusCode": 204, "headers": headers, "body": ""}
+    return {"statusCode": 204, "headers": {**headers, JOURNAL_HEADER: exchange.record.key}, "body": ""}
 
 
 def _client(exchange: Exchange) -> hosts.ResolvedClient:
