@@ -147,3 +147,30 @@ def count_usage() -> int:
     if arn not in _pumps:  # a new table (moto is reset per test) starts from the stream's beginning
         _pumps[arn] = StreamPump(table, lambda event: handler("usage")(event, LambdaContext("usage")))
     return _pumps[arn].drain()
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def smarter_cli(*args: str, input: str | None = None, env: dict[str, str] | None = None, drop: tuple[str, ...] = (), timeout: float = 120) -> CliResult:
+    """Run the installed `smarter` console script in a child process, as an
+    operator would: the test's environment (moto's endpoint, table names) plus
+    `env`, minus the variables named in `drop`. Output is piped, so not a terminal."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("smarter")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "smarter_admin"]
+    child_env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("PYTEST_")}
+    child_env.update(env or {})
+    done = subprocess.run([*command, *args], input=input, capture_output=True, text=True, env=child_env, timeout=timeout)
+    return CliResult(done.returncode, done.stdout, done.stderr)

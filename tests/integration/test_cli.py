@@ -1,60 +1,165 @@
-"""The `smarter` admin CLI against DynamoDB on moto."""
+"""The `smarter` admin CLI against moto's server: tables and every `-o`, the
+exit code of each class of error (and no traceback), dry-run and diff, help,
+version and completion.
+
+`cli` calls the console script's function (`smarter_admin.cli:main`) in this
+process; `proc` runs the installed `smarter` script in a child process, for
+what only a real process shows (piped stdin, environment without credentials,
+exit status, completion). Both see piped, non-terminal output.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 import yaml
-from support import count_usage
+from support import CliResult, count_usage, smarter_cli
 
 from smarter_admin.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ACCOUNT = "3141-5926-5359"
+ANSI = re.compile(r"\x1b\[")
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
+def _checked(result: CliResult) -> CliResult:
+    assert "Traceback" not in result.err, result.err
+    assert not ANSI.search(result.out + result.err), "piped output has no colour codes"
+    return result
+
+
+def cli(*args: str, input: str = "") -> CliResult:
+    out, err = io.StringIO(), io.StringIO()
+    stdin, sys.stdin = sys.stdin, io.StringIO(input)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        sys.stdin = stdin
+    return _checked(CliResult(code, out.getvalue(), err.getvalue()))
+
+
+def proc(*args: str, **kwargs) -> CliResult:
+    return _checked(smarter_cli(*args, **kwargs))
 
 
 @pytest.fixture
-def demo(aws, capsys, monkeypatch):
+def demo(aws, monkeypatch):
     monkeypatch.setenv("SMARTER_ACCOUNT", ACCOUNT)
     for name in ("demo-account.yaml", "demo-plugin-support-info.yaml", "demo-client-customer-support.yaml"):
-        code, out, err = run(capsys, "apply", "-f", str(EXAMPLES / name))
-        assert code == 0, err
+        result = cli("apply", "-f", str(EXAMPLES / name))
+        assert result.code == 0, result.err
 
 
-def test_apply_the_examples_then_get_and_describe(demo, capsys):
-    code, out, _ = run(capsys, "get", "clients", "-o", "table")
-    assert out.split() == ["customer-support"]
-    code, out, _ = run(capsys, "describe", "plugin", "support_info", "-o", "json")
-    described = json.loads(out)
+def client_doc(**config) -> dict:
+    return {"apiVersion": "smarter.sh/v1", "kind": "LLMClient", "metadata": {"name": "bot", "account": ACCOUNT}, "spec": {"config": {"provider": "offline", **config}}}
+
+
+def write(tmp_path, *docs, name="manifest.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump_all(list(docs)))
+    return str(path)
+
+
+def stored_clients() -> list[str]:
+    from smarter.store import storage
+
+    return sorted(c["name"] for c in storage.list_scoped("CLIENT", ACCOUNT))
+
+
+# --- get: tables and every -o ------------------------------------------------------------
+
+
+def test_get_prints_a_table_with_a_header_and_columns_per_kind(demo):
+    lines = proc("get", "clients").out.splitlines()
+    assert lines[0].split() == ["NAME", "PROVIDER", "MODEL", "PLUGINS", "DEPLOYED", "AGE"]
+    assert lines[1].split()[:5] == ["customer-support", "offline", "offline-echo", "support_info", "yes"]
+    assert re.fullmatch(r"\d+[smhd]", lines[1].split()[5])
+
+    lines = cli("get", "plugins").out.splitlines()
+    assert lines[0].split() == ["NAME", "KIND", "CLASS", "VERSION", "DESCRIPTION"]
+    assert lines[1].startswith("support_info") and "Answers questions about support hours" in lines[1]
+
+    lines = cli("get", "accounts", "-o", "table").out.splitlines()
+    assert lines[0].split() == ["NUMBER", "COMPANY", "EMAIL", "AGE"]
+    assert lines[1].split()[0] == ACCOUNT
+
+
+def test_table_columns_line_up_for_scripts(demo, tmp_path):
+    cli("apply", "-f", write(tmp_path, client_doc(defaultModel="a-much-longer-model-name")))
+    lines = cli("get", "clients").out.splitlines()
+    header = lines[0]
+    for column in ("PROVIDER", "MODEL", "PLUGINS", "DEPLOYED"):
+        at = header.index(column)
+        assert all(line[at - 1] == " " and line[at] != " " for line in lines[1:]), column
+    assert [line.split()[2] for line in lines[1:]] == ["a-much-longer-model-name", "offline-echo"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml", "name", "table"])
+def test_every_output_format_of_get(demo, fmt):
+    out = cli("get", "clients", "-o", fmt).out
+    if fmt == "json":
+        assert [c["name"] for c in json.loads(out)] == ["customer-support"]
+    elif fmt == "yaml":
+        assert [c["name"] for c in yaml.safe_load(out)] == ["customer-support"]
+    elif fmt == "name":
+        assert out.splitlines() == ["client/customer-support"]
+    else:
+        assert out.splitlines()[0].startswith("NAME")
+
+
+def test_get_one_by_name_in_json_is_the_object(demo):
+    assert cli("get", "plugin", "support_info", "-o", "json").json()["metadata"]["name"] == "support_info"
+    assert cli("get", "llmclients", "customer-support", "-o", "name").out.strip() == "client/customer-support"
+
+
+def test_describe_plugin_shows_the_tool_the_model_sees(demo):
+    described = cli("describe", "plugin", "support_info", "-o", "json").json()
     assert described["tool"]["function"]["name"] == "support_info"
     assert described["tool"]["function"]["parameters"]["properties"]["inquiry_type"]["enum"] == ["hours", "contact", "refunds"]
+    assert yaml.safe_load(cli("describe", "client", "customer-support").out)["name"] == "customer-support"
 
 
-def test_apply_accepts_json_and_the_chatbot_kind(demo, capsys, tmp_path):
+# --- apply -----------------------------------------------------------------------------
+
+
+def test_apply_accepts_json_from_stdin_and_the_chatbot_kind(demo):
     manifest = {"apiVersion": "smarter.sh/v1", "kind": "Chatbot", "metadata": {"name": "sales"}, "spec": {"config": {"provider": "offline"}}}
-    path = tmp_path / "bot.json"
-    path.write_text(json.dumps(manifest))
-    code, out, _ = run(capsys, "apply", "-f", str(path))
-    assert code == 0
-    assert "LLMClient/sales applied" in out
+    result = proc("apply", "-f", "-", input=json.dumps(manifest))
+    assert result.code == 0, result.err
+    assert result.out.strip() == "LLMClient/sales applied (created)"
 
 
-def test_a_multi_document_file_is_applied_in_dependency_order(aws, capsys, tmp_path):
+def test_a_multi_document_file_is_applied_in_dependency_order(aws, tmp_path):
     docs = [yaml.safe_load((EXAMPLES / n).read_text()) for n in ("demo-client-customer-support.yaml", "demo-plugin-support-info.yaml", "demo-account.yaml")]
-    path = tmp_path / "tenant.yaml"
-    path.write_text(yaml.safe_dump_all(docs))
-    code, out, err = run(capsys, "apply", "-f", str(path))
-    assert code == 0, err
-    assert out.splitlines() == ["Account/3141-5926-5359 applied", "Plugin/support_info applied", "LLMClient/customer-support applied"]
+    result = cli("apply", "-f", write(tmp_path, *docs))
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == ["Account/3141-5926-5359 applied (created)", "Plugin/support_info applied (created)", "LLMClient/customer-support applied (created)"]
+
+
+def test_apply_output_formats(demo, tmp_path):
+    path = write(tmp_path, client_doc())
+    assert cli("apply", "-f", path, "-o", "name").out.splitlines() == ["llmclient/bot"]
+    results = cli("apply", "-f", path, "-o", "json").json()
+    assert results == [{"kind": "LLMClient", "name": "bot", "account": ACCOUNT, "result": "applied", "change": "unchanged"}]
+    lines = cli("apply", "-f", path, "-o", "table").out.splitlines()
+    assert lines[0].split() == ["KIND", "NAME", "ACCOUNT", "RESULT", "CHANGE"]
+    assert lines[1].split() == ["LLMClient", "bot", ACCOUNT, "applied", "unchanged"]
+
+
+def test_a_file_with_one_bad_document_stores_nothing(demo, tmp_path):
+    bad = client_doc(defaultTemperature=7)
+    bad["metadata"]["name"] = "broken"
+    result = cli("apply", "-f", write(tmp_path, client_doc(), bad))
+    assert result.code == 3
+    assert "document 2 (LLMClient/broken): spec.config.defaultTemperature" in result.err
+    assert stored_clients() == ["customer-support"]
 
 
 @pytest.mark.parametrize(
@@ -65,65 +170,377 @@ def test_a_multi_document_file_is_applied_in_dependency_order(aws, capsys, tmp_p
         ({"spec": {"plugins": ["missing_plugin"]}}, "spec.plugins.0: no plugin named 'missing_plugin'"),
         ({"metadata": {"name": "Not_A_Label"}}, "metadata.name"),
         ({"metadata": {"name": "ok", "account": "9999-9999-9999"}}, "the account 9999-9999-9999 does not exist"),
+        ({"spec": {"config": {"defaultTemprature": 1}}}, "spec.config.defaultTemprature: Extra inputs are not permitted; did you mean 'defaultTemperature'?"),
+        ({"spec": {"plugin": ["support_info"]}}, "spec.plugin: Extra inputs are not permitted; did you mean 'plugins'?"),
+        ({"kind": "LLMClinet"}, "unknown kind 'LLMClinet'; did you mean 'LLMClient'?"),
     ],
 )
-def test_invalid_manifests_are_refused_naming_the_field(demo, capsys, tmp_path, patch, message):
-    doc = {"apiVersion": "smarter.sh/v1", "kind": "LLMClient", "metadata": {"name": "bot"}, "spec": {"config": {"provider": "offline"}}}
+def test_refused_manifests_exit_3_naming_the_file_document_and_field(demo, tmp_path, patch, message):
+    doc = client_doc()
     for section, values in patch.items():
-        doc[section] = {**doc[section], **values}
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    code, _, err = run(capsys, "apply", "-f", str(path))
-    assert code == 2
-    assert message in err
+        doc[section] = {**doc[section], **values} if isinstance(values, dict) else values
+    path = write(tmp_path, doc, name="bad.yaml")
+    result = cli("apply", "-f", path)
+    assert result.code == 3
+    assert result.err.startswith(f"error: invalid manifest: {path}, document 1")
+    assert message in result.err
+    assert len(result.err.splitlines()) <= 2
 
 
-def test_apikey_create_shows_the_secret_once_and_stores_only_a_hash(demo, capsys):
+def test_yaml_syntax_errors_name_the_file_the_document_and_the_line(demo, tmp_path):
+    path = tmp_path / "tenant.yaml"
+    path.write_text(yaml.safe_dump(client_doc()) + "---\nkind: Plugin\nmetadata:\n  name: x\n   bad: indent\n")
+    result = cli("apply", "-f", str(path))
+    assert result.code == 3
+    found = re.search(rf"{re.escape(str(path))}: document 2: not valid YAML: line (\d+), column \d+: mapping values are not allowed here", result.err)
+    assert path.read_text().splitlines()[int(found.group(1)) - 1] == "   bad: indent"
+    assert stored_clients() == ["customer-support"]
+
+
+# --- dry run and diff ---------------------------------------------------------------------
+
+
+def test_dry_run_shows_what_would_change_and_stores_nothing(demo, tmp_path):
+    changed = yaml.safe_load((EXAMPLES / "demo-client-customer-support.yaml").read_text())
+    changed["spec"]["config"]["defaultTemperature"] = 0.9
+    path = write(tmp_path, yaml.safe_load((EXAMPLES / "demo-plugin-support-info.yaml").read_text()), changed, client_doc())
+    result = cli("apply", "-f", path, "--dry-run")
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        "Plugin/support_info unchanged (dry run)",
+        "LLMClient/customer-support configured (dry run)",
+        "LLMClient/bot created (dry run)",
+    ]
+    assert stored_clients() == ["customer-support"]
+    assert cli("apply", "-f", path, "--dry-run", "-o", "json").json()[2] == {"kind": "LLMClient", "name": "bot", "account": ACCOUNT, "result": "created (dry run)"}
+
+
+def test_diff_shows_the_changed_fields_and_exits_1_then_0_once_applied(demo, tmp_path):
+    changed = yaml.safe_load((EXAMPLES / "demo-client-customer-support.yaml").read_text())
+    changed["spec"]["config"]["defaultTemperature"] = 0.9
+    path = write(tmp_path, changed)
+    result = cli("diff", "-f", path)
+    assert result.code == 1
+    assert "--- stored/LLMClient/customer-support" in result.out and "+++ manifest/LLMClient/customer-support" in result.out
+    assert "-temperature: 0.2" in result.out and "+temperature: 0.9" in result.out
+    assert "updated_at" not in result.out
+    assert cli("apply", "-f", path).code == 0
+    result = cli("diff", "-f", path)
+    assert (result.code, result.out) == (0, "")
+    assert "LLMClient/customer-support unchanged" in result.err
+
+
+# --- the other verbs honour -o ------------------------------------------------------------
+
+
+def test_apikey_create_shows_the_secret_once_and_stores_only_a_hash(demo):
     from smarter.store import aws
     from smarter.tenancy import auth
 
-    code, out, _ = run(capsys, "apikey", "create", "ci-key", "--client", "customer-support", "--expires-in-days", "7")
-    assert code == 0
-    secret = re.search(r"API key \(shown once, store it now\): (\S+)", out).group(1)
+    result = cli("apikey", "create", "ci-key", "--client", "customer-support", "--expires-in-days", "7")
+    assert result.code == 0
+    secret = re.search(r"API key \(shown once, store it now\): (\S+)", result.out).group(1)
     items = aws.client("dynamodb").scan(TableName="smarter-config")["Items"]
     assert secret not in json.dumps(items)
     assert any(item["pk"]["S"] == f"APIKEY#{auth.hash_key(secret)}" for item in items)
-    code, out, _ = run(capsys, "get", "apikeys", "-o", "json")
-    listed = json.loads(out)[0]
-    assert listed["clients"] == ["customer-support"] and listed["expires_at"]
-    assert "key_hash" not in listed
+    created = cli("apikey", "create", "script-key", "-o", "json").json()
+    assert created["api_key"].startswith("sk-") or len(created["api_key"]) > 20
+    listed = cli("get", "apikeys", "-o", "json").json()
+    assert {k["name"] for k in listed} == {"ci-key", "script-key"}
+    assert all("key_hash" not in k and "api_key" not in k for k in listed)
+    lines = cli("get", "apikeys").out.splitlines()
+    assert lines[0].split() == ["KEY_ID", "NAME", "CLIENTS", "STATUS", "EXPIRES", "AGE"]
 
 
-def test_apikey_revoke(demo, capsys):
-    run(capsys, "apikey", "create", "temp")
-    code, out, _ = run(capsys, "apikey", "revoke", "temp")
-    assert code == 0 and "revoked at" in out
-    code, out, _ = run(capsys, "get", "apikeys", "-o", "json")
-    assert json.loads(out)[0]["revoked_at"]
+def test_apikey_revoke(demo):
+    cli("apikey", "create", "temp")
+    result = cli("apikey", "revoke", "temp")
+    assert result.code == 0 and "revoked at" in result.out
+    assert cli("get", "apikeys", "-o", "json").json()[0]["revoked_at"]
+    assert "revoked" in cli("get", "apikeys").out.splitlines()[1].split()
+    assert cli("apikey", "revoke", "temp", "-o", "name").out.strip().startswith("apikey/")
 
 
-def test_prompt_from_the_terminal_is_answered_and_journaled(demo, capsys):
-    code, out, err = run(capsys, "prompt", "customer-support", "What are your support hours?")
-    assert code == 0
-    assert "Monday to Friday" in out
-    assert "[tool support_info" in err
-    key = re.search(r"journal key: (\S+)", err).group(1)
-    code, out, _ = run(capsys, "journal", "customer-support", key, "-o", "json")
-    assert json.loads(out)["status"] == 200
+def test_prompt_from_the_terminal_is_answered_and_journaled(demo):
+    result = cli("prompt", "customer-support", "What are your support hours?")
+    assert result.code == 0
+    assert "Monday to Friday" in result.out
+    assert "[tool support_info" in result.err
+    key = re.search(r"journal key: (\S+)", result.err).group(1)
+    assert cli("journal", "customer-support", key, "-o", "json").json()["status"] == 200
+    lines = cli("journal", "customer-support").out.splitlines()
+    assert lines[0].split() == ["KEY", "STATUS", "COMMAND", "TOTAL_MS", "AGE"]
+    assert lines[1].split()[:2] == [key, "200"]
 
 
-def test_delete_client_and_account(demo, capsys):
-    assert run(capsys, "delete", "client", "customer-support")[0] == 0
-    code, _, err = run(capsys, "delete", "client", "customer-support")
-    assert code == 1 and "no client named" in err
-    assert run(capsys, "delete", "account", ACCOUNT)[0] == 0
-    code, out, _ = run(capsys, "get", "accounts", "-o", "json")
-    assert json.loads(out) == []
+def test_prompt_in_json_carries_the_answer_session_and_journal_key(demo):
+    data = cli("prompt", "customer-support", "What are your support hours?", "-o", "json").json()
+    assert "Monday to Friday" in data["answer"]
+    assert data["tool_calls"][0]["plugin"] == "support_info"
+    session = cli("prompt", "customer-support", "And refunds?", "--session", data["session_key"], "-o", "name").out.strip()
+    assert session == data["session_key"]
 
 
-def test_usage_report(demo, capsys):
-    run(capsys, "prompt", "customer-support", "hello")
+def test_usage_report_as_table_and_json(demo):
+    cli("prompt", "customer-support", "hello")
     count_usage()
-    code, out, _ = run(capsys, "usage", "-o", "json")
-    rows = json.loads(out)
+    rows = cli("usage", "-o", "json").json()
     assert rows[0]["client"] == "customer-support" and rows[0]["requests"] == 1
+    lines = cli("usage").out.splitlines()
+    assert lines[0].split()[:3] == ["DAY", "CLIENT", "REQUESTS"]
+    assert lines[1].split()[1:3] == ["customer-support", "1"]
+    assert yaml.safe_load(cli("usage", "-o", "yaml").out)[0]["requests"] == 1
+
+
+def test_delete_client_and_account(demo):
+    result = cli("delete", "client", "customer-support", "-o", "json")
+    assert result.json() == [{"kind": "client", "name": "customer-support", "account": ACCOUNT, "result": "deleted"}]
+    result = cli("delete", "client", "customer-support")
+    assert result.code == 4 and "no client named 'customer-support'" in result.err
+    assert cli("delete", "account", ACCOUNT, "-o", "name").out.splitlines() == [f"account/{ACCOUNT}"]
+    assert cli("get", "accounts", "-o", "json").json() == []
+
+
+# --- one error path --------------------------------------------------------------------
+
+
+def test_usage_errors_exit_2_with_a_hint(demo):
+    result = proc("get", "clinets")
+    assert result.code == 2
+    assert result.err.splitlines() == ["error: unknown kind 'clinets'; did you mean 'clients'?", "hint: one of: accounts, apikeys, clients, connections, domains, plugins, secrets"]
+    result = cli("get", "clients", "--colour")
+    assert result.code == 2 and "No such option: --colour" in result.err and "smarter get --help" in result.err
+    result = cli("delete", "apikey", "x")
+    assert result.code == 2 and "API keys are revoked, not deleted" in result.err and "smarter apikey revoke x" in result.err
+
+
+def test_a_missing_file_is_a_usage_error_not_a_traceback(aws):
+    result = proc("apply", "-f", "/nonexistent/tenant.yaml")
+    assert result.code == 2
+    assert "the file '/nonexistent/tenant.yaml' does not exist" in result.err
+    assert len(result.err.splitlines()) == 2
+
+
+def test_no_account_is_a_usage_error(aws):
+    result = proc("get", "clients", drop=("SMARTER_ACCOUNT",))
+    assert (result.code, result.err.strip()) == (2, "error: which account? pass --account or set SMARTER_ACCOUNT")
+
+
+def test_not_found_exits_4(demo):
+    assert proc("get", "client", "nobody").code == 4
+    for args in (("describe", "plugin", "nothing"), ("journal", "customer-support", "nokey"), ("apikey", "revoke", "nokey")):
+        result = cli(*args)
+        assert result.code == 4, args
+        assert result.err.startswith("error: no "), result.err
+
+
+def test_an_unreachable_endpoint_exits_5_in_one_readable_line(aws):
+    from smarter_local.stack import free_port
+
+    result = proc("get", "clients", "--account", ACCOUNT, env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_MAX_ATTEMPTS": "1"})
+    assert result.code == 5
+    assert result.err.startswith("error: cannot reach AWS at http://127.0.0.1:")
+    assert "hint: check the network" in result.err
+
+
+def test_missing_credentials_exit_5(aws, tmp_path):
+    result = proc(
+        "get", "accounts",
+        drop=("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"),
+        env={"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"},
+    )
+    assert result.code == 5
+    assert result.err.splitlines()[0] == "error: no AWS credentials found"
+
+
+def test_an_aws_error_exits_6_and_says_which_setting(aws):
+    result = proc("get", "accounts", env={"SMARTER_CONFIG_TABLE": "no-such-table"})
+    assert result.code == 6
+    assert "error: AWS refused Scan: ResourceNotFoundException" in result.err or "error: AWS refused Query: ResourceNotFoundException" in result.err
+    assert "hint: a table is missing: set SMARTER_CONFIG_TABLE" in result.err
+
+
+def test_debug_shows_the_traceback_anywhere_on_the_line(aws):
+    result = smarter_cli("get", "accounts", "--debug", env={"SMARTER_CONFIG_TABLE": "no-such-table"})
+    assert result.code == 6
+    assert "Traceback (most recent call last)" in result.err
+    lines = result.err.splitlines()
+    assert lines.index("Traceback (most recent call last):") < [n for n, line in enumerate(lines) if line.startswith("error: AWS refused")][0]
+
+
+# --- version, help, completion, python -m ------------------------------------------------------
+
+
+def test_version():
+    result = proc("--version")
+    assert result.code == 0 and re.fullmatch(r"smarter \d+\.\d+\.\d+ \(smarter-core .*; Python 3\.\d+\.\d+\)\n", result.out)
+
+
+VERBS = [
+    ["apply"], ["diff"], ["get"], ["describe"], ["delete"], ["prompt"], ["journal"], ["usage"],
+    ["apikey", "create"], ["apikey", "revoke"], ["plugin", "test"], ["plugin", "kinds"],
+    ["domain", "add"], ["domain", "verify"], ["domain", "remove"], ["domain", "list"],
+]
+
+
+@pytest.mark.parametrize("verb", VERBS, ids=" ".join)
+def test_every_verb_has_examples_in_its_help(verb, capsys):
+    assert main([*verb, "--help", "--no-color"]) == 0
+    help_text = capsys.readouterr().out
+    assert "Examples:" in help_text
+    assert f"smarter {' '.join(verb)}" in help_text.split("Examples:")[1]
+
+
+def test_delete_help_lists_only_what_delete_deletes(capsys):
+    main(["delete", "--help"])
+    text = " ".join(re.sub("[│╭╮╰╯─]", " ", capsys.readouterr().out).split())
+    assert "accounts, clients, plugins, connections or secrets" in text
+    assert "API keys are revoked: smarter apikey revoke" in text
+
+
+def test_shell_completion_of_verbs_and_kinds():
+    result = proc(env={"_SMARTER_COMPLETE": "complete_bash", "COMP_WORDS": "smarter get cl", "COMP_CWORD": "2"})
+    assert result.out.split() == ["clients"]
+    result = proc(env={"_SMARTER_COMPLETE": "complete_bash", "COMP_WORDS": "smarter de", "COMP_CWORD": "1"})
+    assert result.out.split() == ["describe", "delete"]
+    assert "_smarter_completion" in proc("--show-completion", env={"SHELL": "/bin/bash"}).out  # the script for the user's shell
+
+
+def test_python_dash_m_is_the_same_cli(aws):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "smarter_admin", "get", "accounts", "-o", "json"], capture_output=True, text=True)
+    assert (done.returncode, json.loads(done.stdout)) == (0, [])
+
+
+def _on_a_terminal(*args: str) -> str:
+    """Run the console script with stdout on a pseudo-terminal; what it printed."""
+    import os
+    import pty
+    import subprocess
+
+    leader, follower = pty.openpty()
+    script = Path(sys.executable).with_name("smarter")
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR",)} | {"TERM": "xterm-256color"}
+    done = subprocess.run([str(script), *args], stdout=follower, stderr=subprocess.PIPE, env=env, timeout=120)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert done.returncode == 0, done.stderr
+    return b"".join(chunks).decode()
+
+
+def test_colour_on_a_terminal_and_none_with_no_color(demo):
+    assert ANSI.search(_on_a_terminal("get", "clients"))
+    plain = _on_a_terminal("get", "clients", "--no-color")
+    assert not ANSI.search(plain)
+    assert plain.splitlines()[0].split() == ["NAME", "PROVIDER", "MODEL", "PLUGINS", "DEPLOYED", "AGE"]
+
+
+@pytest.mark.parametrize("kind", ["User", "Chat"])
+def test_an_unknown_kind_is_named_before_any_field_error(demo, tmp_path, kind):
+    doc = {"apiVersion": "smarter.sh/v1", "kind": kind, "metadata": {"name": "x", "username": "admin"}, "spec": {"anything": 1}}
+    result = cli("apply", "-f", write(tmp_path, doc))
+    assert result.code == 3
+    assert f"kind: unknown kind '{kind}'" in result.err and "metadata" not in result.err
+
+
+def test_every_field_error_of_a_document_in_one_run(demo, tmp_path):
+    doc = client_doc(defaultTemprature=1, defaultMaxTokens=0)
+    doc["spec"]["plugin"] = ["support_info"]
+    result = cli("apply", "-f", write(tmp_path, doc))
+    assert result.code == 3
+    lines = result.err.splitlines()
+    assert lines[0].endswith("document 1 (LLMClient/bot): 3 problems")
+    assert sorted(line.split(":")[0].strip() for line in lines[1:]) == ["spec.config.defaultMaxTokens", "spec.config.defaultTemprature", "spec.plugin"]
+
+
+def test_a_secret_manifest_goes_to_secrets_manager_and_is_never_shown(demo, tmp_path):
+    from smarter.store import aws
+    from smarter.tenancy import account_secrets
+
+    doc = {"apiVersion": "smarter.sh/v1", "kind": "Secret", "metadata": {"name": "example_secret", "description": "the API's key"}, "spec": {"config": {"value": "s3cr3t-value", "expirationDate": "2027-12-31"}}}
+    path = write(tmp_path, doc)
+    for args in (("apply", "-f", path, "--dry-run"), ("diff", "-f", path), ("apply", "-f", path, "-o", "json"), ("get", "secrets", "-o", "yaml"), ("get", "secrets")):
+        result = cli(*args)
+        assert "s3cr3t-value" not in result.out + result.err, args
+    assert cli("get", "secrets", "-o", "name").out.splitlines() == ["secret/example_secret"]
+    assert account_secrets.account_secret(ACCOUNT, "example_secret") == "s3cr3t-value"
+    items = aws.client("dynamodb").scan(TableName="smarter-config")["Items"]
+    assert "s3cr3t-value" not in json.dumps(items)
+    doc["spec"]["config"]["value"] = "rotated"
+    assert cli("apply", "-f", write(tmp_path, doc)).out.strip() == "Secret/example_secret applied (configured)"
+    assert account_secrets.account_secret(ACCOUNT, "example_secret") == "rotated"
+    assert cli("delete", "secret", "example_secret").code == 0
+    assert cli("get", "secrets", "-o", "json").json() == []
+
+
+SMARTER_ACCOUNT_DOC = """\
+apiVersion: smarter.sh/v1
+kind: Account
+metadata:
+  name: example_account
+  description: an account in Smarter's own form
+  version: 1.0.0
+  accountNumber: "2718-2818-2845"
+spec:
+  config:
+    companyName: Example Inc.
+    phoneNumber: "+1 555 0100"
+    address1: 1 Main Street
+    address2: null
+    city: Springfield
+    state: IL
+    postalCode: "62701"
+    country: US
+    language: en-US
+    timezone: America/Chicago
+    currency: USD
+"""
+
+SMARTER_CHATBOT_DOC = """\
+apiVersion: smarter.sh/v1
+kind: Chatbot
+metadata:
+  name: sales
+  description: a chatbot with Smarter's presentation fields
+  version: 1.0.0
+spec:
+  config:
+    provider: offline
+    appBackgroundImageUrl: https://cdn.example.com/bg.png
+    appLogoUrl: https://cdn.example.com/logo.png
+    appFileAttachment: false
+    customDomain: null
+    dnsVerificationStatus: Not Verified
+    deployed: true
+  functions:
+    - get_current_weather
+  plugins: []
+"""
+
+
+def test_smarter_s_account_and_chatbot_forms_apply_with_warnings_for_what_is_ignored(aws, tmp_path):
+    path = tmp_path / "smarter.yaml"
+    path.write_text(SMARTER_ACCOUNT_DOC + "---\n" + SMARTER_CHATBOT_DOC)
+
+    result = cli("apply", "-f", str(path), "--account", "2718-2818-2845")
+
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == ["Account/2718-2818-2845 applied (created)", "LLMClient/sales applied (created)"]
+    assert "warning: LLMClient/sales: spec.functions: Smarter's built-in functions (get_current_weather) do not exist here" in result.err
+    assert "warning: LLMClient/sales: spec.config.dnsVerificationStatus: ignored" in result.err
+    account = cli("get", "account", "2718-2818-2845", "-o", "json").json()
+    assert (account["companyName"], account["city"], account["language"]) == ("Example Inc.", "Springfield", "en-US")
+    client = cli("describe", "client", "sales", "--account", "2718-2818-2845", "-o", "json").json()
+    assert client["ui"]["logo_url"] == "https://cdn.example.com/logo.png"
+    assert client["ui"]["background_image_url"] == "https://cdn.example.com/bg.png"

@@ -12,13 +12,15 @@ moto's backend (moto never fails a certificate on its own).
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 import moto.settings
 import pytest
-from support import API_DOMAIN, handler, make_tenant, prompt
+import yaml
+from support import API_DOMAIN, handler, make_tenant, prompt, smarter_cli
 
 from smarter_local.gateway import LambdaContext
 
@@ -259,7 +261,7 @@ def test_until_acm_publishes_the_validation_record_the_domain_is_requested_and_v
     assert "not published the validation records yet" in doc["message"]
     monkeypatch.setattr(CertBundle, "describe", describe)
 
-    assert smarter("domain", "verify", "api.acme.com") == 0
+    assert smarter("domain", "verify", "api.acme.com") == 11  # DNS pending
 
     record = claim("api.acme.com")["validation_records"][0]
     assert f"{record['name']}  CNAME  {record['value']}" in capsys.readouterr().out
@@ -275,7 +277,7 @@ def test_request_on_a_pending_domain_is_a_404_that_says_it_is_not_verified(clien
 
 def test_verify_before_the_certificate_is_issued_keeps_the_domain_pending(client_tenant, capsys):
     smarter("domain", "add", "customer-support", "api.acme.com", "--account", ACCOUNT)
-    assert smarter("domain", "verify", "api.acme.com") == 0
+    assert smarter("domain", "verify", "api.acme.com") == 11  # the exit code names the state
     assert "domain/api.acme.com pending_validation" in capsys.readouterr().out
     assert gateway_domain("api.acme.com") is None
     assert verified_domain_of(ACCOUNT, "customer-support") is None
@@ -378,7 +380,7 @@ def test_failed_certificate_marks_the_domain_failed_and_adding_again_starts_over
     old_arn = claim("api.acme.com")["certificate_arn"]
     fail_certificate(old_arn)
 
-    assert smarter("domain", "verify", "api.acme.com") == 0
+    assert smarter("domain", "verify", "api.acme.com") == 13
 
     assert claim("api.acme.com")["status"] == "failed"
     assert "ACM certificate failed" in capsys.readouterr().out
@@ -409,7 +411,7 @@ def test_issued_domain_waits_for_the_rest_api_id_and_says_so(client_tenant, monk
 
 
 def test_remove_of_an_unknown_domain_is_a_clear_error(aws, capsys):
-    assert smarter("domain", "remove", "nope.example.org") == 1
+    assert smarter("domain", "remove", "nope.example.org") == 4  # not found
     assert "no domain nope.example.org is claimed" in capsys.readouterr().err
 
 
@@ -445,7 +447,7 @@ def test_unicode_domain_is_claimed_as_punycode(client_tenant):
 
 
 def test_adding_a_domain_for_an_unknown_client_is_refused(client_tenant, capsys):
-    assert smarter("domain", "add", "nobody", "api.acme.com", "--account", ACCOUNT) == 1
+    assert smarter("domain", "add", "nobody", "api.acme.com", "--account", ACCOUNT) == 4  # not found
     assert "no LLM client 'nobody'" in capsys.readouterr().err
 
 
@@ -478,3 +480,40 @@ def test_a_certificate_api_gateway_still_holds_is_deleted_by_a_later_run(client_
     assert summary["retired_certificates_deleted"] == 1
     assert not certificate_exists(arn)
     assert run_scheduled_function()["retired_certificates_deleted"] == 0
+
+
+# --- waiting with progress (the console script, in a child process) ------------------------
+
+
+def test_add_wait_follows_the_domain_until_moto_issues_it_and_exits_0(client_tenant, platform, monkeypatch):
+    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 2)  # moto issues the certificate 2 s after the request
+
+    result = smarter_cli("domain", "add", "customer-support", "api.acme.com", "--wait", "--timeout", "60", "--account", ACCOUNT, env={"SMARTER_DOMAIN_POLL_SECONDS": "1"})
+
+    assert result.code == 0, result.err
+    progress = result.err.splitlines()
+    assert progress[0] == "domain/api.acme.com: DNS pending; waiting for ACM to see the validation record and issue the certificate"
+    assert progress[-1] == "domain/api.acme.com: verified"
+    assert "Traceback" not in result.err
+    assert result.out.startswith("domain/api.acme.com verified (client customer-support")
+    assert "api.acme.com.  CNAME  " in result.out
+    assert claim("api.acme.com")["status"] == "verified"
+
+
+def test_verify_wait_gives_up_at_the_timeout_with_the_exit_code_of_the_state(client_tenant, monkeypatch):
+    smarter("domain", "add", "customer-support", "api.acme.com", "--account", ACCOUNT)
+
+    result = smarter_cli("domain", "verify", "api.acme.com", "--wait", "--timeout", "2", "-o", "json", env={"SMARTER_DOMAIN_POLL_SECONDS": "1"})
+
+    assert result.code == 11  # still waiting for DNS
+    assert json.loads(result.out)[0]["status"] == "pending_validation"
+    assert "DNS pending" in result.err
+
+
+def test_domain_outputs_for_scripts(client_tenant, capsys):
+    smarter("domain", "add", "customer-support", "api.acme.com", "--account", ACCOUNT)
+    capsys.readouterr()
+    assert smarter("domain", "list", "-o", "name") == 0
+    assert capsys.readouterr().out.splitlines() == [f"domain/{WILDCARD}", "domain/api.acme.com"]
+    assert smarter("domain", "verify", "api.acme.com", "-o", "yaml") == 11
+    assert yaml.safe_load(capsys.readouterr().out)[0]["validation_records"][0]["type"] == "CNAME"

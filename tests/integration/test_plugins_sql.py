@@ -175,7 +175,6 @@ def test_write_statements_are_refused_when_applied_with_the_field_path(aws, quer
         ({"query": "SELECT * FROM courses WHERE course_code = {code}", "parameters": None, "testValues": None}, "spec.sqlData.sqlQuery", "not a declared parameter"),
         ({"query": "SELECT * FROM courses WHERE course_code = :code", "parameters": [{"name": "code"}], "testValues": None}, "spec.sqlData.sqlQuery", "{name}"),
         ({"parameters": [{"name": "keyword", "type": "text"}]}, "spec.sqlData.parameters.0.type", ""),
-        ({"testValues": [{"name": "nope", "value": 1}]}, "spec.sqlData.testValues.nope", "not a declared parameter"),
         ({"limit": 0}, "spec.sqlData.limit", ""),
         ({"sqlQuery_typo": "x"}, "spec.sqlData.sqlQuery_typo", "Extra inputs"),
     ],
@@ -367,3 +366,26 @@ def test_aurora_plugin_end_to_end_through_the_prompt_api(aws, openai_server):
         {"course_code": "CS101", "cost": 300.0, "flag": None},
         {"course_code": "CS201", "cost": 450, "flag": True},
     ]
+
+
+# --- Smarter's Stackademy-style query: CONCAT around a parameter ----------------------------
+
+CONCAT_QUERY = (
+    "SELECT course_code, course_name, cost FROM courses "
+    "WHERE description LIKE CONCAT('%', {keyword}, '%') AND ({max_cost} IS NULL OR cost <= {max_cost}) ORDER BY course_code"
+)
+
+
+def test_concat_around_a_parameter_runs_on_sqlite(sqlite_db):
+    result = _run(sql_plugin(query=CONCAT_QUERY), sql_connection(dbEngine="sqlite", database=sqlite_db), {"keyword": "Python", "max_cost": 500})
+    assert [r["course_code"] for r in result["rows"]] == ["CS101", "CS201"]
+
+
+@pytest.mark.postgres
+def test_concat_around_a_parameter_runs_on_postgresql(pg_conn):
+    """PostgreSQL cannot infer the type of $1 inside CONCAT(...); the call is
+    retried with the declared types (text, numeric) instead of failing."""
+    result = _run(sql_plugin(query=CONCAT_QUERY), pg_conn, {"keyword": "Python", "max_cost": 500}, secrets=PG_SECRETS)
+    assert [r["course_code"] for r in result["rows"]] == ["CS101", "CS201"]
+    result = _run(sql_plugin(query=CONCAT_QUERY), pg_conn, {"keyword": "Python"}, secrets=PG_SECRETS)
+    assert [r["course_code"] for r in result["rows"]] == ["CS101", "CS201"]

@@ -36,3 +36,11 @@ def test_request_functions_never_import_the_admin_package(function):
 
 def test_the_domains_function_is_the_admin_package_s_only_lambda():
     assert "smarter_admin" in _imported_roots(ROOT / "functions/domains/app.py")
+
+
+def test_the_domains_function_never_loads_the_cli_framework():
+    """Typer and Rich are the CLI's; the AdminLayer is built without dependencies,
+    so the DomainsFunction's import of smarter_admin.domains must not reach them."""
+    code = "import sys, smarter_admin.domains; print(sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'rich', 'click'}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "[]", out.stderr

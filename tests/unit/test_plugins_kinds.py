@@ -231,7 +231,6 @@ def _api(**api_data):
         ({"headers": {"Authorization": "Bearer x"}}, "spec.apiData.headers.Authorization", "secret"),
         ({"headers": [{"name": "X-A", "value": "a\r\nX-Injected: 1"}]}, "spec.apiData.headers.X-A", "line breaks"),
         ({"headers": {"X-Id": "{id}"}, "parameters": [{"name": "id"}]}, "spec.apiData.headers", "headers are fixed"),
-        ({"testValues": {"nope": 1}}, "spec.apiData.testValues.nope", "not a declared parameter"),
         ({"description": None}, "spec.apiData.description", "describe what the tool does"),
         ({"limit": 0}, "spec.apiData.limit", ""),
     ],
@@ -244,6 +243,20 @@ def test_invalid_api_plugins_name_the_field(api_data, path, reason):
         ApiPlugin().validate(manifest)
     assert caught.value.path == path
     assert reason in caught.value.reason
+
+
+def test_unusable_test_values_are_a_warning_not_a_refusal():
+    """Smarter does not check testValues against the parameters: we keep the
+    usable ones and say which were dropped."""
+    from smarter.schema import collecting_warnings
+    from smarter_plugins.api import ApiPlugin
+
+    manifest = _api(parameters=[{"name": "max_cost", "type": "integer"}], testValues={"nope": 1, "max_cost": "cheap"})
+    with collecting_warnings() as warnings:
+        spec = ApiPlugin().validate(manifest)
+    assert spec["apiData"]["testValues"] == {}
+    assert warnings[0] == "spec.apiData.testValues.nope: 'nope' is not a declared parameter; this test value is ignored"
+    assert warnings[1].startswith("spec.apiData.testValues.max_cost: max_cost must be of type integer")
 
 
 def test_a_plugin_kind_and_plugin_class_must_agree():

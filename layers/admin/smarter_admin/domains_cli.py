@@ -1,114 +1,216 @@
 """`smarter domain add | verify | remove | list`: custom domains from the terminal.
 
-Registered by `smarter_admin.cli` (see its `_extensions`). The work happens in
-`smarter_admin.domains`; this module only parses arguments and tells the domain's
-owner which DNS records to create.
+Registered by `smarter_admin.cli`. The work happens in `smarter_admin.domains`;
+this module parses arguments, shows progress while a domain moves through its
+states, and tells the domain's owner which DNS records to create.
+
+`add` and `verify` exit with a code that names the state the domain is in
+(with `--wait`, the state it stopped in), so a script can tell a domain that is
+still waiting for DNS from one that failed.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-from typing import Any
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import typer
 
 from smarter.errors import NotFound
-from smarter_admin import domains
-from smarter_admin.output import account_of, print_as
+from smarter_admin import domains, failures, output
+from smarter_admin.output import Column, Format, account_of, emit
 
 SCHEDULE_NOTE = "the platform also checks pending domains every few minutes"
 
+# Exit codes by state (0 for verified; see failures.py for the others).
+STATE_EXIT = {domains.VERIFIED: 0, domains.REQUESTED: 10, domains.PENDING: 11, domains.ISSUED: 12, domains.FAILED: 13, domains.REMOVED: 0}
+PROGRESS = {
+    domains.REQUESTED: "certificate requested; waiting for ACM to publish the DNS validation record",
+    domains.PENDING: "DNS pending; waiting for ACM to see the validation record and issue the certificate",
+    domains.ISSUED: "certificate issued; mapping the domain in API Gateway",
+    domains.VERIFIED: "verified",
+    domains.FAILED: "failed",
+}
+# Seconds between two looks at ACM while waiting (SMARTER_DOMAIN_POLL_SECONDS for tests).
+POLL_SECONDS = 10.0
 
-def register(sub, add) -> None:
-    p = add("domain", cmd_domain, "custom domains of LLM clients: add, verify, remove, list")
-    actions = p.add_subparsers(dest="action", required=True, metavar="{add,verify,remove,list}")
+COLUMNS = [
+    Column("DOMAIN", lambda d: d["domain"]),
+    Column("KIND", lambda d: d.get("kind")),
+    Column("STATUS", lambda d: d.get("status")),
+    Column("ACCOUNT", lambda d: d.get("account")),
+    Column("CLIENT", lambda d: d.get("client")),
+    Column("TARGET", lambda d: (d.get("target") or {}).get("domain_name")),
+]
 
-    def action(name: str, help: str) -> argparse.ArgumentParser:
-        a = actions.add_parser(name, help=help)
-        # Accept the common options after the action too (`smarter domain list --account ...`).
-        a.add_argument("--account", default=argparse.SUPPRESS, help="account number (default: $SMARTER_ACCOUNT)")
-        a.add_argument("-o", "--output", choices=["yaml", "json", "table"], default=argparse.SUPPRESS)
-        return a
+domain_app = typer.Typer(help="Custom domains of LLM clients: add, verify, remove, list.", no_args_is_help=True, rich_markup_mode="rich")
 
-    a = action("add", "claim a domain for a client and print the DNS record that proves control of it")
-    a.add_argument("client")
-    a.add_argument("domain")
-    a = action("verify", "map a domain once its certificate is issued (all pending domains without DOMAIN)")
-    a.add_argument("domain", nargs="?")
-    a = action("remove", "unmap a domain, delete its certificate and release the claim")
-    a.add_argument("domain")
-    action("list", "domains and their states (all accounts without --account)")
+Account = Annotated[str | None, typer.Option("--account", envvar="SMARTER_ACCOUNT", show_envvar=True, help="Account number.")]
+Output = Annotated[Format | None, typer.Option("-o", "--output", case_sensitive=False, help="Output format (default: what to do next, as text).")]
+Wait = Annotated[bool, typer.Option("--wait", help="Keep checking until the domain is verified or failed, showing its state.")]
+Timeout = Annotated[float, typer.Option("--timeout", min=0, help="Seconds --wait waits before it gives up (exit code: the state it stopped in).")]
 
 
-def cmd_domain(args) -> int:
-    if args.action == "add":
-        doc = domains.add_custom_domain(account_of(args), args.client, args.domain)
-        _report([doc], args)
-        return 0
-    if args.action == "verify":
-        if args.domain:
-            docs = [domains.verify(_owned(args, args.domain)["domain"])]
-        else:
-            docs = domains.verify_pending()
-            if not docs:
-                print("no domain is waiting for verification")
-                return 0
-        _report(docs, args)
-        return 0 if all(d.get("status") != "error" for d in docs) else 1
-    if args.action == "remove":
-        doc = domains.remove(_owned(args, args.domain)["domain"])
-        _report([doc], args)
-        return 0
-    _list(domains.list_domains(getattr(args, "account", None)), args)
+def register(app: typer.Typer) -> None:
+    app.add_typer(domain_app, name="domain")
+
+
+@domain_app.command(
+    "add",
+    epilog="Exit codes: 0 claimed (with --wait: verified), 10 requested, 11 DNS pending, 12 issued, 13 failed.\n\n"
+    "Examples:\n\n"
+    "  smarter domain add customer-support api.acme.com\n\n"
+    "  smarter domain add customer-support api.acme.com --wait --timeout 1800",
+)
+def add(
+    client: Annotated[str, typer.Argument(help="The LLM client the domain serves.", show_default=False)],
+    domain: Annotated[str, typer.Argument(help="The domain, e.g. api.acme.com.", show_default=False)],
+    wait: Wait = False,
+    timeout: Timeout = 1800,
+    account: Account = None,
+    output_format: Output = None,
+) -> int:
+    """Claim a domain for a client and print the DNS record that proves control of it."""
+    number = account_of(account)
+    with _progress(f"domain/{domain}: requesting a certificate") as show:
+        doc = domains.add_custom_domain(number, client, domain, wait_seconds=0)
+        show(doc)
+        # ACM publishes the validation record a few seconds after the request.
+        doc = _follow(doc, show, until=(domains.PENDING,) if not wait else (), timeout=timeout if wait else 30)
+    _report([doc], output_format)
+    return STATE_EXIT.get(doc["status"], failures.FAILED) if wait else (STATE_EXIT[domains.FAILED] if doc["status"] == domains.FAILED else 0)
+
+
+@domain_app.command(
+    "verify",
+    epilog="Exit codes: 0 verified, 10 requested, 11 DNS pending, 12 issued, 13 failed (without DOMAIN: 1 when any check failed).\n\n"
+    "Examples:\n\n"
+    "  smarter domain verify api.acme.com\n\n"
+    "  smarter domain verify api.acme.com --wait --timeout 600\n\n"
+    "  smarter domain verify                  # every pending domain",
+)
+def verify(
+    domain: Annotated[str | None, typer.Argument(help="The domain; all pending domains without it.", show_default=False)] = None,
+    wait: Wait = False,
+    timeout: Timeout = 1800,
+    account: Account = None,
+    output_format: Output = None,
+) -> int:
+    """Map a domain once its certificate is issued; the exit code says which state it is in."""
+    if not domain:
+        docs = domains.verify_pending()
+        if not docs:
+            output.err("no domain is waiting for verification")
+            emit([], output_format, columns=COLUMNS) if output_format else None
+            return 0
+        _report(docs, output_format)
+        return failures.FAILED if any(d.get("status") == "error" for d in docs) else 0
+    doc = _owned(account, domain)
+    with _progress(f"domain/{doc['domain']}: checking") as show:
+        doc = domains.verify(doc["domain"])
+        show(doc)
+        if wait:
+            doc = _follow(doc, show, until=(), timeout=timeout)
+    _report([doc], output_format)
+    return STATE_EXIT.get(doc["status"], failures.FAILED)
+
+
+@domain_app.command("remove", epilog="Examples:\n\n  smarter domain remove api.acme.com")
+def remove(domain: Annotated[str, typer.Argument(help="The domain.", show_default=False)], account: Account = None, output_format: Output = None) -> int:
+    """Unmap a domain, delete its certificate and release the claim (routing stops first)."""
+    doc = domains.remove(_owned(account, domain)["domain"])
+    _report([doc], output_format)
     return 0
 
 
-def _owned(args, raw_domain: str) -> dict[str, Any]:
+@domain_app.command("list", epilog="Examples:\n\n  smarter domain list\n\n  smarter domain list --account 3141-5926-5359 -o json")
+def list_(account: Annotated[str | None, typer.Option("--account", help="Only this account's domains (default: every account).")] = None, output_format: Output = None) -> int:
+    """Domains and their states (every account's without --account)."""
+    emit(domains.list_domains(account), output_format, columns=COLUMNS, name=lambda d: f"domain/{d['domain']}", styled="STATUS")
+    return 0
+
+
+def _owned(account: str | None, raw_domain: str) -> dict[str, Any]:
     """With --account, a domain of another account is as good as unknown."""
     doc = domains.get(raw_domain)
-    account = getattr(args, "account", None)
     if account and doc.get("account") != account:
         raise NotFound(f"no domain {doc['domain']} in account {account}")
     return doc
 
 
-def _list(docs: list[dict[str, Any]], args) -> None:
-    if args.output != "table":
-        print_as(docs, args.output)
-        return
-    rows = [("DOMAIN", "KIND", "STATUS", "ACCOUNT", "CLIENT", "TARGET")]
-    for d in docs:
-        rows.append((d["domain"], d.get("kind", ""), d.get("status", ""), d.get("account", ""), d.get("client") or "-", (d.get("target") or {}).get("domain_name", "-")))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+# --- waiting -----------------------------------------------------------------------
 
 
-def _report(docs: list[dict[str, Any]], args) -> None:
-    """JSON for scripts; otherwise each domain's state and what to do next."""
-    if args.output == "json":
-        print(json.dumps(docs, indent=2, default=str))
+def _poll_seconds() -> float:
+    return float(os.environ.get("SMARTER_DOMAIN_POLL_SECONDS") or POLL_SECONDS)
+
+
+def _follow(doc: dict[str, Any], show, *, until: tuple[str, ...], timeout: float) -> dict[str, Any]:
+    """Advance the domain until it leaves the open states (or reaches one of
+    `until`), or the timeout passes; `show` reports each state."""
+    deadline = time.monotonic() + timeout
+    while doc["status"] in domains.OPEN and doc["status"] not in until and time.monotonic() < deadline:
+        # ACM publishes validation records within seconds; issuing takes minutes.
+        interval = min(_poll_seconds(), 2.0) if doc["status"] == domains.REQUESTED else _poll_seconds()
+        time.sleep(max(0.0, min(interval, deadline - time.monotonic())))
+        doc = domains.advance(doc)
+        show(doc)
+    return doc
+
+
+@contextlib.contextmanager
+def _progress(first: str) -> Iterator[Any]:
+    """A spinner with the current state on a terminal; one line per new state otherwise."""
+    console = output.err_console()
+    seen: list[str] = []
+    status = console.status(first, spinner="dots") if console.is_terminal else None
+
+    def show(doc: dict[str, Any]) -> None:
+        state = doc.get("status", "")
+        if seen and seen[-1] == state:
+            return
+        seen.append(state)
+        line = f"domain/{doc['domain']}: {PROGRESS.get(state, state)}"
+        if status is not None:
+            status.update(line)
+        else:
+            output.err(line)
+
+    if status is None:
+        yield show
         return
-    for doc in docs:
-        _explain(doc)
+    with status:
+        yield show
+
+
+# --- reporting ----------------------------------------------------------------------
+
+
+def _report(docs: list[dict[str, Any]], output_format: Format | None) -> None:
+    """JSON or YAML for scripts, a table, names; by default each domain's state and what to do next."""
+    emit(docs, output_format, columns=COLUMNS, name=lambda d: f"domain/{d['domain']}", styled="STATUS", human=lambda: [_explain(d) for d in docs])
 
 
 def _explain(doc: dict[str, Any]) -> None:
     name, status = doc["domain"], doc.get("status")
     owner = f" (client {doc['client']}, account {doc['account']})" if doc.get("client") else ""
-    print(f"domain/{name} {status}{owner}")
+    output.out(f"domain/{name} {status}{owner}")
     if doc.get("error") or doc.get("message"):
-        print(f"  {doc.get('error') or doc.get('message')}")
+        output.out(f"  {doc.get('error') or doc.get('message')}")
     if status in (domains.REQUESTED, domains.PENDING) and doc.get("kind") != "account":
         records = doc.get("validation_records") or []
         if records:
-            print(f"Prove you control {name}: create this DNS record at its DNS provider and keep it (ACM renews through it):")
+            output.out(f"Prove you control {name}: create this DNS record at its DNS provider and keep it (ACM renews through it):")
             for record in records:
-                print(f"  {record['name']}  {record['type']}  {record['value']}")
-        print(f"Then run `smarter domain verify {name}` once DNS has propagated; {SCHEDULE_NOTE}.")
+                output.out(f"  {record['name']}  {record['type']}  {record['value']}")
+        output.out(f"Then run `smarter domain verify {name}` once DNS has propagated; {SCHEDULE_NOTE}.")
     elif status == domains.VERIFIED and doc.get("kind") != "account":
         target = doc["target"]
-        print(f"Point {name} at the platform: create this DNS record at its DNS provider:")
-        print(f"  {name}.  CNAME  {target['domain_name']}.")
-        print(f"  (at a zone apex use an ALIAS/ANAME record; in Route 53 an alias A record to {target['domain_name']}, zone {target['hosted_zone_id']})")
+        output.out(f"Point {name} at the platform: create this DNS record at its DNS provider:")
+        output.out(f"  {name}.  CNAME  {target['domain_name']}.")
+        output.out(f"  (at a zone apex use an ALIAS/ANAME record; in Route 53 an alias A record to {target['domain_name']}, zone {target['hosted_zone_id']})")
     elif status == domains.FAILED:
-        print(f"Remove it with `smarter domain remove {name}` and add it again, or run `smarter domain add` again for the same client.")
+        output.out(f"Remove it with `smarter domain remove {name}` and add it again, or run `smarter domain add` again for the same client.")

@@ -2,49 +2,142 @@
 
 Documents in one file are applied in dependency order (accounts, connections,
 plugins, clients, keys), so a file can define a whole tenant.
+
+`plan` does every check and every read and returns a `Change`: the record as
+stored now, the record the manifest makes, and the write that stores it. `apply`
+is `plan(...).write()`; `smarter apply --dry-run` and `smarter diff` stop
+before the write, so they see exactly what an apply would do.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from smarter.errors import ManifestError, NotFound, SmarterError
 from smarter.llm import plugins, providers
-from smarter.schema import ACCOUNT_NUMBER, CLIENT_NAME, validate_model
+from smarter.schema import ACCOUNT_NUMBER, CLIENT_NAME, collecting_warnings, did_you_mean, validate_model, warn
 from smarter.store import storage
 from smarter.tenancy import auth
 from smarter.tenancy.auth import iso, now, parse_time
 from smarter_admin import domains
-from smarter_admin.models import AccountSpec, ApiKeySpec, ClientSpec, parse_manifest
+from smarter_admin.models import AccountSpec, ApiKeySpec, ClientSpec, SecretSpec, parse_manifest
 
 CLIENT_KINDS = ("LLMClient", "Chatbot")
-ORDER = {"Account": 0, "ApiConnection": 1, "SqlConnection": 1, "Plugin": 2, "ApiPlugin": 2, "SqlPlugin": 2, "LLMClient": 3, "Chatbot": 3, "ApiKey": 4}
+ORDER = {"Account": 0, "Secret": 1, "ApiConnection": 1, "SqlConnection": 1, "Plugin": 2, "ApiPlugin": 2, "SqlPlugin": 2, "LLMClient": 3, "Chatbot": 3, "ApiKey": 4}
+# Fields a write stamps; a change in them alone is not a change.
+STAMPS = ("created_at", "updated_at")
 
 
-def load_documents(text: str) -> list[dict[str, Any]]:
-    """YAML (one or many documents) or JSON (an object or a list of them)."""
+class DocumentError(ManifestError):
+    """A ManifestError that also says which file and which document of it."""
+
+    def __init__(self, source: str, index: int, reason: str, *, path: str = "", label: str = "", problems: list[tuple[str, str]] | None = None):
+        where = f"{source}, document {index}" if source else f"document {index}"
+        if label:
+            where += f" ({label})"
+        super().__init__(path, reason, problems=problems)
+        self.message = f"{where}: {self.message}"
+        self.source, self.index, self.where = source, index, where
+
+
+@dataclass
+class Change:
+    """What applying one manifest does: `before` is the stored record (None when
+    new), `after` what the apply stores; `write` stores it and returns the summary."""
+
+    kind: str
+    table: str  # ACCOUNT, CLIENT, PLUGIN, CONNECTION, APIKEY
+    name: str
+    account: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+    write: Callable[[], dict[str, Any]] = field(repr=False)
+    warnings: list[str] = field(default_factory=list)  # accepted, but worth telling (smarter.schema.warn)
+
+    @property
+    def action(self) -> str:
+        if self.before is None:
+            return "created"
+        return "unchanged" if _comparable(self.before) == _comparable(self.after) else "configured"
+
+
+def _comparable(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in STAMPS}
+
+
+def known_kinds() -> list[str]:
+    return ["Account", *CLIENT_KINDS, *sorted(plugins.plugin_manifest_kinds()), *sorted(plugins.connection_manifest_kinds()), "Secret", "ApiKey"]
+
+
+def load_documents(text: str, source: str = "") -> list[dict[str, Any]]:
+    """YAML (one or many documents) or JSON (an object or a list of them).
+    A syntax error names the file, the document (1-based) and the line."""
+    where = f"{source}: " if source else ""
     stripped = text.lstrip()
-    try:
-        if stripped.startswith(("{", "[")):
+    if stripped.startswith(("{", "[")):
+        try:
             data = json.loads(text)
-            docs = data if isinstance(data, list) else [data]
-        else:
-            docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ManifestError("", f"not valid YAML or JSON: {exc}") from None
+        except ValueError as exc:
+            raise ManifestError("", f"{where}not valid JSON: {exc}") from None
+        docs = data if isinstance(data, list) else [data]
+    else:
+        docs = []
+        try:
+            for doc in yaml.safe_load_all(text):
+                docs.append(doc)
+        except yaml.YAMLError as exc:
+            raise ManifestError("", f"{where}document {len(docs) + 1}: not valid YAML: {_yaml_problem(exc)}") from None
+        docs = [d for d in docs if d is not None]
     if not docs:
-        raise ManifestError("", "the file holds no manifest")
+        raise ManifestError("", f"{where}the file holds no manifest")
     return docs
 
 
-def apply_documents(docs: list[dict[str, Any]], *, account: str | None = None) -> list[dict[str, Any]]:
-    results = []
-    for doc in sorted(docs, key=_order):
-        results.append(apply(doc, account=account))
-    return results
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    text = f"{context}, {problem}" if context else problem
+    return f"line {mark.line + 1}, column {mark.column + 1}: {text}" if mark else text
+
+
+def in_dependency_order(docs: list[Any]) -> list[tuple[int, Any]]:
+    """(1-based index in the file, document), accounts first, keys last."""
+    return sorted(enumerate(docs, start=1), key=lambda pair: _order(pair[1]))
+
+
+def apply_documents(docs: list[dict[str, Any]], *, account: str | None = None, source: str = "") -> list[dict[str, Any]]:
+    return [change.write() for change in plan_documents(docs, account=account, source=source)]
+
+
+def plan_documents(docs: list[dict[str, Any]], *, account: str | None = None, source: str = "") -> list[Change]:
+    """Plan every document in dependency order; a document may rely on ones
+    before it in the same file (a client on a plugin, anything on its account)."""
+    changes: list[Change] = []
+    pending: set[tuple[str, str, str]] = set()
+    with plugins.planned_connections({}) as connections:
+        for index, doc in in_dependency_order(docs):
+            try:
+                change = plan(doc, account=account, pending=pending)
+            except ManifestError as exc:
+                raise DocumentError(source, index, exc.reason, path=exc.path, label=_label(doc), problems=exc.problems) from None
+            pending.add((change.table, change.account or "", change.name))
+            if change.table == "CONNECTION":
+                connections[(change.account, change.name)] = change.after
+            changes.append(change)
+    return changes
+
+
+def _label(doc: Any) -> str:
+    if not isinstance(doc, dict):
+        return ""
+    name = (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None
+    return f"{doc.get('kind')}/{name}" if doc.get("kind") and name else ""
 
 
 def _order(doc: Any) -> int:
@@ -59,50 +152,84 @@ def _order(doc: Any) -> int:
     return 9
 
 
-def _account_of(manifest: Any, account: str | None) -> str:
+def _account_of(manifest: Any, account: str | None, pending: set[tuple[str, str, str]]) -> str:
     number = manifest.metadata.account or account
     if not number:
         raise ManifestError("metadata.account", "which account? set metadata.account or pass --account")
     if not ACCOUNT_NUMBER.match(number):
         raise ManifestError("metadata.account", f"an account number looks like 3141-5926-5359, got {number!r}")
-    if storage.get_account(number) is None:
+    if ("ACCOUNT", "", number) not in pending and storage.get_account(number) is None:
         raise ManifestError("metadata.account", f"the account {number} does not exist; apply its Account manifest first")
     return number
 
 
 def apply(data: dict[str, Any], *, account: str | None = None) -> dict[str, Any]:
     """Apply one manifest; returns a summary (for ApiKey, including the secret, shown once)."""
+    return plan(data, account=account).write()
+
+
+def plan(data: dict[str, Any], *, account: str | None = None, pending: set[tuple[str, str, str]] | None = None) -> Change:
+    """Validate one manifest against what is stored, without writing anything."""
+    with collecting_warnings() as warnings:
+        change = _plan(data, account, pending or set())
+    change.warnings = warnings
+    return change
+
+
+def _plan(data: dict[str, Any], account: str | None, pending: set[tuple[str, str, str]]) -> Change:
+    _check_kind(data)  # before the shape: a `User` manifest is an unknown kind, not a field error
     manifest = parse_manifest(data)
     kind = manifest.kind
     name = manifest.metadata.name
     stamp = iso(now())
 
     if kind == "Account":
+        if manifest.metadata.accountNumber:  # Smarter's form: a slug as name, the number beside it
+            name = manifest.metadata.accountNumber
         if not ACCOUNT_NUMBER.match(name):
-            raise ManifestError("metadata.name", f"an account number looks like 3141-5926-5359, got {name!r}")
-        spec = validate_model(AccountSpec, manifest.spec, "spec")
-        existing = storage.get_account(name) or {}
-        storage.put_account(name, {"number": name, "description": manifest.metadata.description, **spec.model_dump(), "created_at": existing.get("created_at", stamp), "updated_at": stamp})
-        note = domains.on_account_applied(name)  # default hosts, when the platform owns the zone
-        return {"kind": kind, "name": name, "result": f"applied; {note}" if note else "applied"}
+            field_name = "metadata.accountNumber" if manifest.metadata.accountNumber else "metadata.name"
+            raise ManifestError(field_name, f"an account number looks like 3141-5926-5359, got {name!r}")
+        raw_spec = manifest.spec
+        if isinstance(raw_spec.get("config"), dict):  # Smarter nests the account's fields under spec.config
+            raw_spec = {**raw_spec["config"], **{k: v for k, v in raw_spec.items() if k != "config"}}
+            prefix = "spec.config"
+        else:
+            prefix = "spec"
+        spec = validate_model(AccountSpec, raw_spec, prefix)
+        existing = storage.get_account(name)
+        doc = {"number": name, "description": manifest.metadata.description, **spec.model_dump(), "created_at": (existing or {}).get("created_at", stamp), "updated_at": stamp}
 
-    number = _account_of(manifest, account)
+        def write_account() -> dict[str, Any]:
+            storage.put_account(name, doc)
+            note = domains.on_account_applied(name)  # default hosts, when the platform owns the zone
+            return {"kind": kind, "name": name, "result": f"applied; {note}" if note else "applied"}
+
+        return Change(kind, "ACCOUNT", name, None, existing, doc, write_account)
+
+    number = _account_of(manifest, account, pending)
 
     if kind in CLIENT_KINDS:
         if not CLIENT_NAME.match(name):
             raise ManifestError("metadata.name", "a client name is a DNS label: lower-case letters, digits and '-', starting with a letter")
         spec = validate_model(ClientSpec, manifest.spec, "spec")
         config = spec.config
+        if spec.functions:
+            warn("spec.functions", f"Smarter's built-in functions ({', '.join(spec.functions)}) do not exist here and are ignored; write them as plugins")
+        if isinstance(config.customDomain, dict):
+            warn("spec.config.customDomain", "ignored: claim a custom domain with `smarter domain add CLIENT DOMAIN`")
+        if config.dnsVerificationStatus is not None:
+            warn("spec.config.dnsVerificationStatus", "ignored: a domain's state is kept by `smarter domain` (see `smarter domain list`)")
         try:
             provider = providers.get_provider(config.provider)
         except NotFound as exc:
             raise ManifestError("spec.config.provider", exc.message) from None
-        found = storage.get_many_scoped("PLUGIN", number, spec.plugins) if spec.plugins else {}
+        wanted = [p for p in spec.plugins if ("PLUGIN", number, p) not in pending]
+        found = storage.get_many_scoped("PLUGIN", number, wanted) if wanted else {}
         for i, plugin_name in enumerate(spec.plugins):
-            if plugin_name not in found:
+            if plugin_name in wanted and plugin_name not in found:
                 raise ManifestError(f"spec.plugins.{i}", f"no plugin named {plugin_name!r} in account {number}")
         existing_item = storage.get_scoped_item("CLIENT", number, name)
-        existing = storage.decode(existing_item) or {}
+        existing = storage.decode(existing_item) if existing_item else None
         doc = {
             "name": name,
             "account": number,
@@ -121,40 +248,77 @@ def apply(data: dict[str, Any], *, account: str | None = None) -> dict[str, Any]
                 "placeholder": config.appPlaceholder,
                 "assistant": config.appAssistant,
                 "info_url": config.appInfoUrl,
+                "background_image_url": config.appBackgroundImageUrl,
+                "logo_url": config.appLogoUrl,
+                "file_attachment": config.appFileAttachment,
             },
             "plugins": spec.plugins,
-            "custom_domain": config.customDomain,
+            "custom_domain": config.customDomain if isinstance(config.customDomain, str) else None,
             "deployed": config.deployed,
-            "created_at": existing.get("created_at", stamp),
+            "created_at": (existing or {}).get("created_at", stamp),
             "updated_at": stamp,
         }
         verified = (existing_item or {}).get("verified_domain", {}).get("S")
-        storage.put_scoped("CLIENT", number, name, doc, verified_domain=verified)
-        return {"kind": "LLMClient", "name": name, "account": number, "result": "applied"}
+
+        def write_client() -> dict[str, Any]:
+            storage.put_scoped("CLIENT", number, name, doc, verified_domain=verified)
+            return {"kind": "LLMClient", "name": name, "account": number, "result": "applied"}
+
+        return Change("LLMClient", "CLIENT", name, number, existing, doc, write_client)
 
     if kind in plugins.plugin_manifest_kinds():
-        stored = {**data, "metadata": {**data["metadata"], "account": number}}
-        stored["spec"] = plugins.kind_for(stored).validate(stored)
-        storage.put_scoped("PLUGIN", number, name, stored)
-        return {"kind": kind, "name": name, "account": number, "result": "applied"}
+        return _scoped_change(kind, "PLUGIN", data, number, lambda stored: plugins.kind_for(stored).validate(stored))
 
     if kind in plugins.connection_manifest_kinds():
-        stored = {**data, "metadata": {**data["metadata"], "account": number}}
-        stored["spec"] = plugins.connection_kind_for(kind).validate_connection(stored)
-        storage.put_scoped("CONNECTION", number, name, stored)
-        return {"kind": kind, "name": name, "account": number, "result": "applied"}
+        return _scoped_change(kind, "CONNECTION", data, number, lambda stored: plugins.connection_kind_for(kind).validate_connection(stored))
+
+    if kind == "Secret":
+        return _secret_change(name, number, validate_model(SecretSpec, manifest.spec, "spec"), manifest.metadata.description)
 
     if kind == "ApiKey":
-        return _apply_api_key(number, name, validate_model(ApiKeySpec, manifest.spec, "spec"))
+        return _api_key_change(name, number, validate_model(ApiKeySpec, manifest.spec, "spec"))
 
-    known = ["Account", *CLIENT_KINDS, *sorted(plugins.plugin_manifest_kinds()), *sorted(plugins.connection_manifest_kinds()), "ApiKey"]
-    raise ManifestError("kind", f"unknown kind {kind!r}; known: {', '.join(known)}")
+    raise ManifestError("kind", f"unknown kind {kind!r}{did_you_mean(kind, known_kinds())} (known: {', '.join(known_kinds())})")
 
 
-def _apply_api_key(number: str, name: str, spec: ApiKeySpec) -> dict[str, Any]:
-    """Create the key named `name`, or update the one live key of that name.
-    An update never widens the key's clients unless the manifest says
-    `allowWidening: true`; `clients` omitted keeps them; expiry is honoured."""
+def _check_kind(data: Any) -> None:
+    if not isinstance(data, dict):
+        raise ManifestError("", "a manifest must be a mapping with apiVersion, kind, metadata and spec")
+    kind = data.get("kind")
+    if not isinstance(kind, str) or kind not in known_kinds():
+        raise ManifestError("kind", f"unknown kind {kind!r}{did_you_mean(str(kind), known_kinds())} (known: {', '.join(known_kinds())})")
+
+
+def _scoped_change(kind: str, table_kind: str, data: dict[str, Any], number: str, validate: Callable[[dict[str, Any]], Any]) -> Change:
+    """Plugins and connections are stored as their manifest, with the spec as validated."""
+    name = data["metadata"]["name"]
+    if table_kind == "CONNECTION":
+        # ApiConnection and SqlConnection share one name space (plugins name a
+        # connection by name alone): a second kind under the same name is refused
+        # rather than overwriting the first.
+        other = plugins.find_connection(number, name)
+        if other is not None and other.get("kind") != kind:
+            raise ManifestError(
+                "metadata.name",
+                f"a {other.get('kind')} named {name!r} already exists in account {number}; connections of every kind share "
+                f"one name space, so rename this {kind} (and the plugins that use it) or delete the {other.get('kind')} first",
+            )
+    stored = {**data, "metadata": {**data["metadata"], "account": number}}
+    stored["spec"] = validate(stored)
+    existing = storage.get_scoped(table_kind, number, name)
+
+    def write() -> dict[str, Any]:
+        storage.put_scoped(table_kind, number, name, stored)
+        return {"kind": kind, "name": name, "account": number, "result": "applied"}
+
+    return Change(kind, table_kind, name, number, existing, stored, write)
+
+
+def _api_key_change(name: str, number: str, spec: ApiKeySpec) -> Change:
+    """Create the key named `name`, or update the one live key of that name
+    (names may repeat: revoked keys keep theirs). An update never widens the
+    key's clients unless the manifest says `allowWidening: true`; `clients`
+    omitted keeps them; the expiry is set anew; one already past is refused."""
     clients = _wanted_clients(spec.clients)
     try:
         expires_at = parse_time(spec.expiresAt) if spec.expiresAt else None
@@ -169,18 +333,26 @@ def _apply_api_key(number: str, name: str, spec: ApiKeySpec) -> dict[str, Any]:
         existing = live[0]
         key_hash = existing.pop("key_hash")
         new_clients = existing.get("clients") if spec.clients is None else clients
-        widened = _widens(existing.get("clients"), new_clients)
-        if widened and not spec.allowWidening:
+        if _widens(existing.get("clients"), new_clients) and not spec.allowWidening:
             raise ManifestError(
                 "spec.clients",
                 f"this would widen the key {existing['key_id']} from {existing.get('clients')} to {new_clients or 'every client'}; "
                 "set allowWidening: true to mean it, or create a new key",
             )
-        existing.update(clients=new_clients, expires_at=iso(expires_at) if expires_at else existing.get("expires_at"))
-        storage.put_api_key(key_hash, existing)
-        return {"kind": "ApiKey", "name": name, "account": number, "key_id": existing["key_id"], "clients": new_clients, "expires_at": existing["expires_at"], "result": "updated"}
-    secret, doc = auth.create_key(number, name, clients=clients, expires_at=expires_at)
-    return {"kind": "ApiKey", "name": name, "account": number, "key_id": doc["key_id"], "api_key": secret, "result": "created"}
+        # The secret is never shown again.
+        after = {**existing, "clients": new_clients, "expires_at": iso(expires_at) if expires_at else existing.get("expires_at")}
+
+        def update() -> dict[str, Any]:
+            storage.put_api_key(key_hash, after)
+            return {"kind": "ApiKey", "name": name, "account": number, "key_id": existing["key_id"], "clients": new_clients, "expires_at": after["expires_at"], "result": "updated"}
+
+        return Change("ApiKey", "APIKEY", name, number, existing, after, update)
+
+    def create() -> dict[str, Any]:
+        secret, doc = auth.create_key(number, name, clients=clients, expires_at=expires_at)
+        return {"kind": "ApiKey", "name": name, "account": number, "key_id": doc["key_id"], "api_key": secret, "result": "created"}
+
+    return Change("ApiKey", "APIKEY", name, number, None, {"name": name, "account": number, "clients": clients, "expires_at": iso(expires_at) if expires_at else None}, create)
 
 
 def _wanted_clients(clients: list[str] | None) -> list[str] | None:
@@ -199,3 +371,38 @@ def _widens(old: list[str] | None, new: list[str] | None) -> bool:
     if old is None:
         return False  # already every client
     return new is None or not set(new) <= set(old)
+
+
+def _secret_change(name: str, number: str, spec: SecretSpec, description: str | None) -> Change:
+    """`kind: Secret` writes its value to Secrets Manager under the account's
+    prefix, where connections find it by name; DynamoDB never sees it, and
+    neither the result, the dry run nor the diff shows it."""
+    from smarter.store import aws
+    from smarter.tenancy import account_secrets
+
+    try:
+        secret_id = account_secrets.account_secret_id(number, name)
+    except ValueError as exc:
+        raise ManifestError("metadata.name", str(exc)) from None
+    sm = aws.client("secretsmanager")
+    try:
+        found = sm.describe_secret(SecretId=secret_id)
+    except sm.exceptions.ResourceNotFoundException:
+        found = None
+    about = spec.config.description or description or ""
+    shown = {"name": name, "account": number, "secret_id": secret_id, "description": about, "expirationDate": spec.config.expirationDate}
+    # The stored value is not read back to compare: re-applying a Secret always writes it.
+    before = {**shown, "value": "(stored, not shown)"} if found else None
+    after = {**shown, "value": "(from the manifest, not shown)"}
+
+    def write() -> dict[str, Any]:
+        if found is None:
+            sm.create_secret(Name=secret_id, SecretString=spec.config.value, Description=about, Tags=[{"Key": "smarter:account", "Value": number}])
+        else:
+            sm.put_secret_value(SecretId=secret_id, SecretString=spec.config.value)
+            if about != found.get("Description", ""):
+                sm.update_secret(SecretId=secret_id, Description=about)
+        account_secrets.forget(number, name)
+        return {"kind": "Secret", "name": name, "account": number, "result": "applied"}
+
+    return Change("Secret", "SECRET", name, number, before, after, write)

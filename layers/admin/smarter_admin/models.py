@@ -21,6 +21,7 @@ class Metadata(Strict):
     tags: list[str] = Field(default_factory=list)
     pluginClass: Literal["static", "api", "sql"] | str | None = None
     annotations: list[Any] | dict[str, Any] | None = None
+    accountNumber: str | None = None  # Smarter's Account manifest: the number, when `name` is a slug
 
 
 class Manifest(Strict):
@@ -36,6 +37,15 @@ class AccountSpec(Strict):
     email: str | None = None
     currency: str | None = None
     timezone: str | None = None
+    # Smarter's Account manifest also carries these (under spec.config).
+    phoneNumber: str | None = None
+    address1: str | None = None
+    address2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postalCode: str | None = None
+    country: str | None = None
+    language: str | None = None
 
 
 class ClientConfig(Strict):
@@ -52,9 +62,16 @@ class ClientConfig(Strict):
     appPlaceholder: str | None = None
     appAssistant: str | None = None
     appInfoUrl: str | None = None
+    # Smarter's presentation fields, stored for the page.
+    appBackgroundImageUrl: str | None = None
+    appLogoUrl: str | None = None
+    appFileAttachment: bool | None = None
     deployed: bool = True
     subdomain: str | None = None
-    customDomain: str | None = None
+    # Smarter writes null, a domain or an object here; a custom domain is claimed
+    # with `smarter domain add`, so only a plain domain is kept (as a note).
+    customDomain: str | dict[str, Any] | None = None
+    dnsVerificationStatus: str | None = None  # Smarter's status field: the domain's state lives in the claim
 
 
 class ClientSpec(Strict):
@@ -80,3 +97,15 @@ def parse_manifest(data: Any) -> Manifest:
     if data.get("apiVersion") != API_VERSION:
         raise ManifestError("apiVersion", f"must be {API_VERSION!r}, got {data.get('apiVersion')!r}")
     return validate_model(Manifest, data, "")
+
+
+class SecretConfig(Strict):
+    value: str = Field(min_length=1)
+    description: str | None = None
+    expirationDate: str | None = None
+
+
+class SecretSpec(Strict):
+    """Smarter's `kind: Secret`: the value goes to Secrets Manager, nowhere else."""
+
+    config: SecretConfig

@@ -11,69 +11,93 @@ tool call, so a plugin that passes here works for the model too.
 from __future__ import annotations
 
 import json
-import sys
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from smarter.errors import SmarterError
+import typer
+
+from smarter.errors import NotFound
 from smarter.llm import plugins
 from smarter.store import storage
-from smarter_admin.output import account_of, print_as
+from smarter_admin import failures, output
+from smarter_admin.output import Column, Format, account_of, emit
+
+plugin_app = typer.Typer(help="Test a plugin with its testValues, or list the installed plugin kinds.", no_args_is_help=True, rich_markup_mode="rich")
+
+KIND_COLUMNS = [
+    Column("PLUGIN_CLASS", lambda r: r["pluginClass"]),
+    Column("MANIFEST_KINDS", lambda r: r["manifestKinds"]),
+    Column("CONNECTION_KIND", lambda r: r["connectionKind"]),
+    Column("IMPLEMENTED_BY", lambda r: r["class"]),
+]
 
 
-def cmd_plugin(args) -> int:
-    if args.action == "kinds":
-        rows = [
-            {"pluginClass": k.plugin_class, "manifestKinds": list(k.manifest_kinds), "connectionKind": k.connection_kind, "class": f"{type(k).__module__}.{type(k).__name__}"}
-            for k in plugins.kinds().values()
-        ]
+def register(app: typer.Typer) -> None:
+    app.add_typer(plugin_app, name="plugin")
 
-        print_as(rows, "json" if args.output == "json" else "yaml")
-        return 0
-    if not args.name:
-        raise SmarterError("which plugin? smarter plugin test NAME")
 
-    account = account_of(args)
-    manifest = storage.get_scoped("PLUGIN", account, args.name)
+@plugin_app.command("kinds", epilog="Examples:\n\n  smarter plugin kinds\n\n  smarter plugin kinds -o json")
+def kinds(output_format: Annotated[Format | None, typer.Option("-o", "--output", case_sensitive=False, help="Output format (default: table).")] = None) -> int:
+    """The plugin kinds installed (found by entry point) and the manifest kinds they read."""
+    rows = [
+        {"pluginClass": k.plugin_class, "manifestKinds": list(k.manifest_kinds), "connectionKind": k.connection_kind, "class": f"{type(k).__module__}.{type(k).__name__}"}
+        for k in plugins.kinds().values()
+    ]
+    emit(rows, output_format, columns=KIND_COLUMNS, name=lambda r: r["pluginClass"])
+    return 0
+
+
+@plugin_app.command(
+    "test",
+    epilog="Examples:\n\n"
+    "  smarter plugin test course_db\n\n"
+    "  smarter plugin test course_db --args '{\"keyword\": \"AI\"}' -o json",
+)
+def test(
+    name: Annotated[str, typer.Argument(help="The plugin.", show_default=False)],
+    args: Annotated[str | None, typer.Option("--args", help="JSON arguments instead of the manifest's testValues.")] = None,
+    account: Annotated[str | None, typer.Option("--account", envvar="SMARTER_ACCOUNT", show_envvar=True, help="Account number.")] = None,
+    output_format: Annotated[Format | None, typer.Option("-o", "--output", case_sensitive=False, help="Output format (default: YAML).")] = None,
+) -> int:
+    """Run a plugin once, through the same kind, connection and secrets as a prompt's tool call. Exits 1 when the call fails."""
+    number = account_of(account)
+    manifest = storage.get_scoped("PLUGIN", number, name)
     if manifest is None:
-        raise SmarterError(f"no plugin named {args.name!r} in account {account}")
+        raise NotFound(f"no plugin named {name!r} in account {number}")
     kind = plugins.kind_for(manifest)
-    if args.args is not None:
+    if args is not None:
         try:
-            arguments = json.loads(args.args)
+            arguments = json.loads(args)
         except ValueError as exc:
-            raise SmarterError(f"--args is not JSON: {exc}") from None
+            raise failures.UsageProblem(f"--args is not JSON: {exc}") from None
         if not isinstance(arguments, dict):
-            raise SmarterError("--args must be a JSON object")
+            raise failures.UsageProblem("--args must be a JSON object")
     else:
         arguments = kind.test_arguments(manifest)
-    return run_test(manifest, kind, arguments, account, args.output)
+    return run_test(manifest, kind, arguments, number, output_format)
 
 
-def run_test(manifest: dict[str, Any], kind: plugins.PluginKind, arguments: dict[str, Any], account: str, output: str = "yaml") -> int:
+def run_test(manifest: dict[str, Any], kind: plugins.PluginKind, arguments: dict[str, Any], account: str, output_format: Format | str | None = None) -> int:
     from smarter.llm.chat import plugin_context
 
     name = manifest["metadata"]["name"]
-    print(f"plugin/{name} ({kind.plugin_class}) with {json.dumps(arguments)}", file=sys.stderr)
+    output.err(f"plugin/{name} ({kind.plugin_class}) with {json.dumps(arguments)}")
     started = time.perf_counter()
     try:
         result = kind.call(manifest, arguments, plugin_context(account))
     except Exception as exc:  # PluginCallError, or a bug in the kind: both are a failed test
         message = str(exc) if isinstance(exc, plugins.PluginCallError) else f"{exc.__class__.__name__}: {exc}"
-        print(f"error: {message}", file=sys.stderr)
-        print(f"FAILED in {(time.perf_counter() - started) * 1000:.0f} ms", file=sys.stderr)
-        return 1
-    if output == "json" or not isinstance(result, (dict, list)):
-        print(result if isinstance(result, str) else json.dumps(result, indent=2, default=str))
+        output.err(f"error: {message}")
+        output.err(f"FAILED in {(time.perf_counter() - started) * 1000:.0f} ms")
+        return failures.FAILED
+    fmt = Format(output_format) if output_format else None
+    if not isinstance(result, (dict, list)):
+        output.out(result if isinstance(result, str) else json.dumps(result))
+    elif fmt is Format.table and isinstance(result, dict) and isinstance(result.get("rows"), list):
+        emit(result["rows"], Format.table)  # a SQL plugin's rows
+    elif fmt is Format.name:
+        output.out(f"plugin/{name}")
     else:
-
-        print_as(result, "yaml")
-    print(f"ok in {(time.perf_counter() - started) * 1000:.0f} ms", file=sys.stderr)
-    return 0
-
-
-def register(sub, add) -> None:
-    p = add("plugin", cmd_plugin, "test a plugin with its testValues, or list the installed plugin kinds")
-    p.add_argument("action", choices=["test", "kinds"])
-    p.add_argument("name", nargs="?", help="the plugin (for test)")
-    p.add_argument("--args", help="JSON arguments instead of the manifest's testValues")
+        output.out(output.dump(result, fmt if fmt in (Format.json, Format.yaml) else Format.yaml))
+    output.err(f"ok in {(time.perf_counter() - started) * 1000:.0f} ms")
+    return failures.OK

@@ -82,10 +82,20 @@ class ManifestError(SmarterError):
     status = 400
     type = "invalid_manifest"
 
-    def __init__(self, path: str, reason: str):
+    def __init__(self, path: str, reason: str, *, problems: list[tuple[str, str]] | None = None):
         super().__init__(f"{path}: {reason}" if path else reason)
         self.path = path
         self.reason = reason
+        # Every (path, reason) found in the document, when there is more than one.
+        self.problems = problems or [(path, reason)]
+
+    @classmethod
+    def of(cls, problems: list[tuple[str, str]]) -> ManifestError:
+        """One error for every problem of a document: the first names the field,
+        the message lists them all."""
+        if len(problems) == 1:
+            return cls(*problems[0])
+        return cls("", "; ".join(f"{p}: {r}" if p else r for p, r in problems), problems=problems)
 
 
 class PluginCallError(Exception):

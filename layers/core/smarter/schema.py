@@ -3,7 +3,13 @@ of manifest models, and ValidationErrors turned into messages that name the fiel
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import logging
 import re
+import typing
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -37,12 +43,80 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 def validate_model(model: type[BaseModel], data: Any, prefix: str) -> BaseModel:
-    """Validate `data` and turn the first failure into a ManifestError naming the field."""
+    """Validate `data`; every failure of it becomes one ManifestError naming each
+    field (an unknown field gets the closest known one as a suggestion)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        path = ".".join([prefix, *(str(p) for p in error["loc"])]).strip(".")
-        raise ManifestError(path, error["msg"].removeprefix("Value error, ")) from None
+        problems = []
+        for error in exc.errors():
+            path = ".".join([prefix, *(str(p) for p in error["loc"])]).strip(".")
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden" and error["loc"]:
+                message += did_you_mean(str(error["loc"][-1]), field_names(model, error["loc"][:-1]))
+            problems.append((path, message))
+        raise ManifestError.of(problems) from None
 
 
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`; did you mean 'X'?` naming the closest choice (case-insensitive), or ''."""
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(str(word).lower(), list(lowered), n=1, cutoff=0.6)
+    return f"; did you mean {lowered[close[0]]!r}?" if close else ""
+
+
+def field_names(model: type[BaseModel], loc: tuple[Any, ...] = ()) -> list[str]:
+    """The field names (and aliases) of the model found at `loc` inside `model`."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if isinstance(part, int):
+            continue  # a list index: the item's model is the field's
+        info = current.model_fields.get(str(part)) if current else None
+        current = _model_in(info.annotation) if info else None
+        if current is None:
+            return []
+    names = []
+    for name, info in current.model_fields.items():
+        names.append(name)
+        if info.alias:
+            names.append(info.alias)
+    return names
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+
+
+# --- warnings: what a manifest may get wrong without being refused -----------------
+
+_warnings: ContextVar[list[str] | None] = ContextVar("manifest_warnings", default=None)
+
+
+@contextlib.contextmanager
+def collecting_warnings() -> Iterator[list[str]]:
+    """Collect the `warn` calls made while validating one manifest."""
+    collected: list[str] = []
+    token = _warnings.set(collected)
+    try:
+        yield collected
+    finally:
+        _warnings.reset(token)
+
+
+def warn(path: str, message: str) -> None:
+    """A manifest problem that does not stop the apply (Smarter accepts it): told
+    to whoever applies the manifest, logged when nobody collects."""
+    text = f"{path}: {message}" if path else message
+    collected = _warnings.get()
+    if collected is None:
+        logging.getLogger("smarter.manifests").warning(text)
+    else:
+        collected.append(text)

@@ -9,9 +9,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from smarter.errors import ManifestError
+from smarter.llm import plugins
 from smarter.llm.plugins import PluginCallError, PluginContext
 from smarter.schema import validate_model
-from smarter.store import storage
 
 CONNECTION_NAME_HELP = "the name of a connection manifest in the same account"
 
@@ -62,7 +62,7 @@ def check_connection_exists(manifest: dict[str, Any], connection_kind: str) -> N
     account = (manifest.get("metadata") or {}).get("account")
     if not account or not isinstance(name, str):
         return
-    found = storage.get_scoped("CONNECTION", account, name)
+    found = plugins.find_connection(account, name)
     if found is None:
         raise ManifestError("spec.connection", f"no {connection_kind} named {name!r} in account {account}; apply it first (or in the same file)")
     if found.get("kind") != connection_kind:

@@ -68,6 +68,20 @@ def _sqlite_authorizer(action: int, *_: Any) -> int:
     return sqlite3.SQLITE_OK if action in _SQLITE_ALLOWED else sqlite3.SQLITE_DENY
 
 
+def _concat(*values: Any) -> str:
+    """PostgreSQL's and MySQL-style CONCAT: NULLs skipped, everything as text."""
+    return "".join(str(v) for v in values if v is not None)
+
+
+def _sqlite_functions(db: sqlite3.Connection) -> None:
+    """Functions of PostgreSQL and MySQL that Smarter's example queries use and
+    SQLite before 3.44 lacks; SQLite's own win where it has them."""
+    (version,) = db.execute("SELECT sqlite_version()").fetchone()
+    if tuple(int(p) for p in version.split(".")[:2]) < (3, 44):
+        db.create_function("CONCAT", -1, _concat, deterministic=True)
+    db.create_function("NOW", 0, lambda: datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S"))
+
+
 def run_sqlite(conn: dict[str, Any], sql: str, params: dict[str, Any], limit: int, timeout: float, context: PluginContext, types: dict[str, str]) -> Rows:
     """Opened read-only (mode=ro, so a missing file is an error, never created),
     with query_only on and an authorizer that denies anything but reading."""
@@ -77,6 +91,7 @@ def run_sqlite(conn: dict[str, Any], sql: str, params: dict[str, Any], limit: in
     except sqlite3.Error as exc:
         raise PluginCallError(f"cannot open the database: {exc}") from None
     try:
+        _sqlite_functions(db)
         db.execute("PRAGMA query_only = ON")
         db.set_authorizer(_sqlite_authorizer)
         deadline = time.monotonic() + timeout
@@ -150,11 +165,22 @@ def run_postgresql(conn: dict[str, Any], sql: str, params: dict[str, Any], limit
     except OSError as exc:
         raise PluginCallError(f"cannot connect to the database: {exc.__class__.__name__}: {exc}") from None
     try:
-        db.run("START TRANSACTION READ ONLY")
-        db.run(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
-        # Type 0 lets the server infer a value's type from the query, as for a literal.
-        oids = {k: PG_TYPES.get(types.get(k, ""), 25) if v is None else 0 for k, v in params.items()}
-        db.run(f"DECLARE smarter_rows NO SCROLL CURSOR FOR {sql}", types=oids or None, **{k: _bindable(v) for k, v in params.items()})
+        # Type 0 lets the server infer a value's type from the query, as for a
+        # literal (what Smarter's psycopg2 sends). Where the query gives nothing to
+        # infer from (`CONCAT('%', {keyword}, '%')`: could not determine data type
+        # of parameter), it runs again with each parameter's declared type.
+        inferred = {k: PG_TYPES.get(types.get(k, ""), 25) if v is None else 0 for k, v in params.items()}
+        declared = {k: PG_TYPES.get(types.get(k, ""), 25) for k in params}
+        for oids in (inferred, declared):
+            db.run("START TRANSACTION READ ONLY")
+            db.run(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
+            try:
+                db.run(f"DECLARE smarter_rows NO SCROLL CURSOR FOR {sql}", types=oids or None, **{k: _bindable(v) for k, v in params.items()})
+                break
+            except pg8000.native.DatabaseError as exc:
+                if _pg_code(exc) != INDETERMINATE_DATATYPE or oids is declared:
+                    raise
+                db.run("ROLLBACK")
         rows = db.run(f"FETCH FORWARD {int(limit) + 1} FROM smarter_rows")
         columns = [c["name"] for c in db.columns or []]
         return columns, [list(r) for r in rows[:limit]], len(rows) > limit
@@ -176,6 +202,14 @@ def run_postgresql(conn: dict[str, Any], sql: str, params: dict[str, Any], limit
             db.close()
         except Exception:
             pass
+
+
+INDETERMINATE_DATATYPE = "42P18"
+
+
+def _pg_code(exc: Exception) -> str:
+    detail = exc.args[0] if exc.args else None
+    return detail.get("C", "") if isinstance(detail, dict) else ""
 
 
 def _pg_message(exc: Exception) -> str:

@@ -7,9 +7,11 @@ new kind is a package added to the layer (docs/plugins.md).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable, ClassVar, Literal, Protocol, Sequence
@@ -18,7 +20,7 @@ from aws_lambda_powertools import Logger
 from pydantic import Field, model_validator
 
 from smarter.errors import ManifestError, PluginCallError  # noqa: F401  (re-exported for plugin kinds)
-from smarter.schema import PLUGIN_NAME, Strict, validate_model
+from smarter.schema import PLUGIN_NAME, Strict, validate_model, warn
 
 ENTRY_POINT_GROUP = "smarter.plugin_kinds"
 logger = Logger(child=True)
@@ -111,6 +113,31 @@ def plugin_manifest_kinds() -> set[str]:
 
 def connection_manifest_kinds() -> set[str]:
     return {kind.connection_kind for kind in kinds().values() if kind.connection_kind}
+
+
+# Connections that an apply validates before it stores anything (a file that
+# defines a connection and its plugin): plugin validation sees them as stored.
+_planned_connections: ContextVar[dict[tuple[str, str], dict[str, Any]] | None] = ContextVar("planned_connections", default=None)
+
+
+@contextlib.contextmanager
+def planned_connections(planned: dict[tuple[str, str], dict[str, Any]]):
+    """While planning a multi-document apply: {(account, name): connection manifest}."""
+    token = _planned_connections.set(planned)
+    try:
+        yield planned
+    finally:
+        _planned_connections.reset(token)
+
+
+def find_connection(account: str, name: str) -> dict[str, Any] | None:
+    """A connection as a plugin's validation should see it: planned in this apply, or stored."""
+    planned = (_planned_connections.get() or {}).get((account, name))
+    if planned is not None:
+        return planned
+    from smarter.store import storage
+
+    return storage.get_scoped("CONNECTION", account, name)
 
 
 # --- shared spec pieces -------------------------------------------------------------
@@ -268,14 +295,19 @@ def test_values(raw: Any, schema: dict[str, Any], path: str) -> dict[str, Any]:
         values = dict(raw)
     else:
         raise ManifestError(path, "a list of {name, value} or a mapping of name to value")
+    # Smarter does not check testValues against the parameters; neither do we
+    # refuse them: what `smarter plugin test` cannot use is dropped with a warning.
     properties = schema.get("properties") or {}
-    for name in values:
+    for name in list(values):
         if name not in properties:
-            raise ManifestError(f"{path}.{name}", f"{name!r} is not a declared parameter")
-    try:
-        coerce_arguments(schema, values)
-    except PluginCallError as exc:
-        raise ManifestError(path, str(exc)) from None
+            warn(f"{path}.{name}", f"{name!r} is not a declared parameter; this test value is ignored")
+            values.pop(name)
+    for name in list(values):
+        try:
+            coerce_arguments({**schema, "required": []}, {name: values[name]})
+        except PluginCallError as exc:
+            warn(f"{path}.{name}", f"{exc}; this test value is ignored")
+            values.pop(name)
     return values
 
 

@@ -46,3 +46,8 @@ def account_secret(account: str, name: str) -> str:
         return parsed.get("value", value) if isinstance(parsed, dict) else value
 
     return _cache.get_or_load((account, name), load)
+
+
+def forget(account: str, name: str) -> None:
+    """After `smarter apply` of a Secret: this container reads the new value next time."""
+    _cache.invalidate((account, name))
