@@ -82,14 +82,16 @@ def test_revoke_by_name_picks_the_live_key_not_an_already_revoked_one(tenant, ca
     assert prompt(tenant, "hi", key=live_secret).status == 401
 
 
-def test_revoking_a_revoked_key_says_so(tenant, capsys, monkeypatch):
+def test_revoking_a_revoked_key_again_changes_nothing(tenant, capsys, monkeypatch):
     from smarter.tenancy import auth
 
     monkeypatch.setenv("SMARTER_ACCOUNT", ACCOUNT)
     _, doc = auth.create_key(ACCOUNT, "once")
     assert cli(capsys, "apikey", "revoke", doc["key_id"])[0] == 0
+    first = stored(doc["key_id"])["revoked_at"]
     code, out = cli(capsys, "apikey", "revoke", doc["key_id"])
-    assert code != 0 and "already revoked" in out
+    assert code == 0 and first in out
+    assert stored(doc["key_id"])["revoked_at"] == first
 
 
 # --- manifests -----------------------------------------------------------------------

@@ -450,9 +450,7 @@ def apikey_revoke(name: Annotated[str, typer.Argument(help="The key id, or a nam
     doc = auth.find_key(number, name)  # several live keys of that name: refused, naming their ids
     if doc is None:
         raise NotFound(f"no API key {name!r} in account {number}")
-    if doc.get("revoked_at"):
-        raise SmarterError(f"apikey/{doc['key_id']} ({doc['name']}) was already revoked at {doc['revoked_at']}")
-    revoked = auth.revoke_key(doc)
+    revoked = auth.revoke_key(doc)  # idempotent: an already revoked key keeps its revoked_at
     emit(revoked, output_format, columns=COLUMNS["apikeys"], name=_name_line("apikeys"), styled="STATUS",
          human=lambda: output.out(f"apikey/{revoked['key_id']} revoked at {revoked['revoked_at']}"))
     return 0
