@@ -229,7 +229,9 @@ class OpenAIServer:
 
 
 def _last_user(payload: Any) -> str:
-    for message in reversed((payload or {}).get("messages") or []):
-        if message.get("role") == "user" and isinstance(message.get("content"), str):
+    """The last user text of a request; anything malformed (the fuzz suite sends it) is ''."""
+    messages = payload.get("messages") if isinstance(payload, dict) else None
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if isinstance(message, dict) and message.get("role") == "user" and isinstance(message.get("content"), str):
             return message["content"]
     return ""
