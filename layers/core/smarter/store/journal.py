@@ -9,6 +9,7 @@ is written to S3 and to the log, so it is never lost.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -18,6 +19,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from smarter.config import settings
+from smarter.deadline import Deadline
+from smarter.redact import scrub, scrub_json
 from smarter.store import aws
 
 logger = Logger(child=True)
@@ -41,9 +44,11 @@ def safe_headers(headers: dict[str, str] | None) -> dict[str, str]:
 class RequestRecord:
     """What one request did, gathered as it runs and written when it ends."""
 
-    def __init__(self, thing: str, command: str, *, method: str, path: str, host: str, headers: dict[str, str] | None):
+    def __init__(self, thing: str, command: str, *, method: str, path: str, host: str, headers: dict[str, str] | None, deadline: Deadline | None = None):
         self.key = new_key()
         self.started = time.perf_counter()
+        # The request's one deadline (deadline.py); the CLI gets API Gateway's budget.
+        self.deadline = deadline or Deadline.for_request()
         self.thing = thing
         self.command = command
         self.account: str | None = None
@@ -59,12 +64,33 @@ class RequestRecord:
         self.pending: list[tuple[str, dict[str, Any]]] = []
         # The envelope answered, once built (web._respond).
         self.response: dict[str, Any] | None = None
+        # The size of an answer refused as too large (web._respond), for the journal.
+        self.response_bytes: int | None = None
 
-    def add_usage(self, usage: dict[str, Any] | None) -> None:
+    def add_usage(self, usage: Any) -> None:
+        """Add a provider's token counts; a `usage` of another shape counts nothing."""
+        if not isinstance(usage, dict):
+            return
         for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
-            value = (usage or {}).get(name)
-            if isinstance(value, int):
+            value = usage.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**12:
                 self.usage[name] = self.usage.get(name, 0) + value
+
+    def keep_body(self, body: Any, size: int) -> None:
+        """Journal the request body: redacted (secret-named fields blanked,
+        credential-looking strings scrubbed) and, above SMARTER_JOURNAL_BODY_BYTES,
+        replaced by its size and SHA-256 so the record stays small."""
+        limit = settings().journal_body_bytes
+        if size <= limit:
+            self.request["body"] = scrub_json(body)
+        else:
+            text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"), default=str)
+            self.request["body"] = {
+                "omitted": f"over SMARTER_JOURNAL_BODY_BYTES ({limit})",
+                "bytes": size,
+                "sha256": hashlib.sha256(text.encode("utf-8", errors="replace")).hexdigest(),
+                "head": scrub(text[:1024]),
+            }
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -90,6 +116,7 @@ class RequestRecord:
             "durations": {"total_ms": round(self.elapsed_ms(), 2), "provider_ms": round(self.provider_ms, 2)},
             "usage": self.usage,
             "tool_calls": self.tool_calls,
+            **({"refused_response_bytes": self.response_bytes} if self.response_bytes else {}),
         }
 
     def finish(self, status: int, response: Any) -> None:
