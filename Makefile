@@ -51,7 +51,7 @@ bench-smoke: install
 
 # Needs AWS credentials: builds, deploys the stack, then uploads the page and its config.json.
 deploy: install page
-	bash scripts/check-template.sh
+	SMARTER_FETCH_RDS_CA=1 bash scripts/check-template.sh
 	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam deploy
 	$(PY) -m smarter_local.deploy --stack $${STACK_NAME:-smarter-serverless}
 

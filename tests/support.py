@@ -101,8 +101,9 @@ def invoke(
         all_headers["Authorization"] = f"{scheme} {key}"
     data = raw_body.encode() if raw_body is not None else (json.dumps(body).encode() if body is not None else b"")
     resource = "/v1/{proxy+}" if path.startswith("/v1/") and function == "passthrough" else ("/" if path == "/" else "/{proxy+}")
+    lambda_handler = handler(function)  # loaded first: the event's requestTimeEpoch starts the request's deadline
     event = make_event(method, path, all_headers, data, domain=host, resource=resource)
-    response = handler(function)(event, LambdaContext(function))
+    response = lambda_handler(event, LambdaContext(function))
     out_headers = dict(response.get("headers") or {})
     for name, values in (response.get("multiValueHeaders") or {}).items():
         out_headers[name] = values[-1]

@@ -6,8 +6,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smarter import tracing
 from smarter.edge import passthrough_stream, web
-from smarter.errors import BadRequest, NotFound, ProviderNotConfigured
+from smarter.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, ProviderNotConfigured
 from smarter.llm import providers
+from smarter.llm.messages import parse_offline_request
 from smarter.tenancy import auth, hosts, limits
 
 logger = Logger()
@@ -28,20 +29,35 @@ def _platform_key() -> dict:
 @app.post("/v1/passthrough/<provider>")
 def passthrough(provider: str):
     record = app.context["record"]
-    record.provider = provider
+    record.provider = provider[:64]
     key = _platform_key()
+    if key.get("clients"):
+        # The passthrough spends the platform's provider keys on any model and
+        # prompt: a key limited to some clients is not meant to reach it.
+        raise Forbidden(
+            f"this API key is limited to the clients {', '.join(key['clients'])}; "
+            "the passthrough needs a key of the whole account (no clients list)"
+        )
     target = providers.get_provider(provider)
     body = web.json_body(app)
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object: an OpenAI-style chat completion request")
+    if target.name == "offline":
+        parse_offline_request(body)
     # The passthrough counts against the same budgets: the key's and the account's.
     record.plan = limits.plan(key, key["account"], None)
     limits.reserve(record.plan, record, provider=target.name, model=str(body.get("model") or target.default_model), body=body, first=True)
-    forwarded = providers.forward(target, body)
+    forwarded = providers.forward(target, body, record.deadline)
     record.provider_ms += forwarded.provider_ms
     if isinstance(forwarded.body, dict):
         record.add_usage(forwarded.body.get("usage"))
-    return web.ok(app, {"status": forwarded.status, "body": forwarded.body}, status=forwarded.status, provider=provider)
+    return web.ok(
+        app,
+        {"status": forwarded.status, "body": forwarded.body},
+        status=forwarded.status,
+        headers=forwarded.headers or None,
+        provider=provider,
+    )
 
 
 @app.get("/v1/providers")
@@ -67,6 +83,19 @@ def whoami():
     record.thing, record.command = "ApiKey", "whoami"
     key = _platform_key()
     return web.ok(app, {k: key.get(k) for k in ("account", "key_id", "name", "clients", "expires_at")})
+
+
+def _only(allowed: str):
+    def refuse(**_path_parameters: str):
+        raise MethodNotAllowed(f"{app.current_event.http_method} is not supported here: use {allowed}", headers={"Allow": f"{allowed}, OPTIONS"})
+
+    return refuse
+
+
+OTHER_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+app.route("/v1/passthrough/<provider>", method=[m for m in OTHER_METHODS if m != "POST"])(_only("POST"))
+for _path in ("/v1/providers", "/v1/whoami"):
+    app.route(_path, method=[m for m in OTHER_METHODS if m != "GET"])(_only("GET"))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

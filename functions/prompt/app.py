@@ -47,7 +47,7 @@ def prompt_by_path(account: str, client: str):
     return _prompt(hosts.client_by_name(account, client))
 
 
-def _method_not_allowed():
+def _method_not_allowed(**_path_parameters: str):
     raise MethodNotAllowed(
         f"{app.current_event.http_method} is not supported here: send POST with a JSON body "
         '{"messages": [{"role": "user", "content": "..."}]}',

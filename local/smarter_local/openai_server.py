@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import collections
 import json
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -56,6 +58,12 @@ class Scripted:
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     chunk_delay: float = 0.0
+    # Faults: send the body one byte every `drip` seconds; or reset the
+    # connection (TCP RST) instead of answering.
+    drip: float = 0.0
+    reset: bool = False
+    # With drip: the status line and headers drip too, not only the body.
+    drip_head: bool = False
 
 
 def stream_chunks(body: dict[str, Any], *, include_usage: bool) -> list[dict[str, Any]]:
@@ -123,6 +131,12 @@ class OpenAIServer:
                     scripted = Scripted(body=completion(f"You said: {_last_user(payload)}"))
                 if scripted.delay:
                     time.sleep(scripted.delay)
+                if scripted.reset:
+                    # SO_LINGER with a zero timeout: close() sends RST, not FIN.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+                    return
                 if isinstance(payload, dict) and payload.get("stream") and scripted.status == 200 and scripted.raw is None:
                     include_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
                     try:
@@ -132,9 +146,20 @@ class OpenAIServer:
                     return
                 data = scripted.raw if scripted.raw is not None else json.dumps(scripted.body).encode()
                 try:
-                    self._send(scripted.status, data, scripted.headers)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout test)
+                    if scripted.drip_head:
+                        self._drip_all(scripted.status, data, scripted.headers, scripted.drip)
+                    else:
+                        self._send(scripted.status, data, scripted.headers, drip=scripted.drip)
+                except (BrokenPipeError, ConnectionResetError, OSError):
+                    self.close_connection = True  # the client gave up (a timeout test)
+
+            def _drip_all(self, status: int, data: bytes, headers: dict[str, str], drip: float) -> None:
+                head = f"HTTP/1.1 {status} Scripted\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+                head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+                raw = head.encode() + data
+                for i in range(len(raw)):
+                    self.wfile.write(raw[i : i + 1])
+                    time.sleep(drip)
 
             def _send_stream(self, chunks: list[dict[str, Any]], delay: float) -> None:
                 self.send_response(200)
@@ -150,14 +175,21 @@ class OpenAIServer:
                 with server._lock:
                     server.streams_finished.append(time.monotonic())
 
-            def _send(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+            def _send(self, status: int, data: bytes, headers: dict[str, str] | None = None, *, drip: float = 0.0) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(data)
+                if not drip:
+                    self.wfile.write(data)
+                    return
+                self.wfile.flush()
+                for i in range(len(data)):
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(drip)
 
         self.httpd = ThreadingHTTPServer((host, port), Handler)
         self.httpd.daemon_threads = True
@@ -173,8 +205,20 @@ class OpenAIServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def enqueue(self, *, status: int = 200, body: Any = None, raw: bytes | None = None, delay: float = 0.0, headers: dict[str, str] | None = None, chunk_delay: float = 0.0) -> None:
-        self.queue.append(Scripted(status, body, raw, delay, headers or {}, chunk_delay))
+    def enqueue(
+        self,
+        *,
+        status: int = 200,
+        body: Any = None,
+        raw: bytes | None = None,
+        delay: float = 0.0,
+        headers: dict[str, str] | None = None,
+        drip: float = 0.0,
+        reset: bool = False,
+        drip_head: bool = False,
+        chunk_delay: float = 0.0,
+    ) -> None:
+        self.queue.append(Scripted(status, body, raw, delay, headers or {}, chunk_delay=chunk_delay, drip=drip, reset=reset, drip_head=drip_head))
 
     def reset(self) -> None:
         with self._lock:
@@ -185,7 +229,9 @@ class OpenAIServer:
 
 
 def _last_user(payload: Any) -> str:
-    for message in reversed((payload or {}).get("messages") or []):
-        if message.get("role") == "user" and isinstance(message.get("content"), str):
+    """The last user text of a request; anything malformed (the fuzz suite sends it) is ''."""
+    messages = payload.get("messages") if isinstance(payload, dict) else None
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if isinstance(message, dict) and message.get("role") == "user" and isinstance(message.get("content"), str):
             return message["content"]
     return ""

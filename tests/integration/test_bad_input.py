@@ -154,10 +154,14 @@ def test_revocation_applies_at_once_in_the_container_that_revoked(tenant):
 
 
 def test_expired_key_is_401(tenant):
+    from smarter import cache
+    from smarter.store import storage
     from smarter.tenancy import auth
 
+    secret, doc = auth.create_key(tenant.account, "old", expires_at=datetime.now(timezone.utc) + timedelta(minutes=1))
     past = datetime.now(timezone.utc) - timedelta(minutes=1)
-    secret, _ = auth.create_key(tenant.account, "old", expires_at=past)
+    storage.put_api_key(auth.hash_key(secret), {**doc, "expires_at": auth.iso(past)})  # time passes
+    cache.clear_all()
     result = prompt(tenant, "hi", key=secret)
     assert_error(result, 401, "unauthorized", "expired")
 

@@ -87,7 +87,7 @@ def test_plugin_kinds_lists_the_installed_kinds(capsys):
 
 
 def test_plugin_test_prints_a_sql_plugins_rows_as_a_table(aws, tmp_path, capsys):
-    db = make_sqlite(str(tmp_path / "courses.db"))
+    db = make_sqlite(str(tmp_path / ACCOUNT / "courses.db"))
     _apply(tmp_path, ACCOUNT_DOC, sql_connection(dbEngine="sqlite", database=db), sql_plugin())
     capsys.readouterr()
     assert cli.main(["plugin", "test", "course_db", "--account", ACCOUNT, "-o", "table"]) == 0
@@ -102,10 +102,10 @@ def test_plugin_test_of_an_unknown_plugin_is_not_found(aws, capsys):
 
 
 def test_an_api_and_a_sql_connection_cannot_share_a_name(aws, tmp_path, capsys):
-    assert _apply(tmp_path, ACCOUNT_DOC, api_connection(name="example_connection", base_url="https://api.example.org")) == 0
+    assert _apply(tmp_path, ACCOUNT_DOC, api_connection(name="example_connection")) == 0
     capsys.readouterr()
 
-    assert _apply(tmp_path, sql_connection(name="example_connection", dbEngine="sqlite", database="/tmp/x.db")) == 3
+    assert _apply(tmp_path, sql_connection(name="example_connection", dbEngine="sqlite", database="x.db")) == 3
 
     err = capsys.readouterr().err
     assert "metadata.name: a ApiConnection named 'example_connection' already exists" in err
@@ -114,7 +114,7 @@ def test_an_api_and_a_sql_connection_cannot_share_a_name(aws, tmp_path, capsys):
 
 
 def test_the_same_name_twice_in_one_file_is_refused_before_anything_is_stored(aws, tmp_path, capsys):
-    code = _apply(tmp_path, ACCOUNT_DOC, api_connection(name="example_connection", base_url="https://api.example.org"), sql_connection(name="example_connection", dbEngine="sqlite", database="/tmp/x.db"))
+    code = _apply(tmp_path, ACCOUNT_DOC, api_connection(name="example_connection"), sql_connection(name="example_connection", dbEngine="sqlite", database="x.db"))
     assert code == 3
     assert "already exists" in capsys.readouterr().err
     from smarter.store import storage
@@ -123,8 +123,8 @@ def test_the_same_name_twice_in_one_file_is_refused_before_anything_is_stored(aw
 
 
 def test_kind_names_as_smarter_and_kubectl_write_them(aws, tmp_path, capsys):
-    db = make_sqlite(str(tmp_path / "courses.db"))
-    _apply(tmp_path, ACCOUNT_DOC, sql_connection(dbEngine="sqlite", database=db), sql_plugin(), api_connection(base_url="https://api.example.org"))
+    db = make_sqlite(str(tmp_path / ACCOUNT / "courses.db"))
+    _apply(tmp_path, ACCOUNT_DOC, sql_connection(dbEngine="sqlite", database=db), sql_plugin(), api_connection())
     capsys.readouterr()
     assert cli.main(["get", "sqlconnections", "--account", ACCOUNT, "-o", "name"]) == 0
     assert capsys.readouterr().out.splitlines() == ["connection/catalogue_db"]
@@ -137,7 +137,7 @@ def test_kind_names_as_smarter_and_kubectl_write_them(aws, tmp_path, capsys):
 
 
 def test_every_problem_of_a_connection_is_reported_in_one_run(aws, tmp_path, capsys):
-    bad = sql_connection(dbEngine="sqlite", database="/tmp/x.db")
+    bad = sql_connection(dbEngine="sqlite", database="x.db")
     bad["spec"]["connection"].update(hostnme="db.example.org", prot=5432)
     bad["spec"]["conection"] = {}
 
@@ -151,7 +151,7 @@ def test_every_problem_of_a_connection_is_reported_in_one_run(aws, tmp_path, cap
 
 
 def test_apply_warns_about_test_values_it_cannot_use_and_stores_the_plugin(aws, tmp_path, capsys):
-    db = make_sqlite(str(tmp_path / "courses.db"))
+    db = make_sqlite(str(tmp_path / ACCOUNT / "courses.db"))
     plugin = sql_plugin(testValues=[{"name": "keyword", "value": "Python"}, {"name": "level", "value": "beginner"}])
 
     assert _apply(tmp_path, ACCOUNT_DOC, sql_connection(dbEngine="sqlite", database=db), plugin) == 0

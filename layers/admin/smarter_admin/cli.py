@@ -443,14 +443,14 @@ def apikey_create(
     return 0
 
 
-@apikey_app.command("revoke", epilog="Examples:\n\n  smarter apikey revoke ci\n\n  smarter apikey revoke 8f3a2c1d   # by key id")
-def apikey_revoke(name: Annotated[str, typer.Argument(help="The key's name or key id.", show_default=False)], account: Account = None, output_format: Output = None) -> int:
+@apikey_app.command("revoke", epilog="Examples:\n\n  smarter apikey revoke 8f3a2c1d4e5f   # by key id\n\n  smarter apikey revoke ci             # a name only one live key has")
+def apikey_revoke(name: Annotated[str, typer.Argument(help="The key id, or a name that exactly one live key has (names may repeat).", show_default=False)], account: Account = None, output_format: Output = None) -> int:
     """Revoke an API key: requests with it are refused from now on (other containers within SMARTER_CACHE_TTL)."""
     number = account_of(account)
-    doc = auth.find_key(number, name)
+    doc = auth.find_key(number, name)  # several live keys of that name: refused, naming their ids
     if doc is None:
         raise NotFound(f"no API key {name!r} in account {number}")
-    revoked = auth.revoke_key(doc)
+    revoked = auth.revoke_key(doc)  # idempotent: an already revoked key keeps its revoked_at
     emit(revoked, output_format, columns=COLUMNS["apikeys"], name=_name_line("apikeys"), styled="STATUS",
          human=lambda: output.out(f"apikey/{revoked['key_id']} revoked at {revoked['revoked_at']}"))
     return 0

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from smarter.errors import ManifestError, NotFound
+from smarter.errors import ManifestError, NotFound, SmarterError
 from smarter.llm import plugins, providers
 from smarter.schema import ACCOUNT_NUMBER, CLIENT_NAME, collecting_warnings, did_you_mean, validate_model, warn
 from smarter.store import storage
@@ -319,25 +319,63 @@ def _scoped_change(kind: str, table_kind: str, data: dict[str, Any], number: str
 
 
 def _api_key_change(name: str, number: str, spec: ApiKeySpec) -> Change:
-    expires_at = parse_time(spec.expiresAt) if spec.expiresAt else None
-    existing = auth.find_key(number, name)
-    if existing and not existing.get("revoked_at"):
-        # Re-applying changes the limits of the existing key; the secret is never shown again.
+    """Create the key named `name`, or update the one live key of that name
+    (names may repeat: revoked keys keep theirs). An update never widens the
+    key's clients unless the manifest says `allowWidening: true`; `clients`
+    omitted keeps them; the expiry is set anew; one already past is refused."""
+    clients = _wanted_clients(spec.clients)
+    try:
+        expires_at = parse_time(spec.expiresAt) if spec.expiresAt else None
+        expires_at = auth.expiry(expires_at, spec.expiresInDays)
+    except SmarterError as exc:
+        raise ManifestError("spec." + ("expiresInDays" if spec.expiresInDays is not None else "expiresAt"), exc.message.split(": ", 1)[-1]) from None
+    live = auth.live_keys_named(storage.list_api_keys(number), name)
+    if len(live) > 1:
+        ids = ", ".join(sorted(d["key_id"] for d in live))
+        raise ManifestError("metadata.name", f"{len(live)} live keys are named {name!r} (ids {ids}); revoke the extra ones by id first")
+    if live:
+        existing = live[0]
         key_hash = existing.pop("key_hash")
-        after = {**existing, "clients": spec.clients, "limits": limits_doc(spec.limits), "expires_at": iso(expires_at) if expires_at else existing.get("expires_at")}
+        new_clients = existing.get("clients") if spec.clients is None else clients
+        if _widens(existing.get("clients"), new_clients) and not spec.allowWidening:
+            raise ManifestError(
+                "spec.clients",
+                f"this would widen the key {existing['key_id']} from {existing.get('clients')} to {new_clients or 'every client'}; "
+                "set allowWidening: true to mean it, or create a new key",
+            )
+        # The secret is never shown again.
+        after = {**existing, "clients": new_clients, "limits": limits_doc(spec.limits), "expires_at": iso(expires_at) if expires_at else existing.get("expires_at")}
 
         def update() -> dict[str, Any]:
             storage.put_api_key(key_hash, after)
-            return {"kind": "ApiKey", "name": name, "account": number, "key_id": existing["key_id"], "result": "updated"}
+            return {"kind": "ApiKey", "name": name, "account": number, "key_id": existing["key_id"], "clients": new_clients, "expires_at": after["expires_at"], "result": "updated"}
 
         return Change("ApiKey", "APIKEY", name, number, existing, after, update)
 
     def create() -> dict[str, Any]:
-        secret, doc = auth.create_key(number, name, clients=spec.clients, expires_at=expires_at, expires_in_days=spec.expiresInDays, limits=limits_doc(spec.limits))
+        secret, doc = auth.create_key(number, name, clients=clients, expires_at=expires_at, limits=limits_doc(spec.limits))
         return {"kind": "ApiKey", "name": name, "account": number, "key_id": doc["key_id"], "api_key": secret, "result": "created"}
 
-    return Change("ApiKey", "APIKEY", name, number, None, {"name": name, "account": number, "clients": spec.clients, "limits": limits_doc(spec.limits),
+    return Change("ApiKey", "APIKEY", name, number, None, {"name": name, "account": number, "clients": clients, "limits": limits_doc(spec.limits),
                                                          "expires_at": iso(expires_at) if expires_at else None}, create)
+
+
+def _wanted_clients(clients: list[str] | None) -> list[str] | None:
+    """None for every client (omitted or ["*"]), else the named clients."""
+    if clients is None or clients == ["*"]:
+        return None
+    if "*" in clients:
+        raise ManifestError("spec.clients", "'*' means every client and stands alone")
+    for i, client in enumerate(clients):
+        if not CLIENT_NAME.match(client):
+            raise ManifestError(f"spec.clients.{i}", f"{client!r} is not a client name")
+    return sorted(set(clients))
+
+
+def _widens(old: list[str] | None, new: list[str] | None) -> bool:
+    if old is None:
+        return False  # already every client
+    return new is None or not set(new) <= set(old)
 
 
 def _secret_change(name: str, number: str, spec: SecretSpec, description: str | None) -> Change:

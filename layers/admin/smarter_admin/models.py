@@ -111,9 +111,13 @@ class ClientSpec(Strict):
 
 
 class ApiKeySpec(Strict):
-    clients: list[str] | None = None
+    # Omitted: all clients when created, unchanged when re-applied. ["*"]: all
+    # clients. An empty list is refused (it would read as "all").
+    clients: list[str] | None = Field(default=None, min_length=1)
     expiresAt: str | None = None
     expiresInDays: int | None = Field(default=None, ge=1, le=3650)
+    # Re-applying may narrow a key's clients; widening them must be asked for.
+    allowWidening: bool = False
     limits: Limits | None = None
 
 

@@ -58,6 +58,18 @@ class Settings:
     db_ca_bundle: str = ""
     # The role a plugin call assumes, with a session policy limited to its account; empty = no assume (local).
     plugin_role_arn: str = ""
+    # One deadline per request (deadline.py): API Gateway's 29 s, less what
+    # the journal write and the answer need.
+    request_timeout_seconds: float = 29.0
+    journal_reserve_seconds: float = 2.0
+    # Lambda's synchronous response limit is 6 MB; an envelope above the cap
+    # is refused (response_too_large), never truncated.
+    max_response_bytes: int = 5 * MIB
+    max_provider_response_bytes: int = 4 * MIB
+    max_messages: int = 500
+    max_json_depth: int = 32
+    # Request bodies are journaled, redacted, up to this size (a digest above).
+    journal_body_bytes: int = 64 * 1024
     # Platform default limits, JSON {"account": {...}, "client": {...}, "key": {...}} (tenancy/limits.py).
     default_limits: str = ""
     # Where the UsageFunction parks journal stream records it cannot read (an SQS queue URL).
@@ -77,7 +89,7 @@ def settings() -> Settings:
         max_body_bytes=_int("SMARTER_MAX_BODY_BYTES", 4 * MIB),
         cache_ttl_seconds=_float("SMARTER_CACHE_TTL", 30.0),
         max_tool_rounds=_int("SMARTER_MAX_TOOL_ROUNDS", 5),
-        # API Gateway cuts a REST request at 29 s: a provider call must end well before.
+        # A cap per provider call; the request's deadline usually ends it first.
         provider_timeout_seconds=_float("SMARTER_PROVIDER_TIMEOUT", 25.0),
         provider_max_retries=_int("SMARTER_PROVIDER_MAX_RETRIES", 2),
         journal_ttl_days=_int("SMARTER_JOURNAL_TTL_DAYS", 90),
@@ -91,6 +103,13 @@ def settings() -> Settings:
         sqlite_root=os.environ.get("SMARTER_SQLITE_ROOT", "").strip(),
         db_ca_bundle=os.environ.get("SMARTER_DB_CA_BUNDLE", "").strip(),
         plugin_role_arn=os.environ.get("SMARTER_PLUGIN_ROLE_ARN", "").strip(),
+        request_timeout_seconds=_float("SMARTER_REQUEST_TIMEOUT", 29.0),
+        journal_reserve_seconds=_float("SMARTER_JOURNAL_RESERVE", 2.0),
+        max_response_bytes=_int("SMARTER_MAX_RESPONSE_BYTES", 5 * MIB),
+        max_provider_response_bytes=_int("SMARTER_MAX_PROVIDER_RESPONSE_BYTES", 4 * MIB),
+        max_messages=_int("SMARTER_MAX_MESSAGES", 500),
+        max_json_depth=_int("SMARTER_MAX_JSON_DEPTH", 32),
+        journal_body_bytes=_int("SMARTER_JOURNAL_BODY_BYTES", 64 * 1024),
         default_limits=os.environ.get("SMARTER_DEFAULT_LIMITS", "").strip(),
         usage_failure_queue=os.environ.get("SMARTER_USAGE_FAILURE_QUEUE", "").strip(),
     )

@@ -72,6 +72,13 @@ class ToolLoopLimit(SmarterError):
     type = "tool_round_limit"
 
 
+class ResponseTooLarge(SmarterError):
+    """The answer would exceed SMARTER_MAX_RESPONSE_BYTES (Lambda's synchronous limit is 6 MB)."""
+
+    status = 502
+    type = "response_too_large"
+
+
 class ProviderTimeout(SmarterError):
     status = 504
     type = "provider_timeout"

@@ -31,11 +31,14 @@ class Strict(BaseModel):
 
 def describe_validation_error(exc: ValidationError) -> str:
     """One line naming every offending field, e.g. `messages.0.role: Input should be ...`."""
+    errors = exc.errors(include_input=False, include_url=False)
     parts = []
-    for error in exc.errors():
+    for error in errors[:10]:
         path = ".".join(str(p) for p in error["loc"]) or "body"
         message = error["msg"].removeprefix("Value error, ")
         parts.append(f"{path}: {message}")
+    if len(errors) > 10:
+        parts.append(f"and {len(errors) - 10} more")
     return "; ".join(parts)
 
 

@@ -36,7 +36,8 @@ from smarter.edge import web
 from smarter.edge.streams import SSE_HEADERS, StreamedResponse, cors_headers
 from smarter.errors import BadRequest, MethodNotAllowed, NotFound, SmarterError
 from smarter.llm import chat
-from smarter.llm.messages import ChatMessage
+from smarter.deadline import Deadline
+from smarter.llm.messages import ChatMessage, check_message_count
 from smarter.llm.streaming import DONE, event
 from smarter.schema import PLUGIN_NAME, SESSION_KEY, describe_validation_error
 from smarter.store.journal import RequestRecord
@@ -134,6 +135,7 @@ class ChatCompletionRequest(BaseModel):
 def parse_request(body: Any) -> ChatCompletionRequest:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object: an OpenAI chat completion request with 'messages'")
+    check_message_count(body)
     messages = body.get("messages")
     if isinstance(messages, list):
         # OpenAI's newer name for system instructions; providers behind us may only know `system`.
@@ -165,7 +167,7 @@ def _cors(event: APIGatewayProxyEvent) -> dict[str, str]:
 class Exchange:
     """One request on the OpenAI API: its event, its journal record and the headers every answer carries."""
 
-    def __init__(self, raw_event: dict[str, Any], command: str):
+    def __init__(self, raw_event: dict[str, Any], command: str, context: Any = None):
         self.event = APIGatewayProxyEvent(raw_event)
         self.record = RequestRecord(
             "LLMClient",
@@ -174,6 +176,7 @@ class Exchange:
             path=self.event.path,
             host=web.domain_name(raw_event),
             headers=raw_event.get("headers"),
+            deadline=Deadline.for_request(raw_event, context),  # a buffered answer's; streams are not held to it
         )
 
     def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -198,7 +201,7 @@ def handle(raw_event: dict[str, Any], context: Any = None) -> dict[str, Any] | S
     """Answer one request on a client host's /v1 routes; journaled whatever happens."""
     path = (raw_event.get("path") or "").rstrip("/")
     command = {CHAT_PATH: "chat.completions", MODELS_PATH: "models"}.get(path, "openai")
-    exchange = Exchange(raw_event, command)
+    exchange = Exchange(raw_event, command, context)
     try:
         method = exchange.event.http_method
         if method == "OPTIONS":
@@ -215,7 +218,7 @@ def handle(raw_event: dict[str, Any], context: Any = None) -> dict[str, Any] | S
     except SmarterError as exc:
         return exchange.error(exc)
     except Exception:
-        logger.exception("unhandled error")
+        logger.exception("unhandled error", extra={"journal_key": exchange.record.key})
         return exchange.error(SmarterError("internal error; the journal key identifies this request"))
 
 
@@ -228,7 +231,7 @@ def _preflight(exchange: Exchange) -> dict[str, Any]:
             "Access-Control-Max-Age": "600",
         })
     exchange.record.finish(204, None)
-    return {"statusCode": 204, "headers": headers, "body": ""}
+    return {"statusCode": 204, "headers": {**headers, JOURNAL_HEADER: exchange.record.key}, "body": ""}
 
 
 def _client(exchange: Exchange) -> hosts.ResolvedClient:
@@ -265,7 +268,7 @@ def _models(exchange: Exchange) -> dict[str, Any]:
 
 def _chat_completions(exchange: Exchange) -> dict[str, Any] | StreamedResponse:
     resolved = _client(exchange)
-    body = web.json_body(SimpleNamespace(current_event=exchange.event))  # the same size and JSON checks as every route
+    body = web.json_body(SimpleNamespace(current_event=exchange.event), exchange.record)  # the same size, encoding and JSON checks as every route
     request = parse_request(body)
     turn = request.turn(_session_header(exchange))
     exchange.record.request["body"] = {k: v for k, v in body.items() if k != "messages"} | {"messages": len(request.messages)}

@@ -24,8 +24,10 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from smarter.edge import web
 from smarter.edge.envelope import envelope
 from smarter.edge.streams import SSE_HEADERS, StreamedResponse, cors_headers
-from smarter.errors import BadRequest, NotFound, SmarterError
+from smarter.errors import BadRequest, Forbidden, NotFound, SmarterError
 from smarter.llm import providers, streaming
+from smarter.llm.messages import parse_offline_request
+from smarter.redact import REDACTED, scrub
 from smarter.store.journal import RequestRecord
 from smarter.tenancy import auth, hosts, limits
 
@@ -42,7 +44,7 @@ def _wants_stream(raw_event: dict[str, Any]) -> bool:
         return False
     try:
         body = json.loads(APIGatewayProxyEvent(raw_event).decoded_body if raw_event.get("isBase64Encoded") else raw_event.get("body") or "")
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # not UTF-8, not JSON, nested too deeply
         return False
     return isinstance(body, dict) and body.get("stream") is True
 
@@ -62,10 +64,17 @@ def handle_if_streaming(raw_event: dict[str, Any]) -> dict[str, Any] | StreamedR
             raise NotFound(f"{event.path} is served on the platform host only")
         key = auth.authenticate(event.headers)
         record.account, record.api_key_id = key["account"], key["key_id"]
+        if key.get("clients"):
+            raise Forbidden(
+                f"this API key is limited to the clients {', '.join(key['clients'])}; "
+                "the passthrough needs a key of the whole account (no clients list)"
+            )
         target = providers.get_provider(provider_name)
-        body = web.json_body(SimpleNamespace(current_event=event))  # the same size and JSON checks
+        body = web.json_body(SimpleNamespace(current_event=event), record)  # the same size, encoding and JSON checks
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object: an OpenAI-style chat completion request")
+        if target.name == "offline":
+            parse_offline_request(body)
         # The same budgets as the buffered passthrough: the key's and the account's.
         record.plan = limits.plan(key, key["account"], None)
         limits.reserve(record.plan, record, provider=target.name, model=str(body.get("model") or target.default_model), body=body, first=True)
@@ -73,7 +82,7 @@ def handle_if_streaming(raw_event: dict[str, Any]) -> dict[str, Any] | StreamedR
     except SmarterError as exc:
         return _envelope(record, exc.status, envelope(record.thing, record.command, record.key, error=exc), {**cors, **exc.headers})
     except Exception:
-        logger.exception("unhandled error")
+        logger.exception("unhandled error", extra={"journal_key": record.key})
         failure = SmarterError("internal error; the journal key identifies this request")
         return _envelope(record, 500, envelope(record.thing, record.command, record.key, error=failure), cors)
 
@@ -81,10 +90,14 @@ def handle_if_streaming(raw_event: dict[str, Any]) -> dict[str, Any] | StreamedR
         # Not a stream (an error, or a provider that ignores `stream`): the buffered passthrough's answer.
         raw = b"".join(forward.chunks)
         forward.close()
+        # As the buffered passthrough: never the platform's key, and error text scrubbed.
+        key = providers.provider_key(target) or ""
+        text = raw.decode("utf-8", "replace")
+        text = scrub(text, [key]) if forward.status >= 400 else (text.replace(key, REDACTED) if len(key) >= 6 else text)
         try:
-            answer: Any = json.loads(raw)
-        except ValueError:
-            answer = raw.decode("utf-8", "replace")
+            answer: Any = json.loads(text)
+        except (ValueError, RecursionError):
+            answer = text
         if isinstance(answer, dict):
             record.add_usage(answer.get("usage"))
         data = {"status": forward.status, "body": answer}
@@ -126,7 +139,7 @@ class _Tap:
             self.events += 1
             try:
                 payload = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(payload, dict):
                 self.assembler.add(payload)

@@ -3,6 +3,8 @@ handler, body parsing, and the journaled run of every request."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any
 
@@ -12,8 +14,9 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
 
 from smarter.config import settings
+from smarter.deadline import Deadline
 from smarter.edge.envelope import envelope
-from smarter.errors import BadRequest, NotFound, PayloadTooLarge, SmarterError
+from smarter.errors import BadRequest, NotFound, PayloadTooLarge, ResponseTooLarge, SmarterError
 from smarter.store.journal import RequestRecord
 from smarter.tenancy import limits
 
@@ -62,7 +65,8 @@ def make_resolver(thing: str, command: str) -> APIGatewayRestResolver:
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        logger.exception("unhandled error")
+        record: RequestRecord = app.context["record"]
+        logger.exception("unhandled error", extra={"journal_key": record.key})
         return error_response(SmarterError("internal error; the journal key identifies this request"))
 
     return app
@@ -74,34 +78,103 @@ def _meta(record: RequestRecord) -> dict[str, Any]:
 
 def domain_name(event: dict[str, Any]) -> str:
     """The host API Gateway matched (requestContext.domainName), not the Host header."""
-    return ((event.get("requestContext") or {}).get("domainName") or "").lower()
+    return str((event.get("requestContext") or {}).get("domainName") or "").lower()
 
 
-def json_body(app: APIGatewayRestResolver) -> Any:
-    """The request body as JSON, within the size limit, or a clear 400/413."""
-    raw = app.current_event.body
+def raw_body(app: Any) -> bytes:
+    """The request body's bytes (base64 decoded when API Gateway encoded it),
+    within the size limit, or a clear 400/413."""
+    event = app.current_event
+    raw = event.body
     if raw is None or raw == "":
         raise BadRequest("the request has no body: send a JSON object")
-    body_bytes = app.current_event.decoded_body.encode("utf-8") if app.current_event.is_base64_encoded else raw.encode("utf-8")
+    if event.is_base64_encoded:
+        try:
+            data = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("the body is marked base64-encoded but is not valid base64") from None
+    else:
+        # A string API Gateway built; lone surrogates survive to fail the UTF-8 check below.
+        data = raw.encode("utf-8", errors="surrogatepass")
     limit = settings().max_body_bytes
-    if len(body_bytes) > limit:
-        raise PayloadTooLarge(f"the body is {len(body_bytes)} bytes; the limit is {limit} bytes")
+    if len(data) > limit:
+        raise PayloadTooLarge(f"the body is {len(data)} bytes; the limit is {limit} bytes")
+    return data
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_body(app: Any, record: RequestRecord | None = None) -> Any:
+    """The request body as JSON: within the size limit (413), valid UTF-8, valid
+    JSON without NaN/Infinity, nested no deeper than SMARTER_MAX_JSON_DEPTH (400).
+    The body is kept for the journal, redacted and capped. `app` is the resolver,
+    or anything with a `current_event` (the streaming routes) with its `record`."""
+    record = record if record is not None else app.context["record"]
+    data = raw_body(app)
     try:
-        return json.loads(body_bytes)
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        record.keep_body(f"<{len(data)} bytes, not UTF-8>", len(data))
+        raise BadRequest(f"the body is not valid UTF-8 (byte {exc.start}): send JSON encoded as UTF-8") from None
+    depth = settings().max_json_depth
+    try:
+        body = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        record.keep_body(text, len(data))
+        raise BadRequest(f"the body is nested too deeply; the limit is {depth} levels") from None
+    except ValueError as exc:
+        record.keep_body(text, len(data))
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    if _deeper_than(body, depth):
+        record.keep_body(text, len(data))
+        raise BadRequest(f"the body is nested more than {depth} levels deep (SMARTER_MAX_JSON_DEPTH)")
+    record.keep_body(body, len(data))
+    return body
 
 
-def ok(app: APIGatewayRestResolver, data: Any, *, status: int = 200, **metadata: Any) -> Response:
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels (no recursion: a hostile body cannot exhaust the stack)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def ok(app: APIGatewayRestResolver, data: Any, *, status: int = 200, headers: dict[str, str] | None = None, **metadata: Any) -> Response:
     record: RequestRecord = app.context["record"]
     body = envelope(record.thing, record.command, record.key, data=data, **_meta(record), **metadata)
-    return _respond(record, status, body)
+    return _respond(record, status, body, headers=headers)
 
 
 def _respond(record: RequestRecord, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    """The JSON answer; the record keeps the envelope itself for the journal."""
+    """The JSON answer; the record keeps the envelope itself for the journal.
+    An answer over SMARTER_MAX_RESPONSE_BYTES is replaced by a response_too_large
+    error (never truncated: half a JSON answer is no answer), and the request
+    stores no session messages, since the caller never saw them."""
+    text = json.dumps(body, default=str)  # ASCII: characters are bytes
+    limit = settings().max_response_bytes
+    if len(text) > limit:
+        error = ResponseTooLarge(
+            f"the answer would be {len(text)} bytes; the limit is {limit} bytes (SMARTER_MAX_RESPONSE_BYTES; Lambda answers at most 6 MB)"
+        )
+        record.pending.clear()
+        record.response_bytes = len(text)
+        status, headers = error.status, None
+        body = envelope(record.thing, record.command, record.key, error=error, **_meta(record))
+        text = json.dumps(body, default=str)
     record.response = body
-    return Response(status_code=status, content_type=CONTENT_TYPE, body=json.dumps(body, default=str), headers=headers)
+    return Response(status_code=status, content_type=CONTENT_TYPE, body=text, headers=headers)
 
 
 def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, *, thing: str, command: str) -> dict[str, Any]:
@@ -109,13 +182,23 @@ def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, *, 
     record = RequestRecord(
         thing,
         command,
-        method=event.get("httpMethod", ""),
-        path=event.get("path", ""),
+        method=str(event.get("httpMethod") or ""),
+        path=str(event.get("path") or ""),
         host=domain_name(event),
         headers=event.get("headers"),
+        deadline=Deadline.for_request(event, context),
     )
+    # Every log line of this request carries its journal key.
+    logger.append_keys(journal_key=record.key)
     app.append_context(record=record)
-    response = app.resolve(event, context)
+    try:
+        response = app.resolve(event, context)
+    except Exception:  # a failure before routing (a malformed event): still an envelope, still journaled
+        logger.exception("unhandled error", extra={"journal_key": record.key})
+        error = SmarterError("internal error; the journal key identifies this request")
+        body = envelope(record.thing, record.command, record.key, error=error, **_meta(record))
+        record.response = body
+        response = {"statusCode": 500, "headers": {"Content-Type": CONTENT_TYPE}, "body": json.dumps(body), "isBase64Encoded": False}
     # Our envelopes are journaled as built; only Powertools' own answers (the
     # CORS preflight) are read back from the response.
     journaled = record.response if record.response is not None else _parsed(response.get("body"))

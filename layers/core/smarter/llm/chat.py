@@ -3,6 +3,7 @@ plugins offered as tools and a bounded tool-call loop. Knows nothing of HTTP."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Generator
@@ -14,7 +15,8 @@ from aws_lambda_powertools import Logger
 
 from smarter.cache import TTLCache
 from smarter.config import settings
-from smarter.errors import ToolLoopLimit
+from smarter.deadline import Deadline
+from smarter.errors import ProviderTimeout, ToolLoopLimit
 from smarter.llm import plugins, providers
 from smarter.llm.messages import PromptRequest
 from smarter.store import sessions, storage
@@ -131,12 +133,15 @@ def _run_tool(call: dict[str, Any], by_name: dict[str, dict[str, Any]], context:
     return _tool_message(call, content), entry
 
 
-def _run_tools(calls: list[dict[str, Any]], by_name, context: plugins.PluginContext, round_no: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def _run_tools(calls: list[dict[str, Any]], by_name, context: plugins.PluginContext, round_no: int, deadline: Deadline | None = None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """A round's calls, in parallel, answered in the order asked. A call that
-    outlives the plugin timeout (plus grace) is answered with an error; the
-    model must get a result for every call id, or the provider refuses the next round."""
+    outlives the plugin timeout (plus grace) or the request's deadline is answered
+    with an error; the model must get a result for every call id, or the provider
+    refuses the next round."""
     started = time.perf_counter()
     budget = context.timeout_seconds + TOOL_GRACE_SECONDS
+    if deadline is not None:
+        budget = deadline.cap(budget)
     run = calls[:MAX_CALLS_PER_ROUND]
     futures = [_pool.submit(_run_tool, call, by_name, context, round_no) for call in run]
     wait(futures, timeout=budget)
@@ -261,7 +266,12 @@ def converse(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *,
     if stream:
         yield {"model": model}  # what the chunks will name, before any content
 
+    # The buffered answer's one deadline (API Gateway's 29 s); a stream is not
+    # held to it (REST streaming runs up to 15 minutes) and keeps its own timeouts.
+    deadline = None if stream else record.deadline
     for round_no in range(1, settings().max_tool_rounds + 1):
+        if deadline is not None and deadline.expired():
+            raise ProviderTimeout(f"the request's deadline ({deadline.budget:.1f} s) passed after {round_no - 1} rounds")
         body: dict[str, Any] = {"model": model, "messages": conversation + transcript, "temperature": temperature, "max_tokens": max_tokens, **extra}
         if tools:
             body["tools"] = tools
@@ -275,7 +285,7 @@ def converse(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *,
 
             completion = yield from streaming.stream_completion(provider, body)
         else:
-            completion = providers.chat_completion(provider, body)
+            completion = providers.chat_completion(provider, body, deadline)
         record.provider_ms += completion.provider_ms
         record.add_usage(completion.body.get("usage"))
         message = completion.body["choices"][0].get("message") or {}
@@ -287,7 +297,10 @@ def converse(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *,
         caller_calls = [call for call in calls if _call_name(call) in caller_names]
         ours = [call for call in calls if _call_name(call) not in caller_names]
         if ours:
-            for tool_message, entry in _run_tools(ours, by_name, context, round_no):
+            # A plugin call gets its own timeout or what is left of the deadline, whichever
+            # is shorter (never 0, which some clients read as "no timeout").
+            round_context = context if deadline is None else dataclasses.replace(context, timeout_seconds=max(deadline.cap(context.timeout_seconds), 0.1))
+            for tool_message, entry in _run_tools(ours, by_name, round_context, round_no, deadline):
                 transcript.append(tool_message)
                 record.tool_calls.append(entry)
         if caller_calls:

@@ -2,22 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from smarter.config import settings
 from smarter.errors import BadRequest
 from smarter.schema import SESSION_KEY, describe_validation_error
+
+
+# Content size is bounded by the body limit (SMARTER_MAX_BODY_BYTES); these
+# bound the counts that cost work per item.
+MAX_CONTENT_PARTS = 100
+
+
+class ToolFunction(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(max_length=256)
+    arguments: str | dict[str, Any] | None = None
+
+
+class ToolCall(BaseModel):
+    """An assistant's tool call, as the OpenAI wire format has it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = Field(default=None, max_length=256)
+    type: str = "function"
+    function: ToolFunction
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
-    name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-    tool_call_id: str | None = None
+    content: str | Annotated[list[dict[str, Any]], Field(max_length=MAX_CONTENT_PARTS)] | None = None
+    name: str | None = Field(default=None, max_length=256)
+    tool_calls: list[ToolCall] | None = Field(default=None, max_length=128)
+    tool_call_id: str | None = Field(default=None, max_length=256)
 
     @model_validator(mode="after")
     def _content_required(self) -> "ChatMessage":
@@ -29,6 +52,32 @@ class ChatMessage(BaseModel):
 
     def to_openai(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
+
+
+class OfflineToolFunction(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(max_length=256)
+    parameters: dict[str, Any] | None = None
+
+
+class OfflineTool(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "function"
+    function: OfflineToolFunction
+
+
+class OfflineRequest(BaseModel):
+    """A passthrough body for the offline provider. Real providers get the body
+    unchanged and judge it themselves; the offline provider runs in-process, so
+    its input is checked here like any other handler input."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    tools: list[OfflineTool] | None = Field(default=None, max_length=128)
 
 
 class PromptRequest(BaseModel):
@@ -45,12 +94,33 @@ class PromptRequest(BaseModel):
         return value or None
 
 
+def check_message_count(body: dict[str, Any]) -> None:
+    """At most SMARTER_MAX_MESSAGES messages, checked before validating any of them."""
+    messages = body.get("messages")
+    limit = settings().max_messages
+    if isinstance(messages, list) and len(messages) > limit:
+        raise BadRequest(f"messages: {len(messages)} messages in one request; the limit is {limit} (SMARTER_MAX_MESSAGES)")
+
+
 def parse_prompt_request(body: Any) -> PromptRequest:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object with a 'messages' list")
+    check_message_count(body)
     try:
         return PromptRequest.model_validate(body)
     except ValidationError as exc:
         raise BadRequest(describe_validation_error(exc)) from None
+
+
+def parse_offline_request(body: Any) -> dict[str, Any]:
+    """The passthrough body for the offline provider, checked; returned as sent."""
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object: an OpenAI-style chat completion request")
+    check_message_count(body)
+    try:
+        OfflineRequest.model_validate(body)
+    except ValidationError as exc:
+        raise BadRequest(describe_validation_error(exc)) from None
+    return body
 
 

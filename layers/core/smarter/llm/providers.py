@@ -1,7 +1,10 @@
 """LLM providers: a registry of OpenAI-compatible endpoints.
 
-Every provider, built in or local, is called through the openai SDK with a
-timeout and bounded retries. Keys come from Secrets Manager
+Every provider, built in or local, is called over its OpenAI-compatible
+HTTP API with urllib3 (one pool per container), inside the request's one
+deadline: connecting, waiting, every byte read, every retry and every
+Retry-After wait. Answers are bounded in bytes and checked for shape before
+the chat loop reads them. Keys come from Secrets Manager
 (`{SMARTER_SECRET_PREFIX}{name}`, cached per container). The `offline`
 provider answers in-process and is only ever used when a client names it:
 a real provider without a key is an error, never a silent fallback.
@@ -9,15 +12,24 @@ a real provider without a key is an error, never a silent fallback.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
+import random
+import socket
+import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from smarter.cache import TTLCache
 from smarter.config import settings
+from smarter.deadline import Deadline
 from smarter.errors import NotFound, ProviderError, ProviderNotConfigured, ProviderTimeout, RateLimited
+from smarter.redact import scrub
+from smarter.schema import describe_validation_error
 
 
 @dataclass(frozen=True)
@@ -33,7 +45,10 @@ class Provider:
         return f"{settings().secret_prefix}{self.name}"
 
     def public(self) -> dict[str, Any]:
-        info = asdict(self)
+        """What any key holder may see. The base URL is the provider's published
+        one: an operator's override (SMARTER_PROVIDER_{NAME}_BASE_URL: a proxy,
+        an internal host) is infrastructure and is never shown to tenants."""
+        info = asdict(_builtin(self.name) or self)
         info.pop("needs_key")
         info["is_default"] = self.name == default_provider_name()
         return info
@@ -64,6 +79,10 @@ def _with_overrides(provider: Provider) -> Provider:
 
 def all_providers() -> list[Provider]:
     return [_with_overrides(p) for p in BUILTINS]
+
+
+def _builtin(name: str) -> Provider | None:
+    return next((p for p in BUILTINS if p.name == name), None)
 
 
 def get_provider(name: str) -> Provider:
@@ -111,52 +130,274 @@ def require_key(provider: Provider) -> str:
 
 # --- calls -----------------------------------------------------------------------
 
-_clients: dict[tuple[str, str, int], Any] = {}
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+# Headers a passthrough caller needs to pace itself, passed on as the provider sent them.
+RATE_HEADERS = ("retry-after", "retry-after-ms")
+RATE_HEADER_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+CONNECT_TIMEOUT = 5.0
+READ_CHUNK = 64 * 1024
+
+_pool: Any = None
+# The end of the provider call running on this thread, for the header watchdog.
+_call = threading.local()
 
 
-def openai_client(provider: Provider, key: str, *, max_retries: int | None = None):
-    """One SDK client per provider, key and retry policy, reused across requests."""
-    retries = settings().provider_max_retries if max_retries is None else max_retries
-    cache_key = (provider.base_url, key, retries)
-    client = _clients.get(cache_key)
-    if client is None:
-        import openai  # imported on first use: it costs half a second of cold start
+def _http():
+    """One urllib3 pool manager per container: keep-alive connections to providers."""
+    global _pool
+    if _pool is None:
+        import urllib3
 
-        client = openai.OpenAI(
-            api_key=key,
-            base_url=provider.base_url,
-            timeout=settings().provider_timeout_seconds,
-            max_retries=retries,
-        )
-        _clients[cache_key] = client
-    return client
+        try:  # the CA bundle the SDKs use, when present; else the system's
+            import certifi
+
+            _pool = urllib3.PoolManager(num_pools=16, maxsize=4, retries=False, ca_certs=certifi.where())
+        except ImportError:
+            _pool = urllib3.PoolManager(num_pools=16, maxsize=4, retries=False)
+        _pool.pool_classes_by_scheme = _watched_pools()
+    return _pool
+
+
+class _Watchdog:
+    """One thread per container that cuts connections whose time is up; cheaper
+    than a timer thread per call (a few microseconds to watch and unwatch)."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._watched: dict[int, tuple[float, Any]] = {}
+        self._next = 0
+        self._thread: threading.Thread | None = None
+
+    def watch(self, conn: Any, ends: float) -> int:
+        with self._cv:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="provider-watchdog", daemon=True)
+                self._thread.start()
+            self._next += 1
+            self._watched[self._next] = (ends, conn)
+            self._cv.notify()
+            return self._next
+
+    def unwatch(self, token: int) -> None:
+        with self._cv:
+            self._watched.pop(token, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                now = time.monotonic()
+                for token in [t for t, (ends, _) in self._watched.items() if ends <= now]:
+                    _cut(self._watched.pop(token)[1])
+                soonest = min((ends for ends, _ in self._watched.values()), default=None)
+                self._cv.wait(None if soonest is None else max(soonest - now, 0.001))
+
+
+def _cut(conn: Any) -> None:
+    try:
+        conn.sock.shutdown(socket.SHUT_RDWR)
+    except Exception:
+        pass
+
+
+_watchdog = _Watchdog()
+
+
+def _watched_pools() -> dict[str, Any]:
+    """Connection pools whose connections are cut when the call's time is up while
+    the status line and headers are still coming: http.client reads them with the
+    socket timeout set once, so a provider trickling its headers a byte at a time
+    would otherwise outlive the deadline. The body is read in `_post`, where each
+    read has the time left."""
+    import urllib3
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+
+    class Watched:
+        def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+            ends = getattr(_call, "ends", None)
+            token = _watchdog.watch(self, ends) if ends is not None else None
+            try:
+                return super().getresponse(*args, **kwargs)
+            finally:
+                if token is not None:
+                    _watchdog.unwatch(token)
+
+    class WatchedHTTP(Watched, HTTPConnection):
+        pass
+
+    class WatchedHTTPS(Watched, HTTPSConnection):
+        pass
+
+    class HTTPPool(urllib3.HTTPConnectionPool):
+        ConnectionCls = WatchedHTTP
+
+    class HTTPSPool(urllib3.HTTPSConnectionPool):
+        ConnectionCls = WatchedHTTPS
+
+    return {"http": HTTPPool, "https": HTTPSPool}
+
+
+class AnswerTooLarge(ProviderError):
+    """The provider's answer passed SMARTER_MAX_PROVIDER_RESPONSE_BYTES (not retried: it would again)."""
 
 
 @dataclass
-class Completion:
-    body: dict[str, Any]
-    provider_ms: float
+class Answer:
+    """One HTTP answer of a provider, read whole within the deadline and the byte cap."""
+
+    status: int
+    headers: dict[str, str]  # names in lower case, for lookups
+    data: bytes
+    provider_ms: float = 0.0
+    sent_headers: dict[str, str] = field(default_factory=dict)  # as the provider spelled them
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
+
+    def rate_headers(self) -> dict[str, str]:
+        return {k: v for k, v in self.sent_headers.items() if k.lower() in RATE_HEADERS or k.lower().startswith(RATE_HEADER_PREFIXES)}
 
 
-def _send(provider: Provider, request: dict[str, Any], *, max_retries: int | None = None):
-    """POST the body to the provider's /chat/completions through the SDK, with
-    its timeout and retries. Returns the final HTTP response whatever its
-    status; a timeout or an unreachable provider is our error."""
-    client = openai_client(provider, require_key(provider), max_retries=max_retries)
-    import openai
+def _post(provider: Provider, key: str, payload: bytes, deadline: Deadline) -> Answer:
+    """POST to the provider's /chat/completions once. Every wait is capped by what
+    is left of the deadline; the body is read chunk by chunk so that a provider
+    dripping bytes is cut off at the deadline, and one sending too much at the cap."""
+    import urllib3
 
+    url = f"{provider.base_url}/chat/completions"
+    limit = settings().max_provider_response_bytes
+    per_call = deadline.cap(settings().provider_timeout_seconds)
+    if per_call <= 0:
+        raise _timeout(provider, deadline)
+    call_ends = time.monotonic() + per_call
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Accept": "application/json", "Accept-Encoding": "identity"}
+    started = time.perf_counter()
+    _call.ends = call_ends
     try:
-        # The body is already the wire JSON: posting it skips the SDK's per-call
-        # walk over typed params (about a millisecond of CPU per request).
-        return client.post("/chat/completions", body=request, cast_to=_raw_response_type())
-    except openai.APITimeoutError:
-        raise ProviderTimeout(
-            f"the provider {provider.name!r} did not answer within {settings().provider_timeout_seconds:g} s"
-        ) from None
-    except openai.APIStatusError as exc:
-        return exc.response  # after the SDK's bounded retries
-    except openai.APIConnectionError as exc:
-        raise ProviderError(f"could not reach the provider {provider.name!r}: {exc.__class__.__name__}") from None
+        response = _http().request(
+            "POST",
+            url,
+            body=payload,
+            headers=headers,
+            timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT, per_call), read=per_call),
+            redirect=False,  # the key is for this host only
+            preload_content=False,
+            decode_content=False,
+            retries=False,
+        )
+    except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError, TimeoutError, socket.timeout):
+        raise _timeout(provider, deadline) from None
+    except urllib3.exceptions.HTTPError as exc:
+        if time.monotonic() >= call_ends:  # cut by the header watchdog
+            raise _timeout(provider, deadline) from None
+        raise ProviderError(f"could not reach the provider {provider.name!r}: {_reason(exc)}") from None
+    finally:
+        _call.ends = None
+    sent_headers = dict(response.headers.items())
+    answer_headers = {k.lower(): v for k, v in sent_headers.items()}
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            left = call_ends - time.monotonic()
+            if left <= 0:
+                _discard(response)
+                raise _timeout(provider, deadline, reading=True)
+            sock = getattr(getattr(response, "connection", None), "sock", None)
+            if sock is not None:
+                sock.settimeout(left)  # each read waits at most until the deadline
+            chunk = response.read1(READ_CHUNK) if hasattr(response, "read1") else response.read(READ_CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                _discard(response)
+                raise AnswerTooLarge(f"the provider {provider.name!r} sent more than {limit} bytes (SMARTER_MAX_PROVIDER_RESPONSE_BYTES)")
+            chunks.append(chunk)
+    except (urllib3.exceptions.ReadTimeoutError, TimeoutError, socket.timeout):
+        _discard(response)
+        raise _timeout(provider, deadline, reading=True) from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        _discard(response)
+        raise ProviderError(f"the provider {provider.name!r} broke off its answer: {_reason(exc)}") from None
+    response.release_conn()
+    return Answer(response.status, answer_headers, b"".join(chunks), (time.perf_counter() - started) * 1000, sent_headers)
+
+
+def _discard(response: Any) -> None:
+    """Close a connection whose answer we stop reading: it cannot be reused."""
+    try:
+        conn = getattr(response, "connection", None)
+        response.drain_conn = None  # never read the rest
+        if conn is not None:
+            conn.close()
+        response.close()
+    except Exception:
+        pass
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    return reason.__class__.__name__
+
+
+def _timeout(provider: Provider, deadline: Deadline, *, reading: bool = False) -> ProviderTimeout:
+    what = "finish its answer" if reading else "answer"
+    return ProviderTimeout(f"the provider {provider.name!r} did not {what} within the request's deadline ({deadline.budget:.1f} s)")
+
+
+def _retry_after(answer: Answer) -> float | None:
+    """Retry-After in seconds (a number or an HTTP date), if the provider sent one."""
+    millis = answer.headers.get("retry-after-ms")  # OpenAI's, more precise when sent
+    if millis:
+        try:
+            return float(millis) / 1000
+        except ValueError:
+            pass
+    value = answer.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        try:
+            moment = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(moment.timestamp() - time.time(), 0.0)
+
+
+def _send(provider: Provider, request: dict[str, Any], deadline: Deadline, *, max_retries: int) -> Answer:
+    """POST with bounded retries (429, 5xx, unreachable) that fit in the deadline.
+    A Retry-After longer than what is left is not waited for: the caller gets the
+    provider's answer at once (a 429 with its Retry-After)."""
+    key = require_key(provider)
+    payload = json.dumps(request, separators=(",", ":"), default=str).encode("utf-8")
+    provider_ms = 0.0
+    attempt = 0
+    while True:
+        last = attempt >= max_retries
+        started = time.perf_counter()
+        try:
+            answer = _post(provider, key, payload, deadline)
+        except ProviderTimeout:
+            raise
+        except ProviderError as exc:
+            provider_ms += (time.perf_counter() - started) * 1000
+            wait = min(0.25 * 2**attempt, 2.0)
+            if last or isinstance(exc, AnswerTooLarge) or wait > deadline.remaining() - 1.0:
+                raise
+        else:
+            provider_ms += answer.provider_ms
+            answer.provider_ms = provider_ms
+            if last or answer.status not in RETRY_STATUSES:
+                return answer
+            hinted = _retry_after(answer)
+            wait = hinted if hinted is not None else min(0.25 * 2**attempt, 2.0) * (0.5 + random.random() / 2)
+            if wait > deadline.remaining() - 1.0:
+                return answer  # waiting would outlast the request: answer now
+        time.sleep(wait)
+        attempt += 1
 
 
 def _offline(request: dict[str, Any]) -> dict[str, Any]:
@@ -165,46 +406,107 @@ def _offline(request: dict[str, Any]) -> dict[str, Any]:
     return complete(request)
 
 
-def chat_completion(provider: Provider, request: dict[str, Any]) -> Completion:
-    """A chat completion as the provider's JSON body, with errors mapped to ours."""
+# What the chat loop reads of an answer; anything else in it is kept as sent.
+class _Function(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    arguments: str | dict[str, Any] | None = None
+
+
+class _ToolCall(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str | None = None
+    function: _Function
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    content: str | list[Any] | None = None
+    tool_calls: list[_ToolCall] | None = None
+
+
+class _Choice(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    message: _Message
+
+
+class _Usage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+class ProviderCompletion(BaseModel):
+    """The shape of a chat completion the prompt path relies on."""
+
+    model_config = ConfigDict(extra="allow")
+    choices: list[_Choice] = Field(min_length=1)
+    usage: _Usage | None = None
+
+
+@dataclass
+class Completion:
+    body: dict[str, Any]
+    provider_ms: float
+
+
+def chat_completion(provider: Provider, request: dict[str, Any], deadline: Deadline | None = None) -> Completion:
+    """A chat completion as the provider's JSON body, with errors mapped to ours.
+    An answer that is not a chat completion is a provider error (502), whatever it holds."""
+    deadline = deadline or Deadline(settings().request_timeout_seconds)
     started = time.perf_counter()
     if provider.name == "offline":
         return Completion(_offline(request), (time.perf_counter() - started) * 1000)
-    response = _send(provider, request)
-    provider_ms = (time.perf_counter() - started) * 1000
-    if response.status_code == 429:
-        retry_after = response.headers.get("retry-after")
+    answer = _send(provider, request, deadline, max_retries=settings().provider_max_retries)
+    key = provider_key(provider)
+    if answer.status == 429:
         raise RateLimited(
-            f"the provider {provider.name!r} is rate limiting: {_provider_message(response)}",
-            headers={"Retry-After": retry_after} if retry_after else None,
+            f"the provider {provider.name!r} is rate limiting: {_provider_message(answer, key)}",
+            headers=answer.rate_headers() or None,
         )
-    if response.status_code >= 400:
-        raise ProviderError(f"the provider {provider.name!r} answered {response.status_code}: {_provider_message(response)}")
+    if 300 <= answer.status < 400:
+        raise ProviderError(f"the provider {provider.name!r} answered {answer.status} (a redirect; redirects are not followed, the key is for this host only)")
+    if answer.status >= 400 or answer.status < 200:
+        raise ProviderError(f"the provider {provider.name!r} answered {answer.status}: {_provider_message(answer, key)}")
+    if not answer.data.strip():
+        raise ProviderError(f"the provider {provider.name!r} sent an empty answer")
     try:
-        body = json.loads(response.text)
-    except ValueError:
+        body = json.loads(answer.data)
+    except (ValueError, RecursionError):
         raise ProviderError(f"the provider {provider.name!r} sent a body that is not JSON") from None
-    if not isinstance(body, dict) or not isinstance(body.get("choices"), list) or not body["choices"]:
-        raise ProviderError(f"the provider {provider.name!r} sent a response without choices")
-    return Completion(body, provider_ms)
-
-
-def _provider_message(response: Any) -> str:
-    """The provider's own error message (OpenAI's `{"error": {"message"}}` or a bare body)."""
+    if not isinstance(body, dict):
+        raise ProviderError(f"the provider {provider.name!r} sent JSON that is not a chat completion")
     try:
-        body = json.loads(response.text)
-    except ValueError:
-        return response.text[:500]
+        ProviderCompletion.model_validate(body)
+    except ValidationError as exc:
+        raise ProviderError(f"the provider {provider.name!r} sent an answer of the wrong shape: {describe_validation_error(exc)}"[:1000]) from None
+    return Completion(body, answer.provider_ms)
+
+
+def _provider_message(answer: Answer, key: str | None = None) -> str:
+    """The provider's own error message (OpenAI's `{"error": {"message"}}` or a bare body),
+    scrubbed of anything that looks like a credential."""
+    try:
+        body = json.loads(answer.data)
+    except (ValueError, RecursionError):
+        return scrub(answer.text[:500], [key or ""]) or "(no message)"
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:500]
-        return str(body.get("message") or body)[:500]
-    return str(body)[:500]
+            text = str(error["message"])
+        else:
+            text = str(body.get("message") or body)
+    else:
+        text = str(body)
+    return scrub(text[:500], [key or ""])
 
 
 def reset() -> None:
-    _clients.clear()
+    global _pool
+    if _pool is not None:
+        _pool.clear()
+    _pool = None
     _keys.clear()
 
 
@@ -213,28 +515,29 @@ class Forwarded:
     status: int
     body: Any
     provider_ms: float
+    headers: dict[str, str] = field(default_factory=dict)
 
 
-def forward(provider: Provider, request: dict[str, Any]) -> Forwarded:
-    """Send a raw chat-completions body and return the provider's status and
-    body unchanged (the passthrough API). No retries: the caller sees exactly
-    what the provider said, 429s included."""
+def forward(provider: Provider, request: dict[str, Any], deadline: Deadline | None = None) -> Forwarded:
+    """Send a raw chat-completions body and return the provider's status, body and
+    rate-limit headers (the passthrough API). No retries: the caller sees exactly
+    what the provider said, 429s included. The platform's key is removed from
+    anything returned, and an error body is scrubbed of credential-looking text."""
+    deadline = deadline or Deadline(settings().request_timeout_seconds)
     started = time.perf_counter()
     if provider.name == "offline":
         return Forwarded(200, _offline(request), (time.perf_counter() - started) * 1000)
-    response = _send(provider, request, max_retries=0)
-    provider_ms = (time.perf_counter() - started) * 1000
+    answer = _send(provider, request, deadline, max_retries=0)
+    if 300 <= answer.status < 400:
+        raise ProviderError(f"the provider {provider.name!r} answered {answer.status} (a redirect; redirects are not followed, the key is for this host only)")
+    key = provider_key(provider)
+    text = answer.text
+    if answer.status >= 400:
+        text = scrub(text, [key or ""])
+    elif key and key in text:
+        text = text.replace(key, "[redacted]")
     try:
-        body: Any = json.loads(response.text)
-    except ValueError:
-        body = response.text
-    return Forwarded(response.status_code, body, provider_ms)
-
-
-def _raw_response_type():
-    """The HTTP response class the SDK returns untouched when asked for it."""
-    try:  # openai 3 ships on httpx2; older releases on httpx
-        import httpx2 as httpx
-    except ImportError:
-        import httpx
-    return httpx.Response
+        body: Any = json.loads(text)
+    except (ValueError, RecursionError):
+        body = text
+    return Forwarded(answer.status, body, answer.provider_ms, answer.rate_headers())

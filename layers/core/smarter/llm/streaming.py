@@ -24,6 +24,7 @@ from typing import Any
 from smarter.config import settings
 from smarter.errors import ProviderError, ProviderTimeout, RateLimited
 from smarter.llm import providers
+from smarter.redact import scrub
 
 _http: Any = None
 
@@ -66,13 +67,13 @@ def _message_of(raw: bytes) -> str:
     """The provider's own error message (OpenAI's `{"error": {"message"}}` or the bare body)."""
     try:
         body = json.loads(raw)
-    except ValueError:
-        return raw[:500].decode("utf-8", "replace")
+    except (ValueError, RecursionError):
+        return scrub(raw[:500].decode("utf-8", "replace"))
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:500]
-    return str(body)[:500]
+            return scrub(str(error["message"])[:500])
+    return scrub(str(body)[:500])
 
 
 def sse_data(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
@@ -87,7 +88,7 @@ def sse_data(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
             continue
         try:
             payload = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ProviderError("the provider sent a stream event that is not JSON") from None
         if isinstance(payload, dict) and "error" in payload and not payload.get("choices"):
             raise ProviderError(f"the provider failed mid-stream: {_message_of(data.encode())}")

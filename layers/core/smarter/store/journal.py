@@ -9,6 +9,7 @@ is written to S3 and to the log, so it is never lost.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -19,6 +20,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from smarter.config import settings
+from smarter.deadline import Deadline
+from smarter.redact import scrub, scrub_json
 from smarter.store import aws
 
 logger = Logger(child=True)
@@ -48,9 +51,11 @@ def safe_headers(headers: dict[str, str] | None) -> dict[str, str]:
 class RequestRecord:
     """What one request did, gathered as it runs and written when it ends."""
 
-    def __init__(self, thing: str, command: str, *, method: str, path: str, host: str, headers: dict[str, str] | None):
+    def __init__(self, thing: str, command: str, *, method: str, path: str, host: str, headers: dict[str, str] | None, deadline: Deadline | None = None):
         self.key = new_key()
         self.started = time.perf_counter()
+        # The request's one deadline (deadline.py); the CLI gets API Gateway's budget.
+        self.deadline = deadline or Deadline.for_request()
         self.thing = thing
         self.command = command
         self.account: str | None = None
@@ -73,17 +78,22 @@ class RequestRecord:
         self.pending: list[tuple[str, dict[str, Any]]] = []
         # The envelope answered, once built (web._respond).
         self.response: dict[str, Any] | None = None
+        # The size of an answer refused as too large (web._respond), for the journal.
+        self.response_bytes: int | None = None
 
-    def add_usage(self, usage: dict[str, Any] | None) -> None:
-        """Add one provider answer's usage, its cost at the record's price, and what
-        the call really used to its reservation (settled by the UsageFunction)."""
+    def add_usage(self, usage: Any) -> None:
+        """Add one provider answer's usage (a `usage` of another shape counts nothing),
+        its cost at the record's price, and what the call really used to its
+        reservation (settled by the UsageFunction)."""
+        if not isinstance(usage, dict):
+            usage = {}
         call: dict[str, int] = {}
         for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
-            value = (usage or {}).get(name)
-            if isinstance(value, int) and not isinstance(value, bool):
+            value = usage.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**12:
                 call[name] = value
-        cached = ((usage or {}).get("prompt_tokens_details") or {}).get("cached_tokens")
-        if isinstance(cached, int) and cached > 0:
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") if isinstance(usage.get("prompt_tokens_details"), dict) else None
+        if isinstance(cached, int) and not isinstance(cached, bool) and 0 < cached < 10**12:
             call["cached_tokens"] = cached
         for name, value in call.items():
             self.usage[name] = self.usage.get(name, 0) + value
@@ -94,6 +104,22 @@ class RequestRecord:
         if self.reservations and "used" not in self.reservations[-1]:
             tokens = call.get("total_tokens", call.get("prompt_tokens", 0) + call.get("completion_tokens", 0))
             self.reservations[-1]["used"] = {"tokens": tokens, "usd": format(cost, "f")}
+
+    def keep_body(self, body: Any, size: int) -> None:
+        """Journal the request body: redacted (secret-named fields blanked,
+        credential-looking strings scrubbed) and, above SMARTER_JOURNAL_BODY_BYTES,
+        replaced by its size and SHA-256 so the record stays small."""
+        limit = settings().journal_body_bytes
+        if size <= limit:
+            self.request["body"] = scrub_json(body)
+        else:
+            text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"), default=str)
+            self.request["body"] = {
+                "omitted": f"over SMARTER_JOURNAL_BODY_BYTES ({limit})",
+                "bytes": size,
+                "sha256": hashlib.sha256(text.encode("utf-8", errors="replace")).hexdigest(),
+                "head": scrub(text[:1024]),
+            }
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -121,6 +147,7 @@ class RequestRecord:
             "cost_usd": format(self.cost_usd.normalize(), "f"),
             "reservations": self.reservations,
             "tool_calls": self.tool_calls,
+            **({"refused_response_bytes": self.response_bytes} if self.response_bytes else {}),
         }
 
     def finish(self, status: int, response: Any) -> None:

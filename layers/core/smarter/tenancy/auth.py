@@ -44,6 +44,27 @@ def parse_time(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def check_clients(clients: list[str] | None) -> list[str] | None:
+    """None (all the account's clients) or a non-empty, sorted list. An empty list is
+    refused rather than read as "all": it would grant the opposite of what it says."""
+    if clients is None:
+        return None
+    if not clients:
+        raise BadRequest("clients: an empty list would allow no client; omit clients for every client of the account, or name at least one")
+    return sorted(set(clients))
+
+
+def expiry(expires_at: datetime | None = None, expires_in_days: int | None = None) -> datetime | None:
+    """When a key created or updated now expires; a time already past is refused."""
+    if expires_in_days is not None:
+        if expires_in_days < 1:
+            raise BadRequest("expiresInDays: must be at least 1")
+        return now() + timedelta(days=expires_in_days)
+    if expires_at is not None and expires_at <= now():
+        raise BadRequest(f"expiresAt: {iso(expires_at)} is already past; a key must expire in the future (revoke a key to stop it now)")
+    return expires_at
+
+
 def create_key(
     account: str,
     name: str,
@@ -53,14 +74,14 @@ def create_key(
     expires_in_days: int | None = None,
     limits: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    if expires_in_days:
-        expires_at = now() + timedelta(days=expires_in_days)
+    clients = check_clients(clients)
+    expires_at = expiry(expires_at, expires_in_days)
     key_id, secret = new_key()
     doc = {
         "key_id": key_id,
         "account": account,
         "name": name,
-        "clients": sorted(set(clients)) if clients else None,
+        "clients": clients,
         "created_at": iso(now()),
         "expires_at": iso(expires_at) if expires_at else None,
         "revoked_at": None,
@@ -71,10 +92,23 @@ def create_key(
 
 
 def find_key(account: str, key_id_or_name: str) -> dict[str, Any] | None:
-    for doc in storage.list_api_keys(account):
-        if key_id_or_name in (doc["key_id"], doc["name"]):
+    """The key with this id; else the one live key with this name. Names may repeat
+    (a revoked key keeps its name), so a name naming several live keys is an error."""
+    keys = storage.list_api_keys(account)
+    for doc in keys:
+        if doc["key_id"] == key_id_or_name:
             return doc
-    return None
+    live = live_keys_named(keys, key_id_or_name)
+    if len(live) > 1:
+        ids = ", ".join(sorted(d["key_id"] for d in live))
+        raise BadRequest(f"{len(live)} live keys are named {key_id_or_name!r} (ids {ids}); name the key by its id")
+    if live:
+        return live[0]
+    return next((d for d in keys if d["name"] == key_id_or_name), None)
+
+
+def live_keys_named(keys: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [d for d in keys if d["name"] == name and not d.get("revoked_at")]
 
 
 def revoke_key(doc: dict[str, Any]) -> dict[str, Any]:
@@ -115,5 +149,6 @@ def authenticate(headers: dict[str, str] | None) -> dict[str, Any]:
 def authorize_client(key: dict[str, Any], account: str, client: str) -> None:
     if key["account"] != account:
         raise Forbidden("this API key belongs to another account")
-    if key.get("clients") and client not in key["clients"]:
+    # None means every client of the account; a list (never empty) names the allowed ones.
+    if key.get("clients") is not None and client not in key["clients"]:
         raise Forbidden(f"this API key is not allowed to call the client {client!r}")
