@@ -5,11 +5,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smarter import tracing
+from smarter.edge import passthrough as passthrough_checks
 from smarter.edge import passthrough_stream, web
-from smarter.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, ProviderNotConfigured
+from smarter.errors import MethodNotAllowed, NotFound, ProviderNotConfigured
 from smarter.llm import providers
-from smarter.llm.messages import parse_offline_request
-from smarter.tenancy import auth, hosts, limits
+from smarter.tenancy import auth, hosts
 
 logger = Logger()
 tracer = tracing.tracer(web.TRACED_MODULES)  # the X-Ray SDK only when tracing is on
@@ -31,22 +31,9 @@ def passthrough(provider: str):
     record = app.context["record"]
     record.provider = provider[:64]
     key = _platform_key()
-    if key.get("clients"):
-        # The passthrough spends the platform's provider keys on any model and
-        # prompt: a key limited to some clients is not meant to reach it.
-        raise Forbidden(
-            f"this API key is limited to the clients {', '.join(key['clients'])}; "
-            "the passthrough needs a key of the whole account (no clients list)"
-        )
+    passthrough_checks.require_account_key(key)
     target = providers.get_provider(provider)
-    body = web.json_body(app)
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object: an OpenAI-style chat completion request")
-    if target.name == "offline":
-        parse_offline_request(body)
-    # The passthrough counts against the same budgets: the key's and the account's.
-    record.plan = limits.plan(key, key["account"], None)
-    limits.reserve(record.plan, record, provider=target.name, model=str(body.get("model") or target.default_model), body=body, first=True)
+    body = passthrough_checks.admit(record, key, target, web.json_body(app))
     forwarded = providers.forward(target, body, record.deadline)
     record.provider_ms += forwarded.provider_ms
     if isinstance(forwarded.body, dict):

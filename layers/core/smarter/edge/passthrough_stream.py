@@ -21,12 +21,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from smarter.edge import web
+from smarter.edge import passthrough, web
 from smarter.edge.envelope import envelope
 from smarter.edge.streams import SSE_HEADERS, StreamedResponse, cors_headers
-from smarter.errors import BadRequest, Forbidden, NotFound, SmarterError
+from smarter.errors import NotFound, SmarterError
 from smarter.llm import providers, streaming
-from smarter.llm.messages import parse_offline_request
 from smarter.redact import REDACTED, scrub
 from smarter.store.journal import RequestRecord
 from smarter.tenancy import auth, hosts, limits
@@ -64,20 +63,10 @@ def handle_if_streaming(raw_event: dict[str, Any]) -> dict[str, Any] | StreamedR
             raise NotFound(f"{event.path} is served on the platform host only")
         key = auth.authenticate(event.headers)
         record.account, record.api_key_id = key["account"], key["key_id"]
-        if key.get("clients"):
-            raise Forbidden(
-                f"this API key is limited to the clients {', '.join(key['clients'])}; "
-                "the passthrough needs a key of the whole account (no clients list)"
-            )
+        passthrough.require_account_key(key)
         target = providers.get_provider(provider_name)
-        body = web.json_body(SimpleNamespace(current_event=event), record)  # the same size, encoding and JSON checks
-        if not isinstance(body, dict):
-            raise BadRequest("the body must be a JSON object: an OpenAI-style chat completion request")
-        if target.name == "offline":
-            parse_offline_request(body)
-        # The same budgets as the buffered passthrough: the key's and the account's.
-        record.plan = limits.plan(key, key["account"], None)
-        limits.reserve(record.plan, record, provider=target.name, model=str(body.get("model") or target.default_model), body=body, first=True)
+        # The same size, encoding, JSON and budget checks as the buffered passthrough.
+        body = passthrough.admit(record, key, target, web.json_body(SimpleNamespace(current_event=event), record))
         forward = streaming.open_forward(target, body)
     except SmarterError as exc:
         return _envelope(record, exc.status, envelope(record.thing, record.command, record.key, error=exc), {**cors, **exc.headers})
