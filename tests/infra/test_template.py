@@ -608,8 +608,16 @@ def test_deps_layer_pins_boto3_beside_the_botocore_the_tracer_brings():
         for line in lines
         if line.strip() and not line.lstrip().startswith("#")
     }
-    assert names == {"aws-lambda-powertools", "boto3", "openai", "pydantic", "pyyaml", "pg8000", "urllib3", "sqlglot"}
+    assert names == {"aws-lambda-powertools", "boto3", "httpx2", "pydantic", "pyyaml", "pg8000", "urllib3", "sqlglot"}
     assert any(line.startswith("aws-lambda-powertools[tracer]") for line in lines)
+
+
+def test_deps_layer_carries_no_openai_sdk():
+    """No function imports the SDK (providers go over urllib3, streams over httpx2): it would only add to the layer and cold start."""
+    text = (ROOT / "layers/deps/requirements.txt").read_text()
+    assert not [line for line in text.splitlines() if line.strip().lower().startswith("openai")]
+    for source in [*(ROOT / "layers").rglob("*.py"), *(ROOT / "functions").rglob("*.py")]:
+        assert not re.search(r"^\s*(import openai|from openai\b)", source.read_text(), re.M), source
 
 
 @pytest.mark.parametrize(("logical_id", "folder"), [("CoreLayer", "layers/core"), ("PluginsLayer", "layers/plugins"), ("AdminLayer", "layers/admin")])

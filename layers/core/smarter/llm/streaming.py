@@ -9,8 +9,8 @@ bytes, forwarded as they arrive.
 
 Both use httpx directly (one client per container): streams are raw
 forwarding, where the openai SDK's parsing would only cost CPU per chunk.
-The httpx is the one the openai SDK ships on (httpx2 since openai 3), so the
-functions carry no second HTTP client.
+The httpx is httpx2 (what the openai SDK ships on since openai 3), a runtime
+dependency of its own: the SDK itself is not in the layer.
 """
 
 from __future__ import annotations
