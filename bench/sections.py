@@ -277,11 +277,15 @@ def side_by_side(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) ->
     version = litellm_proxy.ensure_installed(log)
     workers = stack.start_workers(8, count_aws_calls=False)
     log("side by side: starting LiteLLM's proxy")
+    spawned = time.perf_counter()
     litellm = litellm_proxy.start(stack.log_dir, stack.upstream_url)
+    # Spawn to healthy: what a LiteLLM container's cold start costs, beside our functions' cold starts.
+    startup_ms = round((time.perf_counter() - spawned) * 1000, 1)
     stack.services.append(litellm)
     key = stack.api_key
     out: dict[str, Any] = {
         "litellm_version": version,
+        "litellm_startup_ms": startup_ms,
         "method": (
             "Same upstream, same messages. Smarter runs as Lambda does: one request at a time per process, so "
             "concurrency c uses c gateway processes (c warm containers); prompt_1proc at c=8 shows one process "

@@ -99,4 +99,9 @@ def test_smoke_run_writes_every_section_with_numbers(tmp_path):
     assert "Cost per million requests" in proc.stdout
 
     assert results["targets"] and all(_number(t["measured"]) for t in results["targets"])
+    # Issue 15's targets, each with the Smarter and LiteLLM figures behind it, side by side.
+    issue15 = [t for t in results["targets"] if t["issue"] == 15]
+    assert len(issue15) == 7, [t["target"] for t in issue15]
+    assert all(_number(t["smarter"]) and _number(t["litellm"]) for t in issue15), issue15
+    assert _positive(results["side_by_side"]["litellm_startup_ms"])
     assert "Targets" in proc.stdout
