@@ -13,35 +13,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from bench import procs, sections
-from bench.stack import ACCOUNT, API_DOMAIN, CLIENT, BenchStack
-
-
-def _run(python: Path, root: Path, function: str, event_file: Path, env: dict[str, str]) -> dict[str, Any]:
-    started = time.perf_counter()
-    proc = subprocess.Popen([str(python), "-m", "bench.coldstart", function, str(event_file)], env=env, cwd=root,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    result: dict[str, Any] | None = None
-    try:
-        for line in proc.stdout:
-            if line.startswith("RESULT "):
-                result = json.loads(line[len("RESULT "):])
-                result["total_ms"] = (time.perf_counter() - started) * 1000
-                break
-        proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    if result is None:
-        raise RuntimeError(f"cold start of {function} in {root} gave no answer")
-    return result
+from bench.stack import BenchStack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,12 +40,15 @@ def main(argv: list[str] | None = None) -> int:
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name in checkouts}
             for _ in range(args.runs):
                 for name, (python, root) in checkouts.items():
-                    runs[name].append(_run(python, root, function, event_file, env))
+                    runs[name].append(procs.cold_run(python, root, function, event_file, env))
             for name, found in runs.items():
                 results[f"{function} {name}"] = {
                     "total_ms": round(statistics.median(r["total_ms"] for r in found), 1),
                     "import_ms": round(statistics.median(r["import_ms"] for r in found), 1),
                     "first_request_ms": round(statistics.median(r["first_request_ms"] for r in found), 1),
+                    # CPU from spawn to answer: steadier than wall time on a shared machine.
+                    "cpu_ms": round(statistics.median(r["cpu_ms"] for r in found), 1),
+                    "modules": found[-1]["modules"],
                     "max_rss_mb": round(max(r["max_rss_mb"] for r in found), 1),
                     "status": sorted({r["status"] for r in found}),
                     "loaded": found[-1]["loaded"],

@@ -12,9 +12,42 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cold_run(python: Path | str, root: Path, function: str, event_file: Path, env: dict[str, str],
+             extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One fresh process of `bench.coldstart` in checkout `root`: its RESULT, with total_ms
+    from spawning it to its answer (not to its exit) and its stderr."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: -X importtime writes a lot
+        started = time.perf_counter()
+        proc = subprocess.Popen([str(python), *extra, "-m", "bench.coldstart", function, str(event_file)], env=env,
+                                cwd=root, stdout=subprocess.PIPE, stderr=errors, text=True)
+        try:
+            line, total = "", None
+            for line in proc.stdout:
+                if line.startswith("RESULT "):
+                    total = (time.perf_counter() - started) * 1000
+                    break
+            proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        errors.seek(0)
+        stderr = errors.read()
+    if total is None:
+        raise RuntimeError(f"cold start of {function} in {root} failed: {stderr[-2000:]}")
+    result = json.loads(line[len("RESULT "):])
+    result["total_ms"] = total
+    result["stderr"] = stderr
+    return result
 
 
 def free_port() -> int:

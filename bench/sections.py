@@ -6,9 +6,7 @@ import collections
 import json
 import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -438,30 +436,8 @@ def cold_start(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> d
 
 
 def _cold_run(function: str, event_file: Path, env: dict[str, str], extra: tuple[str, ...] = ()) -> dict[str, Any]:
-    """One fresh process; total_ms runs from spawning it to its answer (not to its exit)."""
-    with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: -X importtime writes a lot
-        started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, *extra, "-m", "bench.coldstart", function, str(event_file)], env=env,
-                                cwd=procs.ROOT, stdout=subprocess.PIPE, stderr=errors, text=True)
-        try:
-            line, total = "", None
-            for line in proc.stdout:
-                if line.startswith("RESULT "):
-                    total = (time.perf_counter() - started) * 1000
-                    break
-            proc.communicate(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-        errors.seek(0)
-        stderr = errors.read()
-    if total is None:
-        raise RuntimeError(f"cold start of {function} failed: {stderr[-2000:]}")
-    result = json.loads(line[len("RESULT "):])
-    result["total_ms"] = total
-    result["stderr"] = stderr
-    return result
+    """One fresh process of this checkout; total_ms runs from spawning it to its answer (not to its exit)."""
+    return procs.cold_run(sys.executable, procs.ROOT, function, event_file, env, extra)
 
 
 _IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")

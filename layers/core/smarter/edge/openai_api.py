@@ -69,7 +69,7 @@ OPENAI_ERROR_TYPES = {
 
 
 class FunctionSpec(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     name: str
     description: str | None = None
@@ -84,14 +84,14 @@ class FunctionSpec(BaseModel):
 
 
 class ToolSpec(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     type: Literal["function"]
     function: FunctionSpec
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     include_usage: bool = False
 
@@ -99,7 +99,7 @@ class StreamOptions(BaseModel):
 class ChatCompletionRequest(BaseModel):
     """OpenAI's chat completion request; unknown fields are ignored, as OpenAI-compatible servers do."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     model: str | None = None
     messages: list[ChatMessage] = Field(min_length=1)

@@ -17,7 +17,7 @@ MAX_CONTENT_PARTS = 100
 
 
 class ToolFunction(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     name: str = Field(max_length=256)
     arguments: str | dict[str, Any] | None = None
@@ -26,7 +26,7 @@ class ToolFunction(BaseModel):
 class ToolCall(BaseModel):
     """An assistant's tool call, as the OpenAI wire format has it."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     id: str | None = Field(default=None, max_length=256)
     type: str = "function"
@@ -34,7 +34,7 @@ class ToolCall(BaseModel):
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     role: Literal["system", "user", "assistant", "tool"]
     content: str | Annotated[list[dict[str, Any]], Field(max_length=MAX_CONTENT_PARTS)] | None = None
@@ -55,14 +55,14 @@ class ChatMessage(BaseModel):
 
 
 class OfflineToolFunction(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     name: str = Field(max_length=256)
     parameters: dict[str, Any] | None = None
 
 
 class OfflineTool(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     type: str = "function"
     function: OfflineToolFunction
@@ -73,7 +73,7 @@ class OfflineRequest(BaseModel):
     unchanged and judge it themselves; the offline provider runs in-process, so
     its input is checked here like any other handler input."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     model: str | None = None
     messages: list[ChatMessage] = Field(min_length=1)
@@ -81,7 +81,7 @@ class OfflineRequest(BaseModel):
 
 
 class PromptRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     session_key: str | None = None
     messages: list[ChatMessage] = Field(min_length=1)

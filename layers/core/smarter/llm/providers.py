@@ -408,30 +408,30 @@ def _offline(request: dict[str, Any]) -> dict[str, Any]:
 
 # What the chat loop reads of an answer; anything else in it is kept as sent.
 class _Function(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     name: str
     arguments: str | dict[str, Any] | None = None
 
 
 class _ToolCall(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     id: str | None = None
     function: _Function
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     content: str | list[Any] | None = None
     tool_calls: list[_ToolCall] | None = None
 
 
 class _Choice(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     message: _Message
 
 
 class _Usage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
@@ -440,7 +440,7 @@ class _Usage(BaseModel):
 class ProviderCompletion(BaseModel):
     """The shape of a chat completion the prompt path relies on."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     choices: list[_Choice] = Field(min_length=1)
     usage: _Usage | None = None
 
