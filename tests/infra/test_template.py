@@ -598,7 +598,18 @@ def test_parameters_have_the_documented_defaults(template):
 def test_deps_layer_is_built_by_pip_for_arm64(resources):
     layer = resources["DepsLayer"]
     assert layer["Properties"]["ContentUri"] == "layers/deps/"
-    assert layer["Metadata"] == {"BuildMethod": "python3.11", "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+    makefile = (ROOT / "layers/deps/Makefile").read_text()
+    assert "build-DepsLayer:" in makefile
+    assert "--platform manylinux2014_aarch64" in makefile and "--only-binary=:all:" in makefile
+
+
+@pytest.mark.parametrize("folder", ["layers/deps", "layers/core", "layers/plugins", "layers/admin"])
+def test_every_layer_ships_bytecode_that_survives_the_1980_dated_zip(folder):
+    """SAM dates every zipped file 1980-01-01 and /opt is read-only: timestamp .pyc (or none)
+    would be compiled again on every cold start; unchecked-hash .pyc are used as they are."""
+    makefile = (ROOT / folder / "Makefile").read_text()
+    assert "-m compileall" in makefile and "--invalidation-mode unchecked-hash" in makefile
 
 
 def test_deps_layer_pins_boto3_beside_the_botocore_the_tracer_brings():
