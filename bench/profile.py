@@ -25,22 +25,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", choices=("prompt_plain", "passthrough"), default="prompt_plain")
     parser.add_argument("--out", type=Path, help="where to keep the raw stats (pstats format)")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--cpu-only", action="store_true", help="no profiler: the CPU per request alone (for a quick A/B)")
     args = parser.parse_args(argv)
     out = args.out or Path(tempfile.mkdtemp(prefix="smarter-profile-")) / "worker.prof"
 
     stack = BenchStack()
     try:
         stack.start()
-        [worker] = stack.start_workers(1, count_aws_calls=False, extra_env={"SMARTER_BENCH_PROFILE": str(out)})
+        extra_env = {} if args.cpu_only else {"SMARTER_BENCH_PROFILE": str(out)}
+        [worker] = stack.start_workers(1, count_aws_calls=False, extra_env=extra_env)
         key = stack.api_key
         make = {"prompt_plain": lambda i: sections.prompt_request(key, sections.PLAIN),
                 "passthrough": lambda i: sections.passthrough_request(key, sections.PLAIN)}[args.scenario]
         # The warm-up is not profiled: the worker starts profiling at the first request after it.
         result = load.run([worker.port], make, total=args.requests, concurrency=1, warmup=20, cpu_pids=[worker.pid])
-        print(f"{result.count} requests, {result.cpu_s * 1000 / max(result.count, 1):.2f} ms CPU each (profiled: slower)")
+        print(f"{result.count} requests, {result.cpu_s * 1000 / max(result.count, 1):.2f} ms CPU each"
+              + ("" if args.cpu_only else " (profiled: slower)"))
         stack.stop_services([worker])
     finally:
         stack.stop()
+    if args.cpu_only:
+        return 0
     stats = pstats.Stats(str(out))
     stats.strip_dirs()
     print(f"\nstats in {out}\n\n--- own time (tottime) ---")

@@ -10,11 +10,12 @@ import re
 import typing
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from smarter.errors import ManifestError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
 
 ACCOUNT_NUMBER = re.compile(r"^\d{4}-\d{4}-\d{4}$")
 # RFC 1034 label: letters, digits, hyphens; starts with a letter; no trailing hyphen.
@@ -24,9 +25,21 @@ PLUGIN_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SESSION_KEY = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 
 
-class Strict(BaseModel):
-    # Built on first use, not at import: a request path never validates a manifest.
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True, defer_build=True)
+def __getattr__(name: str) -> Any:
+    """`Strict`, the base of manifest models, made on first use: importing this
+    module (its name alphabets) does not import pydantic, so a function whose
+    request path validates nothing with it (the passthrough) never loads it."""
+    if name == "Strict":
+        from pydantic import BaseModel, ConfigDict
+
+        class Strict(BaseModel):
+            # Built on first use, not at import: a request path never validates a manifest.
+            model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True, defer_build=True)
+
+        Strict.__module__ = __name__
+        globals()["Strict"] = Strict
+        return Strict
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -45,6 +58,8 @@ def describe_validation_error(exc: ValidationError) -> str:
 def validate_model(model: type[BaseModel], data: Any, prefix: str) -> BaseModel:
     """Validate `data`; every failure of it becomes one ManifestError naming each
     field (an unknown field gets the closest known one as a suggestion)."""
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -84,6 +99,8 @@ def field_names(model: type[BaseModel], loc: tuple[Any, ...] = ()) -> list[str]:
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
+    from pydantic import BaseModel
+
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in typing.get_args(annotation):

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from smarter.errors import BadRequest, Forbidden
-from smarter.llm.messages import parse_offline_request
 from smarter.llm.providers import Provider
 from smarter.store.journal import RequestRecord
 from smarter.tenancy import limits
@@ -28,6 +27,8 @@ def admit(record: RequestRecord, key: dict[str, Any], target: Provider, body: An
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object: an OpenAI-style chat completion request")
     if target.name == "offline":
+        from smarter.llm.messages import parse_offline_request  # pydantic: only the offline provider needs it here
+
         parse_offline_request(body)
     record.plan = limits.plan(key, key["account"], None)
     limits.reserve(record.plan, record, provider=target.name, model=str(body.get("model") or target.default_model), body=body, first=True)

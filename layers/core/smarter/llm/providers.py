@@ -22,14 +22,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from smarter.cache import TTLCache
 from smarter.config import settings
 from smarter.deadline import Deadline
 from smarter.errors import NotFound, ProviderError, ProviderNotConfigured, ProviderTimeout, RateLimited
 from smarter.redact import scrub
-from smarter.schema import describe_validation_error
 
 
 @dataclass(frozen=True)
@@ -406,45 +403,6 @@ def _offline(request: dict[str, Any]) -> dict[str, Any]:
     return complete(request)
 
 
-# What the chat loop reads of an answer; anything else in it is kept as sent.
-class _Function(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
-    name: str
-    arguments: str | dict[str, Any] | None = None
-
-
-class _ToolCall(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
-    id: str | None = None
-    function: _Function
-
-
-class _Message(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
-    content: str | list[Any] | None = None
-    tool_calls: list[_ToolCall] | None = None
-
-
-class _Choice(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
-    message: _Message
-
-
-class _Usage(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
-
-
-class ProviderCompletion(BaseModel):
-    """The shape of a chat completion the prompt path relies on."""
-
-    model_config = ConfigDict(extra="allow", defer_build=True)
-    choices: list[_Choice] = Field(min_length=1)
-    usage: _Usage | None = None
-
-
 @dataclass
 class Completion:
     body: dict[str, Any]
@@ -477,10 +435,11 @@ def chat_completion(provider: Provider, request: dict[str, Any], deadline: Deadl
         raise ProviderError(f"the provider {provider.name!r} sent a body that is not JSON") from None
     if not isinstance(body, dict):
         raise ProviderError(f"the provider {provider.name!r} sent JSON that is not a chat completion")
-    try:
-        ProviderCompletion.model_validate(body)
-    except ValidationError as exc:
-        raise ProviderError(f"the provider {provider.name!r} sent an answer of the wrong shape: {describe_validation_error(exc)}"[:1000]) from None
+    from smarter.llm import completion_shape  # pydantic, on the first buffered completion only
+
+    problem = completion_shape.problem(body)
+    if problem:
+        raise ProviderError(f"the provider {provider.name!r} sent an answer of the wrong shape: {problem}"[:1000])
     return Completion(body, answer.provider_ms)
 
 
