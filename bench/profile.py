@@ -19,6 +19,28 @@ from bench import load, sections
 from bench.stack import BenchStack
 
 
+def groups(stats: pstats.Stats, requests: int) -> list[tuple[float, float, str]]:
+    """The plain prompt's handler CPU in the parts docs/performance.md ranks: (share %, profiled ms per request, part)."""
+    table = stats.stats  # type: ignore[attr-defined]
+
+    def cum(file_end: str, function: str) -> float:
+        return sum(v[3] for (f, _, n), v in table.items() if f.endswith(file_end) and n == function)
+
+    total, handle, finish = cum("logger.py", "decorate"), cum("web.py", "handle"), cum("journal.py", "finish")
+    resolve, route, run, provider = (cum("api_gateway.py", "resolve"), cum("prompt/app.py", "_prompt"), cum("chat.py", "run_prompt"),
+                                     cum("providers.py", "chat_completion"))
+    parts = [("journal write: BatchWriteItem through botocore (journal.finish)", finish),
+             ("provider call: urllib3 POST and read, shape check (providers.chat_completion)", provider),
+             ("chat loop itself: plugin selection, session items, usage (run_prompt - provider call)", run - provider),
+             ("route outside the chat loop: body JSON, key check, limits plan, envelope", route - run),
+             ("web.handle outside the resolver and the journal write", handle - resolve - finish),
+             ("Powertools Logger/Metrics decorators, EMF flush", total - handle),
+             ("Powertools resolver around the route", resolve - route)]
+    if not total:
+        return []
+    return sorted(((100 * v / total, v * 1000 / max(requests, 1), name) for name, v in parts), reverse=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("--requests", type=int, default=500)
@@ -47,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.cpu_only:
         return 0
     stats = pstats.Stats(str(out))
+    if args.scenario == "prompt_plain":
+        print("\n--- where the handler's CPU goes (cumulative, grouped) ---")
+        for share, ms, name in groups(stats, args.requests):
+            print(f"  {share:5.1f}%  {ms:7.3f} ms/req  {name}")
     stats.strip_dirs()
     print(f"\nstats in {out}\n\n--- own time (tottime) ---")
     stats.sort_stats("tottime").print_stats(args.top)
