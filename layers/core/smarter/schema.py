@@ -36,7 +36,7 @@ def __getattr__(name: str) -> Any:
             # Built on first use, not at import: a request path never validates a manifest.
             model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True, defer_build=True)
 
-        Strict.__module__ = __name__
+        Strict.__module__, Strict.__qualname__ = __name__, "Strict"
         globals()["Strict"] = Strict
         return Strict
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
