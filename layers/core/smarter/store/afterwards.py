@@ -231,9 +231,9 @@ class Extension:
                 continue
             self.invokes += 1
             until = _monotonic_from_epoch_ms(event.get("deadlineMs"))
-            wait = None if until is None else max(until - time.monotonic() - settings().journal_after_margin_seconds, 0.0)
-            # The answer first: until the runtime says it is out (or time is up).
-            self.answered.wait(wait)
+            # The answer first: until the runtime says it is out (or the function's
+            # time is up: Lambda stops it then, whatever this thread does).
+            self.answered.wait(None if until is None else max(until - time.monotonic(), 0.0))
             self.answered.clear()
             time.sleep(0)  # let the runtime's thread finish posting before the write takes the interpreter
             with _lock:
