@@ -266,8 +266,8 @@ def test_a_write_failure_after_the_answer_is_kept_in_s3_and_the_log_and_replayed
     key = out["body"]["metadata"]["key"]
     assert lambda_api.wait_extension_nexts(2)
     assert journal_records(tenant.account, tenant.client) == []
-    kept = aws.client("s3").list_objects_v2(Bucket="smarter-journal", Prefix="journal-fallback/")["Contents"]
-    assert [o["Key"] for o in kept] == [f"journal-fallback/{tenant.account}/{tenant.client}/{key}.json"]
+    kept = aws.client("s3").list_objects_v2(Bucket="smarter-journal", Prefix="journal/_unwritten/")["Contents"]
+    assert [o["Key"] for o in kept] == [f"journal/_unwritten/{tenant.account}/{tenant.client}/{key}.json"]
     lines = kept_log_lines(caplog)
     assert [r["key"] for r in journal.records_in_log(lines)] == [key]
     count_usage()
@@ -275,7 +275,7 @@ def test_a_write_failure_after_the_answer_is_kept_in_s3_and_the_log_and_replayed
 
     assert journal.replay_fallbacks() == {"written": 1, "present": 0, "unreadable": 0}
     assert [r["key"] for r in journal_records(tenant.account, tenant.client)] == [key]
-    assert aws.client("s3").list_objects_v2(Bucket="smarter-journal", Prefix="journal-fallback/").get("KeyCount") == 0
+    assert aws.client("s3").list_objects_v2(Bucket="smarter-journal", Prefix="journal/_unwritten/").get("KeyCount") == 0
     count_usage()
     assert usage_totals(tenant.account) == {"requests": 1, "total_tokens": 20}
     # the session messages kept with it are back too
@@ -307,7 +307,7 @@ def test_no_time_left_after_the_answer_keeps_the_record_in_the_log_and_s3_and_th
     logged = journal.records_in_log(kept_log_lines(caplog))
     assert [r["key"] for r in logged] == [key]
     assert "time ran out" in next(r.reason for r in caplog.records if hasattr(r, "journal_record"))
-    assert aws.client("s3").list_objects_v2(Bucket="smarter-journal", Prefix="journal-fallback/")["KeyCount"] == 1
+    assert aws.client("s3").list_objects_v2(Bucket="smarter-journal", Prefix="journal/_unwritten/")["KeyCount"] == 1
 
     # From the log (the S3 copy may be missing when the function was stopped): once.
     assert [journal.replay(doc) for doc in logged] == [True]
@@ -416,3 +416,52 @@ def test_the_local_gateway_answers_first_and_writes_before_the_function_s_next_r
         assert len(journal_records(tenant.account, tenant.client)) == 2
     finally:
         gateway.stop()
+
+
+def test_the_cli_replays_kept_records_from_s3_and_from_a_log_export_once(tenant, monkeypatch, caplog):
+    from smarter.store import journal
+    from support import smarter_cli
+
+    real = journal._batch_write
+
+    def refuse(writes):
+        raise RuntimeError("DynamoDB is down")
+
+    monkeypatch.setattr(journal, "_batch_write", refuse)
+    caplog.set_level(logging.ERROR)
+    from smarter_local.gateway import LambdaContext
+
+    response = handler("prompt")(prompt_event(tenant), LambdaContext("prompt"))
+    key = json.loads(response["body"])["metadata"]["key"]
+    monkeypatch.setattr(journal, "_batch_write", real)  # DynamoDB is back
+    lines = "\n".join(["START RequestId: 1", *kept_log_lines(caplog), "END RequestId: 1", ""])
+
+    from_log = smarter_cli("journal-replay", "--log", "-", "-o", "json", input=lines)
+    assert from_log.code == 0, from_log.err
+    assert from_log.json() == [{"source": "-", "written": 1, "present": 0, "unreadable": 0}]
+    from_s3 = smarter_cli("journal-replay", "-o", "json")
+    assert from_s3.json() == [{"source": "s3", "written": 0, "present": 1, "unreadable": 0}]
+    again = smarter_cli("journal-replay", "--log", "-", "-o", "json", input=lines)
+    assert again.json()[0]["present"] == 1
+    assert [r["key"] for r in journal_records(tenant.account, tenant.client)] == [key]
+    count_usage()
+    assert usage_totals(tenant.account) == {"requests": 1, "total_tokens": 20}
+
+
+def test_the_usage_schedule_replays_kept_records(tenant, monkeypatch):
+    from smarter.store import journal
+    from smarter_local.gateway import LambdaContext
+
+    real = journal._batch_write
+
+    def refuse(writes):
+        raise RuntimeError("DynamoDB is down")
+
+    monkeypatch.setattr(journal, "_batch_write", refuse)
+    handler("prompt")(prompt_event(tenant), LambdaContext("prompt"))
+    monkeypatch.setattr(journal, "_batch_write", real)  # DynamoDB is back
+    scheduled = {"source": "aws.events", "detail-type": "Scheduled Event"}
+    assert handler("usage")(scheduled, LambdaContext("usage"))["replayed"] == {"written": 1, "present": 0, "unreadable": 0}
+    assert handler("usage")(scheduled, LambdaContext("usage"))["replayed"] == {"written": 0, "present": 0, "unreadable": 0}
+    count_usage()
+    assert usage_totals(tenant.account) == {"requests": 1, "total_tokens": 20}

@@ -6,7 +6,7 @@ path pays one write, and in Lambda it is written after the answer has been
 sent (store/afterwards.py). A record too large for a DynamoDB item goes to S3
 and the item points at it. If DynamoDB refuses the write after retries, or the
 function's time runs out before it, the record is written to the log and to S3
-(`journal-fallback/`), so it is never lost; `replay` puts such a record into
+(`journal/_unwritten/`), so it is never lost; `replay` puts such a record into
 the table once (a conditional put), which is when usage counts it.
 """
 
@@ -38,8 +38,9 @@ MAX_INLINE_BYTES = 350_000
 JOURNAL_SHARDS = 4
 CLIENT_INDEX = "ByClient"
 # Records DynamoDB did not take (a failed or timed-out write), with their session
-# items, until `replay` puts them into the table (journal/ holds oversized payloads).
-FALLBACK_PREFIX = "journal-fallback/"
+# items, until `replay` puts them into the table; under journal/ (where oversized
+# payloads live too), so the request functions write them with the grant they have.
+FALLBACK_PREFIX = "journal/_unwritten/"
 SAFE_HEADERS = {"content-type", "content-length", "user-agent", "origin", "x-forwarded-for", "x-amzn-trace-id", "accept"}
 
 
@@ -273,7 +274,7 @@ def replay(doc: dict[str, Any], session_items: list[dict[str, Any]] | None = Non
 
 
 def replay_fallbacks(limit: int = 1000) -> dict[str, int]:
-    """Replay the records kept in S3 (`journal-fallback/`), deleting each once it
+    """Replay the records kept in S3 (`journal/_unwritten/`), deleting each once it
     is in the table; an unreadable object stays and is counted."""
     s3 = aws.client("s3")
     bucket = settings().journal_bucket
