@@ -92,11 +92,6 @@ def defer(job: Job) -> None:
     run_jobs([job])
 
 
-def deferring() -> bool:
-    """Whether a deferred job would run after the answer (for the answer's headers)."""
-    return getattr(_local, "held", None) is not None or (_extension is not None and _extension.running)
-
-
 def run_jobs(jobs: list[Job], until: float | None = None) -> None:
     """Run each job unless the function's time is up (then keep its record
     through `lost`); a job still running at the margin is kept the same way."""
