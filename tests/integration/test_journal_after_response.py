@@ -465,3 +465,39 @@ def test_the_usage_schedule_replays_kept_records(tenant, monkeypatch):
     assert handler("usage")(scheduled, LambdaContext("usage"))["replayed"] == {"written": 0, "present": 0, "unreadable": 0}
     count_usage()
     assert usage_totals(tenant.account) == {"requests": 1, "total_tokens": 20}
+
+
+def test_a_function_process_registers_its_extension_during_init_and_journals_after_the_answer(tenant, lambda_api):
+    """The PassthroughFunction as Lambda starts it: the exec wrapper, the streaming
+    runtime client, the function module imported (extension registered) before
+    the runtime's first next; the answer posted, then the record, then the
+    extension's next."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from smarter_local.gateway import make_event
+    from support import API_DOMAIN
+
+    root = Path(__file__).resolve().parents[2]
+    headers = {"Host": API_DOMAIN, "Authorization": f"Token {tenant.api_key}"}
+    lambda_api.invoke(make_event("GET", "/v1/whoami", headers, b"", domain=API_DOMAIN, resource="/v1/{proxy+}"))
+    env = {**os.environ, "AWS_LAMBDA_RUNTIME_API": lambda_api.address, "LAMBDA_TASK_ROOT": str(root / "functions" / "passthrough"),
+           "_HANDLER": "app.lambda_handler", "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"}
+    wrapper = root / "layers" / "core" / "bin" / "smarter-stream-runtime"
+    process = subprocess.Popen([str(wrapper), sys.executable, "/var/runtime/bootstrap.py"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        finished = lambda_api.wait_extension_nexts(2, timeout=60)
+        assert finished, process.stdout.read1() if process.poll() is not None else "no second extension next"
+    finally:
+        process.kill()
+        process.wait()
+    # The fake, like Lambda, refuses a registration once the runtime has asked for its first event.
+    assert lambda_api.registered == [{"name": "smarter-after-response", "body": {"events": ["INVOKE"]}}]
+    posted_at, _, posted = lambda_api.responses[0]
+    prelude, _, body = posted.partition(b"\0" * 8)
+    assert json.loads(prelude)["statusCode"] == 200
+    key = json.loads(body)["metadata"]["key"]
+    assert posted_at < lambda_api.extension_next_at[1]
+    assert [r["key"] for r in journal_records(tenant.account, "-")] == [key]
