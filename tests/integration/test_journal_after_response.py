@@ -501,3 +501,40 @@ def test_a_function_process_registers_its_extension_during_init_and_journals_aft
     key = json.loads(body)["metadata"]["key"]
     assert posted_at < lambda_api.extension_next_at[1]
     assert [r["key"] for r in journal_records(tenant.account, "-")] == [key]
+
+
+def test_under_the_managed_runtime_the_handler_s_return_releases_the_write(tenant, lambda_api, write_times, monkeypatch):
+    """Lambda's Python runtime (the PromptFunction) as a loop of next, handler,
+    POST response: the decorator says the answer is out when the handler returns."""
+    import http.client
+
+    from smarter.edge.lambda_stream import Context
+    from smarter.store import afterwards, journal
+
+    timed = journal._batch_write
+    writers: list[str] = []
+
+    def which_thread(writes):
+        writers.append(threading.current_thread().name)
+        timed(writes)
+
+    monkeypatch.setattr(journal, "_batch_write", which_thread)
+
+    assert afterwards.start() is True
+    lambda_api.invoke(prompt_event(tenant))
+    host, port = lambda_api.address.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.request("GET", f"{RUNTIME_API}/invocation/next")
+    response = conn.getresponse()
+    event = json.loads(response.read())
+    request_id = response.headers["Lambda-Runtime-Aws-Request-Id"]
+    result = handler("prompt")(event, Context(request_id, response.headers))
+    conn.request("POST", f"{RUNTIME_API}/invocation/{request_id}/response", body=json.dumps(result).encode())
+    conn.getresponse().read()
+    conn.close()
+    assert lambda_api.wait_extension_nexts(2)
+    (_, write_ended), = write_times
+    assert writers == ["smarter-after-response"]  # the extension's thread, not the handler's
+    assert write_ended < lambda_api.extension_next_at[1]
+    key = json.loads(result["body"])["metadata"]["key"]
+    assert [r["key"] for r in journal_records(tenant.account, tenant.client)] == [key]
