@@ -87,8 +87,9 @@ def defer(job: Job) -> None:
     extension = _extension
     if extension is not None and extension.running:
         with _lock:
-            _pending.append(job)
-        return
+            if extension.running:  # checked again under the lock the stopping thread takes
+                _pending.append(job)
+                return
     run_jobs([job])
 
 
@@ -216,8 +217,8 @@ class Extension:
                 event = self.next_event()
             except Exception:
                 logger.exception("the after-response extension stopped; journal writes go before the answer again")
-                self.running = False
                 with _lock:
+                    self.running = False
                     jobs = _pending[:]
                     _pending.clear()
                 run_jobs(jobs)
