@@ -235,8 +235,7 @@ def apply(file: ManifestFile, dry_run: Annotated[bool, typer.Option("--dry-run",
     """Create or update from a manifest file. Documents are applied in dependency order (accounts, connections, plugins, clients, keys); every document is validated before any is stored."""
     docs = _load(file)
     source = "<stdin>" if str(file) == "-" else str(file)
-    changes = manifests.plan_documents(docs, account=account, source=source)
-    _warn(changes)
+    changes = _plan(docs, account, source)
     if dry_run:
         rows = [{"kind": c.kind, "name": c.name, "account": c.account, "result": f"{c.action} (dry run)"} for c in changes]
         emit(rows, output_format, columns=APPLY_COLUMNS, name=lambda r: f"{r['kind'].lower()}/{r['name']}", human=lambda: [output.out(f"{r['kind']}/{r['name']} {r['result']}") for r in rows])
@@ -260,6 +259,18 @@ def apply(file: ManifestFile, dry_run: Annotated[bool, typer.Option("--dry-run",
     return 0
 
 
+def _plan(docs: list[dict[str, Any]], account: str | None, source: str) -> list[manifests.Change]:
+    """Plan every document; the warnings go to stderr, also when a document is refused."""
+    try:
+        changes = manifests.plan_documents(docs, account=account, source=source)
+    except manifests.DocumentError as exc:
+        for warning in getattr(exc, "warnings", []):
+            output.err(f"warning: {warning}", style="yellow" if output.is_color("err") else None)
+        raise
+    _warn(changes)
+    return changes
+
+
 def _warn(changes: list[manifests.Change]) -> None:
     """What the manifests got wrong without being refused, on stderr."""
     for change in changes:
@@ -275,8 +286,7 @@ def _warn(changes: list[manifests.Change]) -> None:
 def diff(file: ManifestFile, account: Account = None, output_format: Output = None) -> int:
     """Show what applying a manifest file would change, against what is stored. Exits 0 when nothing would change, 1 when something would (as diff(1) does)."""
     source = "<stdin>" if str(file) == "-" else str(file)
-    changes = manifests.plan_documents(_load(file), account=account, source=source)
-    _warn(changes)
+    changes = _plan(_load(file), account, source)
     changed = [c for c in changes if c.action != "unchanged"]
     if output_format is not None:
         rows = [{"kind": c.kind, "name": c.name, "account": c.account, "result": c.action, "stored": c.before, "manifest": c.after} for c in changes]

@@ -127,7 +127,11 @@ def plan_documents(docs: list[dict[str, Any]], *, account: str | None = None, so
             try:
                 change = plan(doc, account=account, pending=pending)
             except ManifestError as exc:
-                raise DocumentError(source, index, exc.reason, path=exc.path, label=_label(doc), problems=exc.problems) from None
+                error = DocumentError(source, index, exc.reason, path=exc.path, label=_label(doc), problems=exc.problems)
+                # The warnings of the documents planned so far and of this one, for the CLI to tell.
+                error.warnings = [f"{c.kind}/{c.name}: {w}" for c in changes for w in c.warnings]
+                error.warnings += [f"{_label(doc) or f'document {index}'}: {w}" for w in getattr(exc, "warnings", [])]
+                raise error from None
             pending.add((change.table, change.account or "", change.name))
             if change.table == "CONNECTION":
                 connections[(change.account, change.name)] = change.after
@@ -173,7 +177,11 @@ def apply(data: dict[str, Any], *, account: str | None = None) -> dict[str, Any]
 def plan(data: dict[str, Any], *, account: str | None = None, pending: set[tuple[str, str, str]] | None = None) -> Change:
     """Validate one manifest against what is stored, without writing anything."""
     with collecting_warnings() as warnings:
-        change = _plan(data, account, pending or set())
+        try:
+            change = _plan(data, account, pending or set())
+        except ManifestError as exc:
+            exc.warnings = list(warnings)  # told with the error: an unknown field may be the cause
+            raise
     change.warnings = warnings
     return change
 
