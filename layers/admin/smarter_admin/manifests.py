@@ -122,6 +122,8 @@ def plan_documents(docs: list[dict[str, Any]], *, account: str | None = None, so
     before it in the same file (a client on a plugin, anything on its account)."""
     changes: list[Change] = []
     pending: set[tuple[str, str, str]] = set()
+    if account is None:
+        account = _the_files_account(docs)
     with plugins.planned_connections({}) as connections:
         for index, doc in in_dependency_order(docs):
             try:
@@ -137,6 +139,20 @@ def plan_documents(docs: list[dict[str, Any]], *, account: str | None = None, so
                 connections[(change.account, change.name)] = change.after
             changes.append(change)
     return changes
+
+
+def _the_files_account(docs: list[Any]) -> str | None:
+    """A file with exactly one Account document (Smarter's tenant files) is that
+    account's: its other documents need no metadata.account or --account
+    (Smarter takes the account from the logged-in user)."""
+    numbers = set()
+    for doc in docs:
+        if isinstance(doc, dict) and doc.get("kind") == "Account" and isinstance(doc.get("metadata"), dict):
+            meta = doc["metadata"]
+            number = meta.get("accountNumber") or meta.get("name")
+            if isinstance(number, str) and ACCOUNT_NUMBER.match(number):
+                numbers.add(number)
+    return numbers.pop() if len(numbers) == 1 else None
 
 
 def _label(doc: Any) -> str:
