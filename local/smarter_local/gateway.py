@@ -228,7 +228,7 @@ class Gateway:
         elif path.startswith(PLATFORM_PATHS) and "passthrough" in self.functions:
             function, resource = self.functions["passthrough"], "/v1/{proxy+}"
         elif path.startswith(SMARTER_PASSTHROUGH) and "passthrough" in self.functions:
-            function, resource = self.functions["passthrough"], "/api/v1/prompts/passthrough/{provider+}"
+            function, resource = self.functions["passthrough"], "/api/v1/prompts/passthrough/{proxy+}"
         else:
             function, resource = self.functions["prompt"], "/" if path == "/" else "/{proxy+}"
         response = function.invoke(make_event(method, raw_path, headers, body, domain=domain, resource=resource))

@@ -249,6 +249,7 @@ def test_a_deployed_snake_case_client_answers_on_its_derived_host(applied):
         assert _prompt_path(name, _api_key(results), "When is the campus open?").status == 200
 
 
+@pytest.mark.postgres
 def test_the_sql_plugin_on_postgresql_round_trips_and_answers(applied, postgres_cluster, tmp_path, capsys):
     results, _ = applied
     path = render(tmp_path, ["postgresql.yaml"], PG_PORT=postgres_cluster.port, PG_DATABASE=postgres_cluster.database)
