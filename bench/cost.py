@@ -200,6 +200,11 @@ class Snapshot:
                 "wru_per_request": round(sum(write_units(s) for s in sizes) / requests, 3),
                 "bytes_per_request": round(sum(sizes) / requests, 1),
             }
+        # The ByClient index writes its own item per journal record: the keys and the summary.
+        index_sizes = [item_size({k: v for k, v in item.items() if k in ("pk", "sk", "client_pk", "summary")})
+                       for item in journal.values()]
+        out["journal"]["index_wru_per_request"] = round(sum(write_units(s) for s in index_sizes) / requests, 3)
+        out["journal"]["index_mean_item_bytes"] = round(sum(index_sizes) / len(index_sizes), 1) if index_sizes else 0
         reads = []
         for partition in read_partitions or []:
             size = sum(item_size(item) for (pk, _), item in self.sessions.items() if pk == partition)
@@ -297,7 +302,7 @@ def scenario_bill(run: dict[str, Any], wall_ms: list[float], cpu_ms: list[float]
         "at_memory_cpu_share_ms": round(billed_ms(at_share), 2),
         "with_provider_latency_ms": round(billed_ms(waiting), 2),
     }
-    wru = written["journal"]["wru_per_request"] + written["sessions"]["wru_per_request"]
+    wru = written["journal"]["wru_per_request"] + written["journal"].get("index_wru_per_request", 0) + written["sessions"]["wru_per_request"]
     rru = written["session_query_rru_per_request"]
     lines: dict[str, float] = {
         "lambda_requests": PRICES["lambda_per_million_requests"],

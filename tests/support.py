@@ -127,7 +127,7 @@ def prompt(tenant: Tenant, content: str | None = "Hello", *, session_key: str | 
 def journal_records(account: str, client: str) -> list[dict[str, Any]]:
     from smarter.store import journal
 
-    return journal.recent(account, client, limit=100)
+    return journal.recent(account, client, limit=100, full=True)
 
 
 _pumps: dict[str, Any] = {}

@@ -84,8 +84,16 @@ def test_a_client_s_records_spread_over_shards_and_are_listed_newest_first_in_on
     ddb.meta.events.register("before-call.dynamodb.*", on_call)
     try:
         listed = journal.recent(tenant.account, tenant.client, limit=5)
+        assert calls == ["Query"]  # the listing is the index's summaries: one call
+        full = journal.recent(tenant.account, tenant.client, limit=5, full=True)
     finally:
         ddb.meta.events.unregister("before-call.dynamodb.*", on_call)
     assert [r["key"] for r in listed] == keys[::-1][:5]
-    assert calls == ["Query", "BatchGetItem"]
+    assert calls == ["Query", "Query", "BatchGetItem"]
+    assert [r["key"] for r in full] == keys[::-1][:5]
+    newest = listed[0]
+    assert (newest["status"], newest["command"], newest["method"], newest["path"]) == (200, "prompt", "POST", "/")
+    assert newest["durations"]["total_ms"] > 0 and newest["usage"]["total_tokens"] > 0
+    assert "request" not in newest and "response" not in newest  # the record itself is one GetItem away
+    assert full[0]["response"]["metadata"]["key"] == keys[-1]
     assert journal.get(tenant.account, tenant.client, keys[3])["key"] == keys[3]

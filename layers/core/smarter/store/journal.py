@@ -30,8 +30,9 @@ logger = Logger(child=True)
 MAX_INLINE_BYTES = 350_000
 # A client's records are written over this many partition keys
 # (`{account}#{client}#{shard}`, the shard from the key's last hex digit), so a
-# busy client is not one hot key; the sparse-free `ByClient` index (keys only)
-# keeps "a client's latest records" one Query. See docs/data-model.md.
+# busy client is not one hot key; the `ByClient` index carries each record's
+# keys and a small `summary`, so "a client's latest records" is one Query
+# whatever the records' size. See docs/data-model.md.
 JOURNAL_SHARDS = 4
 CLIENT_INDEX = "ByClient"
 SAFE_HEADERS = {"content-type", "content-length", "user-agent", "origin", "x-forwarded-for", "x-amzn-trace-id", "accept"}
@@ -182,9 +183,29 @@ def _journal_item(partition: str, doc: dict[str, Any]) -> dict[str, Any]:
         "sk": {"S": doc["key"]},
         "client_pk": {"S": partition},
         "doc": {"S": payload},
+        "summary": {"S": json.dumps(summary_of(doc), separators=(",", ":"), default=str)},
         "status": {"N": str(doc["status"])},
         "expires_at": {"N": str(expires)},
     }
+
+
+SUMMARY_FIELDS = ("key", "created_at", "account", "client", "thing", "command", "api_key_id", "session_key",
+                  "provider", "status", "durations", "usage", "cost_usd")
+
+
+def summary_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """What a listing shows of a record, a few hundred bytes whatever the record's
+    size: projected into the `ByClient` index so the listing is one Query and
+    the index still costs about one write unit a record."""
+    summary = {name: doc.get(name) for name in SUMMARY_FIELDS}
+    request = doc.get("request") or {}
+    summary["method"], summary["path"] = request.get("method"), request.get("path")
+    response = doc.get("response")
+    error = response.get("error") if isinstance(response, dict) else None
+    if isinstance(error, dict):
+        summary["error"] = str(error.get("type") or error.get("code") or "error")[:64]
+    summary["tool_call_count"] = len(doc.get("tool_calls") or [])
+    return summary
 
 
 def _to_s3(partition: str, key: str, payload: str) -> str:
@@ -231,9 +252,10 @@ def get(account: str, client: str, key: str) -> dict[str, Any] | None:
     return json.loads(item["doc"]["S"]) if item else None
 
 
-def recent(account: str, client: str, limit: int = 20) -> list[dict[str, Any]]:
-    """A client's latest records, newest first: one Query of the keys-only index
-    across the shards, then the records by key (BatchGetItem)."""
+def recent(account: str, client: str, limit: int = 20, *, full: bool = False) -> list[dict[str, Any]]:
+    """A client's latest records, newest first, as summaries (`summary_of`):
+    one Query of the `ByClient` index across the shards. With `full`, the
+    whole records are then read by key (BatchGetItem); `get` reads one."""
     ddb = aws.client("dynamodb")
     table = settings().journal_table
     out = ddb.query(
@@ -244,7 +266,10 @@ def recent(account: str, client: str, limit: int = 20) -> list[dict[str, Any]]:
         ScanIndexForward=False,
         Limit=limit,
     )
-    keys = [{"pk": item["pk"], "sk": item["sk"]} for item in out.get("Items", [])]
+    items = out.get("Items", [])
+    if not full:
+        return [json.loads(item["summary"]["S"]) if "summary" in item else {"key": item["sk"]["S"]} for item in items]
+    keys = [{"pk": item["pk"], "sk": item["sk"]} for item in items]
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(keys), 100):
         request = {table: {"Keys": keys[start : start + 100], "ProjectionExpression": "sk, doc"}}
