@@ -361,7 +361,7 @@ def _print_manifests(docs: list[dict[str, Any]], fmt: Format, *, one: bool) -> N
 @app.command(
     epilog="Examples:\n\n"
     "  smarter describe client customer-support\n\n"
-    "  smarter describe plugin support_info -o json   # includes the tool the model sees",
+    "  smarter describe plugin support_info -o json   # status.tool: the tool the model sees",
 )
 def describe(kind: Kind, name: Annotated[str, typer.Argument(help="The item's name (a key's name or id, a domain).", show_default=False)], account: Account = None, output_format: Output = None) -> int:
     """Show one item in full, as the manifest that makes it (YAML by default; `apply -f` takes it back); a plugin's status holds the tool the model sees."""
