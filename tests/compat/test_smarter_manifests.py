@@ -272,3 +272,24 @@ def test_the_sql_plugin_on_postgresql_round_trips_and_answers(applied, postgres_
     answer = result.body["data"]["chat_completion"]["choices"][0]["message"]["content"]
     assert "Intro to Python" in answer and "Data structures" in answer
     assert _prompt_path("stackademy_llm_client", key).status == 403  # compat_key names other clients
+
+
+def test_a_password_that_names_no_secret_is_refused_not_stored(applied, tmp_path, capsys):
+    from smarter.store import storage
+
+    conn = {"apiVersion": "smarter.sh/v1", "kind": "SqlConnection", "metadata": {"name": "typo_connection", "account": ACCOUNT},
+            "spec": {"connection": {"dbEngine": "django.db.backends.postgresql", "hostname": "127.0.0.1", "database": "courses",
+                                    "username": "reader", "password": "readerpw2024", "useSsl": True}}}
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(conn))
+    code, _, err = run(capsys, "apply", "-f", str(path))
+    assert code == 3
+    assert "spec.connection.password: names the account Secret that holds the credential" in err and "'readerpw2024'" in err
+    assert storage.get_scoped("CONNECTION", ACCOUNT, "typo_connection") is None
+    # Named by our `secret` field, a Secret that does not exist yet is a warning (it may come later).
+    conn["spec"]["connection"] = {**conn["spec"]["connection"], "secret": "later_secret"}
+    del conn["spec"]["connection"]["password"]
+    path.write_text(yaml.safe_dump(conn))
+    code, _, err = run(capsys, "apply", "-f", str(path))
+    assert code == 0, err
+    assert "spec.connection.secret: account 3141-5926-5359 has no Secret named 'later_secret' yet" in err

@@ -28,7 +28,7 @@ from smarter_admin import domains
 from smarter_admin.models import AccountSpec, ApiKeySpec, ClientSpec, Metadata, SecretSpec, limits_doc, parse_manifest
 
 CLIENT_KINDS = ("LLMClient", "Chatbot")
-ORDER = {"Account": 0, "Secret": 1, "ApiConnection": 1, "SqlConnection": 1, "Plugin": 2, "ApiPlugin": 2, "SqlPlugin": 2, "LLMClient": 3, "Chatbot": 3, "ApiKey": 4}
+ORDER = {"Account": 0, "Secret": 0.5, "ApiConnection": 1, "SqlConnection": 1, "Plugin": 2, "ApiPlugin": 2, "SqlPlugin": 2, "LLMClient": 3, "Chatbot": 3, "ApiKey": 4}
 # Fields a write stamps; a change in them alone is not a change.
 STAMPS = ("created_at", "updated_at")
 # A Secret's expirationDate is kept as a tag of the secret (accepted, not enforced).
@@ -244,7 +244,9 @@ def _plan(data: dict[str, Any], account: str | None, pending: set[tuple[str, str
         return _scoped_change(kind, "PLUGIN", data, number, lambda stored: plugins.kind_for(stored).validate(stored))
 
     if kind in plugins.connection_manifest_kinds():
-        return _scoped_change(kind, "CONNECTION", data, number, lambda stored: plugins.connection_kind_for(kind).validate_connection(stored))
+        change = _scoped_change(kind, "CONNECTION", data, number, lambda stored: plugins.connection_kind_for(kind).validate_connection(stored))
+        _check_secret_reference(data, change.after, number, pending)
+        return change
 
     if kind == "Secret":
         return _secret_change(name, number, validate_model(SecretSpec, manifest.spec, "spec"), manifest.metadata.description)
@@ -382,6 +384,39 @@ def _scoped_change(kind: str, table_kind: str, data: dict[str, Any], number: str
         return {"kind": kind, "name": name, "account": number, "result": "applied"}
 
     return Change(kind, table_kind, name, number, existing, stored, write)
+
+
+def _check_secret_reference(data: dict[str, Any], stored: dict[str, Any], number: str, pending: set[tuple[str, str, str]]) -> None:
+    """A connection's Secret should exist (or come in the same file). Named by
+    Smarter's `password` or `apiKey`, a missing one is refused: those fields
+    are where a credential itself is most likely written, and a manifest is
+    stored in plain text. Named by `secret`, it is a warning."""
+    secret = ((stored.get("spec") or {}).get("connection") or {}).get("secret")
+    if not secret or ("SECRET", number, secret) in pending or _secret_exists(number, secret):
+        return
+    raw = (data.get("spec") or {}).get("connection") if isinstance(data.get("spec"), dict) else None
+    field = next((f for f in ("password", "apiKey") if isinstance(raw, dict) and raw.get(f) == secret), None)
+    if field:
+        raise ManifestError(
+            f"spec.connection.{field}",
+            f"names the account Secret that holds the credential, and account {number} has no Secret named {secret!r}: "
+            "apply a Secret manifest of that name first (or in the same file); never write the credential itself here",
+        )
+    warn("spec.connection.secret", f"account {number} has no Secret named {secret!r} yet: calls through this connection fail until it exists")
+
+
+def _secret_exists(number: str, name: str) -> bool:
+    from smarter.store import aws
+    from smarter.tenancy import account_secrets
+
+    sm = aws.client("secretsmanager")
+    try:
+        sm.describe_secret(SecretId=account_secrets.account_secret_id(number, name))
+    except sm.exceptions.ResourceNotFoundException:
+        return False
+    except ValueError:  # not a name a secret can have: the model refused it already
+        return False
+    return True
 
 
 def _api_key_change(name: str, number: str, spec: ApiKeySpec) -> Change:
