@@ -9,9 +9,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from smarter import tracing
 from smarter.edge import openai_api, web
 from smarter.edge.streams import StreamedResponse
+from smarter.store import afterwards
 
 logger = Logger()
 tracer = tracing.tracer(web.TRACED_MODULES)  # the X-Ray SDK only when tracing is on
+# In Lambda: the journal is written after the answer (the streaming runtime client says when it is out),
+# by an in-process extension registered now (init).
+afterwards.start()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -10,11 +10,15 @@ from smarter.edge import passthrough as passthrough_checks
 from smarter.edge import passthrough_stream, web
 from smarter.errors import MethodNotAllowed, NotFound, ProviderNotConfigured
 from smarter.llm import providers
+from smarter.store import afterwards
 from smarter.tenancy import auth, hosts
 
 logger = Logger()
 tracer = tracing.tracer(web.TRACED_MODULES)  # the X-Ray SDK only when tracing is on
 app = web.make_resolver("Prompt", "passthrough")
+# In Lambda: the journal is written after the answer (the streaming runtime client says when it is out),
+# by an in-process extension registered now (init).
+afterwards.start()
 
 
 def _platform_key() -> dict:

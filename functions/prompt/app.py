@@ -9,11 +9,14 @@ from smarter.edge import web
 from smarter.errors import MethodNotAllowed, NotFound
 from smarter.llm import chat
 from smarter.llm.messages import parse_prompt_request
+from smarter.store import afterwards
 from smarter.tenancy import auth, hosts, limits
 
 logger = Logger()
 tracer = tracing.tracer(web.TRACED_MODULES)  # the X-Ray SDK only when tracing is on
 app = web.make_resolver("LLMClient", "prompt")
+# In Lambda: the journal is written after the answer, by an in-process extension registered now (init).
+afterwards.start()
 
 PROMPT_PATHS = ("/", "/prompt")  # Powertools matches a trailing slash too
 CLIENT_PATH = "/v1/accounts/<account>/clients/<client>/prompt"
@@ -59,6 +62,7 @@ for _path in (*PROMPT_PATHS, CLIENT_PATH):
     app.route(_path, method=["GET", "PUT", "PATCH", "DELETE", "HEAD"])(_method_not_allowed)
 
 
+@afterwards.after_response
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @web.metrics.log_metrics

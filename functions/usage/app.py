@@ -1,5 +1,6 @@
 """Usage and spend from the journal table's stream (see smarter.store.usage), and
-the scheduled release of limit holds whose request never reached the journal."""
+on a schedule: the release of limit holds whose request never reached the
+journal, and the replay of journal records kept in S3 (store/journal.py)."""
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -8,7 +9,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smarter import tracing
-from smarter.store import usage
+from smarter.store import journal, usage
 
 logger = Logger()
 tracer = tracing.tracer(("botocore",))  # the X-Ray SDK only when tracing is on
@@ -37,9 +38,16 @@ def count_record(record: DynamoDBRecord) -> str:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    if event.get("source") == "aws.events":  # the schedule: release holds of requests that never finished
+    if event.get("source") == "aws.events":  # the schedule
+        # Journal records kept in S3 (DynamoDB refused them, or time ran out) into the table, once:
+        # the stream then counts them and settles their holds (a released hold is settled too).
+        replayed = journal.replay_fallbacks()
+        metrics.add_metric(name="JournalRecordsReplayed", unit=MetricUnit.Count, value=replayed["written"])
+        if any(replayed.values()):
+            logger.info("kept journal records replayed", extra=replayed)
+        # Holds of requests that never reached the journal.
         released = usage.release_expired()
         metrics.add_metric(name="UsageHoldsReleased", unit=MetricUnit.Count, value=released)
         logger.info("expired holds released", extra={"released": released})
-        return {"released": released}
+        return {"released": released, "replayed": replayed}
     return process_partial_response(event=event, record_handler=count_record, processor=processor, context=context)

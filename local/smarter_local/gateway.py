@@ -1,6 +1,12 @@
 """A local API Gateway: each HTTP request becomes the REST API proxy event the
 Lambda gets in AWS (requestContext.domainName included) and is handed to the
-same handler. Like a Lambda container, a function serves one request at a time."""
+same handler. Like a Lambda container, a function serves one request at a time.
+
+As in Lambda with the after-response extension (smarter.store.afterwards), the
+journal write of a request runs after its answer has been written to the
+client and before that function takes its next request: the function stays
+busy (its lock held) until the deferred writes are done, as a Lambda
+environment is not given the next event until its extension asks for it."""
 
 from __future__ import annotations
 
@@ -113,21 +119,44 @@ class Function:
         self.name = name
         self.handler = load_handler(name)
         self.lock = threading.Lock()
+        self.idle = threading.Condition()
+        self.busy = False
 
     def invoke(self, event: dict[str, Any]) -> Any:
-        """The handler's answer. A streamed one keeps the function busy until
-        its body is sent or closed, as a Lambda container stays busy."""
+        """The handler's answer. The function stays busy until `answered` is
+        called (a streamed answer: when its body ends or is closed), as a Lambda
+        environment stays busy until its answer is out and its journal written."""
         self.lock.acquire()
+        with self.idle:
+            self.busy = True
+        from smarter.store import afterwards
+
+        afterwards.hold()  # this request's journal write waits for its answer
         try:
             response = self.handler(event, LambdaContext(self.name))
         except BaseException:
-            self.lock.release()
+            self.answered()
             raise
-        if not _is_streamed(response):
-            self.lock.release()
-            return response
-        response.body = _Releasing(response.body, self.lock)
+        if _is_streamed(response):
+            response.body = _Releasing(response.body, self)
         return response
+
+    def answered(self) -> None:
+        """The answer is out: run the writes deferred to after it, then take the next request."""
+        from smarter.store import afterwards
+
+        try:
+            afterwards.run_held()
+        finally:
+            with self.idle:
+                self.busy = False
+                self.idle.notify_all()
+            self.lock.release()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Whether the function finished its last request (answer and journal write) within `timeout`."""
+        with self.idle:
+            return self.idle.wait_for(lambda: not self.busy, timeout)
 
 
 def _is_streamed(response: Any) -> bool:
@@ -136,10 +165,10 @@ def _is_streamed(response: Any) -> bool:
 
 class _Releasing:
     """The body's chunks; the function is free again once they end or are closed
-    (even when closed before the first chunk)."""
+    (even when closed before the first chunk) and its deferred writes have run."""
 
-    def __init__(self, body, lock: threading.Lock):
-        self.body, self.lock, self.closed = iter(body), lock, False
+    def __init__(self, body, function: Function):
+        self.body, self.function, self.closed = iter(body), function, False
 
     def __iter__(self):
         return self
@@ -147,6 +176,8 @@ class _Releasing:
     def __next__(self) -> bytes:
         try:
             return next(self.body)
+        except StopIteration:
+            raise  # the sender closes the body once the last byte is out: the journal write follows the answer
         except BaseException:
             self.close()
             raise
@@ -160,7 +191,7 @@ class _Releasing:
             if close is not None:
                 close()
         finally:
-            self.lock.release()
+            self.function.answered()
 
 
 class Gateway:
@@ -182,18 +213,27 @@ class Gateway:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, headers, data = gateway.dispatch(self.command, self.path, dict(self.headers), body)
-                self.send_response(status)
-                for name, values in headers.items():
-                    for value in values:
-                        self.send_header(name, value)
-                if isinstance(data, bytes):
+                status, headers, data, answered = gateway.route(self.command, self.path, dict(self.headers), body)
+                if not isinstance(data, bytes):
+                    self._send_head(status, headers)
+                    self._stream(data)  # closing the body frees the function
+                    return
+                try:
+                    self._send_head(status, headers)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     if self.command != "HEAD":
                         self.wfile.write(data)
-                    return
-                self._stream(data)
+                    self.wfile.flush()
+                finally:
+                    if answered is not None:
+                        answered()  # the journal write, after the answer, before the next request
+
+            def _send_head(self, status: int, headers: dict[str, list[str]]) -> None:
+                self.send_response(status)
+                for name, values in headers.items():
+                    for value in values:
+                        self.send_header(name, value)
 
             def _stream(self, chunks) -> None:
                 """A streamed answer: each chunk goes out (chunked transfer) as
@@ -217,12 +257,22 @@ class Gateway:
         self.port = self.httpd.server_address[1]
 
     def dispatch(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, list[str]], Any]:
-        """(status, headers, body): the body is bytes, or a generator of chunks for a streamed answer."""
+        """(status, headers, body), the deferred writes run before it returns (a streamed body's when it is closed)."""
+        status, out, data, answered = self.route(method, raw_path, headers, body)
+        if answered is not None:
+            answered()
+        return status, out, data
+
+    def route(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, list[str]], Any, Callable[[], None] | None]:
+        """(status, headers, body, answered): the body is bytes, or a generator of
+        chunks for a streamed answer; `answered()`, once the bytes are written,
+        runs the journal write and frees the function (None for a streamed
+        answer, whose body does it when closed, and for the page's files)."""
         # Header names are case-insensitive (HTTP/2-minded clients send `host`).
         domain = domain_for(next((v for k, v in headers.items() if k.lower() == "host"), ""), self.api_domain)
         path = urlsplit(raw_path).path
         if domain == self.api_domain and path.startswith(PAGE_PREFIX.rstrip("/")) and method in ("GET", "HEAD"):
-            return self.static(path)
+            return (*self.static(path), None)
         if path.rstrip("/") in OPENAI_PATHS and "openai_api" in self.functions:
             function, resource = self.functions["openai_api"], path.rstrip("/")
         elif path.startswith(PLATFORM_PATHS) and "passthrough" in self.functions:
@@ -235,15 +285,19 @@ class Gateway:
         if _is_streamed(response):
             out = {name: [value] for name, value in response.headers.items()}
             out.update({name: list(values) for name, values in response.multi_headers.items()})
-            return response.status, out, response.body
-        out: dict[str, list[str]] = {}
-        for name, value in (response.get("headers") or {}).items():
-            out.setdefault(name, []).append(value)
-        for name, values in (response.get("multiValueHeaders") or {}).items():
-            out[name] = list(values)
-        data = response.get("body") or ""
-        payload = base64.b64decode(data) if response.get("isBase64Encoded") else data.encode("utf-8")
-        return response.get("statusCode", 502), out, payload
+            return response.status, out, response.body, None
+        try:
+            out: dict[str, list[str]] = {}
+            for name, value in (response.get("headers") or {}).items():
+                out.setdefault(name, []).append(value)
+            for name, values in (response.get("multiValueHeaders") or {}).items():
+                out[name] = list(values)
+            data = response.get("body") or ""
+            payload = base64.b64decode(data) if response.get("isBase64Encoded") else data.encode("utf-8")
+        except BaseException:
+            function.answered()
+            raise
+        return response.get("statusCode", 502), out, payload, function.answered
 
     def static(self, path: str) -> tuple[int, dict[str, list[str]], bytes]:
         """The built page, as CloudFront would serve it from S3."""
@@ -255,6 +309,12 @@ class Gateway:
             target = self.page_dir / "index.html"
         content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         return 200, {"Content-Type": [content_type], "Cache-Control": ["no-store"]}, target.read_bytes()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Whether every function has finished its last request, journal write
+        included (the write follows the answer, so a test reading the journal
+        right after an answer waits for this first)."""
+        return all(function.wait_idle(timeout) for function in self.functions.values())
 
     def serve_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

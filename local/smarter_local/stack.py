@@ -228,6 +228,12 @@ class LocalStack:
         self.pump_stop = usage_pump().run_in_thread()
         return StackInfo(self.port, moto_url, self.api_domain, api_key)
 
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Whether every request answered so far has also been journaled (the
+        write follows the answer, as in Lambda): a test reading the journal
+        right after an answer calls this first."""
+        return self.gateway is None or self.gateway.wait_idle(timeout)
+
     def stop(self) -> None:
         if self.pump_stop:
             self.pump_stop.set()

@@ -508,6 +508,12 @@ def test_only_the_usage_function_counts_usage_from_the_journal_stream(resources,
         "UsageTable": {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query"},
         "UsageTable/index/ByHold": {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query"},
         "UsageFailureQueue": {"sqs:SendMessage"},
+        # the schedule's replay of records kept in S3 (journal.replay_fallbacks)
+        "JournalTable": {"dynamodb:PutItem"},
+        "SessionsTable": {"dynamodb:BatchWriteItem"},
+        "JournalBucket": {"s3:ListBucket"},
+        "JournalBucket/journal/_unwritten/*": {"s3:GetObject", "s3:DeleteObject"},
+        "JournalBucket/journal/*": {"s3:PutObject"},
     }
     assert resources["JournalTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
     event = resources["UsageFunction"]["Properties"]["Events"]["Journal"]

@@ -405,7 +405,7 @@ def test_version():
 
 
 VERBS = [
-    ["apply"], ["diff"], ["get"], ["describe"], ["delete"], ["prompt"], ["journal"], ["usage"],
+    ["apply"], ["diff"], ["get"], ["describe"], ["delete"], ["prompt"], ["journal"], ["journal-replay"], ["usage"],
     ["apikey", "create"], ["apikey", "revoke"], ["plugin", "test"], ["plugin", "kinds"],
     ["domain", "add"], ["domain", "verify"], ["domain", "remove"], ["domain", "list"],
 ]

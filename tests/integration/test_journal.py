@@ -33,8 +33,12 @@ def test_a_failed_dynamodb_write_lands_in_s3_instead(tenant, monkeypatch):
     result = prompt(tenant, "hello")
     assert result.status == 200
     key = result.body["metadata"]["key"]
-    listing = aws.client("s3").list_objects_v2(Bucket="smarter-journal", Prefix=f"journal/{tenant.account}/{tenant.client}/")
-    assert [o["Key"] for o in listing["Contents"]] == [f"journal/{tenant.account}/{tenant.client}/{key}.json"]
+    listing = aws.client("s3").list_objects_v2(Bucket="smarter-journal", Prefix=f"journal/_unwritten/{tenant.account}/{tenant.client}/")
+    assert [o["Key"] for o in listing["Contents"]] == [f"journal/_unwritten/{tenant.account}/{tenant.client}/{key}.json"]
+    kept = json.loads(aws.client("s3").get_object(Bucket="smarter-journal", Key=listing["Contents"][0]["Key"])["Body"].read())
+    assert kept["record"]["key"] == key and kept["record"]["status"] == 200
+    # the new session's messages are kept with it, for the replay
+    assert {entry["table"] for entry in kept["session_items"]} == {"smarter-sessions"}
 
 
 def test_long_sessions_are_many_small_items_and_the_window_bounds_what_is_read(tenant, openai_server, monkeypatch):

@@ -573,6 +573,40 @@ def journal_(
     return 0
 
 
+@app.command(
+    "journal-replay",
+    epilog="Examples:\n\n"
+    "  smarter journal-replay                       # the records kept in S3 (journal/_unwritten/)\n\n"
+    "  smarter journal-replay --log prompt-logs.txt # a CloudWatch Logs export or `sam logs` output\n\n"
+    "  aws logs filter-log-events --log-group-name /aws/lambda/...-PromptFunction-... \\\n"
+    "      --filter-pattern journal_record --query 'events[].message' --output text | smarter journal-replay --log -",
+)
+def journal_replay(
+    log: Annotated[str | None, typer.Option("--log", help="Read the records from log lines in this file ('-' for stdin) instead of S3.")] = None,
+    output_format: Output = None,
+) -> int:
+    """Put journal records the table did not take (a failed or timed-out write after
+    the answer) into the journal table, each once: a conditional put, so running it
+    twice, or after the UsageFunction's schedule did, counts nothing twice."""
+    if log is None:
+        counts = journal.replay_fallbacks(limit=100_000)
+    else:
+        handle = sys.stdin if log == "-" else open(log, encoding="utf-8")  # noqa: SIM115 (stdin is not ours to close)
+        try:
+            records = journal.records_in_log(handle)
+        finally:
+            if handle is not sys.stdin:
+                handle.close()
+        counts = {"written": 0, "present": 0, "unreadable": 0}
+        for record in records:
+            try:
+                counts["written" if journal.replay(record) else "present"] += 1
+            except ValueError:
+                counts["unreadable"] += 1
+    emit([{"source": log or "s3", **counts}], output_format, columns=output.generic_columns([{"source": "", **counts}], first=("source",)), name=lambda r: r["source"])
+    return 0
+
+
 USAGE_GROUPS = {"day": ("day",), "client": ("client",), "key": ("key",), "account": (), "detail": ("day", "client", "key")}
 
 

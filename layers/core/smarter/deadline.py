@@ -16,9 +16,12 @@ from smarter.config import settings
 
 
 class Deadline:
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, function_at: float | None = None):
         self.budget = max(seconds, 0.0)
         self.at = time.monotonic() + self.budget
+        # When Lambda stops the function (monotonic), if known: the limit of the
+        # journal write after the answer (store/afterwards.py), which API Gateway's 29 s no longer bounds.
+        self.function_at = function_at
 
     @classmethod
     def for_request(cls, event: dict[str, Any] | None = None, context: Any = None) -> "Deadline":
@@ -33,12 +36,15 @@ class Deadline:
             if 0 < spent < seconds:  # a clock far off is ignored rather than trusted
                 seconds -= spent
         remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+        function_at = None
         if callable(remaining_ms):
             try:
-                seconds = min(seconds, remaining_ms() / 1000)
+                left = remaining_ms() / 1000
+                seconds = min(seconds, left)
+                function_at = time.monotonic() + left
             except Exception:
                 pass
-        return cls(seconds - conf.journal_reserve_seconds)
+        return cls(seconds - conf.journal_reserve_seconds, function_at)
 
     def remaining(self) -> float:
         return max(self.at - time.monotonic(), 0.0)

@@ -36,6 +36,7 @@ import traceback
 from typing import Any, Callable
 
 from smarter.edge.streams import PRELUDE_CONTENT_TYPE, StreamedResponse, as_streamed
+from smarter.store import afterwards
 
 API = "/2018-06-01/runtime"
 ERROR_TYPE_TRAILER = "Lambda-Runtime-Function-Error-Type"
@@ -156,16 +157,22 @@ def serve_one(client: RuntimeClient, handler: Callable[[Any, Any], Any]) -> None
     else:
         os.environ.pop("_X_AMZN_TRACE_ID", None)
     try:
-        result = handler(event, Context(request_id, headers))
-    except Exception as exc:
-        traceback.print_exc()
-        client.invocation_error(request_id, exc)
-        return
-    client.stream(request_id, as_streamed(result))
+        try:
+            result = handler(event, Context(request_id, headers))
+        except Exception as exc:
+            traceback.print_exc()
+            client.invocation_error(request_id, exc)
+            return
+        client.stream(request_id, as_streamed(result))
+    finally:
+        # The answer is out (its last byte posted): the journal write deferred
+        # during the invoke may run now, in the after-response extension's thread.
+        afterwards.answer_sent()
 
 
 def main() -> int:
     client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    afterwards.runtime_reports_answers()  # before the handler's module registers the extension
     try:
         handler = load_handler(os.environ.get("_HANDLER", "app.lambda_handler"))
     except Exception as exc:

@@ -187,7 +187,8 @@ class Exchange:
         return {**out, **(extra or {})}
 
     def json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
-        """A buffered JSON answer, journaled before it is returned."""
+        """A buffered JSON answer; its journal record is written after it is sent
+        (store/afterwards.py), or before it is returned when nothing runs after it."""
         self.record.finish(status, body)
         out = self.headers({"Content-Type": JSON, **(headers or {})})
         out["X-Smarter-Overhead-Duration-Ms"] = f"{self.record.overhead_ms():.2f}"

@@ -207,7 +207,8 @@ def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, *, 
     headers["X-Smarter-Journal-Key"] = [record.key]
     for name, value in limits.headers(record).items():  # x-ratelimit-*, as OpenAI sends them
         headers[name] = [value]
-    # Measured after the journal write: the client waits for that too.
+    # Measured when the answer leaves: with the after-response extension the
+    # journal write comes later (store/afterwards.py); without it, it is included.
     headers["X-Smarter-Overhead-Duration-Ms"] = [f"{record.overhead_ms():.2f}"]
     _count(record, response["statusCode"])
     return response

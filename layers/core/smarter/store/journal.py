@@ -2,9 +2,12 @@
 
 A record is written once, at the end of the request, together with the
 session messages the request added (one BatchWriteItem for both), so the warm
-path pays one write. A record too large for a DynamoDB item goes to S3 and
-the item points at it. If DynamoDB refuses the write after retries, the record
-is written to S3 and to the log, so it is never lost.
+path pays one write, and in Lambda it is written after the answer has been
+sent (store/afterwards.py). A record too large for a DynamoDB item goes to S3
+and the item points at it. If DynamoDB refuses the write after retries, or the
+function's time runs out before it, the record is written to the log and to S3
+(`journal/_unwritten/`), so it is never lost; `replay` puts such a record into
+the table once (a conditional put), which is when usage counts it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from aws_lambda_powertools import Logger
 from smarter.config import settings
 from smarter.deadline import Deadline
 from smarter.redact import scrub, scrub_json
-from smarter.store import aws
+from smarter.store import afterwards, aws
 
 logger = Logger(child=True)
 
@@ -35,6 +38,10 @@ MAX_INLINE_BYTES = 350_000
 # whatever the records' size. See docs/data-model.md.
 JOURNAL_SHARDS = 4
 CLIENT_INDEX = "ByClient"
+# Records DynamoDB did not take (a failed or timed-out write), with their session
+# items, until `replay` puts them into the table; under journal/ (where oversized
+# payloads live too), so the request functions write them with the grant they have.
+FALLBACK_PREFIX = "journal/_unwritten/"
 SAFE_HEADERS = {"content-type", "content-length", "user-agent", "origin", "x-forwarded-for", "x-amzn-trace-id", "accept"}
 
 
@@ -152,17 +159,28 @@ class RequestRecord:
         }
 
     def finish(self, status: int, response: Any) -> None:
-        """Write the journal record (and pending session messages); never raises.
+        """Write the journal record (and pending session messages), after the answer
+        when the function runs with the after-response extension; never raises.
         Usage is counted from the journal's stream (usage.py), not here."""
         doc = self.document(status, response)
         partition = f"{self.account or '-'}#{self.client or '-'}"
-        try:
-            item = _journal_item(partition, doc)
-            writes = [(settings().journal_table, item), *self.pending]
-            _batch_write(writes)
-        except Exception:
-            logger.exception("journal write failed; keeping the record in S3 and the log", extra={"journal_key": self.key})
-            _last_resort(partition, doc)
+        pending = list(self.pending)
+        afterwards.defer(
+            afterwards.Job(
+                run=lambda: _write(partition, doc, pending),
+                lost=lambda reason: _last_resort(partition, doc, pending, reason),
+                until=self.deadline.function_at,
+            )
+        )
+
+
+def _write(partition: str, doc: dict[str, Any], pending: list[tuple[str, dict[str, Any]]]) -> None:
+    try:
+        item = _journal_item(partition, doc)
+        _batch_write([(settings().journal_table, item), *pending])
+    except Exception:
+        logger.exception("journal write failed; keeping the record in S3 and the log", extra={"journal_key": doc["key"]})
+        _last_resort(partition, doc, pending, "the DynamoDB write failed")
 
 
 def shard_of(key: str) -> int:
@@ -232,13 +250,101 @@ def _batch_write(writes: list[tuple[str, dict[str, Any]]]) -> None:
             raise RuntimeError("DynamoDB left items unprocessed after retries")
 
 
-def _last_resort(partition: str, doc: dict[str, Any]) -> None:
+def _last_resort(partition: str, doc: dict[str, Any], pending: list[tuple[str, dict[str, Any]]] = (), reason: str = "") -> None:
+    """The record in the log first (stdout reaches CloudWatch even when the
+    function is about to be stopped), then in S3 with its session items, for `replay`."""
     payload = json.dumps(doc, separators=(",", ":"), default=str)
+    logger.error("journal record not written to the table", extra={"journal_record": payload, "journal_key": doc["key"], "reason": reason})
     try:
-        _to_s3(partition, doc["key"], payload)
+        body = json.dumps({"record": doc, "session_items": [{"table": t, "item": i} for t, i in pending]}, separators=(",", ":"), default=str)
+        aws.client("s3").put_object(
+            Bucket=settings().journal_bucket, Key=fallback_key(partition, doc["key"]), Body=body.encode("utf-8"), ContentType="application/json"
+        )
     except Exception:
-        logger.exception("journal S3 fallback failed")
-    logger.error("journal record", extra={"journal_record": payload})
+        logger.exception("journal S3 fallback failed; the record is in the log", extra={"journal_key": doc["key"]})
+
+
+def fallback_key(partition: str, key: str) -> str:
+    return f"{FALLBACK_PREFIX}{partition.replace('#', '/')}/{key}.json"
+
+
+# --- putting kept records into the table, once ----------------------------------------------
+
+
+def replay(doc: dict[str, Any], session_items: list[dict[str, Any]] | None = None) -> bool:
+    """Put a record the table did not take (from S3 or a log line) into it, once:
+    a conditional put (attribute_not_exists), so a record already there, or
+    replayed twice, is not written again and its stream counts it once (the
+    usage marker guards even a second INSERT). True when written now."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("key"), str) or "status" not in doc:
+        raise ValueError("not a journal record: no key or status")
+    partition = f"{doc.get('account') or '-'}#{doc.get('client') or '-'}"
+    item = _journal_item(partition, doc)
+    ddb = aws.client("dynamodb")
+    try:
+        ddb.put_item(TableName=settings().journal_table, Item=item, ConditionExpression="attribute_not_exists(sk)")
+        written = True
+    except Exception as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        written = False
+    writes = [(entry["table"], entry["item"]) for entry in session_items or [] if isinstance(entry, dict) and "table" in entry and "item" in entry]
+    if writes:
+        _batch_write(writes)  # session items have their own keys: putting them again changes nothing
+    return written
+
+
+def replay_fallbacks(limit: int = 1000) -> dict[str, int]:
+    """Replay the records kept in S3 (`journal/_unwritten/`), deleting each once it
+    is in the table; an unreadable object stays and is counted."""
+    s3 = aws.client("s3")
+    bucket = settings().journal_bucket
+    counts = {"written": 0, "present": 0, "unreadable": 0}
+    token: str | None = None
+    seen = 0
+    while seen < limit:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": FALLBACK_PREFIX, "MaxKeys": min(1000, limit - seen)}
+        if token:
+            kwargs["ContinuationToken"] = token
+        listing = s3.list_objects_v2(**kwargs)
+        for entry in listing.get("Contents", []):
+            seen += 1
+            try:
+                data = json.loads(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
+                written = replay(data["record"], data.get("session_items"))
+            except (ValueError, KeyError, TypeError):
+                logger.warning("unreadable journal fallback object left in place", extra={"s3_key": entry["Key"]})
+                counts["unreadable"] += 1
+                continue
+            counts["written" if written else "present"] += 1
+            s3.delete_object(Bucket=bucket, Key=entry["Key"])
+        token = listing.get("NextContinuationToken")
+        if not token:
+            break
+    return counts
+
+
+def records_in_log(lines: Any) -> list[dict[str, Any]]:
+    """The journal records in log lines (a CloudWatch export or `sam logs`): each
+    line's JSON object (after any timestamp prefix) with a `journal_record`."""
+    found = []
+    for line in lines:
+        start = line.find("{")
+        if start < 0:
+            continue
+        try:
+            entry = json.loads(line[start:])
+        except ValueError:
+            continue
+        record = entry.get("journal_record") if isinstance(entry, dict) else None
+        if isinstance(record, str):
+            try:
+                record = json.loads(record)
+            except ValueError:
+                continue
+        if isinstance(record, dict) and isinstance(record.get("key"), str):
+            found.append(record)
+    return found
 
 
 def get(account: str, client: str, key: str) -> dict[str, Any] | None:
