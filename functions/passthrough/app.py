@@ -1,4 +1,5 @@
-"""Platform routes on {api_domain}: the passthrough API, the provider listing and whoami."""
+"""Platform routes on {api_domain}: the passthrough API (also at Smarter's
+/api/v1/prompts/passthrough/{provider}/), the provider listing and whoami."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
@@ -30,7 +31,13 @@ def _platform_key() -> dict:
     return key
 
 
-@app.post("/v1/passthrough/<provider>")
+PASSTHROUGH_PATH = "/v1/passthrough/<provider>"
+# Smarter's path for the same thing, so that its clients work unchanged.
+SMARTER_PASSTHROUGH_PATH = "/api/v1/prompts/passthrough/<provider>"
+
+
+@app.post(PASSTHROUGH_PATH)
+@app.post(SMARTER_PASSTHROUGH_PATH)
 def passthrough(provider: str):
     record = app.context["record"]
     record.provider = provider[:64]
@@ -84,7 +91,8 @@ def _only(allowed: str):
 
 
 OTHER_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
-app.route("/v1/passthrough/<provider>", method=[m for m in OTHER_METHODS if m != "POST"])(_only("POST"))
+for _path in (PASSTHROUGH_PATH, SMARTER_PASSTHROUGH_PATH):
+    app.route(_path, method=[m for m in OTHER_METHODS if m != "POST"])(_only("POST"))
 for _path in ("/v1/providers", "/v1/whoami"):
     app.route(_path, method=[m for m in OTHER_METHODS if m != "GET"])(_only("GET"))
 

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .cfn import ROOT
 
 PLATFORM_PATHS = ("/v1/passthrough/", "/v1/providers", "/v1/whoami")
+SMARTER_PASSTHROUGH = "/api/v1/prompts/passthrough/"  # Smarter's path of the passthrough (template.yaml: PlatformSmarterPassthrough)
 # The OpenAI-compatible API on client hosts: its own function, as in template.yaml.
 OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
 PAGE_PREFIX = "/passthrough/"
@@ -276,6 +277,8 @@ class Gateway:
             function, resource = self.functions["openai_api"], path.rstrip("/")
         elif path.startswith(PLATFORM_PATHS) and "passthrough" in self.functions:
             function, resource = self.functions["passthrough"], "/v1/{proxy+}"
+        elif path.startswith(SMARTER_PASSTHROUGH) and "passthrough" in self.functions:
+            function, resource = self.functions["passthrough"], "/api/v1/prompts/passthrough/{proxy+}"
         else:
             function, resource = self.functions["prompt"], "/" if path == "/" else "/{proxy+}"
         response = function.invoke(make_event(method, raw_path, headers, body, domain=domain, resource=resource))

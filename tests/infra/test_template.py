@@ -167,6 +167,12 @@ def test_streaming_functions_run_the_streaming_runtime_behind_stream_integration
         assert event["Properties"]["TimeoutInMillis"] == 900000
 
 
+def test_smarter_s_passthrough_path_reaches_the_passthrough_function(resources):
+    events = resources["PassthroughFunction"]["Properties"]["Events"]
+    paths = {e["Properties"]["Path"] for e in events.values()}
+    assert {"/v1/{proxy+}", "/api/v1/prompts/passthrough/{proxy+}"} <= paths
+
+
 def test_the_prompt_api_stays_buffered(template, resources):
     assert "AWS_LAMBDA_EXEC_WRAPPER" not in function_properties(template, "PromptFunction")["Environment"]["Variables"]
     for event in resources["PromptFunction"]["Properties"]["Events"].values():
@@ -219,7 +225,8 @@ def test_prompt_function_answers_every_path_on_client_hosts_and_clients_by_path(
 
 
 def test_passthrough_function_answers_the_v1_platform_routes(resources):
-    assert _routes(resources, "PassthroughFunction") == {("ANY", "/v1/{proxy+}")}
+    # and Smarter's path of the passthrough (docs/migrating-from-smarter.md)
+    assert _routes(resources, "PassthroughFunction") == {("ANY", "/v1/{proxy+}"), ("ANY", "/api/v1/prompts/passthrough/{proxy+}")}
 
 
 def test_openai_function_answers_the_openai_routes_on_client_hosts(resources):

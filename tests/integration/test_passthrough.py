@@ -147,3 +147,49 @@ def test_the_page_origin_may_read_the_journal_key_and_the_overhead(tenant):
     assert result.status == 200
     exposed = {h.strip() for h in result.headers["Access-Control-Expose-Headers"].split(",")}
     assert {"X-Smarter-Journal-Key", "X-Smarter-Overhead-Duration-Ms"} <= exposed
+
+
+# --- Smarter's path of the passthrough -----------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/v1/prompts/passthrough/openai/", "/api/v1/prompts/passthrough/openai"])
+def test_smarter_s_passthrough_path_is_an_alias_of_ours(tenant, openai_server, path):
+    openai_server.enqueue(body=completion("pong"))
+    result = invoke("passthrough", "POST", path, host=API_DOMAIN, body=BODY, key=tenant.api_key, scheme="Bearer")
+    assert result.status == 200, result.body
+    assert result.body["metadata"]["command"] == "passthrough"
+    assert result.body["data"]["body"]["choices"][0]["message"]["content"] == "pong"
+    assert openai_server.requests[-1]["json"] == BODY
+    assert journal_records(tenant.account, "-")[0]["key"] == result.body["metadata"]["key"]
+
+
+def test_smarter_s_passthrough_path_keeps_our_rules(tenant):
+    assert invoke("passthrough", "POST", "/api/v1/prompts/passthrough/openai/", host=API_DOMAIN, body=BODY, key="smk_wrong", scheme="Bearer").status == 401
+    assert invoke("passthrough", "POST", "/api/v1/prompts/passthrough/openai/", host=tenant.host, body=BODY, key=tenant.api_key, scheme="Bearer").status == 404
+    assert invoke("passthrough", "GET", "/api/v1/prompts/passthrough/openai/", host=API_DOMAIN, key=tenant.api_key, scheme="Bearer").status == 405
+
+
+def test_the_streamed_passthrough_takes_smarter_s_path_too():
+    from smarter.edge.passthrough_stream import PATH
+
+    assert PATH.match("/api/v1/prompts/passthrough/openai/").group(1) == "openai"
+    assert PATH.match("/v1/passthrough/openai").group(1) == "openai"
+    assert PATH.match("/api/v1/prompts/passthrough/") is None
+
+
+def test_the_local_gateway_routes_smarter_s_passthrough_path(tenant):
+    import json
+
+    from smarter_local.gateway import Gateway
+
+    gateway = Gateway(api_domain=API_DOMAIN, port=0)  # dispatch() is what its HTTP handler calls
+    try:
+        status, _, body = gateway.dispatch(
+            "POST", "/api/v1/prompts/passthrough/offline/",
+            {"Host": API_DOMAIN, "Authorization": f"Bearer {tenant.api_key}", "Content-Type": "application/json"},
+            json.dumps({"messages": [{"role": "user", "content": "ping"}]}).encode(),
+        )
+    finally:
+        gateway.httpd.server_close()  # never served, so nothing to shut down
+    assert status == 200
+    assert json.loads(body)["data"]["body"]["choices"][0]["message"]["content"] == "(offline) You said: ping"

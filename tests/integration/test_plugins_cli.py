@@ -69,7 +69,7 @@ def test_describe_plugin_shows_the_tool_the_model_sees(aws, tmp_path, capsys):
     _apply(tmp_path, ACCOUNT_DOC, sql_connection(dbEngine="sqlite", database=db), sql_plugin())
     capsys.readouterr()
     assert cli.main(["describe", "plugin", "course_db", "--account", ACCOUNT, "-o", "json"]) == 0
-    tool = json.loads(capsys.readouterr().out)["tool"]
+    tool = json.loads(capsys.readouterr().out)["status"]["tool"]
     assert tool["function"]["name"] == "course_db"
     assert set(tool["function"]["parameters"]["properties"]) == {"keyword", "max_cost"}
 
@@ -138,15 +138,17 @@ def test_kind_names_as_smarter_and_kubectl_write_them(aws, tmp_path, capsys):
 
 def test_every_problem_of_a_connection_is_reported_in_one_run(aws, tmp_path, capsys):
     bad = sql_connection(dbEngine="sqlite", database="x.db")
-    bad["spec"]["connection"].update(hostnme="db.example.org", prot=5432)
-    bad["spec"]["conection"] = {}
+    bad["spec"]["connection"].update(port="five", timeout=-1, sslMode="sometimes", hostnme="db.example.org")
 
     assert _apply(tmp_path, ACCOUNT_DOC, bad) == 3
 
     lines = capsys.readouterr().err.splitlines()
-    assert re.match(r"error: invalid manifest: .*document 2 \(SqlConnection/catalogue_db\): \d+ problems$", lines[0])
-    problems = "\n".join(lines[1:])
-    for field in ("spec.connection.hostnme", "spec.connection.prot", "spec.conection"):
+    warning = next(line for line in lines if line.startswith("warning:"))
+    assert "spec.connection.hostnme: unknown field, ignored; did you mean 'hostname'?" in warning  # unknown: a warning
+    first = lines.index(next(line for line in lines if line.startswith("error:")))
+    assert re.match(r"error: invalid manifest: .*document 2 \(SqlConnection/catalogue_db\): 3 problems$", lines[first])
+    problems = "\n".join(lines[first + 1:])
+    for field in ("spec.connection.port", "spec.connection.timeout", "spec.connection.sslMode"):
         assert field in problems
 
 

@@ -197,7 +197,11 @@ def test_invalid_sql_plugins_are_refused_with_the_field_path(change, path, reaso
     [
         ({"dbEngine": "oracle"}, "spec.connection.dbEngine"),
         ({"dbEngine": "postgresql", "database": "x", "username": "u"}, "spec.connection"),
-        ({"dbEngine": "postgresql", "hostname": "h", "database": "x", "username": "u", "password": "hunter2"}, "spec.connection.password"),
+        # Smarter's `password` names a Secret; a password itself does not fit a name and is refused.
+        ({"dbEngine": "postgresql", "hostname": "h", "database": "x", "username": "u", "password": "hunter2 and more!"}, "spec.connection.password"),
+        ({"dbEngine": "postgresql", "hostname": "h", "database": "x", "username": "u", "password": "a", "secret": "b"}, "spec.connection.password"),
+        ({"dbEngine": "postgresql", "hostname": "h", "database": "x", "username": "u", "sslCa": "-----BEGIN CERTIFICATE-----"}, "spec.connection.sslCa"),
+        ({"dbEngine": "postgresql", "hostname": "h", "database": "x", "username": "u", "authenticationMethod": "tcpip_ssh"}, "spec.connection.authenticationMethod"),
         ({"dbEngine": "aurora", "resourceArn": "not-an-arn", "secret": "db"}, "spec.connection"),
         ({"dbEngine": "sqlite", "database": "x.db", "secret": "a/b"}, "spec.connection.secret"),
     ],

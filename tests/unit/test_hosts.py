@@ -138,3 +138,51 @@ def test_the_stacks_execute_api_endpoint_is_the_platform_host():
     route = parse_host("abc123defg.execute-api.eu-west-1.amazonaws.com", "api.example.com")
     assert route.kind == "platform"
     assert parse_host("x.execute-api.evil.example.com", "api.example.com").kind == "custom"
+
+
+# --- Smarter's client names and their host labels ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [("example_llm_client", "example-llm-client"), ("Compat_Chatbot", "compat-chatbot"), ("customer-support", "customer-support")],
+)
+def test_a_client_name_keeps_its_form_and_derives_its_host_label(name, label):
+    from smarter.schema import host_label, is_client_name
+
+    assert is_client_name(name)
+    assert host_label(name) == label
+    assert parse_host(f"{label}.3141-5926-5359.{API}", API).client == label
+
+
+@pytest.mark.parametrize("name", ["", "_leading", "trailing_", "9starts-with-digit", "has space", "dot.ted", "x" * 64, "café"])
+def test_names_whose_label_is_not_a_dns_label_are_not_client_names(name):
+    from smarter.schema import is_client_name
+
+    assert not is_client_name(name)
+
+
+def test_an_unknown_field_is_a_warning_while_a_manifest_is_planned_and_an_error_elsewhere():
+    from pydantic import Field
+
+    from smarter.errors import ManifestError
+    from smarter.schema import Strict, collecting_warnings, validate_model
+
+    class Inner(Strict):
+        size: int = Field(ge=1)
+
+    class Outer(Strict):
+        inner: Inner
+        name: str = "x"
+
+    data = {"inner": {"size": 2, "colour": "red"}, "nmae": "y"}
+    with pytest.raises(ManifestError):
+        validate_model(Outer, data, "spec")  # a request body: refused
+    with collecting_warnings() as warnings:
+        model = validate_model(Outer, data, "spec")
+    assert model.inner.size == 2 and model.name == "x"
+    assert sorted(warnings) == ["spec.inner.colour: unknown field, ignored", "spec.nmae: unknown field, ignored; did you mean 'name'?"]
+    assert data == {"inner": {"size": 2, "colour": "red"}, "nmae": "y"}  # the caller's data is not changed
+    with collecting_warnings() as warnings, pytest.raises(ManifestError) as caught:
+        validate_model(Outer, {"inner": {"size": 0, "colour": "red"}}, "spec")  # known fields stay strict
+    assert caught.value.path == "spec.inner.size" and warnings == ["spec.inner.colour: unknown field, ignored"]

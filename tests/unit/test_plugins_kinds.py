@@ -275,7 +275,10 @@ def test_a_plugin_kind_and_plugin_class_must_agree():
         ({"baseUrl": "ftp://x.example.com"}, "spec.connection.baseUrl", "http or https"),
         ({"baseUrl": "https://user:pw@x.example.com"}, "spec.connection.baseUrl", "credentials"),
         ({"baseUrl": "https://x.example.com", "authMethod": "bearer"}, "spec.connection.secret", "needs the name"),
-        ({"baseUrl": "https://x.example.com", "apiKey": "sk-live-123"}, "spec.connection.apiKey", "secret"),
+        # Smarter's apiKey names a Secret; a key itself is refused, never stored.
+        ({"baseUrl": "https://x.example.com", "apiKey": "sk-live-1234567890abcdefgh"}, "spec.connection.apiKey", "never the credential itself"),
+        ({"baseUrl": "https://x.example.com", "apiKey": "k", "secret": "other"}, "spec.connection.apiKey", "keep one"),
+        ({"baseUrl": "https://x.example.com", "proxyHost": "proxy.example.com"}, "spec.connection.proxyHost", "proxies are not supported"),
         ({"baseUrl": "https://x.example.com", "secret": "sk live/123"}, "spec.connection.secret", "one path segment"),
         ({"baseUrl": "https://x.example.com", "timeout": 0}, "spec.connection.timeout", ""),
         ({"baseUrl": "https://x.example.com", "maxResponseBytes": 10**9}, "spec.connection.maxResponseBytes", ""),

@@ -22,7 +22,7 @@ from rich.text import Text
 from smarter.errors import NotFound, SmarterError
 from smarter.store import journal, storage, usage
 from smarter.tenancy import auth
-from smarter_admin import domains_cli, failures, manifests, output, plugin_cli
+from smarter_admin import domains_cli, export, failures, manifests, output, plugin_cli
 from smarter_admin.output import Column, Format, account_of, age, emit
 
 app = typer.Typer(
@@ -163,7 +163,9 @@ def _secrets(account: str) -> list[dict[str, Any]]:
         for entry in page.get("SecretList", []):
             if entry["Name"].startswith(prefix):
                 stamp = entry.get("LastChangedDate") or entry.get("CreatedDate")
-                found.append({"name": entry["Name"][len(prefix):], "account": account, "description": entry.get("Description"), "updated_at": stamp.isoformat() if stamp else None})
+                expiration = next((t["Value"] for t in entry.get("Tags") or [] if t.get("Key") == manifests.EXPIRATION_TAG), None)
+                found.append({"name": entry["Name"][len(prefix):], "account": account, "description": entry.get("Description"), "expirationDate": expiration,
+                              "updated_at": stamp.isoformat() if stamp else None})
     return sorted(found, key=lambda d: d["name"])
 
 
@@ -233,8 +235,7 @@ def apply(file: ManifestFile, dry_run: Annotated[bool, typer.Option("--dry-run",
     """Create or update from a manifest file. Documents are applied in dependency order (accounts, connections, plugins, clients, keys); every document is validated before any is stored."""
     docs = _load(file)
     source = "<stdin>" if str(file) == "-" else str(file)
-    changes = manifests.plan_documents(docs, account=account, source=source)
-    _warn(changes)
+    changes = _plan(docs, account, source)
     if dry_run:
         rows = [{"kind": c.kind, "name": c.name, "account": c.account, "result": f"{c.action} (dry run)"} for c in changes]
         emit(rows, output_format, columns=APPLY_COLUMNS, name=lambda r: f"{r['kind'].lower()}/{r['name']}", human=lambda: [output.out(f"{r['kind']}/{r['name']} {r['result']}") for r in rows])
@@ -258,6 +259,18 @@ def apply(file: ManifestFile, dry_run: Annotated[bool, typer.Option("--dry-run",
     return 0
 
 
+def _plan(docs: list[dict[str, Any]], account: str | None, source: str) -> list[manifests.Change]:
+    """Plan every document; the warnings go to stderr, also when a document is refused."""
+    try:
+        changes = manifests.plan_documents(docs, account=account, source=source)
+    except manifests.DocumentError as exc:
+        for warning in getattr(exc, "warnings", []):
+            output.err(f"warning: {warning}", style="yellow" if output.is_color("err") else None)
+        raise
+    _warn(changes)
+    return changes
+
+
 def _warn(changes: list[manifests.Change]) -> None:
     """What the manifests got wrong without being refused, on stderr."""
     for change in changes:
@@ -273,8 +286,7 @@ def _warn(changes: list[manifests.Change]) -> None:
 def diff(file: ManifestFile, account: Account = None, output_format: Output = None) -> int:
     """Show what applying a manifest file would change, against what is stored. Exits 0 when nothing would change, 1 when something would (as diff(1) does)."""
     source = "<stdin>" if str(file) == "-" else str(file)
-    changes = manifests.plan_documents(_load(file), account=account, source=source)
-    _warn(changes)
+    changes = _plan(_load(file), account, source)
     changed = [c for c in changes if c.action != "unchanged"]
     if output_format is not None:
         rows = [{"kind": c.kind, "name": c.name, "account": c.account, "result": c.action, "stored": c.before, "manifest": c.after} for c in changes]
@@ -327,29 +339,43 @@ def get(kind: Kind, name: Annotated[str | None, typer.Argument(help="Only this o
         items = [i for i in items if name in (i.get("name"), i.get("number"), i.get("key_id"), i.get("domain"), (i.get("metadata") or {}).get("name"))]
         if not items:
             raise NotFound(f"no {kind[:-1]} named {name!r}" + (f" in account {account_of(account)}" if kind in SCOPED or kind == "apikeys" else ""))
-    data: Any = items[0] if name and output_format in (Format.json, Format.yaml) else items
-    emit(data, output_format, columns=COLUMNS[kind], name=_name_line(kind), styled="STATUS")
+    if output_format in (Format.json, Format.yaml):
+        # Manifests that `smarter apply -f` takes back unchanged (smarter_admin.export).
+        _print_manifests([export.of(kind, i) for i in items], output_format, one=bool(name))
+        return 0
+    emit(items, output_format, columns=COLUMNS[kind], name=_name_line(kind), styled="STATUS")
     return 0
+
+
+def _print_manifests(docs: list[dict[str, Any]], fmt: Format, *, one: bool) -> None:
+    """One manifest, or many: a JSON list, or YAML documents separated by `---`
+    (both forms `apply -f` reads)."""
+    if one and docs:
+        output.out(output.dump(docs[0], fmt))
+    elif fmt is Format.json:
+        output.out(output.dump(docs, fmt))
+    else:
+        output.out("\n---\n".join(output.dump(doc, fmt) for doc in docs) if docs else "")
 
 
 @app.command(
     epilog="Examples:\n\n"
     "  smarter describe client customer-support\n\n"
-    "  smarter describe plugin support_info -o json   # includes the tool the model sees",
+    "  smarter describe plugin support_info -o json   # status.tool: the tool the model sees",
 )
 def describe(kind: Kind, name: Annotated[str, typer.Argument(help="The item's name (a key's name or id, a domain).", show_default=False)], account: Account = None, output_format: Output = None) -> int:
-    """Show one item in full (YAML by default); a plugin includes the tool definition the model sees."""
+    """Show one item in full, as the manifest that makes it (YAML by default; `apply -f` takes it back); a plugin's status holds the tool the model sees."""
     kind = resolve_kind(kind)
     if kind not in SCOPED:
         return get(kind, name, account, output_format or Format.yaml)
     doc = storage.get_scoped(SCOPED[kind], account_of(account), name)
     if doc is None:
         raise NotFound(f"no {kind[:-1]} named {name!r} in account {account_of(account)}")
-    if kind == "plugins":
-        from smarter.llm.plugins import kind_for
-
-        doc = {**doc, "tool": kind_for(doc).tool(doc)}  # what the model will see
-    emit(doc, output_format or Format.yaml, columns=COLUMNS[kind], name=_name_line(kind))
+    fmt = output_format or Format.yaml
+    if fmt in (Format.json, Format.yaml):
+        _print_manifests([export.of(kind, doc, describe=True)], fmt, one=True)
+        return 0
+    emit(doc, fmt, columns=COLUMNS[kind], name=_name_line(kind))
     return 0
 
 
@@ -402,6 +428,12 @@ def delete(kind: Deletable, name: Annotated[str, typer.Argument(help="The item's
             for doc in domains.remove_client_domains(number, name):
                 results.append({"kind": "domain", "name": doc["domain"], "result": "removed"})
         storage.delete_scoped(SCOPED[kind], number, name)
+        if kind == "clients":
+            from smarter.schema import host_label
+
+            pointer = storage.get_scoped("CLIENTHOST", number, host_label(name))
+            if pointer and pointer.get("name") == name:
+                storage.delete_scoped("CLIENTHOST", number, host_label(name))
         results.append({"kind": kind[:-1], "name": name, "account": number, "result": "deleted"})
     emit(results, output_format, columns=APPLY_COLUMNS, name=lambda r: f"{r['kind']}/{r['name']}",
          human=lambda: [output.out(f"{r['kind']}/{r['name']} {r['result']}") for r in results])

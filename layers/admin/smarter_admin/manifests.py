@@ -20,17 +20,19 @@ import yaml
 
 from smarter.errors import ManifestError, NotFound, SmarterError
 from smarter.llm import plugins, providers
-from smarter.schema import ACCOUNT_NUMBER, CLIENT_NAME, collecting_warnings, did_you_mean, validate_model, warn
+from smarter.schema import ACCOUNT_NUMBER, collecting_warnings, did_you_mean, host_label, is_client_name, validate_model, warn
 from smarter.store import storage
 from smarter.tenancy import auth
 from smarter.tenancy.auth import iso, now, parse_time
 from smarter_admin import domains
-from smarter_admin.models import AccountSpec, ApiKeySpec, ClientSpec, SecretSpec, limits_doc, parse_manifest
+from smarter_admin.models import AccountSpec, ApiKeySpec, ClientSpec, Metadata, SecretSpec, limits_doc, parse_manifest
 
 CLIENT_KINDS = ("LLMClient", "Chatbot")
-ORDER = {"Account": 0, "Secret": 1, "ApiConnection": 1, "SqlConnection": 1, "Plugin": 2, "ApiPlugin": 2, "SqlPlugin": 2, "LLMClient": 3, "Chatbot": 3, "ApiKey": 4}
+ORDER = {"Account": 0, "Secret": 0.5, "ApiConnection": 1, "SqlConnection": 1, "Plugin": 2, "ApiPlugin": 2, "SqlPlugin": 2, "LLMClient": 3, "Chatbot": 3, "ApiKey": 4}
 # Fields a write stamps; a change in them alone is not a change.
 STAMPS = ("created_at", "updated_at")
+# A Secret's expirationDate is kept as a tag of the secret (accepted, not enforced).
+EXPIRATION_TAG = "smarter:expirationDate"
 
 
 class DocumentError(ManifestError):
@@ -120,17 +122,37 @@ def plan_documents(docs: list[dict[str, Any]], *, account: str | None = None, so
     before it in the same file (a client on a plugin, anything on its account)."""
     changes: list[Change] = []
     pending: set[tuple[str, str, str]] = set()
+    if account is None:
+        account = _the_files_account(docs)
     with plugins.planned_connections({}) as connections:
         for index, doc in in_dependency_order(docs):
             try:
                 change = plan(doc, account=account, pending=pending)
             except ManifestError as exc:
-                raise DocumentError(source, index, exc.reason, path=exc.path, label=_label(doc), problems=exc.problems) from None
+                error = DocumentError(source, index, exc.reason, path=exc.path, label=_label(doc), problems=exc.problems)
+                # The warnings of the documents planned so far and of this one, for the CLI to tell.
+                error.warnings = [f"{c.kind}/{c.name}: {w}" for c in changes for w in c.warnings]
+                error.warnings += [f"{_label(doc) or f'document {index}'}: {w}" for w in getattr(exc, "warnings", [])]
+                raise error from None
             pending.add((change.table, change.account or "", change.name))
             if change.table == "CONNECTION":
                 connections[(change.account, change.name)] = change.after
             changes.append(change)
     return changes
+
+
+def _the_files_account(docs: list[Any]) -> str | None:
+    """A file with exactly one Account document (Smarter's tenant files) is that
+    account's: its other documents need no metadata.account or --account
+    (Smarter takes the account from the logged-in user)."""
+    numbers = set()
+    for doc in docs:
+        if isinstance(doc, dict) and doc.get("kind") == "Account" and isinstance(doc.get("metadata"), dict):
+            meta = doc["metadata"]
+            number = meta.get("accountNumber") or meta.get("name")
+            if isinstance(number, str) and ACCOUNT_NUMBER.match(number):
+                numbers.add(number)
+    return numbers.pop() if len(numbers) == 1 else None
 
 
 def _label(doc: Any) -> str:
@@ -171,7 +193,11 @@ def apply(data: dict[str, Any], *, account: str | None = None) -> dict[str, Any]
 def plan(data: dict[str, Any], *, account: str | None = None, pending: set[tuple[str, str, str]] | None = None) -> Change:
     """Validate one manifest against what is stored, without writing anything."""
     with collecting_warnings() as warnings:
-        change = _plan(data, account, pending or set())
+        try:
+            change = _plan(data, account, pending or set())
+        except ManifestError as exc:
+            exc.warnings = list(warnings)  # told with the error: an unknown field may be the cause
+            raise
     change.warnings = warnings
     return change
 
@@ -212,69 +238,15 @@ def _plan(data: dict[str, Any], account: str | None, pending: set[tuple[str, str
     number = _account_of(manifest, account, pending)
 
     if kind in CLIENT_KINDS:
-        if not CLIENT_NAME.match(name):
-            raise ManifestError("metadata.name", "a client name is a DNS label: lower-case letters, digits and '-', starting with a letter")
-        spec = validate_model(ClientSpec, manifest.spec, "spec")
-        config = spec.config
-        if spec.functions:
-            warn("spec.functions", f"Smarter's built-in functions ({', '.join(spec.functions)}) do not exist here and are ignored; write them as plugins")
-        if isinstance(config.customDomain, dict):
-            warn("spec.config.customDomain", "ignored: claim a custom domain with `smarter domain add CLIENT DOMAIN`")
-        if config.dnsVerificationStatus is not None:
-            warn("spec.config.dnsVerificationStatus", "ignored: a domain's state is kept by `smarter domain` (see `smarter domain list`)")
-        try:
-            provider = providers.get_provider(config.provider)
-        except NotFound as exc:
-            raise ManifestError("spec.config.provider", exc.message) from None
-        wanted = [p for p in spec.plugins if ("PLUGIN", number, p) not in pending]
-        found = storage.get_many_scoped("PLUGIN", number, wanted) if wanted else {}
-        for i, plugin_name in enumerate(spec.plugins):
-            if plugin_name in wanted and plugin_name not in found:
-                raise ManifestError(f"spec.plugins.{i}", f"no plugin named {plugin_name!r} in account {number}")
-        existing_item = storage.get_scoped_item("CLIENT", number, name)
-        existing = storage.decode(existing_item) if existing_item else None
-        doc = {
-            "name": name,
-            "account": number,
-            "description": manifest.metadata.description,
-            "version": manifest.metadata.version,
-            "provider": provider.name,
-            "model": config.defaultModel or provider.default_model,
-            "system_role": config.defaultSystemRole,
-            "temperature": config.defaultTemperature,
-            "max_tokens": config.defaultMaxTokens,
-            "allow_model_override": config.allowModelOverride,
-            "ui": {
-                "app_name": config.appName,
-                "welcome_message": config.appWelcomeMessage,
-                "example_prompts": config.appExamplePrompts,
-                "placeholder": config.appPlaceholder,
-                "assistant": config.appAssistant,
-                "info_url": config.appInfoUrl,
-                "background_image_url": config.appBackgroundImageUrl,
-                "logo_url": config.appLogoUrl,
-                "file_attachment": config.appFileAttachment,
-            },
-            "plugins": spec.plugins,
-            "limits": limits_doc(spec.limits),
-            "custom_domain": config.customDomain if isinstance(config.customDomain, str) else None,
-            "deployed": config.deployed,
-            "created_at": (existing or {}).get("created_at", stamp),
-            "updated_at": stamp,
-        }
-        verified = (existing_item or {}).get("verified_domain", {}).get("S")
-
-        def write_client() -> dict[str, Any]:
-            storage.put_scoped("CLIENT", number, name, doc, verified_domain=verified)
-            return {"kind": "LLMClient", "name": name, "account": number, "result": "applied"}
-
-        return Change("LLMClient", "CLIENT", name, number, existing, doc, write_client)
+        return _client_change(kind, manifest, number, pending, stamp)
 
     if kind in plugins.plugin_manifest_kinds():
         return _scoped_change(kind, "PLUGIN", data, number, lambda stored: plugins.kind_for(stored).validate(stored))
 
     if kind in plugins.connection_manifest_kinds():
-        return _scoped_change(kind, "CONNECTION", data, number, lambda stored: plugins.connection_kind_for(kind).validate_connection(stored))
+        change = _scoped_change(kind, "CONNECTION", data, number, lambda stored: plugins.connection_kind_for(kind).validate_connection(stored))
+        _check_secret_reference(data, change.after, number, pending)
+        return change
 
     if kind == "Secret":
         return _secret_change(name, number, validate_model(SecretSpec, manifest.spec, "spec"), manifest.metadata.description)
@@ -283,6 +255,99 @@ def _plan(data: dict[str, Any], account: str | None, pending: set[tuple[str, str
         return _api_key_change(name, number, validate_model(ApiKeySpec, manifest.spec, "spec"))
 
     raise ManifestError("kind", f"unknown kind {kind!r}{did_you_mean(kind, known_kinds())} (known: {', '.join(known_kinds())})")
+
+
+def _client_change(kind: str, manifest: Any, number: str, pending: set[tuple[str, str, str]], stamp: str) -> Change:
+    """An LLMClient (or Smarter's Chatbot). The name is kept as written (Smarter's
+    snake_case too); the host label is derived from it (`_` -> `-`, lower case)
+    and must not collide with another client's of the account."""
+    name = manifest.metadata.name
+    if not is_client_name(name):
+        raise ManifestError(
+            "metadata.name",
+            "a client name is letters, digits, '_' and '-', starting with a letter and at most 63 characters "
+            f"(its host label, {host_label(name)!r}, must be a DNS label)",
+        )
+    label = host_label(name)
+    spec = validate_model(ClientSpec, manifest.spec, "spec")
+    config = spec.config
+    others = {c["name"] for c in storage.list_scoped("CLIENT", number)} | {n for t, a, n in pending if t == "CLIENT" and a == number}
+    clash = sorted(other for other in others if other != name and host_label(other) == label)
+    if clash:
+        raise ManifestError(
+            "metadata.name",
+            f"the client {clash[0]!r} already has the host label {label!r} ({label}.{number}.{{api domain}}), which {name!r} would "
+            "also get (`_` becomes `-` and letters lower case); rename one of them",
+        )
+    if spec.functions:
+        warn("spec.functions", f"Smarter's built-in functions ({', '.join(spec.functions)}) do not exist here and are ignored; write them as plugins")
+    if isinstance(config.customDomain, dict):
+        warn("spec.config.customDomain", "ignored: claim a custom domain with `smarter domain add CLIENT DOMAIN`")
+    if config.dnsVerificationStatus is not None:
+        warn("spec.config.dnsVerificationStatus", "ignored: a domain's state is kept by `smarter domain` (see `smarter domain list`)")
+    if config.subdomain is not None and config.subdomain != label:
+        warn("spec.config.subdomain", f"ignored: the client is served at {label}.{number}.{{api domain}} (its name with '_' as '-', lower case)")
+    if spec.apiKey is not None:
+        warn("spec.apiKey", "kept, not enforced: which keys may call a client is set by each ApiKey's spec.clients")
+    try:
+        provider = providers.get_provider(config.provider)
+    except NotFound as exc:
+        raise ManifestError("spec.config.provider", exc.message) from None
+    wanted = [p for p in spec.plugins if ("PLUGIN", number, p) not in pending]
+    found = storage.get_many_scoped("PLUGIN", number, wanted) if wanted else {}
+    for i, plugin_name in enumerate(spec.plugins):
+        if plugin_name in wanted and plugin_name not in found:
+            raise ManifestError(f"spec.plugins.{i}", f"no plugin named {plugin_name!r} in account {number}")
+    existing_item = storage.get_scoped_item("CLIENT", number, name)
+    existing = storage.decode(existing_item) if existing_item else None
+    # Smarter's fields kept only so that `get -o yaml` gives back what was applied.
+    kept = {"functions": spec.functions or None, "customDomain": config.customDomain if isinstance(config.customDomain, dict) else None,
+            "dnsVerificationStatus": config.dnsVerificationStatus}
+    doc = {
+        "name": name,
+        "account": number,
+        "kind": kind,
+        "host_label": label,
+        "description": manifest.metadata.description,
+        "version": manifest.metadata.version,
+        "tags": manifest.metadata.tags,
+        "annotations": manifest.metadata.annotations,
+        "provider": provider.name,
+        "model": config.defaultModel or provider.default_model,
+        "system_role": config.defaultSystemRole,
+        "temperature": config.defaultTemperature,
+        "max_tokens": config.defaultMaxTokens,
+        "allow_model_override": config.allowModelOverride,
+        "ui": {
+            "app_name": config.appName,
+            "welcome_message": config.appWelcomeMessage,
+            "example_prompts": config.appExamplePrompts,
+            "placeholder": config.appPlaceholder,
+            "assistant": config.appAssistant,
+            "info_url": config.appInfoUrl,
+            "background_image_url": config.appBackgroundImageUrl,
+            "logo_url": config.appLogoUrl,
+            "file_attachment": config.appFileAttachment,
+        },
+        "plugins": spec.plugins,
+        "limits": limits_doc(spec.limits),
+        "custom_domain": config.customDomain if isinstance(config.customDomain, str) else None,
+        "deployed": config.deployed,
+        "subdomain": config.subdomain,
+        "api_key": spec.apiKey,
+        "smarter": {k: v for k, v in kept.items() if v is not None},
+        "created_at": (existing or {}).get("created_at", stamp),
+        "updated_at": stamp,
+    }
+    verified = (existing_item or {}).get("verified_domain", {}).get("S")
+
+    def write_client() -> dict[str, Any]:
+        storage.put_scoped("CLIENT", number, name, doc, verified_domain=verified)
+        if label != name:  # the default host finds the client by its label
+            storage.put_scoped("CLIENTHOST", number, label, {"name": name})
+        return {"kind": "LLMClient", "name": name, "account": number, "result": "applied"}
+
+    return Change("LLMClient", "CLIENT", name, number, existing, doc, write_client)
 
 
 def _check_kind(data: Any) -> None:
@@ -307,7 +372,10 @@ def _scoped_change(kind: str, table_kind: str, data: dict[str, Any], number: str
                 f"a {other.get('kind')} named {name!r} already exists in account {number}; connections of every kind share "
                 f"one name space, so rename this {kind} (and the plugins that use it) or delete the {other.get('kind')} first",
             )
-    stored = {**data, "metadata": {**data["metadata"], "account": number}}
+    # Only the manifest's known parts are stored: unknown fields were warned about
+    # and dropped by validation, and `status` is output only (get/describe fill it).
+    metadata = {k: v for k, v in data["metadata"].items() if k in Metadata.model_fields}
+    stored = {"apiVersion": data["apiVersion"], "kind": kind, "metadata": {**metadata, "account": number}, "spec": data.get("spec")}
     stored["spec"] = validate(stored)
     existing = storage.get_scoped(table_kind, number, name)
 
@@ -316,6 +384,39 @@ def _scoped_change(kind: str, table_kind: str, data: dict[str, Any], number: str
         return {"kind": kind, "name": name, "account": number, "result": "applied"}
 
     return Change(kind, table_kind, name, number, existing, stored, write)
+
+
+def _check_secret_reference(data: dict[str, Any], stored: dict[str, Any], number: str, pending: set[tuple[str, str, str]]) -> None:
+    """A connection's Secret should exist (or come in the same file). Named by
+    Smarter's `password` or `apiKey`, a missing one is refused: those fields
+    are where a credential itself is most likely written, and a manifest is
+    stored in plain text. Named by `secret`, it is a warning."""
+    secret = ((stored.get("spec") or {}).get("connection") or {}).get("secret")
+    if not secret or ("SECRET", number, secret) in pending or _secret_exists(number, secret):
+        return
+    raw = (data.get("spec") or {}).get("connection") if isinstance(data.get("spec"), dict) else None
+    field = next((f for f in ("password", "apiKey") if isinstance(raw, dict) and raw.get(f) == secret), None)
+    if field:
+        raise ManifestError(
+            f"spec.connection.{field}",
+            f"names the account Secret that holds the credential, and account {number} has no Secret named {secret!r}: "
+            "apply a Secret manifest of that name first (or in the same file); never write the credential itself here",
+        )
+    warn("spec.connection.secret", f"account {number} has no Secret named {secret!r} yet: calls through this connection fail until it exists")
+
+
+def _secret_exists(number: str, name: str) -> bool:
+    from smarter.store import aws
+    from smarter.tenancy import account_secrets
+
+    sm = aws.client("secretsmanager")
+    try:
+        sm.describe_secret(SecretId=account_secrets.account_secret_id(number, name))
+    except sm.exceptions.ResourceNotFoundException:
+        return False
+    except ValueError:  # not a name a secret can have: the model refused it already
+        return False
+    return True
 
 
 def _api_key_change(name: str, number: str, spec: ApiKeySpec) -> Change:
@@ -367,7 +468,7 @@ def _wanted_clients(clients: list[str] | None) -> list[str] | None:
     if "*" in clients:
         raise ManifestError("spec.clients", "'*' means every client and stands alone")
     for i, client in enumerate(clients):
-        if not CLIENT_NAME.match(client):
+        if not is_client_name(client):
             raise ManifestError(f"spec.clients.{i}", f"{client!r} is not a client name")
     return sorted(set(clients))
 
@@ -395,18 +496,30 @@ def _secret_change(name: str, number: str, spec: SecretSpec, description: str | 
     except sm.exceptions.ResourceNotFoundException:
         found = None
     about = spec.config.description or description or ""
-    shown = {"name": name, "account": number, "secret_id": secret_id, "description": about, "expirationDate": spec.config.expirationDate}
-    # The stored value is not read back to compare: re-applying a Secret always writes it.
-    before = {**shown, "value": "(stored, not shown)"} if found else None
-    after = {**shown, "value": "(from the manifest, not shown)"}
+    if spec.config.value is None and found is None:
+        raise ManifestError("spec.config.value", f"the secret {name!r} does not exist in account {number} yet, so its value is needed")
+    expiration = spec.config.expirationDate
+    stored_expiration = next((t["Value"] for t in (found or {}).get("Tags", []) if t["Key"] == EXPIRATION_TAG), None)
+    shown = {"name": name, "account": number, "secret_id": secret_id, "description": about, "expirationDate": expiration}
+    # The stored value is never read back to compare: a manifest with a value always writes it;
+    # one without (as `get -o yaml` prints it) keeps the stored value.
+    before = {**shown, "description": (found or {}).get("Description", ""), "expirationDate": stored_expiration, "value": "(stored, not shown)"} if found else None
+    after = {**shown, "value": "(stored, not shown)" if spec.config.value is None else "(from the manifest, not shown)"}
+    tags = [{"Key": "smarter:account", "Value": number}] + ([{"Key": EXPIRATION_TAG, "Value": expiration}] if expiration else [])
 
     def write() -> dict[str, Any]:
         if found is None:
-            sm.create_secret(Name=secret_id, SecretString=spec.config.value, Description=about, Tags=[{"Key": "smarter:account", "Value": number}])
+            sm.create_secret(Name=secret_id, SecretString=spec.config.value, Description=about, Tags=tags)
         else:
-            sm.put_secret_value(SecretId=secret_id, SecretString=spec.config.value)
+            if spec.config.value is not None:
+                sm.put_secret_value(SecretId=secret_id, SecretString=spec.config.value)
             if about != found.get("Description", ""):
                 sm.update_secret(SecretId=secret_id, Description=about)
+            if expiration != stored_expiration:
+                if expiration:
+                    sm.tag_resource(SecretId=secret_id, Tags=[{"Key": EXPIRATION_TAG, "Value": expiration}])
+                else:
+                    sm.untag_resource(SecretId=secret_id, TagKeys=[EXPIRATION_TAG])
         account_secrets.forget(number, name)
         return {"kind": "Secret", "name": name, "account": number, "result": "applied"}
 

@@ -1,6 +1,7 @@
 """Manifest models: Smarter's `apiVersion: smarter.sh/v1` form with camelCase
-fields. Unknown fields are refused so that a typo is an error that names the
-field, not a setting silently ignored."""
+fields. Known fields are strict (a wrong type is refused, naming the field);
+an unknown field is a warning naming it and is ignored, as Smarter accepts
+fields it does not know (smarter.schema.validate_model)."""
 
 from __future__ import annotations
 
@@ -137,7 +138,9 @@ def parse_manifest(data: Any) -> Manifest:
 
 
 class SecretConfig(Strict):
-    value: str = Field(min_length=1)
+    # Omitted (as `smarter get secret X -o yaml` prints it): keep the stored value;
+    # refused when there is none yet.
+    value: str | None = Field(default=None, min_length=1)
     description: str | None = None
     expirationDate: str | None = None
 

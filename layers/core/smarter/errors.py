@@ -29,6 +29,13 @@ class Forbidden(SmarterError):
     type = "forbidden"
 
 
+class NotDeployed(Forbidden):
+    """A client with `deployed: false` asked for on a host name: it answers only
+    on the path route of the platform host (the equivalent of Smarter's sandbox)."""
+
+    type = "not_deployed"
+
+
 class NotFound(SmarterError):
     status = 404
     type = "not_found"

@@ -4,6 +4,7 @@ of manifest models, and ValidationErrors turned into messages that name the fiel
 from __future__ import annotations
 
 import contextlib
+import copy
 import difflib
 import logging
 import re
@@ -19,10 +20,25 @@ if TYPE_CHECKING:
 
 ACCOUNT_NUMBER = re.compile(r"^\d{4}-\d{4}-\d{4}$")
 # RFC 1034 label: letters, digits, hyphens; starts with a letter; no trailing hyphen.
+# A client's host label has this shape (CLIENT_NAME is its historical name).
 CLIENT_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+HOST_LABEL = CLIENT_NAME
+# A client's name: Smarter's snake_case (`example_llm_client`) too. Its host
+# label is derived by host_label(): `_` -> `-`, lower case.
+CLIENT_MANIFEST_NAME = re.compile(r"^[A-Za-z]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$")
 # Plugin names double as tool names, which providers restrict to this alphabet.
 PLUGIN_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SESSION_KEY = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+
+
+def host_label(client_name: str) -> str:
+    """The DNS label a client is served under: Smarter's rule, `_` -> `-` and lower case."""
+    return client_name.replace("_", "-").lower()
+
+
+def is_client_name(name: str) -> bool:
+    """A name a client may have: its host label must be a DNS label."""
+    return bool(CLIENT_MANIFEST_NAME.match(name or "")) and bool(HOST_LABEL.match(host_label(name or "")))
 
 
 def __getattr__(name: str) -> Any:
@@ -57,12 +73,27 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 def validate_model(model: type[BaseModel], data: Any, prefix: str) -> BaseModel:
     """Validate `data`; every failure of it becomes one ManifestError naming each
-    field (an unknown field gets the closest known one as a suggestion)."""
+    field (an unknown field gets the closest known one as a suggestion).
+
+    While manifest warnings are collected (`collecting_warnings`, i.e. while a
+    manifest is planned), an unknown field is a warning naming it and is
+    dropped, as Smarter accepts fields it does not know; known fields stay
+    strict. Elsewhere (request bodies) an unknown field is refused."""
     from pydantic import ValidationError
 
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        if _warnings.get() is not None:
+            extras = [e for e in exc.errors() if e["type"] == "extra_forbidden" and e["loc"]]
+            stripped = copy.deepcopy(data)
+            for error in extras:
+                _drop(stripped, error["loc"])
+            if extras and stripped != data:
+                for error in extras:
+                    path = ".".join([prefix, *(str(p) for p in error["loc"])]).strip(".")
+                    warn(path, "unknown field, ignored" + did_you_mean(str(error["loc"][-1]), field_names(model, error["loc"][:-1])))
+                return validate_model(model, stripped, prefix)
         problems = []
         for error in exc.errors():
             path = ".".join([prefix, *(str(p) for p in error["loc"])]).strip(".")
@@ -71,6 +102,19 @@ def validate_model(model: type[BaseModel], data: Any, prefix: str) -> BaseModel:
                 message += did_you_mean(str(error["loc"][-1]), field_names(model, error["loc"][:-1]))
             problems.append((path, message))
         raise ManifestError.of(problems) from None
+
+
+def _drop(data: Any, loc: tuple[Any, ...]) -> None:
+    """Remove the value at `loc` (a pydantic error location) from `data`; parts
+    that name no key (a union member's tag) are skipped."""
+    current = data
+    for part in loc[:-1]:
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            current = current[part]
+    if isinstance(current, dict):
+        current.pop(loc[-1], None)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -53,11 +53,11 @@ RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection",
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
 CONNECTION_HINTS = {
-    "apiKey": "name the account secret that holds the key in `secret` (secrets live in Secrets Manager under smarter/accounts/{account}/)",
     "authenticationMethod": "use authMethod: none, bearer, token, basic or api_key",
-    "proxyHost": "proxies are not supported",
-    "proxyProtocol": "proxies are not supported",
 }
+# Smarter's proxy fields: null is accepted, a value refused.
+PROXY_REASON = "proxies are not supported: plugin egress is a network decision (VPC, NAT)"
+UNSUPPORTED = {name: PROXY_REASON for name in ("proxyProtocol", "proxyHost", "proxyPort", "proxyUsername", "proxyPassword")}
 
 
 def _check_headers(headers: dict[str, Any], path: str) -> dict[str, str]:
@@ -221,7 +221,12 @@ class ApiPlugin:
 
     def validate_connection(self, manifest: dict[str, Any]) -> dict[str, Any]:
         raw = manifest.get("spec") or {}
-        refuse_fields(raw.get("connection"), "spec.connection", CONNECTION_HINTS)
+        connection = raw.get("connection") if isinstance(raw, dict) else None
+        # Smarter's `apiKey` names the Secret (as `secret` does here).
+        connection = common.unsupported_unless_null(common.secret_reference(connection, "spec.connection", "apiKey"), "spec.connection", UNSUPPORTED)
+        refuse_fields(connection, "spec.connection", CONNECTION_HINTS)
+        if isinstance(raw, dict) and "connection" in raw:
+            raw = {**raw, "connection": connection}
         spec = validate(ApiConnectionSpec, raw, "spec")
         conn = spec.connection
         if conn.authMethod != "none" and not conn.secret:

@@ -34,6 +34,36 @@ def refuse_fields(data: Any, path: str, hints: dict[str, str]) -> None:
                 raise ManifestError(f"{path}.{key}", hint)
 
 
+def secret_reference(data: Any, path: str, field: str) -> Any:
+    """Smarter's connections name their Secret in `password` (SqlConnection) or
+    `apiKey` (ApiConnection); here that is `secret`. Returns a copy of `data`
+    with the reference moved; both given and different is refused."""
+    if not isinstance(data, dict) or data.get(field) is None:
+        return data
+    data = dict(data)
+    reference = data.pop(field)
+    if data.get("secret") not in (None, reference):
+        raise ManifestError(f"{path}.{field}", f"names the secret {reference!r} but `secret` names {data['secret']!r}; keep one")
+    if not isinstance(reference, str) or not SECRET_NAME.fullmatch(reference) or ".." in reference or value_looks_like_credential(reference):
+        raise ManifestError(f"{path}.{field}", "names the account Secret that holds the credential (a Secret manifest's name), never the credential itself")
+    data["secret"] = reference
+    return data
+
+
+def unsupported_unless_null(data: Any, path: str, fields: dict[str, str]) -> Any:
+    """Smarter's documented fields that mean nothing here: null (as Smarter's own
+    output has them) is accepted and dropped; a value is refused with the reason."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    for name, reason in fields.items():
+        if name in data:
+            if data[name] is not None:
+                raise ManifestError(f"{path}.{name}", reason)
+            del data[name]
+    return data
+
+
 def validate(model: type[BaseModel], data: Any, path: str, hints: dict[str, str] | None = None) -> BaseModel:
     refuse_fields(data, path, hints or {})
     return validate_model(model, data, path)

@@ -31,12 +31,12 @@ from smarter.llm.plugins import (
     test_values,
     validate_plugin_name,
 )
-from smarter.schema import Strict
+from smarter.schema import Strict, warn
 
 from smarter.tenancy import egress
 
 from . import common, sql_engines, sqltext
-from .common import check_connection_exists, check_plugin_class, connection_spec, refuse_fields, tool_description, validate
+from .common import check_connection_exists, check_plugin_class, connection_spec, tool_description, validate
 from .sql_engines import json_value
 
 DEFAULT_LIMIT = 100
@@ -46,13 +46,48 @@ ENGINE_ALIASES = {
     "postgresql": "postgresql", "postgres": "postgresql", "django.db.backends.postgresql": "postgresql",
     "aurora": "aurora", "aurora-postgresql": "aurora", "aurora-mysql": "aurora", "rds-data": "aurora",
 }
-CONNECTION_HINTS = {
-    "password": "name the account secret that holds the password in `secret` (never the password itself)",
-    "authenticationMethod": "not needed: sqlite opens a file, postgresql uses username + secret, aurora uses resourceArn + secret",
-    "useSsl": "use sslMode: disable, require, verify-ca or verify-full",
-    "poolSize": "connections are opened per call; pooling is not configurable",
-    "maxOverflow": "connections are opened per call; pooling is not configurable",
+# Smarter's SqlConnection fields that mean nothing here: null is accepted, a value refused.
+UNSUPPORTED = {
+    "sslCa": "a custom CA is not supported: PostgreSQL is verified against the system and Amazon RDS CA bundles (sslMode)",
+    "sslCert": "client certificates are not supported: authenticate with username + secret",
+    "sslKey": "client certificates are not supported: authenticate with username + secret",
+    "sshKnownHosts": "SSH tunnels are not supported: plugin egress is a network decision (VPC, NAT)",
+    "proxyHost": "proxies are not supported: plugin egress is a network decision (VPC, NAT)",
+    "proxyPort": "proxies are not supported: plugin egress is a network decision (VPC, NAT)",
+    "proxyUsername": "proxies are not supported: plugin egress is a network decision (VPC, NAT)",
+    "proxyPassword": "proxies are not supported: plugin egress is a network decision (VPC, NAT)",
 }
+# Smarter's authenticationMethod: plain TCP/IP is what every engine here does.
+AUTHENTICATION_METHODS = ("none", "tcpip")
+POOLING = ("poolSize", "maxOverflow")
+
+
+def smarter_connection(raw: Any) -> Any:
+    """Smarter's SqlConnection form mapped onto ours: `password` names the
+    Secret, `useSsl` becomes sslMode, null TLS/SSH/proxy fields are dropped,
+    `authenticationMethod: none|tcpip` is accepted, pooling is ignored with a
+    warning. Anything else stays for the model to judge."""
+    path = "spec.connection"
+    data = common.unsupported_unless_null(common.secret_reference(raw, path, "password"), path, UNSUPPORTED)
+    if not isinstance(data, dict):
+        return data
+    if "authenticationMethod" in data:
+        method = data.pop("authenticationMethod")
+        if method is not None and method not in AUTHENTICATION_METHODS:
+            raise ManifestError(f"{path}.authenticationMethod", f"only {' or '.join(AUTHENTICATION_METHODS)} (username + secret over TCP/IP); SSH tunnels and LDAP are not supported")
+    for name in POOLING:
+        if name in data:
+            if data.pop(name) is not None:
+                warn(f"{path}.{name}", "ignored: connections are opened per call, there is no pool")
+    if "useSsl" in data:
+        use_ssl = data.pop("useSsl")
+        if not isinstance(use_ssl, bool):
+            raise ManifestError(f"{path}.useSsl", "true or false (or use sslMode: disable, require, verify-ca or verify-full)")
+        if "sslMode" not in data and data.get("dbEngine") not in ("sqlite", "sqlite3", "django.db.backends.sqlite3"):
+            data["sslMode"] = "verify-full" if use_ssl else "disable"
+            if not use_ssl:
+                warn(f"{path}.useSsl", "false means sslMode: disable, an unencrypted connection; prefer sslMode: verify-full")
+    return data
 
 
 class SqlConnectionData(Strict):
@@ -160,7 +195,7 @@ class SqlPlugin:
 
     def validate_connection(self, manifest: dict[str, Any]) -> dict[str, Any]:
         raw = manifest.get("spec") or {}
-        refuse_fields(raw.get("connection"), "spec.connection", CONNECTION_HINTS)
+        raw = {**raw, "connection": smarter_connection(raw.get("connection"))} if isinstance(raw, dict) and "connection" in raw else raw
         spec = validate(SqlConnectionSpec, raw, "spec")
         conn = spec.connection
         if conn.dbEngine == "postgresql":

@@ -32,7 +32,8 @@ from smarter.tenancy import auth, hosts, limits
 
 logger = Logger(child=True)
 
-PATH = re.compile(r"^/v1/passthrough/([^/]+)/?$")
+# Ours, and Smarter's path for the same route.
+PATH = re.compile(r"^(?:/v1/passthrough|/api/v1/prompts/passthrough)/([^/]+)/?$")
 JOURNAL_HEADER = "X-Smarter-Journal-Key"
 
 

@@ -7,6 +7,7 @@ The config table is a single table (see docs/data-model.md):
     ACCOUNT#{number}     CLIENT#{name}    an LLM client (verified_domain set once its domain is verified)
     ACCOUNT#{number}     PLUGIN#{name}    a plugin manifest
     ACCOUNT#{number}     CONNECTION#{name} an API or SQL connection manifest
+    ACCOUNT#{number}     CLIENTHOST#{label} the client whose host label this is, when its name differs
     APIKEY#{sha256}      APIKEY           an API key, found by the hash of the secret
     DOMAIN#{host}        DOMAIN           a custom-domain claim (one client per domain)
 
@@ -26,7 +27,9 @@ from smarter.store import aws
 
 _cache = TTLCache(lambda: settings().cache_ttl_seconds)
 
-ACCOUNT_SCOPED = ("CLIENT", "PLUGIN", "CONNECTION")
+# CLIENTHOST#{label} -> {"name": ...}: the client a host label means, for
+# clients whose name is not their label (Smarter's snake_case names).
+ACCOUNT_SCOPED = ("CLIENT", "PLUGIN", "CONNECTION", "CLIENTHOST")
 
 
 def _ddb():

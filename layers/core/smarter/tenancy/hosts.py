@@ -4,7 +4,9 @@ The host comes from `requestContext.domainName` (the domain API Gateway
 matched), never from the client-controlled Host header. Three shapes:
 
 - the platform host `{api_domain}`: platform routes (passthrough, providers, whoami);
-- a default host `{client}.{account}.{api_domain}`: one GetItem for the client;
+- a default host `{label}.{account}.{api_domain}`: one GetItem for the client
+  (the label is the client's name with `_` -> `-`, lower case; a name that
+  differs from its label is found through a CLIENTHOST pointer item);
 - anything else is a custom domain: one Query on the sparse ByVerifiedDomain
   index, which only holds verified domains, so routing cannot trust a pending one.
 """
@@ -16,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from smarter.config import settings
-from smarter.errors import NotFound
-from smarter.schema import ACCOUNT_NUMBER, CLIENT_NAME
+from smarter.errors import NotDeployed, NotFound
+from smarter.schema import ACCOUNT_NUMBER, HOST_LABEL, host_label, is_client_name
 from smarter.store import storage
 
 # An LDH label (RFC 1123: may start with a digit) and a top-level domain that
@@ -73,7 +75,7 @@ def parse_host(host: str | None, api_domain: str | None = None) -> HostRoute:
     suffix = "." + api_domain
     if host.endswith(suffix):
         labels = host[: -len(suffix)].split(".")
-        if len(labels) == 2 and CLIENT_NAME.match(labels[0]) and ACCOUNT_NUMBER.match(labels[1]):
+        if len(labels) == 2 and HOST_LABEL.match(labels[0]) and ACCOUNT_NUMBER.match(labels[1]):
             return HostRoute("default", host, account=labels[1], client=labels[0])
         raise NotFound(f"no LLM client is served at {host}: expected {{client}}.{{account}}.{api_domain}")
     if not is_domain_name(host):
@@ -83,26 +85,52 @@ def parse_host(host: str | None, api_domain: str | None = None) -> HostRoute:
 
 
 def resolve_client(host: str | None) -> ResolvedClient:
+    """The client served at `host` (its default host or a verified custom domain).
+    A client with `deployed: false` is not served on a host name."""
     route = parse_host(host)
     if route.kind == "platform":
         raise NotFound(f"{route.host} is the platform host; call a client at {{client}}.{{account}}.{route.host}")
     if route.kind == "default":
-        return client_by_name(route.account, route.client, host=route.host)
-    found = storage.client_by_verified_domain(route.host)
-    if found is None:
-        status = storage.domain_status(route.host)
-        if status is not None and status != "verified":
-            raise NotFound(f"the domain {route.host} is not verified yet (state: {status})")
-        raise NotFound(f"no LLM client is served at {route.host}")
-    account, doc = found
-    return ResolvedClient(account, doc["name"], doc, route.host)
+        resolved = client_by_label(route.account, route.client, host=route.host)
+    else:
+        found = storage.client_by_verified_domain(route.host)
+        if found is None:
+            status = storage.domain_status(route.host)
+            if status is not None and status != "verified":
+                raise NotFound(f"the domain {route.host} is not verified yet (state: {status})")
+            raise NotFound(f"no LLM client is served at {route.host}")
+        account, doc = found
+        resolved = ResolvedClient(account, doc["name"], doc, route.host)
+    if not resolved.doc.get("deployed", True):
+        raise NotDeployed(
+            f"the LLM client {resolved.name!r} is not deployed (deployed: false), so {route.host} does not serve it: "
+            f"set spec.config.deployed: true and apply it again, or call it on the platform host at "
+            f"/v1/accounts/{resolved.account}/clients/{resolved.name}/prompt with an API key of account {resolved.account}"
+        )
+    return resolved
+
+
+def client_by_label(account: str, label: str, *, host: str | None = None) -> ResolvedClient:
+    """The client whose host label is `label`: the client of that name, else the
+    one a CLIENTHOST pointer names (a snake_case or mixed-case name)."""
+    if not (ACCOUNT_NUMBER.match(account or "") and HOST_LABEL.match(label or "")):
+        raise NotFound(f"no LLM client {label!r} in account {account!r}")
+    doc = storage.get_scoped("CLIENT", account, label, cached=True)
+    if doc is None or host_label(doc.get("name", label)) != label:
+        pointer = storage.get_scoped("CLIENTHOST", account, label, cached=True)
+        doc = storage.get_scoped("CLIENT", account, pointer["name"], cached=True) if pointer else None
+    if doc is None:
+        raise NotFound(f"no LLM client {label!r} in account {account}")
+    return ResolvedClient(account, doc["name"], doc, host or f"{label}.{account}.{settings().api_domain}")
 
 
 def client_by_name(account: str, name: str, *, host: str | None = None) -> ResolvedClient:
-    """The path-based route on the platform host resolves the same way as a default host."""
-    if not (ACCOUNT_NUMBER.match(account or "") and CLIENT_NAME.match(name or "")):
+    """The path-based route on the platform host and `smarter prompt`: the client
+    by its name (or its host label). An undeployed client answers here: this is
+    the equivalent of Smarter's sandbox."""
+    if not (ACCOUNT_NUMBER.match(account or "") and is_client_name(name or "")):
         raise NotFound(f"no LLM client {name!r} in account {account!r}")
     doc = storage.get_scoped("CLIENT", account, name, cached=True)
-    if doc is None or not doc.get("deployed", True):
-        raise NotFound(f"no LLM client {name!r} in account {account}")
-    return ResolvedClient(account, name, doc, host or f"{name}.{account}.{settings().api_domain}")
+    if doc is None:
+        return client_by_label(account, host_label(name), host=host)
+    return ResolvedClient(account, name, doc, host or f"{host_label(name)}.{account}.{settings().api_domain}")
