@@ -5,7 +5,10 @@ SMARTER_BENCH_AWS_CALLS=1 is set. It registers a `before-call.*.*` handler on
 the botocore session that smarter.store.aws creates its clients from (clients copy the
 session's event hooks when they are created, so it is installed before the
 first client exists). Nothing in the production code path knows about it.
-`before-call` fires once per API call, not per HTTP retry.
+`before-call` fires once per API call, not per HTTP retry. The journal's
+BatchWriteItem does not go through botocore's pipeline (smarter.store.ddb_wire
+signs and POSTs it itself), so the counter also registers with that module's
+`observers`, called once per call sent, under the same name.
 """
 
 from __future__ import annotations
@@ -32,6 +35,12 @@ def _on_call(event_name: str = "", **_: object) -> None:
         _counts[kind] += 1
 
 
+def _on_wire_call(kind: str) -> None:
+    # kind is "<service>.<Operation>", as botocore's event names it
+    with _lock:
+        _counts[kind] += 1
+
+
 def install() -> None:
     """Hook the session smarter.store.aws hands out; clients made later inherit it."""
     global _installed
@@ -42,6 +51,9 @@ def install() -> None:
     if aws.client.cache_info().currsize:
         raise RuntimeError("install the AWS call counter before the first client is created")
     aws.session().register("before-call.*.*", _on_call, unique_id="smarter-bench-aws-calls")
+    from smarter.store import ddb_wire
+
+    ddb_wire.observers.append(_on_wire_call)
     _installed = True
 
 

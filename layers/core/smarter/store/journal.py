@@ -25,7 +25,7 @@ from aws_lambda_powertools import Logger
 from smarter.config import settings
 from smarter.deadline import Deadline
 from smarter.redact import scrub, scrub_json
-from smarter.store import afterwards, aws
+from smarter.store import afterwards, aws, ddb_wire
 
 logger = Logger(child=True)
 
@@ -235,13 +235,27 @@ def _to_s3(partition: str, key: str, payload: str) -> str:
 
 
 def _batch_write(writes: list[tuple[str, dict[str, Any]]]) -> None:
+    """Put the items, 25 a call, retrying what DynamoDB left unprocessed and, on
+    the wire path, throttling, 5xx and connection errors: five tries in all per
+    batch, backing off 50 ms, 100 ms, 200 ms, 400 ms. The call goes as one signed
+    JSON POST (store/ddb_wire.py) unless SMARTER_JOURNAL_WIRE is off or that path
+    cannot be built (no credentials); then through botocore, which retries
+    throttling itself."""
     ddb = aws.client("dynamodb")
+    wire = ddb_wire.for_client(ddb) if settings().journal_wire else None
+    send = wire.batch_write_item if wire is not None else (lambda items: ddb.batch_write_item(RequestItems=items))
     for start in range(0, len(writes), 25):
         request: dict[str, list[dict[str, Any]]] = {}
         for table, item in writes[start : start + 25]:
             request.setdefault(table, []).append({"PutRequest": {"Item": item}})
         for attempt in range(5):
-            out = ddb.batch_write_item(RequestItems=request)
+            try:
+                out = send(request)
+            except ddb_wire.DynamoDBError as exc:
+                if not exc.retryable or attempt == 4:
+                    raise
+                time.sleep(0.05 * 2**attempt)
+                continue
             request = out.get("UnprocessedItems") or {}
             if not request:
                 break
