@@ -28,6 +28,7 @@ import threading
 import zlib
 from typing import Any, Callable
 
+import urllib3  # botocore's own HTTP layer: imported with smarter.store.aws already
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
@@ -69,7 +70,7 @@ class Wire:
         self.url = url.rstrip("/") + "/"
         self.region = region
         self.credentials = credentials
-        self.timeout = _urllib3().Timeout(connect=connect_timeout, read=read_timeout)
+        self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         self.ca_bundle = ca_bundle
 
     def call(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -80,7 +81,6 @@ class Wire:
         request = AWSRequest(method="POST", url=self.url, data=body,
                              headers={"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET_PREFIX + operation})
         SigV4Auth(self.credentials.get_frozen_credentials(), "dynamodb", self.region).add_auth(request)
-        urllib3 = _urllib3()
         try:
             response = _pool(self.ca_bundle).request(
                 "POST", self.url, body=body, headers=dict(request.headers.items()),
@@ -150,12 +150,6 @@ def _ca_bundle() -> Any:
     return get_cert_path(True)
 
 
-def _urllib3():
-    import urllib3  # already imported by botocore's HTTP layer; imported here where it is used
-
-    return urllib3
-
-
 def _pool(ca_bundle: Any) -> Any:
     """One keep-alive pool manager per container (per CA bundle), TLS verified."""
     pool = _pools.get(ca_bundle)
@@ -163,6 +157,6 @@ def _pool(ca_bundle: Any) -> Any:
         with _lock:
             pool = _pools.get(ca_bundle)
             if pool is None:
-                pool = _urllib3().PoolManager(num_pools=4, maxsize=4, retries=False, cert_reqs="CERT_REQUIRED", ca_certs=ca_bundle)
+                pool = urllib3.PoolManager(num_pools=4, maxsize=4, retries=False, cert_reqs="CERT_REQUIRED", ca_certs=ca_bundle)
                 _pools[ca_bundle] = pool
     return pool
