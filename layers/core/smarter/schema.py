@@ -71,6 +71,12 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+# Sections where a misspelt field must not pass as a warning: a typo in a limit
+# or a price would silently leave spend unbounded or mispriced. Smarter has
+# neither, so no Smarter manifest needs leniency there.
+ALWAYS_STRICT = frozenset({"limits", "prices"})
+
+
 def validate_model(model: type[BaseModel], data: Any, prefix: str) -> BaseModel:
     """Validate `data`; every failure of it becomes one ManifestError naming each
     field (an unknown field gets the closest known one as a suggestion).
@@ -78,14 +84,16 @@ def validate_model(model: type[BaseModel], data: Any, prefix: str) -> BaseModel:
     While manifest warnings are collected (`collecting_warnings`, i.e. while a
     manifest is planned), an unknown field is a warning naming it and is
     dropped, as Smarter accepts fields it does not know; known fields stay
-    strict. Elsewhere (request bodies) an unknown field is refused."""
+    strict, and so do unknown ones under `limits` and `prices` (ALWAYS_STRICT).
+    Elsewhere (request bodies) an unknown field is refused."""
     from pydantic import ValidationError
 
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         if _warnings.get() is not None:
-            extras = [e for e in exc.errors() if e["type"] == "extra_forbidden" and e["loc"]]
+            extras = [e for e in exc.errors() if e["type"] == "extra_forbidden" and e["loc"]
+                      and not ALWAYS_STRICT.intersection(str(p) for p in e["loc"][:-1])]
             stripped = copy.deepcopy(data)
             for error in extras:
                 _drop(stripped, error["loc"])
