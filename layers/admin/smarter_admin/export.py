@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from smarter import API_VERSION
-from smarter_admin.models import AccountSpec
+from smarter_admin.models import UI_FIELDS, AccountSpec
 
 
 def _clean(doc: dict[str, Any]) -> dict[str, Any]:
@@ -30,13 +30,6 @@ def account(doc: dict[str, Any]) -> dict[str, Any]:
     fields = [f for f in AccountSpec.model_fields if f not in ("limits", "prices")]
     spec = _clean({**{f: doc.get(f) for f in fields}, "limits": doc.get("limits"), "prices": doc.get("prices")})
     return {"apiVersion": API_VERSION, "kind": "Account", "metadata": _clean({"name": doc["number"], "description": doc.get("description")}), "spec": spec}
-
-
-UI_FIELDS = {
-    "app_name": "appName", "welcome_message": "appWelcomeMessage", "example_prompts": "appExamplePrompts", "placeholder": "appPlaceholder",
-    "assistant": "appAssistant", "info_url": "appInfoUrl", "background_image_url": "appBackgroundImageUrl", "logo_url": "appLogoUrl",
-    "file_attachment": "appFileAttachment",
-}
 
 
 def client(doc: dict[str, Any]) -> dict[str, Any]:

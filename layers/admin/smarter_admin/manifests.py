@@ -25,7 +25,7 @@ from smarter.store import storage
 from smarter.tenancy import auth
 from smarter.tenancy.auth import iso, now, parse_time
 from smarter_admin import domains
-from smarter_admin.models import AccountSpec, ApiKeySpec, ClientSpec, Metadata, SecretSpec, limits_doc, parse_manifest
+from smarter_admin.models import UI_FIELDS, AccountSpec, ApiKeySpec, ClientSpec, Metadata, SecretSpec, limits_doc, parse_manifest
 
 CLIENT_KINDS = ("LLMClient", "Chatbot")
 ORDER = {"Account": 0, "Secret": 0.5, "ApiConnection": 1, "SqlConnection": 1, "Plugin": 2, "ApiPlugin": 2, "SqlPlugin": 2, "LLMClient": 3, "Chatbot": 3, "ApiKey": 4}
@@ -318,17 +318,7 @@ def _client_change(kind: str, manifest: Any, number: str, pending: set[tuple[str
         "temperature": config.defaultTemperature,
         "max_tokens": config.defaultMaxTokens,
         "allow_model_override": config.allowModelOverride,
-        "ui": {
-            "app_name": config.appName,
-            "welcome_message": config.appWelcomeMessage,
-            "example_prompts": config.appExamplePrompts,
-            "placeholder": config.appPlaceholder,
-            "assistant": config.appAssistant,
-            "info_url": config.appInfoUrl,
-            "background_image_url": config.appBackgroundImageUrl,
-            "logo_url": config.appLogoUrl,
-            "file_attachment": config.appFileAttachment,
-        },
+        "ui": {key: getattr(config, field) for key, field in UI_FIELDS.items()},
         "plugins": spec.plugins,
         "limits": limits_doc(spec.limits),
         "custom_domain": config.customDomain if isinstance(config.customDomain, str) else None,
@@ -406,17 +396,24 @@ def _check_secret_reference(data: dict[str, Any], stored: dict[str, Any], number
 
 
 def _secret_exists(number: str, name: str) -> bool:
-    from smarter.store import aws
     from smarter.tenancy import account_secrets
+
+    try:
+        secret_id = account_secrets.account_secret_id(number, name)
+    except ValueError:  # not a name a secret can have: the model refused it already
+        return False
+    return _described_secret(secret_id) is not None
+
+
+def _described_secret(secret_id: str) -> dict[str, Any] | None:
+    """Secrets Manager's description of a secret (never its value), None when there is none."""
+    from smarter.store import aws
 
     sm = aws.client("secretsmanager")
     try:
-        sm.describe_secret(SecretId=account_secrets.account_secret_id(number, name))
+        return sm.describe_secret(SecretId=secret_id)
     except sm.exceptions.ResourceNotFoundException:
-        return False
-    except ValueError:  # not a name a secret can have: the model refused it already
-        return False
-    return True
+        return None
 
 
 def _api_key_change(name: str, number: str, spec: ApiKeySpec) -> Change:
@@ -491,10 +488,7 @@ def _secret_change(name: str, number: str, spec: SecretSpec, description: str | 
     except ValueError as exc:
         raise ManifestError("metadata.name", str(exc)) from None
     sm = aws.client("secretsmanager")
-    try:
-        found = sm.describe_secret(SecretId=secret_id)
-    except sm.exceptions.ResourceNotFoundException:
-        found = None
+    found = _described_secret(secret_id)
     about = spec.config.description or description or ""
     if spec.config.value is None and found is None:
         raise ManifestError("spec.config.value", f"the secret {name!r} does not exist in account {number} yet, so its value is needed")

@@ -15,6 +15,15 @@ from smarter.errors import ManifestError
 from smarter.schema import Strict, validate_model
 
 
+# The client's page fields: the stored `ui` key and the manifest's spec.config field
+# (apply stores them, `get -o yaml` prints them back).
+UI_FIELDS = {
+    "app_name": "appName", "welcome_message": "appWelcomeMessage", "example_prompts": "appExamplePrompts", "placeholder": "appPlaceholder",
+    "assistant": "appAssistant", "info_url": "appInfoUrl", "background_image_url": "appBackgroundImageUrl", "logo_url": "appLogoUrl",
+    "file_attachment": "appFileAttachment",
+}
+
+
 class Metadata(Strict):
     name: str
     account: str | None = None

@@ -56,8 +56,7 @@ CONNECTION_HINTS = {
     "authenticationMethod": "use authMethod: none, bearer, token, basic or api_key",
 }
 # Smarter's proxy fields: null is accepted, a value refused.
-PROXY_REASON = "proxies are not supported: plugin egress is a network decision (VPC, NAT)"
-UNSUPPORTED = {name: PROXY_REASON for name in ("proxyProtocol", "proxyHost", "proxyPort", "proxyUsername", "proxyPassword")}
+UNSUPPORTED = common.proxy_fields("proxyProtocol", "proxyHost", "proxyPort", "proxyUsername", "proxyPassword")
 
 
 def _check_headers(headers: dict[str, Any], path: str) -> dict[str, str]:

@@ -34,6 +34,14 @@ def refuse_fields(data: Any, path: str, hints: dict[str, str]) -> None:
                 raise ManifestError(f"{path}.{key}", hint)
 
 
+# Smarter's proxy fields of a connection (null accepted, a value refused: unsupported_unless_null).
+PROXY_REASON = "proxies are not supported: plugin egress is a network decision (VPC, NAT)"
+
+
+def proxy_fields(*names: str) -> dict[str, str]:
+    return {name: PROXY_REASON for name in names}
+
+
 def secret_reference(data: Any, path: str, field: str) -> Any:
     """Smarter's connections name their Secret in `password` (SqlConnection) or
     `apiKey` (ApiConnection); here that is `secret`. Returns a copy of `data`

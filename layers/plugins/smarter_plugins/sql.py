@@ -52,10 +52,7 @@ UNSUPPORTED = {
     "sslCert": "client certificates are not supported: authenticate with username + secret",
     "sslKey": "client certificates are not supported: authenticate with username + secret",
     "sshKnownHosts": "SSH tunnels are not supported: plugin egress is a network decision (VPC, NAT)",
-    "proxyHost": "proxies are not supported: plugin egress is a network decision (VPC, NAT)",
-    "proxyPort": "proxies are not supported: plugin egress is a network decision (VPC, NAT)",
-    "proxyUsername": "proxies are not supported: plugin egress is a network decision (VPC, NAT)",
-    "proxyPassword": "proxies are not supported: plugin egress is a network decision (VPC, NAT)",
+    **common.proxy_fields("proxyHost", "proxyPort", "proxyUsername", "proxyPassword"),
 }
 # Smarter's authenticationMethod: plain TCP/IP is what every engine here does.
 AUTHENTICATION_METHODS = ("none", "tcpip")

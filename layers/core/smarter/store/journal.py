@@ -228,10 +228,14 @@ def summary_of(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _to_s3(partition: str, key: str, payload: str) -> str:
     object_key = f"journal/{partition.replace('#', '/')}/{key}.json"
+    _put_json(object_key, payload)
+    return f"s3://{settings().journal_bucket}/{object_key}"
+
+
+def _put_json(object_key: str, payload: str) -> None:
     aws.client("s3").put_object(
         Bucket=settings().journal_bucket, Key=object_key, Body=payload.encode("utf-8"), ContentType="application/json"
     )
-    return f"s3://{settings().journal_bucket}/{object_key}"
 
 
 def _batch_write(writes: list[tuple[str, dict[str, Any]]]) -> None:
@@ -271,9 +275,7 @@ def _last_resort(partition: str, doc: dict[str, Any], pending: list[tuple[str, d
     logger.error("journal record not written to the table", extra={"journal_record": payload, "journal_key": doc["key"], "reason": reason})
     try:
         body = json.dumps({"record": doc, "session_items": [{"table": t, "item": i} for t, i in pending]}, separators=(",", ":"), default=str)
-        aws.client("s3").put_object(
-            Bucket=settings().journal_bucket, Key=fallback_key(partition, doc["key"]), Body=body.encode("utf-8"), ContentType="application/json"
-        )
+        _put_json(fallback_key(partition, doc["key"]), body)
     except Exception:
         logger.exception("journal S3 fallback failed; the record is in the log", extra={"journal_key": doc["key"]})
 
