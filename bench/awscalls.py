@@ -35,12 +35,6 @@ def _on_call(event_name: str = "", **_: object) -> None:
         _counts[kind] += 1
 
 
-def _on_wire_call(kind: str) -> None:
-    # kind is "<service>.<Operation>", as botocore's event names it
-    with _lock:
-        _counts[kind] += 1
-
-
 def install() -> None:
     """Hook the session smarter.store.aws hands out; clients made later inherit it."""
     global _installed
@@ -51,9 +45,6 @@ def install() -> None:
     if aws.client.cache_info().currsize:
         raise RuntimeError("install the AWS call counter before the first client is created")
     aws.session().register("before-call.*.*", _on_call, unique_id="smarter-bench-aws-calls")
-    from smarter.store import ddb_wire
-
-    ddb_wire.observers.append(_on_wire_call)
     _installed = True
 
 

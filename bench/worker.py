@@ -9,7 +9,7 @@ request at a time, so it is that request's, helper threads included),
 X-Bench-Handler-Wall-Ms (the handler's wall time: what Lambda bills) and,
 with SMARTER_BENCH_AWS_CALLS=1, X-Bench-Aws-Calls (`service.Operation=n,...`).
 
-The journal write runs after the answer is sent (smarter.store.afterwards, as
+The journal write runs after the answer is sent (smarter.runtime.afterwards, as
 the Lambda extension does it), so it cannot be in that answer's headers: the
 work done after an answer (its CPU, wall time and AWS calls) is added to the
 next answer's figures. One request at a time, so per request the sums are the

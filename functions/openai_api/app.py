@@ -1,6 +1,6 @@
 """The OpenAI-compatible API on a client's host: POST /v1/chat/completions
 (streamed with `stream: true`) and GET /v1/models. Runs under the Lambda
-response-streaming runtime client (smarter.edge.lambda_stream)."""
+response-streaming runtime client (smarter.runtime.lambda_stream)."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
@@ -8,8 +8,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smarter import tracing
 from smarter.edge import openai_api, web
-from smarter.edge.streams import StreamedResponse
-from smarter.store import afterwards
+from smarter.runtime import afterwards
+from smarter.runtime.streams import StreamedResponse
 
 logger = Logger()
 tracer = tracing.tracer(web.TRACED_MODULES)  # the X-Ray SDK only when tracing is on

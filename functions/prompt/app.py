@@ -6,11 +6,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smarter import tracing
 from smarter.edge import web
-from smarter.errors import MethodNotAllowed, NotFound
+from smarter.errors import NotFound
 from smarter.llm import chat
 from smarter.llm.messages import parse_prompt_request
-from smarter.store import afterwards
-from smarter.tenancy import auth, hosts, limits
+from smarter.runtime import afterwards
+from smarter.tenancy import hosts
 
 logger = Logger()
 tracer = tracing.tracer(web.TRACED_MODULES)  # the X-Ray SDK only when tracing is on
@@ -22,49 +22,33 @@ PROMPT_PATHS = ("/", "/prompt")  # Powertools matches a trailing slash too
 CLIENT_PATH = "/v1/accounts/<account>/clients/<client>/prompt"
 
 
-def _prompt(resolved: hosts.ResolvedClient):
-    record = app.context["record"]
-    record.account, record.client = resolved.account, resolved.name
-    key = auth.authenticate(app.current_event.headers)
-    record.api_key_id = key["key_id"]
-    auth.authorize_client(key, resolved.account, resolved.name)
-    record.plan = limits.plan(key, resolved.account, resolved.doc)
-    request = parse_prompt_request(web.json_body(app))
-    return web.ok(app, chat.run_prompt(resolved, request, record))
-
-
-def _on_client_host():
-    return _prompt(hosts.resolve_client(web.domain_name(app.current_event.raw_event)))
+def _prompt(resolved: hosts.ResolvedClient | None = None):
+    exchange = web.exchange(app)
+    resolved = exchange.client(resolved)
+    request = parse_prompt_request(exchange.body())
+    return web.ok(app, chat.run_prompt(resolved, request, exchange.record))
 
 
 for _path in PROMPT_PATHS:
-    app.post(_path)(_on_client_host)
+    app.post(_path)(_prompt)
 
 
 @app.post(CLIENT_PATH)
 def prompt_by_path(account: str, client: str):
     """Path-based route on the platform host, for development and the page."""
-    route = hosts.parse_host(web.domain_name(app.current_event.raw_event))
+    route = hosts.parse_host(web.exchange(app).record.request["host"])
     if route.kind != "platform":
         raise NotFound("the path-based client route is served on the platform host only")
     return _prompt(hosts.client_by_name(account, client))
 
 
-def _method_not_allowed(**_path_parameters: str):
-    raise MethodNotAllowed(
-        f"{app.current_event.http_method} is not supported here: send POST with a JSON body "
-        '{"messages": [{"role": "user", "content": "..."}]}',
-        headers={"Allow": "POST, OPTIONS"},
-    )
-
-
+_refuse = web.method_not_allowed(app, "POST", 'send POST with a JSON body {"messages": [{"role": "user", "content": "..."}]}')
 for _path in (*PROMPT_PATHS, CLIENT_PATH):
-    app.route(_path, method=["GET", "PUT", "PATCH", "DELETE", "HEAD"])(_method_not_allowed)
+    app.route(_path, method=["GET", "PUT", "PATCH", "DELETE", "HEAD"])(_refuse)
 
 
 @afterwards.after_response
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
-@web.metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return web.handle(app, event, context, thing="LLMClient", command="prompt")

@@ -2,7 +2,7 @@
 Lambda gets in AWS (requestContext.domainName included) and is handed to the
 same handler. Like a Lambda container, a function serves one request at a time.
 
-As in Lambda with the after-response extension (smarter.store.afterwards), the
+As in Lambda with the after-response extension (smarter.runtime.afterwards), the
 journal write of a request runs after its answer has been written to the
 client and before that function takes its next request: the function stays
 busy (its lock held) until the deferred writes are done, as a Lambda
@@ -129,7 +129,7 @@ class Function:
         self.lock.acquire()
         with self.idle:
             self.busy = True
-        from smarter.store import afterwards
+        from smarter.runtime import afterwards
 
         afterwards.hold()  # this request's journal write waits for its answer
         try:
@@ -143,7 +143,7 @@ class Function:
 
     def answered(self) -> None:
         """The answer is out: run the writes deferred to after it, then take the next request."""
-        from smarter.store import afterwards
+        from smarter.runtime import afterwards
 
         try:
             afterwards.run_held()

@@ -46,8 +46,7 @@ def test_sample_options_event_is_a_preflight(tenant):
     # The tests configure https://page.example.com as the page origin (SMARTER_CORS_ORIGINS).
     result = run_event("prompt-options.json", tenant, **{"http://localhost:5173": "https://page.example.com"})
     assert result["status"] == 204
-    headers = result["response"]["multiValueHeaders"]
-    assert headers["Access-Control-Allow-Origin"] == ["https://page.example.com"]
+    assert result["response"]["headers"]["Access-Control-Allow-Origin"] == "https://page.example.com"
 
 
 def test_sample_stream_event_counts_usage_once(aws):

@@ -1,5 +1,5 @@
 """The journal written after the answer, by the in-process Lambda extension
-(smarter.store.afterwards), against a Runtime and Extensions API on loopback
+(smarter.runtime.afterwards), against a Runtime and Extensions API on loopback
 that behaves as Lambda's: the extension registers during init, both the runtime
 and the extension get each invoke from their `next`, and the next invoke is not
 handed out until the runtime *and* the extension have asked for it. Nothing is
@@ -136,7 +136,7 @@ class FakeLambdaApi:
 
 @pytest.fixture
 def lambda_api(aws, monkeypatch):
-    from smarter.store import afterwards
+    from smarter.runtime import afterwards
 
     api = FakeLambdaApi()
     monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", api.address)
@@ -175,7 +175,7 @@ def prompt_event(tenant, content: str = "Hello") -> dict:
 
 def serve(api: FakeLambdaApi, event: dict, *, seconds: float = 30.0) -> dict:
     """One invoke through the streaming runtime client (it says when the answer is out)."""
-    from smarter.edge.lambda_stream import RuntimeClient, serve_one
+    from smarter.runtime.lambda_stream import RuntimeClient, serve_one
 
     api.invoke(event, seconds=seconds)
     serve_one(RuntimeClient(api.address), handler("prompt"))
@@ -185,7 +185,7 @@ def serve(api: FakeLambdaApi, event: dict, *, seconds: float = 30.0) -> dict:
 
 
 def start_extension(api: FakeLambdaApi) -> None:
-    from smarter.store import afterwards
+    from smarter.runtime import afterwards
 
     afterwards.runtime_reports_answers()
     assert afterwards.start() is True  # init: registered before the runtime's first next
@@ -347,7 +347,7 @@ def test_a_write_still_running_when_time_runs_out_is_logged_by_the_watchdog_and_
 
 
 def test_without_lambda_s_api_the_journal_is_written_before_the_handler_returns(tenant, monkeypatch, write_times):
-    from smarter.store import afterwards
+    from smarter.runtime import afterwards
 
     monkeypatch.delenv("AWS_LAMBDA_RUNTIME_API", raising=False)
     afterwards.reset()
@@ -362,7 +362,7 @@ def test_without_lambda_s_api_the_journal_is_written_before_the_handler_returns(
 
 def test_the_setting_off_keeps_the_write_before_the_answer_and_registers_nothing(tenant, lambda_api, monkeypatch, write_times):
     from smarter import config
-    from smarter.store import afterwards
+    from smarter.runtime import afterwards
     from smarter_local.gateway import LambdaContext
 
     monkeypatch.setenv("SMARTER_JOURNAL_AFTER_RESPONSE", "off")
@@ -508,8 +508,9 @@ def test_under_the_managed_runtime_the_handler_s_return_releases_the_write(tenan
     POST response: the decorator says the answer is out when the handler returns."""
     import http.client
 
-    from smarter.edge.lambda_stream import Context
-    from smarter.store import afterwards, journal
+    from smarter.runtime.lambda_stream import Context
+    from smarter.runtime import afterwards
+    from smarter.store import journal
 
     timed = journal._batch_write
     writers: list[str] = []

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from smarter.edge.lambda_stream import RuntimeClient, serve_one
-from smarter.edge.streams import PRELUDE_CONTENT_TYPE, StreamedResponse
+from smarter.runtime.lambda_stream import RuntimeClient, serve_one
+from smarter.runtime.streams import PRELUDE_CONTENT_TYPE, StreamedResponse
 
 ROOT = Path(__file__).resolve().parents[2]
 WRAPPER = ROOT / "layers" / "core" / "bin" / "smarter-stream-runtime"
@@ -146,7 +146,7 @@ def test_a_handler_that_raises_posts_an_invocation_error(runtime_api):
 
 def test_the_exec_wrapper_runs_the_handler_under_the_streaming_client(runtime_api, tmp_path):
     (tmp_path / "app.py").write_text(
-        "from smarter.edge.streams import StreamedResponse\n"
+        "from smarter.runtime.streams import StreamedResponse\n"
         "def lambda_handler(event, context):\n"
         "    body = [b'host=' + event['requestContext']['domainName'].encode(), b';request=' + context.aws_request_id.encode()]\n"
         "    return StreamedResponse(200, {'Content-Type': 'text/plain'}, iter(body))\n"

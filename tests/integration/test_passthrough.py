@@ -169,12 +169,18 @@ def test_smarter_s_passthrough_path_keeps_our_rules(tenant):
     assert invoke("passthrough", "GET", "/api/v1/prompts/passthrough/openai/", host=API_DOMAIN, key=tenant.api_key, scheme="Bearer").status == 405
 
 
-def test_the_streamed_passthrough_takes_smarter_s_path_too():
-    from smarter.edge.passthrough_stream import PATH
+def test_the_streamed_passthrough_takes_smarter_s_path_too(tenant):
+    import json
 
-    assert PATH.match("/api/v1/prompts/passthrough/openai/").group(1) == "openai"
-    assert PATH.match("/v1/passthrough/openai").group(1) == "openai"
-    assert PATH.match("/api/v1/prompts/passthrough/") is None
+    from smarter_local.gateway import LambdaContext, make_event
+    from support import handler
+
+    body = {"model": "offline-echo", "messages": [{"role": "user", "content": "ping"}], "stream": True}
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {tenant.api_key}"}
+    event = make_event("POST", "/api/v1/prompts/passthrough/offline/", headers, json.dumps(body).encode(), domain=API_DOMAIN, resource="/api/v1/prompts/passthrough/{proxy+}")
+    response = handler("passthrough")(event, LambdaContext("passthrough"))
+    assert response.status == 200 and response.headers["Content-Type"].startswith("text/event-stream")
+    assert b"data: [DONE]" in b"".join(response.body)
 
 
 def test_the_local_gateway_routes_smarter_s_passthrough_path(tenant):

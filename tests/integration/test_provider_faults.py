@@ -240,7 +240,10 @@ def test_passthrough_returns_wrong_shapes_unchanged(faults, openai_server, shape
     assert result.status == 200
     assert result.body["data"]["body"] == SHAPES[shape]
     record = journaled(result, faults.account)
-    assert record["usage"] == {}  # an odd `usage` counts nothing
+    # An odd `usage` is not trusted; a 200 is still never free: it counts an upper estimate, and says so.
+    assert record["usage_estimated"] == 1
+    assert record["usage"]["prompt_tokens"] > 0
+    assert record["usage"]["total_tokens"] == record["usage"]["prompt_tokens"] + record["usage"]["completion_tokens"]
 
 
 def test_passthrough_scrubs_an_error_echoing_the_key(faults, openai_server):

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from smarter.edge.openai_api import error_body, parse_request
-from smarter.edge.streams import StreamedResponse, as_streamed
+from smarter.runtime.streams import StreamedResponse, as_streamed
 from smarter.errors import BadRequest, ProviderTimeout, RateLimited, Unauthorized
 from smarter.llm.streaming import Assembler, chunks_of, sse_data
 

@@ -71,14 +71,11 @@ class Settings:
     # Request bodies are journaled, redacted, up to this size (a digest above).
     journal_body_bytes: int = 64 * 1024
     # The journal write (and the session messages) after the answer is sent, by an
-    # in-process Lambda extension or the local runtime (store/afterwards.py); off = before it.
+    # in-process Lambda extension or the local runtime (runtime/afterwards.py); off = before it.
     journal_after_response: bool = True
     # How close to the function's timeout a post-response write is not started
     # (the record goes to the log and S3 instead), in seconds.
     journal_after_margin_seconds: float = 0.5
-    # The journal's BatchWriteItem as one signed JSON POST over urllib3
-    # (store/ddb_wire.py) instead of through botocore's pipeline; off = botocore.
-    journal_wire: bool = True
     # Platform default limits, JSON {"account": {...}, "client": {...}, "key": {...}} (tenancy/limits.py).
     default_limits: str = ""
     # Where the UsageFunction parks journal stream records it cannot read (an SQS queue URL).
@@ -121,7 +118,6 @@ def settings() -> Settings:
         journal_body_bytes=_int("SMARTER_JOURNAL_BODY_BYTES", 64 * 1024),
         journal_after_response=os.environ.get("SMARTER_JOURNAL_AFTER_RESPONSE", "on").strip().lower() not in ("off", "false", "0", "no"),
         journal_after_margin_seconds=_float("SMARTER_JOURNAL_AFTER_MARGIN", 0.5),
-        journal_wire=os.environ.get("SMARTER_JOURNAL_WIRE", "on").strip().lower() not in ("off", "false", "0", "no"),
         default_limits=os.environ.get("SMARTER_DEFAULT_LIMITS", "").strip(),
         usage_failure_queue=os.environ.get("SMARTER_USAGE_FAILURE_QUEUE", "").strip(),
     )

@@ -20,7 +20,7 @@ class Deadline:
         self.budget = max(seconds, 0.0)
         self.at = time.monotonic() + self.budget
         # When Lambda stops the function (monotonic), if known: the limit of the
-        # journal write after the answer (store/afterwards.py), which API Gateway's 29 s no longer bounds.
+        # journal write after the answer (runtime/afterwards.py), which API Gateway's 29 s no longer bounds.
         self.function_at = function_at
 
     @classmethod

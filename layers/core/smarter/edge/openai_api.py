@@ -24,24 +24,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Generator, Iterator
-from types import SimpleNamespace
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
-from smarter.edge import web
-from smarter.edge.streams import SSE_HEADERS, StreamedResponse, cors_headers
+from smarter.edge import pipeline
+from smarter.edge.pipeline import Answer, Exchange, Surface
 from smarter.errors import BadRequest, MethodNotAllowed, NotFound, SmarterError
 from smarter.llm import chat
-from smarter.deadline import Deadline
 from smarter.llm.messages import ChatMessage, check_message_count
 from smarter.llm.streaming import DONE, event
+from smarter.runtime.streams import StreamedResponse
 from smarter.schema import PLUGIN_NAME, SESSION_KEY, describe_validation_error
 from smarter.store.journal import RequestRecord
-from smarter.tenancy import auth, hosts, limits
+from smarter.tenancy import hosts
 
 logger = Logger(child=True)
 
@@ -93,7 +91,7 @@ class ToolSpec(BaseModel):
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="allow", defer_build=True)
 
-    include_usage: bool = False
+    include_usage: StrictBool = False  # "yes" is not a boolean
 
 
 class ChatCompletionRequest(BaseModel):
@@ -160,95 +158,45 @@ def error_body(error: SmarterError) -> dict[str, Any]:
     }
 
 
-def _cors(event: APIGatewayProxyEvent) -> dict[str, str]:
-    return cors_headers(event.headers, f"{JOURNAL_HEADER}, {SESSION_HEADER}")
+class OpenAISurface(Surface):
+    """OpenAI's wire format: its error shape, the session key in a header."""
+
+    thing = "LLMClient"
+    allow_headers = ("Authorization", "Content-Type", SESSION_HEADER)
+    expose_headers = (SESSION_HEADER,)
+
+    def error_body(self, record: RequestRecord, error: SmarterError) -> dict[str, Any]:
+        return error_body(error)
+
+    def stream_error(self, record: RequestRecord, error: SmarterError) -> bytes:
+        return event(error_body(error))
+
+    def headers(self, record: RequestRecord) -> dict[str, str]:
+        return {SESSION_HEADER: record.session_key} if record.session_key else {}
 
 
-class Exchange:
-    """One request on the OpenAI API: its event, its journal record and the headers every answer carries."""
-
-    def __init__(self, raw_event: dict[str, Any], command: str, context: Any = None):
-        self.event = APIGatewayProxyEvent(raw_event)
-        self.record = RequestRecord(
-            "LLMClient",
-            command,
-            method=self.event.http_method,
-            path=self.event.path,
-            host=web.domain_name(raw_event),
-            headers=raw_event.get("headers"),
-            deadline=Deadline.for_request(raw_event, context),  # a buffered answer's; streams are not held to it
-        )
-
-    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        # x-ratelimit-* as OpenAI sends them, on every answer to a key with a per-minute limit.
-        out = {JOURNAL_HEADER: self.record.key, **_cors(self.event), **limits.headers(self.record)}
-        if self.record.session_key:
-            out[SESSION_HEADER] = self.record.session_key
-        return {**out, **(extra or {})}
-
-    def json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
-        """A buffered JSON answer; its journal record is written after it is sent
-        (store/afterwards.py), or before it is returned when nothing runs after it."""
-        self.record.finish(status, body)
-        out = self.headers({"Content-Type": JSON, **(headers or {})})
-        out["X-Smarter-Overhead-Duration-Ms"] = f"{self.record.overhead_ms():.2f}"
-        return {"statusCode": status, "headers": out, "body": json.dumps(body, default=str), "isBase64Encoded": False}
-
-    def error(self, error: SmarterError) -> dict[str, Any]:
-        return self.json(error.status, error_body(error), dict(error.headers))
-
-
-def handle(raw_event: dict[str, Any], context: Any = None) -> dict[str, Any] | StreamedResponse:
-    """Answer one request on a client host's /v1 routes; journaled whatever happens."""
+def handle(raw_event: dict[str, Any], context: Any = None) -> Answer:
+    """Answer one request on a client host's /v1 routes, on the one pipeline."""
     path = (raw_event.get("path") or "").rstrip("/")
     command = {CHAT_PATH: "chat.completions", MODELS_PATH: "models"}.get(path, "openai")
-    exchange = Exchange(raw_event, command, context)
-    try:
-        method = exchange.event.http_method
-        if method == "OPTIONS":
-            return _preflight(exchange)
-        if path == CHAT_PATH:
-            if method != "POST":
-                raise MethodNotAllowed(f"{method} is not supported here: send POST with an OpenAI chat completion request", headers={"Allow": "POST, OPTIONS"})
-            return _chat_completions(exchange)
-        if path == MODELS_PATH:
-            if method not in ("GET", "HEAD"):
-                raise MethodNotAllowed(f"{method} is not supported here: send GET", headers={"Allow": "GET, OPTIONS"})
-            return _models(exchange)
-        raise NotFound(f"no route for {method} {exchange.event.path}; this host answers {CHAT_PATH} and {MODELS_PATH}")
-    except SmarterError as exc:
-        return exchange.error(exc)
-    except Exception:
-        logger.exception("unhandled error", extra={"journal_key": exchange.record.key})
-        return exchange.error(SmarterError("internal error; the journal key identifies this request"))
+    return pipeline.serve(raw_event, context, OpenAISurface(command=command), lambda exchange: _route(exchange, path))
 
 
-def _preflight(exchange: Exchange) -> dict[str, Any]:
-    headers = _cors(exchange.event)
-    if headers:
-        headers.update({
-            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-            "Access-Control-Allow-Headers": f"Authorization, Content-Type, {SESSION_HEADER}",
-            "Access-Control-Max-Age": "600",
-        })
-    exchange.record.finish(204, None)
-    return {"statusCode": 204, "headers": {**headers, JOURNAL_HEADER: exchange.record.key}, "body": ""}
-
-
-def _client(exchange: Exchange) -> hosts.ResolvedClient:
-    """The host's client, for a key of its account that may call it."""
-    record = exchange.record
-    resolved = hosts.resolve_client(record.request["host"])
-    record.account, record.client = resolved.account, resolved.name
-    key = auth.authenticate(exchange.event.headers)
-    record.api_key_id = key["key_id"]
-    auth.authorize_client(key, resolved.account, resolved.name)
-    record.plan = limits.plan(key, resolved.account, resolved.doc)
-    return resolved
+def _route(exchange: Exchange, path: str) -> Answer:
+    method = exchange.event.http_method
+    if path == CHAT_PATH:
+        if method != "POST":
+            raise MethodNotAllowed(f"{method} is not supported here: send POST with an OpenAI chat completion request", headers={"Allow": "POST, OPTIONS"})
+        return _chat_completions(exchange)
+    if path == MODELS_PATH:
+        if method not in ("GET", "HEAD"):
+            raise MethodNotAllowed(f"{method} is not supported here: send GET", headers={"Allow": "GET, OPTIONS"})
+        return _models(exchange)
+    raise NotFound(f"no route for {method} {exchange.event.path}; this host answers {CHAT_PATH} and {MODELS_PATH}")
 
 
 def _session_header(exchange: Exchange) -> str | None:
-    value = next((v for k, v in (exchange.event.headers or {}).items() if k.lower() == SESSION_HEADER.lower()), None)
+    value = exchange.header(SESSION_HEADER)
     if value is None or value.strip() == "":
         return None
     if not SESSION_KEY.match(value.strip()):
@@ -257,7 +205,7 @@ def _session_header(exchange: Exchange) -> str | None:
 
 
 def _models(exchange: Exchange) -> dict[str, Any]:
-    resolved = _client(exchange)
+    resolved = exchange.client()
     from smarter.llm import providers
 
     provider = providers.get_provider(resolved.doc.get("provider") or providers.default_provider_name())
@@ -267,9 +215,9 @@ def _models(exchange: Exchange) -> dict[str, Any]:
     return exchange.json(200, listing)
 
 
-def _chat_completions(exchange: Exchange) -> dict[str, Any] | StreamedResponse:
-    resolved = _client(exchange)
-    body = web.json_body(SimpleNamespace(current_event=exchange.event), exchange.record)  # the same size, encoding and JSON checks as every route
+def _chat_completions(exchange: Exchange) -> Answer:
+    resolved = exchange.client()
+    body = exchange.body()
     request = parse_request(body)
     turn = request.turn(_session_header(exchange))
     exchange.record.request["body"] = {k: v for k, v in body.items() if k != "messages"} | {"messages": len(request.messages)}
@@ -294,12 +242,9 @@ def _completion_id(record: RequestRecord) -> str:
 
 def completion_body(record: RequestRecord, result: chat.ChatResult) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": result.message.get("content")}
-    finish = ((result.completion.get("choices") or [{}])[0]).get("finish_reason") or "stop"
+    finish = _finish_reason(result)
     if result.caller_calls:
         message["tool_calls"] = result.caller_calls
-        finish = "tool_calls"
-    elif finish == "tool_calls":
-        finish = "stop"
     usage = dict(record.usage) or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     return {
         "id": _completion_id(record),
@@ -315,81 +260,57 @@ def completion_body(record: RequestRecord, result: chat.ChatResult) -> dict[str,
 # --- streaming -------------------------------------------------------------------------
 
 
+def _finish_reason(result: chat.ChatResult) -> str:
+    """The provider's own finish reason (`length` stays `length`); `tool_calls`
+    only when the caller's tools were called (our plugins' calls ran here)."""
+    if result.caller_calls:
+        return "tool_calls"
+    finish = ((result.completion.get("choices") or [{}])[0]).get("finish_reason") or "stop"
+    return "stop" if finish == "tool_calls" else finish
+
+
 def _stream(exchange: Exchange, resolved: hosts.ResolvedClient, turn: chat.ChatTurn, include_usage: bool) -> StreamedResponse:
     """Server-sent chunks as the provider produces them. The conversation is run
     up to its first content (plugin rounds included) before the status is sent,
-    so an error up to then still gets its own status code; later errors arrive
-    as an error event. The journal is written when the stream ends, however it ends."""
+    so an error up to then still gets its own status code; later errors end
+    the stream with an error event (the pipeline's)."""
     record = exchange.record
     conversation = chat.converse(resolved, turn, record, stream=True)
-    pending: list[str] = []
-    model = [None]
-    result: chat.ChatResult | None = None
     try:
-        while not pending:
-            item = next(conversation)
-            if "model" in item:
-                model[0] = item["model"]
-            else:
-                pending.append(item.get("content") or "")
-    except StopIteration as done:
-        result = done.value
+        first = next(conversation, "")
     except BaseException:
         conversation.close()
         raise
-    return StreamedResponse(200, exchange.headers(SSE_HEADERS), _events(exchange, conversation, pending, model, result, include_usage))
-
-
-def _events(exchange: Exchange, conversation: Generator, pending: list[str], model: list, result: chat.ChatResult | None, include_usage: bool) -> Iterator[bytes]:
-    record = exchange.record
     cid, created = _completion_id(record), int(time.time())
-    sent: list[str] = []
-    chunks = 0
-    outcome: dict[str, Any] = {"complete": False}
+    sent: list[str] = [first]
+    state: dict[str, Any] = {"chunks": 0}
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
-        nonlocal chunks
-        chunks += 1
-        payload = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model[0],
+        state["chunks"] += 1
+        payload = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": conversation.model,
                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
         return event(payload)
 
-    try:
-        sent.extend(pending)
-        yield chunk({"role": "assistant", "content": "".join(pending)})
-        while result is None:
-            try:
-                piece = next(conversation).get("content") or ""
-            except StopIteration as done:
-                result = done.value
-                break
-            if not piece:
-                continue
+    def body() -> Iterator[bytes]:
+        yield chunk({"role": "assistant", "content": first})
+        for piece in conversation:
             sent.append(piece)
             yield chunk({"content": piece})
-        model[0] = result.model
-        finish = "tool_calls" if result.caller_calls else "stop"
+        result = conversation.outcome
+        assert result is not None
+        finish = _finish_reason(result)
         if result.caller_calls:
             yield chunk({"tool_calls": [{"index": i, **call} for i, call in enumerate(result.caller_calls)]})
         yield chunk({}, finish, smarter=_extra(record, result))
         if include_usage:
-            chunks += 1
+            state["chunks"] += 1
             usage = dict(record.usage) or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-            yield event({"id": cid, "object": "chat.completion.chunk", "created": created, "model": model[0], "choices": [], "usage": usage})
+            yield event({"id": cid, "object": "chat.completion.chunk", "created": created, "model": conversation.model, "choices": [], "usage": usage})
         yield DONE
-        outcome.update(complete=True, finish_reason=finish, tool_calls=result.caller_calls)
-    except SmarterError as exc:
-        outcome["error"] = error_body(exc)["error"] | {"status": exc.status}
-        yield event(error_body(exc))
-    except GeneratorExit:
-        outcome["disconnected"] = True  # the client went away: stop the provider too
-        raise
-    except Exception:
-        logger.exception("stream failed")
-        failure = SmarterError("internal error; the journal key identifies this request")
-        outcome["error"] = error_body(failure)["error"] | {"status": 500}
-        yield event(error_body(failure))
-    finally:
-        conversation.close()
-        record.finish(200, {"object": "chat.completion.stream", "id": cid, "model": model[0], "content": "".join(sent),
-                            "chunks": chunks, **outcome})
+        state.update(finish_reason=finish, tool_calls=result.caller_calls)
+
+    def summary() -> dict[str, Any]:
+        conversation.close()  # the client went away or the stream failed: stop the provider too
+        return {"object": "chat.completion.stream", "id": cid, "model": conversation.model, "content": "".join(sent), **state}
+
+    return exchange.stream(body(), summary)

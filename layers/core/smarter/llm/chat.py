@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -216,15 +216,55 @@ def _call_name(call: dict[str, Any]) -> str:
     return str((call.get("function") or {}).get("name") or "")
 
 
-def converse(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, stream: bool = False) -> Generator[dict[str, Any], None, ChatResult]:
+class Conversation:
+    """One turn of the chat loop, run as it is read. Iterating it yields the
+    provider's content as it arrives (streamed rounds; nothing when buffered);
+    once it is done, `outcome` is the ChatResult. `model` is known before the
+    first piece. Closing it stops the provider's stream."""
+
+    def __init__(self, steps: Generator[dict[str, Any], None, ChatResult]):
+        self._steps = steps
+        self.model: str | None = None
+        self.outcome: ChatResult | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        while self.outcome is None:
+            try:
+                step = next(self._steps)
+            except StopIteration as done:
+                self.outcome = done.value
+                self.model = self.outcome.model
+                break
+            if "model" in step:
+                self.model = step["model"]
+            elif step.get("content"):
+                return str(step["content"])
+        raise StopIteration
+
+    def finish(self) -> ChatResult:
+        """Run to the end (what is left of it) and return the outcome."""
+        for _piece in self:
+            pass
+        assert self.outcome is not None
+        return self.outcome
+
+    def close(self) -> None:
+        self._steps.close()
+
+
+def converse(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, stream: bool = False) -> Conversation:
     """The one chat path behind every API: session, plugin selection, the
     client's provider, model and system role, and the bounded tool loop.
+    Plugin calls run here; calls of the caller's own tools end the loop and go
+    back to it. With `stream=True` the provider's rounds are streamed and their
+    content can be read from the Conversation as it arrives."""
+    return Conversation(_steps(resolved, turn, record, stream=stream))
 
-    A generator: with `stream=True` it yields the model it settled on
-    (`{"model": ...}`), then the provider's content deltas (`{"content": "..."}`)
-    as they arrive, round after round; either way its
-    return value (StopIteration.value) is the ChatResult. Plugin calls run
-    here; calls of the caller's own tools end the loop and go back to it."""
+
+def _steps(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, stream: bool) -> Generator[dict[str, Any], None, ChatResult]:
     client = resolved.doc
     new_messages = list(turn.messages)
 
@@ -287,8 +327,10 @@ def converse(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *,
         else:
             completion = providers.chat_completion(provider, body, deadline)
         record.provider_ms += completion.provider_ms
-        record.add_usage(completion.body.get("usage"))
         message = completion.body["choices"][0].get("message") or {}
+        # An answer without usage (a stream without its usage chunk) counts an upper estimate, never zero.
+        output = str(message.get("content") or "") + json.dumps(message.get("tool_calls") or "", default=str)
+        record.add_usage(completion.body.get("usage"), estimate=limits.estimated_usage(body, output))
         calls = message.get("tool_calls") or []
         if not calls:
             transcript.append({"role": "assistant", "content": message.get("content") or ""})
@@ -325,12 +367,7 @@ def converse(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *,
 
 def run(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord) -> ChatResult:
     """`converse` without streaming: the whole answer at once."""
-    conversation = converse(resolved, turn, record)
-    while True:
-        try:
-            next(conversation)
-        except StopIteration as done:
-            return done.value
+    return converse(resolved, turn, record).finish()
 
 
 def run_prompt(resolved: ResolvedClient, request: PromptRequest, record: RequestRecord) -> dict[str, Any]:

@@ -489,14 +489,18 @@ def forward(provider: Provider, request: dict[str, Any], deadline: Deadline | No
     answer = _send(provider, request, deadline, max_retries=0)
     if 300 <= answer.status < 400:
         raise ProviderError(f"the provider {provider.name!r} answered {answer.status} (a redirect; redirects are not followed, the key is for this host only)")
+    return Forwarded(answer.status, forwarded_body(provider, answer.status, answer.text), answer.provider_ms, answer.rate_headers())
+
+
+def forwarded_body(provider: Provider, status: int, text: str) -> Any:
+    """A provider's answer as the passthrough hands it on: JSON when it is, the
+    platform's key never in it, an error body scrubbed of credential-looking text."""
     key = provider_key(provider)
-    text = answer.text
-    if answer.status >= 400:
+    if status >= 400:
         text = scrub(text, [key or ""])
     elif key and key in text:
         text = text.replace(key, "[redacted]")
     try:
-        body: Any = json.loads(text)
+        return json.loads(text)
     except (ValueError, RecursionError):
-        body = text
-    return Forwarded(answer.status, body, answer.provider_ms, answer.rate_headers())
+        return text

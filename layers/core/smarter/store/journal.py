@@ -3,7 +3,7 @@
 A record is written once, at the end of the request, together with the
 session messages the request added (one BatchWriteItem for both), so the warm
 path pays one write, and in Lambda it is written after the answer has been
-sent (store/afterwards.py). A record too large for a DynamoDB item goes to S3
+sent (runtime/afterwards.py). A record too large for a DynamoDB item goes to S3
 and the item points at it. If DynamoDB refuses the write after retries, or the
 function's time runs out before it, the record is written to the log and to S3
 (`journal/_unwritten/`), so it is never lost; `replay` puts such a record into
@@ -25,7 +25,8 @@ from aws_lambda_powertools import Logger
 from smarter.config import settings
 from smarter.deadline import Deadline
 from smarter.redact import scrub, scrub_json
-from smarter.store import afterwards, aws, ddb_wire
+from smarter.runtime import afterwards
+from smarter.store import aws
 
 logger = Logger(child=True)
 
@@ -80,6 +81,8 @@ class RequestRecord:
         self.reservations: list[dict[str, Any]] = []
         self.rate_view: dict[str, Any] = {}
         self.cost_usd = Decimal(0)
+        # Provider answers counted from an estimate (they carried no usage).
+        self.usage_estimated = 0
         self.tool_calls: list[dict[str, Any]] = []
         self.request: dict[str, Any] = {"method": method, "path": path, "host": host, "headers": safe_headers(headers)}
         # (table, item) pairs written in the same batch as the journal record.
@@ -89,10 +92,12 @@ class RequestRecord:
         # The size of an answer refused as too large (web._respond), for the journal.
         self.response_bytes: int | None = None
 
-    def add_usage(self, usage: Any) -> None:
-        """Add one provider answer's usage (a `usage` of another shape counts nothing),
-        its cost at the record's price, and what the call really used to its
-        reservation (settled by the UsageFunction)."""
+    def add_usage(self, usage: Any, *, estimate: dict[str, int] | None = None) -> None:
+        """Add one provider answer's usage, its cost at the record's price, and
+        what the call really used to its reservation (settled by the
+        UsageFunction). An answer whose `usage` holds no token counts (none sent,
+        another shape) counts `estimate` instead when there is one (a successful
+        answer: never zero for what the provider produced), and the record says so."""
         if not isinstance(usage, dict):
             usage = {}
         call: dict[str, int] = {}
@@ -100,6 +105,9 @@ class RequestRecord:
             value = usage.get(name)
             if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**12:
                 call[name] = value
+        if not call and estimate:
+            call = dict(estimate)
+            self.usage_estimated += 1
         cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") if isinstance(usage.get("prompt_tokens_details"), dict) else None
         if isinstance(cached, int) and not isinstance(cached, bool) and 0 < cached < 10**12:
             call["cached_tokens"] = cached
@@ -156,6 +164,7 @@ class RequestRecord:
             "reservations": self.reservations,
             "tool_calls": self.tool_calls,
             **({"refused_response_bytes": self.response_bytes} if self.response_bytes else {}),
+            **({"usage_estimated": self.usage_estimated} if self.usage_estimated else {}),
         }
 
     def finish(self, status: int, response: Any) -> None:
@@ -239,27 +248,17 @@ def _put_json(object_key: str, payload: str) -> None:
 
 
 def _batch_write(writes: list[tuple[str, dict[str, Any]]]) -> None:
-    """Put the items, 25 a call, retrying what DynamoDB left unprocessed and, on
-    the wire path, throttling, 5xx and connection errors: five tries in all per
-    batch, backing off 50 ms, 100 ms, 200 ms, 400 ms. The call goes as one signed
-    JSON POST (store/ddb_wire.py) unless SMARTER_JOURNAL_WIRE is off or that path
-    cannot be built (no credentials); then through botocore, which retries
-    throttling itself."""
+    """Put the items, 25 a call, retrying what DynamoDB left unprocessed: five
+    tries in all per batch, backing off 50 ms, 100 ms, 200 ms, 400 ms (botocore
+    retries throttling and 5xx itself). The write runs after the answer is out,
+    so its CPU is no client's wait (docs/performance.md)."""
     ddb = aws.client("dynamodb")
-    wire = ddb_wire.for_client(ddb) if settings().journal_wire else None
-    send = wire.batch_write_item if wire is not None else (lambda items: ddb.batch_write_item(RequestItems=items))
     for start in range(0, len(writes), 25):
         request: dict[str, list[dict[str, Any]]] = {}
         for table, item in writes[start : start + 25]:
             request.setdefault(table, []).append({"PutRequest": {"Item": item}})
         for attempt in range(5):
-            try:
-                out = send(request)
-            except ddb_wire.DynamoDBError as exc:
-                if not exc.retryable or attempt == 4:
-                    raise
-                time.sleep(0.05 * 2**attempt)
-                continue
+            out = ddb.batch_write_item(RequestItems=request)
             request = out.get("UnprocessedItems") or {}
             if not request:
                 break

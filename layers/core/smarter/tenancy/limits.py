@@ -132,6 +132,14 @@ def estimate_input_tokens(body: dict[str, Any]) -> int:
     return math.ceil(size / 3) + 4 * len(messages) + 3
 
 
+def estimated_usage(body: dict[str, Any], output: str | None) -> dict[str, int]:
+    """Usage for an answer that reported none: the input's upper estimate and
+    one token per 3 bytes of what came out (content and tool calls)."""
+    prompt_tokens = estimate_input_tokens(body)
+    completion_tokens = math.ceil(len((output or "").encode("utf-8")) / 3)
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+
+
 def output_cap(body: dict[str, Any], price: pricing.Price) -> int:
     for name in ("max_completion_tokens", "max_tokens"):
         value = body.get(name)

@@ -14,7 +14,7 @@ register before the runtime's first `/runtime/invocation/next`: `start()` is
 called when the function module is imported, which is the init phase.
 
 Who says "the answer is out":
-- the response-streaming runtime client (edge/lambda_stream.py), after it has
+- the response-streaming runtime client (runtime/lambda_stream.py), after it has
   posted the last byte: exact;
 - under Lambda's managed Python runtime (the PromptFunction), `@after_response`
   on the handler, when it returns: the runtime then serializes and posts the

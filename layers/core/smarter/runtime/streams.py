@@ -57,14 +57,3 @@ def as_streamed(response: dict[str, Any] | StreamedResponse) -> StreamedResponse
     headers = {k: str(v) for k, v in (response.get("headers") or {}).items()}
     multi = {k: [str(v) for v in values] for k, values in (response.get("multiValueHeaders") or {}).items()}
     return StreamedResponse(int(response.get("statusCode", 502)), headers, iter([payload] if payload else []), multi)
-
-
-def cors_headers(request_headers: dict[str, str] | None, expose: str) -> dict[str, str]:
-    """CORS for a streamed answer, which bypasses the resolver's CORSConfig:
-    named origins only (the page's), never `*`, since requests carry a key."""
-    from smarter.config import settings
-
-    origin = next((v for k, v in (request_headers or {}).items() if k.lower() == "origin"), None)
-    if not origin or origin not in settings().cors_origins:
-        return {}
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin", "Access-Control-Expose-Headers": expose}

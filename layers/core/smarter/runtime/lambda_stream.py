@@ -35,8 +35,8 @@ import time
 import traceback
 from typing import Any, Callable
 
-from smarter.edge.streams import PRELUDE_CONTENT_TYPE, StreamedResponse, as_streamed
-from smarter.store import afterwards
+from smarter.runtime.streams import PRELUDE_CONTENT_TYPE, StreamedResponse, as_streamed
+from smarter.runtime import afterwards
 
 API = "/2018-06-01/runtime"
 ERROR_TYPE_TRAILER = "Lambda-Runtime-Function-Error-Type"
