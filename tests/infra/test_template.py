@@ -167,16 +167,18 @@ def test_streaming_functions_run_the_streaming_runtime_behind_stream_integration
         assert event["Properties"]["TimeoutInMillis"] == 900000
 
 
+def test_the_prompt_function_runs_the_same_runtime_client_posting_buffered_answers(template, resources):
+    variables = function_properties(template, "PromptFunction")["Environment"]["Variables"]
+    assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == STREAM_WRAPPER
+    assert variables["SMARTER_RESPONSE_MODE"] == "buffered"
+    for event in resources["PromptFunction"]["Properties"]["Events"].values():
+        assert "ResponseTransferMode" not in event["Properties"]  # a buffered integration
+
+
 def test_smarter_s_passthrough_path_reaches_the_passthrough_function(resources):
     events = resources["PassthroughFunction"]["Properties"]["Events"]
     paths = {e["Properties"]["Path"] for e in events.values()}
     assert {"/v1/{proxy+}", "/api/v1/prompts/passthrough/{proxy+}"} <= paths
-
-
-def test_the_prompt_api_stays_buffered(template, resources):
-    assert "AWS_LAMBDA_EXEC_WRAPPER" not in function_properties(template, "PromptFunction")["Environment"]["Variables"]
-    for event in resources["PromptFunction"]["Properties"]["Events"].values():
-        assert "ResponseTransferMode" not in event["Properties"]
 
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)

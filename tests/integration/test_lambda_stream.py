@@ -34,6 +34,7 @@ class FakeRuntimeApi:
         self.headers: dict[str, str] = {}
         self.trailers: dict[str, str] = {}
         self.errors: list[dict] = []
+        self.posts: list[tuple[str, dict[str, str]]] = []
         self.done = threading.Event()
         api = self
 
@@ -59,6 +60,7 @@ class FakeRuntimeApi:
 
             def do_POST(self):
                 api.headers = {k.lower(): v for k, v in self.headers.items()}
+                api.posts.append((self.path, api.headers))
                 if self.headers.get("Transfer-Encoding") == "chunked":
                     while True:
                         size = int(self.rfile.readline().strip(), 16)
@@ -161,3 +163,84 @@ def test_the_exec_wrapper_runs_the_handler_under_the_streaming_client(runtime_ap
         process.wait()
     _, _, payload = b"".join(c for _, c in runtime_api.chunks).partition(b"\0" * 8)
     assert payload == b"host=c.1111-2222-3333.api.example.com;request=req-1"
+
+
+def test_in_buffered_mode_the_answer_is_posted_as_the_proxy_document_before_the_journal_write(runtime_api):
+    from smarter.runtime import afterwards
+
+    order = []
+    real = afterwards.answer_sent
+    afterwards.answer_sent = lambda: (order.append("answer_sent"), real())
+    try:
+        handler = lambda event, context: {"statusCode": 201, "headers": {"X-A": "b"}, "body": '{"ok": true}'}  # noqa: E731
+        serve_one(RuntimeClient(runtime_api.address), handler, buffered=True)
+    finally:
+        afterwards.answer_sent = real
+    path, headers = runtime_api.posts[-1]
+    assert path == "/2018-06-01/runtime/invocation/req-1/response"
+    assert "lambda-runtime-function-response-mode" not in headers
+    assert runtime_api.errors[-1] == {"statusCode": 201, "headers": {"X-A": "b"}, "body": '{"ok": true}'}  # the JSON body as posted
+    assert order == ["answer_sent"]
+
+
+def test_a_stream_returned_in_buffered_mode_is_read_whole(runtime_api):
+    serve_one(RuntimeClient(runtime_api.address), lambda e, c: StreamedResponse(200, {"A": "1"}, iter([b"one ", b"two"])), buffered=True)
+    assert runtime_api.errors[-1]["body"] == "one two" and runtime_api.errors[-1]["statusCode"] == 200
+
+
+def test_an_invocation_error_carries_the_xray_error_cause(runtime_api):
+    def broken(event, context):
+        raise RuntimeError("no")
+
+    serve_one(RuntimeClient(runtime_api.address), broken)
+    cause = json.loads(runtime_api.posts[-1][1]["lambda-runtime-function-xray-error-cause"])
+    assert cause["exceptions"][0]["type"] == "RuntimeError" and cause["exceptions"][0]["message"] == "no"
+    assert any(frame["label"] == "broken" for frame in cause["exceptions"][0]["stack"])
+
+
+def test_an_answer_that_cannot_be_posted_does_not_end_the_process():
+    """A Runtime API that hands out the event, then refuses the post: serve_one returns."""
+    api = FakeRuntimeApi(EVENT)
+    address = api.address
+    handler_calls = []
+
+    class Client(RuntimeClient):
+        def stream(self, request_id, response):
+            raise OSError("the Runtime API went away")
+
+    try:
+        serve_one(Client(address), lambda e, c: handler_calls.append(1) or {"statusCode": 200, "body": ""})
+    finally:
+        api.stop()
+    assert handler_calls == [1]
+
+
+def test_under_lambda_s_log_descriptor_a_traceback_is_one_frame(runtime_api, tmp_path):
+    (tmp_path / "app.py").write_text(
+        "def lambda_handler(event, context):\n"
+        "    print('plain line')\n"
+        "    raise ValueError('first line\\nsecond line')\n"
+    )
+    read_fd, write_fd = os.pipe()
+    env = {**os.environ, "AWS_LAMBDA_RUNTIME_API": runtime_api.address, "LAMBDA_TASK_ROOT": str(tmp_path),
+           "_HANDLER": "app.lambda_handler", "_LAMBDA_TELEMETRY_LOG_FD": str(write_fd)}
+    process = subprocess.Popen([str(WRAPPER), sys.executable, "/var/runtime/bootstrap.py"], env=env, pass_fds=(write_fd,))
+    os.close(write_fd)
+    try:
+        assert runtime_api.done.wait(30)
+    finally:
+        process.kill()
+        process.wait()
+    data = b""
+    while chunk := os.read(read_fd, 65536):
+        data += chunk
+    os.close(read_fd)
+    frames = []
+    while data:
+        assert data[:4] == bytes.fromhex("a55a0003")
+        size = int.from_bytes(data[4:8], "big")
+        frames.append(data[16 : 16 + size].decode())
+        data = data[16 + size :]
+    assert "plain line" in frames
+    [trace] = [f for f in frames if "Traceback" in f]
+    assert "ValueError: first line\nsecond line" in trace  # the whole traceback in one frame

@@ -1,4 +1,4 @@
-"""A Lambda runtime client that streams responses, for the Python managed runtime.
+"""The Lambda runtime client of every request function, for the Python managed runtime.
 
 Lambda's Python runtime has no streaming handler (only Node.js has
 `streamifyResponse`). Of the two established ways around it, this is the
@@ -20,7 +20,20 @@ API for custom runtimes:
 
 It is started by the `smarter-stream-runtime` exec wrapper (the core layer's
 `bin/`), which Lambda runs instead of the managed runtime's bootstrap when
-`AWS_LAMBDA_EXEC_WRAPPER` names it.
+`AWS_LAMBDA_EXEC_WRAPPER` names it. A function whose API Gateway integration
+is buffered (the PromptFunction) sets `SMARTER_RESPONSE_MODE=buffered`: its
+answer is posted as the proxy JSON document, as the managed runtime would,
+and the runtime client is still the one that says when the answer is out, so
+"the answer before the journal write" is exact for every function.
+
+What awslambdaric's bootstrap does and this client does too:
+- framed logs: with `_LAMBDA_TELEMETRY_LOG_FD`, a record (a multi-line
+  traceback included) is one frame, hence one CloudWatch event (`logsink`);
+- the X-Ray error cause (`Lambda-Runtime-Function-XRay-Error-Cause`) on an
+  invocation error;
+- `_X_AMZN_TRACE_ID` set per invoke;
+- an invoke that fails in any way (the handler, the post, the body) is
+  reported and the loop goes on: one bad request never kills the process.
 """
 
 from __future__ import annotations
@@ -35,12 +48,14 @@ import time
 import traceback
 from typing import Any, Callable
 
-from smarter.runtime.streams import PRELUDE_CONTENT_TYPE, StreamedResponse, as_streamed
-from smarter.runtime import afterwards
+from smarter.runtime import afterwards, logsink
+from smarter.runtime.streams import PRELUDE_CONTENT_TYPE, StreamedResponse, as_buffered, as_streamed
 
 API = "/2018-06-01/runtime"
 ERROR_TYPE_TRAILER = "Lambda-Runtime-Function-Error-Type"
 ERROR_BODY_TRAILER = "Lambda-Runtime-Function-Error-Body"
+XRAY_CAUSE_HEADER = "Lambda-Runtime-Function-XRay-Error-Cause"
+MAX_XRAY_CAUSE_BYTES = 1024 * 1024  # larger is dropped, as awslambdaric does
 
 
 class Context:
@@ -70,6 +85,19 @@ def _error_document(exc: BaseException) -> dict[str, Any]:
     }
 
 
+def xray_cause(exc: BaseException) -> str:
+    """The X-Ray error cause of an invocation error, as awslambdaric builds it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    cause = {
+        "working_directory": os.getcwd(),
+        "exceptions": [{"message": str(exc), "type": exc.__class__.__name__,
+                        "stack": [{"label": f.name, "path": f.filename, "line": f.lineno} for f in frames]}],
+        "paths": sorted({f.filename for f in frames}),
+    }
+    text = json.dumps(cause)
+    return text if len(text.encode()) < MAX_XRAY_CAUSE_BYTES else ""
+
+
 class RuntimeClient:
     def __init__(self, address: str):
         host, _, port = address.partition(":")
@@ -90,20 +118,28 @@ class RuntimeClient:
         finally:
             conn.close()
 
-    def _post_json(self, path: str, document: dict[str, Any], error_type: str) -> None:
+    def _post_json(self, path: str, document: Any, headers: dict[str, str] | None = None) -> None:
         conn = self._connection(timeout=10)
         try:
             body = json.dumps(document).encode()
-            conn.request("POST", path, body=body, headers={"Content-Type": "application/json", ERROR_TYPE_TRAILER: error_type})
+            conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **(headers or {})})
             conn.getresponse().read()
         finally:
             conn.close()
 
     def init_error(self, exc: BaseException) -> None:
-        self._post_json(f"{API}/init/error", _error_document(exc), f"Runtime.{exc.__class__.__name__}")
+        self._post_json(f"{API}/init/error", _error_document(exc), {ERROR_TYPE_TRAILER: f"Runtime.{exc.__class__.__name__}"})
 
     def invocation_error(self, request_id: str, exc: BaseException) -> None:
-        self._post_json(f"{API}/invocation/{request_id}/error", _error_document(exc), f"Function.{exc.__class__.__name__}")
+        headers = {ERROR_TYPE_TRAILER: f"Function.{exc.__class__.__name__}"}
+        cause = xray_cause(exc)
+        if cause:
+            headers[XRAY_CAUSE_HEADER] = cause
+        self._post_json(f"{API}/invocation/{request_id}/error", _error_document(exc), headers)
+
+    def respond(self, request_id: str, response: dict[str, Any] | StreamedResponse) -> None:
+        """A buffered answer: the proxy JSON document, as the managed runtime posts it."""
+        self._post_json(f"{API}/invocation/{request_id}/response", as_buffered(response))
 
     def stream(self, request_id: str, response: StreamedResponse) -> None:
         """Send the prelude, then each chunk as the body produces it."""
@@ -148,8 +184,13 @@ def load_handler(spec: str) -> Callable[[Any, Any], Any]:
     return getattr(importlib.import_module(module_name), function)
 
 
-def serve_one(client: RuntimeClient, handler: Callable[[Any, Any], Any]) -> None:
-    """One invocation: the next event, the handler, the streamed answer."""
+def buffered_mode() -> bool:
+    return os.environ.get("SMARTER_RESPONSE_MODE", "streaming").strip().lower() == "buffered"
+
+
+def serve_one(client: RuntimeClient, handler: Callable[[Any, Any], Any], *, buffered: bool = False) -> None:
+    """One invocation: the next event, the handler, the answer (streamed, or
+    posted whole in buffered mode). A failure is reported, never raised."""
     request_id, event, headers = client.next()
     trace = headers.get("Lambda-Runtime-Trace-Id")
     if trace:
@@ -160,10 +201,15 @@ def serve_one(client: RuntimeClient, handler: Callable[[Any, Any], Any]) -> None
         try:
             result = handler(event, Context(request_id, headers))
         except Exception as exc:
-            traceback.print_exc()
+            logsink.log_exception("the handler raised", exc)
             client.invocation_error(request_id, exc)
             return
-        client.stream(request_id, as_streamed(result))
+        if buffered:
+            client.respond(request_id, result)
+        else:
+            client.stream(request_id, as_streamed(result))
+    except Exception as exc:  # the post itself failed: Lambda reports the invoke as timed out; this process goes on
+        logsink.log_exception("the answer could not be posted", exc)
     finally:
         # The answer is out (its last byte posted): the journal write deferred
         # during the invoke may run now, in the after-response extension's thread.
@@ -171,16 +217,18 @@ def serve_one(client: RuntimeClient, handler: Callable[[Any, Any], Any]) -> None
 
 
 def main() -> int:
+    logsink.install()  # before anything logs: one frame per record, as awslambdaric frames them
     client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
     afterwards.runtime_reports_answers()  # before the handler's module registers the extension
     try:
         handler = load_handler(os.environ.get("_HANDLER", "app.lambda_handler"))
     except Exception as exc:
-        traceback.print_exc()
+        logsink.log_exception("the handler could not be loaded", exc)
         client.init_error(exc)
         return 1
+    buffered = buffered_mode()
     while True:
-        serve_one(client, handler)
+        serve_one(client, handler, buffered=buffered)
 
 
 if __name__ == "__main__":

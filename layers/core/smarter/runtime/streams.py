@@ -57,3 +57,21 @@ def as_streamed(response: dict[str, Any] | StreamedResponse) -> StreamedResponse
     headers = {k: str(v) for k, v in (response.get("headers") or {}).items()}
     multi = {k: [str(v) for v in values] for k, values in (response.get("multiValueHeaders") or {}).items()}
     return StreamedResponse(int(response.get("statusCode", 502)), headers, iter([payload] if payload else []), multi)
+
+
+def as_buffered(response: dict[str, Any] | StreamedResponse) -> dict[str, Any]:
+    """Any handler answer as the proxy JSON document (a stream is read to its end)."""
+    if isinstance(response, dict):
+        return response
+    try:
+        payload = b"".join(response.body)
+    finally:
+        response.close()
+    try:
+        text, encoded = payload.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(payload).decode(), True
+    out: dict[str, Any] = {"statusCode": response.status, "headers": dict(response.headers), "body": text, "isBase64Encoded": encoded}
+    if response.multi_headers:
+        out["multiValueHeaders"] = response.multi_headers
+    return out
