@@ -1,5 +1,9 @@
-"""Usage and spend, counted exactly once from the journal's stream; the settle of
-the limit reservations (tenancy/limits.py) in the same write.
+"""The usage table, its one owner: every item shape and key format of it is
+here. The limits policy (tenancy/limits.py) decides what to reserve and
+refuses; this module builds the items it reserves with (the limit windows
+`W#{scope}` / `m…|d…|M…` and the holds `HOLD#{journal key}` / `R{round}`),
+counts usage and spend exactly once from the journal's stream, and settles
+those reservations in the same write.
 
 The UsageFunction hands every new journal record to `count`, which writes one
 TransactWriteItems:
@@ -27,6 +31,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
@@ -42,6 +47,83 @@ HOLD_SHARDS = 8
 # partition by sort key; `for_account` still reads it all in one Query.
 USAGE_SHARDS = 4
 RETRIES = 6
+# How long a window item outlives its period (TTL), for `smarter usage` and late settles.
+KEEP_SECONDS = {"m": 2 * 86400, "d": 40 * 86400, "M": 400 * 86400}
+HOLD_SECONDS = 300  # longer than any request (API Gateway cuts at 29 s) plus the stream's usual delay
+
+
+# --- the limit windows and holds (reserved by tenancy/limits.py) --------------------------
+
+
+def window_pk(scope_id: str) -> str:
+    return f"W#{scope_id}"
+
+
+def period(kind: str, moment: datetime) -> str:
+    if kind == "m":
+        return f"m{moment:%Y%m%d%H%M}"
+    if kind == "d":
+        return f"d{moment:%Y%m%d}"
+    return f"M{moment:%Y%m}"
+
+
+def window_end(kind: str, moment: datetime) -> float:
+    """Epoch seconds when the window that holds `moment` ends."""
+    if kind == "m":
+        return (moment.replace(second=0, microsecond=0).timestamp() // 60 + 1) * 60
+    if kind == "d":
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86400
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return moment.replace(year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def reserve_update(pk: str, sk: str, kind: str, ends: float, limits: dict[str, Decimal], requests: int, tokens: int, picos: int) -> dict[str, Any]:
+    """A window's share of a reservation: ADD the ask, conditional on every limited counter staying within its limit."""
+    ask = {"requests": requests, "tokens": tokens, "usd": picos}
+    values: dict[str, Any] = {
+        ":requests": _n(requests),
+        ":tokens": _n(tokens),
+        ":usd": _n(picos),
+        ":exp": _n(int(ends) + KEEP_SECONDS[kind]),
+    }
+    conditions = []
+    for attribute, limit in limits.items():
+        values[f":room_{attribute}"] = _n(int(limit - ask[attribute]))
+        conditions.append(f"(attribute_not_exists({attribute}) OR {attribute} <= :room_{attribute})")
+    return {
+        "Update": {
+            "TableName": settings().usage_table,
+            "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+            "UpdateExpression": "ADD requests :requests, tokens :tokens, usd :usd SET expires_at = if_not_exists(expires_at, :exp)",
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def hold_shard(journal_key: str) -> str:
+    return str(int(journal_key[-2:], 16) % HOLD_SHARDS)
+
+
+def hold_put(journal_key: str, round_no: int, windows: list[list[Any]], moment: datetime) -> dict[str, Any]:
+    """The hold of one reservation round: [pk, sk, requests, tokens, pico-dollars] per window, `held` until settled."""
+    now = int(moment.timestamp())
+    return {
+        "Put": {
+            "TableName": settings().usage_table,
+            "Item": {
+                "pk": {"S": f"HOLD#{journal_key}"},
+                "sk": {"S": f"R{round_no}"},
+                "state": {"S": "held"},
+                "hold_shard": {"S": hold_shard(journal_key)},
+                "held_until": {"N": str(now + HOLD_SECONDS)},
+                "windows": {"S": json.dumps(windows, separators=(",", ":"))},
+                "expires_at": {"N": str(now + 3 * 86400)},
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
 
 
 class Unreadable(Exception):

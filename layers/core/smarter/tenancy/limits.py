@@ -51,7 +51,7 @@ RATE_KINDS = ("requestsPerMinute", "tokensPerMinute")
 BUDGET_KINDS = ("tokensPerDay", "tokensPerMonth", "usdPerDay", "usdPerMonth")
 KINDS = RATE_KINDS + BUDGET_KINDS
 SCOPE_KINDS = {"key": KINDS, "client": KINDS, "account": BUDGET_KINDS}
-# kind -> (period, counter attribute)
+# kind -> (period, counter attribute); the periods and the items are the usage table's (store/usage.py)
 WINDOW_OF = {
     "requestsPerMinute": ("m", "requests"),
     "tokensPerMinute": ("m", "tokens"),
@@ -60,10 +60,7 @@ WINDOW_OF = {
     "usdPerDay": ("d", "usd"),
     "usdPerMonth": ("M", "usd"),
 }
-# How long a window item outlives its period (TTL), for `smarter usage` and late settles.
-KEEP_SECONDS = {"m": 2 * 86400, "d": 40 * 86400, "M": 400 * 86400}
-HOLD_SECONDS = 300  # longer than any request (API Gateway cuts at 29 s) plus the stream's usual delay
-HOLD_SHARDS = usage.HOLD_SHARDS  # holds are found by the sweep through a sparse index, spread over this many keys
+HOLD_SECONDS = usage.HOLD_SECONDS
 DEFAULT_OUTPUT_TOKENS = 4096  # the output reserved when a passthrough body sets no cap and the model's is unknown
 CONFLICT_RETRIES = 6
 
@@ -151,22 +148,8 @@ def output_cap(body: dict[str, Any], price: pricing.Price) -> int:
 # --- windows ----------------------------------------------------------------------
 
 
-def period(kind: str, moment: datetime) -> str:
-    if kind == "m":
-        return f"m{moment:%Y%m%d%H%M}"
-    if kind == "d":
-        return f"d{moment:%Y%m%d}"
-    return f"M{moment:%Y%m}"
-
-
-def window_end(kind: str, moment: datetime) -> float:
-    """Epoch seconds when the window that holds `moment` ends."""
-    if kind == "m":
-        return (moment.replace(second=0, microsecond=0).timestamp() // 60 + 1) * 60
-    if kind == "d":
-        return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86400
-    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
-    return moment.replace(year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+period = usage.period
+window_end = usage.window_end
 
 
 @dataclass
@@ -180,7 +163,7 @@ class Window:
 
     @property
     def pk(self) -> str:
-        return f"W#{self.scope.id}"
+        return usage.window_pk(self.scope.id)
 
 
 def windows(the_plan: Plan, moment: datetime) -> list[Window]:
@@ -191,7 +174,7 @@ def windows(the_plan: Plan, moment: datetime) -> list[Window]:
             per, attribute = WINDOW_OF[kind]
             window = by_period.get(per)
             if window is None:
-                window = by_period[per] = Window(scope, per, period(per, moment), {}, {}, window_end(per, moment))
+                window = by_period[per] = Window(scope, per, usage.period(per, moment), {}, {}, usage.window_end(per, moment))
             window.limits[attribute] = limit
             window.kinds[attribute] = kind
         out.extend(by_period.values())
@@ -254,57 +237,11 @@ def reserve(the_plan: Plan | None, record: Any, *, provider: str, model: str, bo
         "windows": [[w.pk, w.sk, ask.requests, ask.tokens, ask.usd] for w in found],  # usd in pico-dollars
         "reserved": {"requests": ask.requests, "tokens": ask.tokens, "usd": format(usage.usd(ask.usd), "f")},
     }
-    items = [_window_update(w, ask, moment) for w in found]
-    items.append(_hold_put(record.key, hold, moment))
+    items = [usage.reserve_update(w.pk, w.sk, w.kind, w.ends, w.limits, ask.requests, ask.tokens, ask.usd) for w in found]
+    items.append(usage.hold_put(record.key, hold["round"], hold["windows"], moment))
     _transact(items, found, ask)
     record.reservations.append(hold)
     record.rate_view = _rate_view(found, ask)
-
-
-def _window_update(window: Window, ask: Ask, moment: datetime) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        ":requests": {"N": str(ask.requests)},
-        ":tokens": {"N": str(ask.tokens)},
-        ":usd": {"N": str(ask.usd)},
-        ":exp": {"N": str(int(window.ends) + KEEP_SECONDS[window.kind])},
-    }
-    conditions = []
-    for attribute, limit in window.limits.items():
-        values[f":room_{attribute}"] = {"N": str(int(limit - ask.of(attribute)))}
-        conditions.append(f"(attribute_not_exists({attribute}) OR {attribute} <= :room_{attribute})")
-    return {
-        "Update": {
-            "TableName": settings().usage_table,
-            "Key": {"pk": {"S": window.pk}, "sk": {"S": window.sk}},
-            "UpdateExpression": "ADD requests :requests, tokens :tokens, usd :usd SET expires_at = if_not_exists(expires_at, :exp)",
-            "ConditionExpression": " AND ".join(conditions),
-            "ExpressionAttributeValues": values,
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-    }
-
-
-def hold_shard(journal_key: str) -> str:
-    return str(int(journal_key[-2:], 16) % HOLD_SHARDS)
-
-
-def _hold_put(journal_key: str, hold: dict[str, Any], moment: datetime) -> dict[str, Any]:
-    now = int(moment.timestamp())
-    return {
-        "Put": {
-            "TableName": settings().usage_table,
-            "Item": {
-                "pk": {"S": f"HOLD#{journal_key}"},
-                "sk": {"S": f"R{hold['round']}"},
-                "state": {"S": "held"},
-                "hold_shard": {"S": hold_shard(journal_key)},
-                "held_until": {"N": str(now + HOLD_SECONDS)},
-                "windows": {"S": json.dumps(hold["windows"], separators=(",", ":"))},
-                "expires_at": {"N": str(now + 3 * 86400)},
-            },
-            "ConditionExpression": "attribute_not_exists(pk)",
-        }
-    }
 
 
 def _transact(items: list[dict[str, Any]], found: list[Window], ask: Ask) -> None:
