@@ -24,7 +24,7 @@ from typing import Any
 
 from smarter.cache import TTLCache
 from smarter.config import settings
-from smarter.deadline import Deadline
+from smarter.deadline import Deadline, watchdog
 from smarter.errors import NotFound, ProviderError, ProviderNotConfigured, ProviderTimeout, RateLimited
 from smarter.redact import scrub
 
@@ -155,48 +155,11 @@ def _http():
     return _pool
 
 
-class _Watchdog:
-    """One thread per container that cuts connections whose time is up; cheaper
-    than a timer thread per call (a few microseconds to watch and unwatch)."""
-
-    def __init__(self) -> None:
-        self._cv = threading.Condition()
-        self._watched: dict[int, tuple[float, Any]] = {}
-        self._next = 0
-        self._thread: threading.Thread | None = None
-
-    def watch(self, conn: Any, ends: float) -> int:
-        with self._cv:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="provider-watchdog", daemon=True)
-                self._thread.start()
-            self._next += 1
-            self._watched[self._next] = (ends, conn)
-            self._cv.notify()
-            return self._next
-
-    def unwatch(self, token: int) -> None:
-        with self._cv:
-            self._watched.pop(token, None)
-
-    def _run(self) -> None:
-        while True:
-            with self._cv:
-                now = time.monotonic()
-                for token in [t for t, (ends, _) in self._watched.items() if ends <= now]:
-                    _cut(self._watched.pop(token)[1])
-                soonest = min((ends for ends, _ in self._watched.values()), default=None)
-                self._cv.wait(None if soonest is None else max(soonest - now, 0.001))
-
-
 def _cut(conn: Any) -> None:
     try:
         conn.sock.shutdown(socket.SHUT_RDWR)
     except Exception:
         pass
-
-
-_watchdog = _Watchdog()
 
 
 def _watched_pools() -> dict[str, Any]:
@@ -211,12 +174,12 @@ def _watched_pools() -> dict[str, Any]:
     class Watched:
         def getresponse(self, *args: Any, **kwargs: Any) -> Any:
             ends = getattr(_call, "ends", None)
-            token = _watchdog.watch(self, ends) if ends is not None else None
+            token = watchdog.watch(lambda: _cut(self), ends) if ends is not None else None
             try:
                 return super().getresponse(*args, **kwargs)
             finally:
                 if token is not None:
-                    _watchdog.unwatch(token)
+                    watchdog.unwatch(token)
 
     class WatchedHTTP(Watched, HTTPConnection):
         pass
