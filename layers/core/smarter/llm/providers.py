@@ -135,7 +135,8 @@ CONNECT_TIMEOUT = 5.0
 READ_CHUNK = 64 * 1024
 
 _pool: Any = None
-# The end of the provider call running on this thread, for the header watchdog.
+# The provider call running on this thread: its end (for the header watchdog) and
+# whether a byte of its answer has arrived (from then on it is never sent again).
 _call = threading.local()
 
 
@@ -167,11 +168,21 @@ def _watched_pools() -> dict[str, Any]:
     the status line and headers are still coming: http.client reads them with the
     socket timeout set once, so a provider trickling its headers a byte at a time
     would otherwise outlive the deadline. The body is read in `_post`, where each
-    read has the time left."""
+    read has the time left. Their responses note the first byte of an answer."""
+    import http.client
+
     import urllib3
     from urllib3.connection import HTTPConnection, HTTPSConnection
 
+    class FirstByte(http.client.HTTPResponse):
+        def begin(self) -> None:
+            if self.fp.peek(1):  # waits as the status line's read would; b"" is a close before any answer
+                _call.answered = True
+            super().begin()
+
     class Watched:
+        response_class = FirstByte
+
         def getresponse(self, *args: Any, **kwargs: Any) -> Any:
             ends = getattr(_call, "ends", None)
             token = watchdog.watch(lambda: _cut(self), ends) if ends is not None else None
@@ -196,8 +207,13 @@ def _watched_pools() -> dict[str, Any]:
     return {"http": HTTPPool, "https": HTTPSPool}
 
 
-class AnswerTooLarge(ProviderError):
-    """The provider's answer passed SMARTER_MAX_PROVIDER_RESPONSE_BYTES (not retried: it would again)."""
+class AnswerStarted(ProviderError):
+    """The provider failed after it had started answering. Never sent again: it has
+    likely done and billed the work, and a resend would be paid twice, counted once."""
+
+
+class AnswerTooLarge(AnswerStarted):
+    """The provider's answer passed SMARTER_MAX_PROVIDER_RESPONSE_BYTES (it would again)."""
 
 
 @dataclass
@@ -232,7 +248,7 @@ def _post(provider: Provider, key: str, payload: bytes, deadline: Deadline) -> A
     call_ends = time.monotonic() + per_call
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Accept": "application/json", "Accept-Encoding": "identity"}
     started = time.perf_counter()
-    _call.ends = call_ends
+    _call.ends, _call.answered = call_ends, False
     try:
         response = _http().request(
             "POST",
@@ -250,6 +266,8 @@ def _post(provider: Provider, key: str, payload: bytes, deadline: Deadline) -> A
     except urllib3.exceptions.HTTPError as exc:
         if time.monotonic() >= call_ends:  # cut by the header watchdog
             raise _timeout(provider, deadline) from None
+        if _call.answered:  # the status line or headers had started: not safe to send again
+            raise AnswerStarted(f"the provider {provider.name!r} broke off its answer: {_reason(exc)}") from None
         raise ProviderError(f"could not reach the provider {provider.name!r}: {_reason(exc)}") from None
     finally:
         _call.ends = None
@@ -279,7 +297,7 @@ def _post(provider: Provider, key: str, payload: bytes, deadline: Deadline) -> A
         raise _timeout(provider, deadline, reading=True) from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         _discard(response)
-        raise ProviderError(f"the provider {provider.name!r} broke off its answer: {_reason(exc)}") from None
+        raise AnswerStarted(f"the provider {provider.name!r} broke off its answer: {_reason(exc)}") from None
     response.release_conn()
     return Answer(response.status, answer_headers, b"".join(chunks), (time.perf_counter() - started) * 1000, sent_headers)
 
@@ -328,9 +346,11 @@ def _retry_after(answer: Answer) -> float | None:
 
 
 def _send(provider: Provider, request: dict[str, Any], deadline: Deadline, *, max_retries: int) -> Answer:
-    """POST with bounded retries (429, 5xx, unreachable) that fit in the deadline.
-    A Retry-After longer than what is left is not waited for: the caller gets the
-    provider's answer at once (a 429 with its Retry-After)."""
+    """POST with bounded retries that fit in the deadline: for a 429 or 5xx status,
+    and for a connection that failed before any byte of the answer arrived; never
+    once the answer had started (AnswerStarted). A Retry-After longer than what is
+    left is not waited for: the caller gets the provider's answer at once (a 429
+    with its Retry-After)."""
     key = require_key(provider)
     payload = json.dumps(request, separators=(",", ":"), default=str).encode("utf-8")
     provider_ms = 0.0
@@ -345,7 +365,7 @@ def _send(provider: Provider, request: dict[str, Any], deadline: Deadline, *, ma
         except ProviderError as exc:
             provider_ms += (time.perf_counter() - started) * 1000
             wait = min(0.25 * 2**attempt, 2.0)
-            if last or isinstance(exc, AnswerTooLarge) or wait > deadline.remaining() - 1.0:
+            if last or isinstance(exc, AnswerStarted) or wait > deadline.remaining() - 1.0:
                 raise
         else:
             provider_ms += answer.provider_ms
