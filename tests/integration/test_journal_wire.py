@@ -9,61 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
-import urllib.error
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from ddb_loopback import LoopbackDynamoDB
 from support import journal_records, prompt
-
-
-class LoopbackDynamoDB:
-    """Answers BatchWriteItem from a script of (status, body) answers; every
-    other call, and BatchWriteItem once the script is used up, goes on to moto."""
-
-    def __init__(self, moto_url: str) -> None:
-        self.script: list[tuple[int, dict]] = []
-        self.batch_writes: list[tuple[dict[str, str], dict]] = []  # (headers, body) of each BatchWriteItem received
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                target = self.headers.get("X-Amz-Target", "")
-                if target.endswith(".BatchWriteItem"):
-                    server.batch_writes.append((dict(self.headers.items()), json.loads(body)))
-                    if server.script:
-                        status, answer = server.script.pop(0)
-                        return self._send(status, json.dumps(answer).encode(), {"Content-Type": "application/x-amz-json-1.0"})
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                request = urllib.request.Request(moto_url + self.path, data=body, headers=headers, method="POST")
-                try:
-                    with urllib.request.urlopen(request, timeout=10) as upstream:
-                        status, data, got = upstream.status, upstream.read(), upstream.headers
-                except urllib.error.HTTPError as exc:
-                    status, data, got = exc.code, exc.read(), exc.headers
-                self._send(status, data, {k: v for k, v in got.items() if k.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date")})
-
-            def _send(self, status: int, data: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -72,7 +21,7 @@ def loopback(aws, monkeypatch):
     as botocore reads it: the wire path must pick up the same endpoint."""
     from smarter.store import aws as store_aws
 
-    server = LoopbackDynamoDB(aws)
+    server = LoopbackDynamoDB(aws, "BatchWriteItem")
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", server.url)
     store_aws.reset()
     yield server
@@ -162,7 +111,7 @@ def test_unprocessed_items_throttling_and_5xx_are_retried(loopback, wire_calls, 
         (500, {"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError", "message": "oops"}),
     ]
     journal._batch_write(writes)
-    bodies = [body for _, body in loopback.batch_writes]
+    bodies = [body for _, body in loopback.received]
     assert len(bodies) == 5  # four scripted answers, then moto's
     assert len(wire_calls) == 5
     assert sum(len(v) for v in bodies[0]["RequestItems"].values()) == 3
@@ -180,7 +129,7 @@ def test_throttling_past_the_budget_raises_the_aws_error(loopback, monkeypatch):
     with pytest.raises(ClientError) as raised:
         journal._batch_write(_items(1))
     assert raised.value.response["Error"] == {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}
-    assert len(loopback.batch_writes) == 5 and len(loopback.script) == 1
+    assert len(loopback.received) == 5 and len(loopback.script) == 1
 
 
 def test_a_validation_error_is_not_retried_and_finish_keeps_the_record_in_the_log_and_s3(tenant, loopback, caplog):
@@ -192,7 +141,7 @@ def test_a_validation_error_is_not_retried_and_finish_keeps_the_record_in_the_lo
     result = prompt(tenant, "hello")
     assert result.status == 200
     key = result.body["metadata"]["key"]
-    assert len(loopback.batch_writes) == 1  # not retried
+    assert len(loopback.received) == 1  # not retried
     prefix = f"journal/_unwritten/{tenant.account}/{tenant.client}/"
     listing = aws.client("s3").list_objects_v2(Bucket=settings().journal_bucket, Prefix=prefix)
     assert [o["Key"] for o in listing["Contents"]] == [f"{prefix}{key}.json"]
@@ -214,7 +163,7 @@ def test_the_signature_uses_the_session_s_credentials(loopback, monkeypatch):
     monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-wire")
     aws.reset()
     journal._batch_write(_items(1))
-    [(headers, _)] = loopback.batch_writes
+    [(headers, _)] = loopback.received
     headers = {k.lower(): v for k, v in headers.items()}
     assert re.fullmatch(
         r"AWS4-HMAC-SHA256 Credential=AKIDWIRETEST1234/\d{8}/us-east-1/dynamodb/aws4_request, "
@@ -239,7 +188,7 @@ def test_the_signature_verifies_with_the_secret_key(loopback, monkeypatch):
     from smarter.store import journal
 
     journal._batch_write(_items(2))
-    [(headers, body)] = loopback.batch_writes
+    [(headers, body)] = loopback.received
     headers = {k.lower(): v for k, v in headers.items()}
     stamp = datetime.datetime.strptime(headers["x-amz-date"], "%Y%m%dT%H%M%SZ")
     request = AWSRequest(method="POST", url=loopback.url + "/", data=json.dumps(body, separators=(",", ":")).encode(),
