@@ -40,7 +40,8 @@ test: install page system-deps
 	cd frontend && npm test
 	$(PY) -m pytest
 
-test-fast: install
+# The page too: the local-stack tests serve frontend/dist, which a fresh clone does not have.
+test-fast: install page
 	$(PY) -m pytest -m "not sam and not browser"
 
 bench: install
