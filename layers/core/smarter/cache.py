@@ -29,8 +29,8 @@ class TTLCache:
         def expires(_key: Any, _value: Any, now: float) -> float:
             return now + ttl()
 
-        self._hits: cachetools.TLRUCache = cachetools.TLRUCache(maxsize, expires)
-        self._misses: cachetools.TLRUCache = cachetools.TLRUCache(miss_maxsize, expires)
+        self._hits: cachetools.TLRUCache[Any, Any] = cachetools.TLRUCache(maxsize, expires)
+        self._misses: cachetools.TLRUCache[Any, Any] = cachetools.TLRUCache(miss_maxsize, expires)
         # cachetools' caches are not thread-safe; the tool pool looks secrets up in parallel.
         self._lock = threading.Lock()
         _registry.append(self)

@@ -34,7 +34,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 from urllib.parse import urljoin
 
 import urllib3
@@ -138,7 +138,7 @@ def _shutdown(sock: socket.socket) -> None:
 class _Guarded:
     """A urllib3 connection that hands its socket to the call's guard as soon as it is connected."""
 
-    def __init__(self, *args, guard: _Guard, **kwargs) -> None:
+    def __init__(self, *args: Any, guard: _Guard, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._guard = guard
 

@@ -181,7 +181,7 @@ def _watched_pools() -> dict[str, Any]:
             super().begin()
 
     class Watched:
-        response_class = FirstByte
+        response_class: type[http.client.HTTPResponse] = FirstByte
 
         def getresponse(self, *args: Any, **kwargs: Any) -> Any:
             ends = getattr(_call, "ends", None)
