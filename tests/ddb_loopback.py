@@ -9,6 +9,8 @@ import json
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -58,3 +60,19 @@ class LoopbackDynamoDB:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@contextmanager
+def in_front_of_moto(moto_url: str, monkeypatch, operation: str) -> Iterator[LoopbackDynamoDB]:
+    """DynamoDB (only) behind the loopback server, through AWS_ENDPOINT_URL_DYNAMODB
+    as botocore reads it."""
+    from smarter.store import aws as store_aws
+
+    server = LoopbackDynamoDB(moto_url, operation)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", server.url)
+    store_aws.reset()
+    try:
+        yield server
+    finally:
+        server.stop()
+        store_aws.reset()

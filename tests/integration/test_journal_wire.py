@@ -11,22 +11,15 @@ import logging
 import re
 
 import pytest
-from ddb_loopback import LoopbackDynamoDB
+from ddb_loopback import in_front_of_moto
 from support import journal_records, prompt
 
 
 @pytest.fixture
 def loopback(aws, monkeypatch):
-    """DynamoDB (only) behind the loopback server, through AWS_ENDPOINT_URL_DYNAMODB
-    as botocore reads it: the wire path must pick up the same endpoint."""
-    from smarter.store import aws as store_aws
-
-    server = LoopbackDynamoDB(aws, "BatchWriteItem")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", server.url)
-    store_aws.reset()
-    yield server
-    server.stop()
-    store_aws.reset()
+    """DynamoDB behind the loopback server: the wire path must pick up the same endpoint as botocore."""
+    with in_front_of_moto(aws, monkeypatch, "BatchWriteItem") as server:
+        yield server
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
-from ddb_loopback import LoopbackDynamoDB
+from ddb_loopback import in_front_of_moto
 from support import journal_records, make_tenant, prompt, static_plugin
 
 from smarter_local.openai_server import completion, tool_calls
@@ -32,14 +32,8 @@ def _conflict(n_items: int = 2) -> tuple[int, dict]:
 
 @pytest.fixture
 def loopback(aws, monkeypatch):
-    from smarter.store import aws as store_aws
-
-    server = LoopbackDynamoDB(aws, "TransactWriteItems")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", server.url)
-    store_aws.reset()
-    yield server
-    server.stop()
-    store_aws.reset()
+    with in_front_of_moto(aws, monkeypatch, "TransactWriteItems") as server:
+        yield server
 
 
 def _limited_key(tenant, rpm: int = 100) -> str:

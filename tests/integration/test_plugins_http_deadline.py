@@ -136,32 +136,14 @@ def allow_loopback(monkeypatch):
     config.settings.cache_clear()
 
 
-def test_headers_sent_a_byte_at_a_time_end_within_the_timeout(drip_server):
-    server = drip_server(slow_headers)
-    elapsed, error = _timed_fetch(f"http://127.0.0.1:{server.port}/", timeout=1.0)
-    assert isinstance(error, safe_http.FetchError)
-    assert "within the timeout" in str(error)
-    assert elapsed < 1.6
-
-
-def test_a_body_dripping_without_end_ends_within_the_timeout(drip_server):
-    server = drip_server(slow_body)
-    elapsed, error = _timed_fetch(f"http://127.0.0.1:{server.port}/", timeout=1.0)
-    assert isinstance(error, safe_http.FetchError)
-    assert "within the timeout" in str(error)
-    assert elapsed < 1.6
-
-
-def test_an_upstream_that_accepts_and_says_nothing_ends_within_the_timeout(drip_server):
-    server = drip_server(hang)
-    elapsed, error = _timed_fetch(f"http://127.0.0.1:{server.port}/", timeout=1.0)
-    assert "within the timeout" in str(error)
-    assert elapsed < 1.6
-
-
-def test_a_tls_handshake_dripped_a_byte_at_a_time_ends_within_the_timeout(drip_server):
-    server = drip_server(slow_tls)
-    elapsed, error = _timed_fetch(f"https://127.0.0.1:{server.port}/", timeout=1.0)
+@pytest.mark.parametrize(
+    ("serve", "scheme"),
+    [(slow_headers, "http"), (slow_body, "http"), (hang, "http"), (slow_tls, "https")],
+    ids=["headers_a_byte_at_a_time", "body_dripping_without_end", "accepts_and_says_nothing", "tls_handshake_a_byte_at_a_time"],
+)
+def test_a_slow_phase_ends_within_the_timeout(drip_server, serve, scheme):
+    server = drip_server(serve)
+    elapsed, error = _timed_fetch(f"{scheme}://127.0.0.1:{server.port}/", timeout=1.0)
     assert isinstance(error, safe_http.FetchError)
     assert "within the timeout" in str(error)
     assert elapsed < 1.6

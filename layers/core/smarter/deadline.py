@@ -100,3 +100,17 @@ class Watchdog:
 
 
 watchdog = Watchdog()
+
+
+def pool_classes(mixin: type) -> dict[str, Any]:
+    """urllib3 pool classes ("http", "https") whose connections mix `mixin` in: how
+    the provider calls and the plugin HTTP client hook their connections to the watchdog."""
+    import urllib3
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+
+    http_conn = type(f"{mixin.__name__}HTTPConnection", (mixin, HTTPConnection), {})
+    https_conn = type(f"{mixin.__name__}HTTPSConnection", (mixin, HTTPSConnection), {})
+    return {
+        "http": type(f"{mixin.__name__}HTTPPool", (urllib3.HTTPConnectionPool,), {"ConnectionCls": http_conn}),
+        "https": type(f"{mixin.__name__}HTTPSPool", (urllib3.HTTPSConnectionPool,), {"ConnectionCls": https_conn}),
+    }

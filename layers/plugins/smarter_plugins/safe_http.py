@@ -38,10 +38,9 @@ from typing import Any, Sequence
 from urllib.parse import urljoin
 
 import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.util import parse_url
 
-from smarter.deadline import watchdog
+from smarter.deadline import pool_classes, watchdog
 from smarter.tenancy import egress
 from smarter.tenancy.egress import is_ip, normalize_host
 
@@ -148,20 +147,7 @@ class _Guarded:
         return sock
 
 
-class _GuardedHTTP(_Guarded, HTTPConnection):
-    pass
-
-
-class _GuardedHTTPS(_Guarded, HTTPSConnection):
-    pass
-
-
-class _HTTPPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _GuardedHTTP
-
-
-class _HTTPSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _GuardedHTTPS
+_POOLS = pool_classes(_Guarded)
 
 
 def fetch(request: Request) -> Response:
@@ -230,11 +216,11 @@ def _send(method: str, url: str, headers: dict[str, str], body: bytes | None, de
     timeout = urllib3.Timeout(connect=min(_remaining(deadline, url), 10.0), read=_remaining(deadline, url))
     if scheme == "https":
         sni = None if is_ip(host) else host
-        pool: urllib3.HTTPConnectionPool = _HTTPSPool(
+        pool: urllib3.HTTPConnectionPool = _POOLS["https"](
             address, port, timeout=timeout, maxsize=1, retries=False, cert_reqs="CERT_REQUIRED", assert_hostname=host, server_hostname=sni, guard=guard
         )
     else:
-        pool = _HTTPPool(address, port, timeout=timeout, maxsize=1, retries=False, guard=guard)
+        pool = _POOLS["http"](address, port, timeout=timeout, maxsize=1, retries=False, guard=guard)
     try:
         try:
             raw = pool.urlopen(

@@ -24,7 +24,7 @@ from typing import Any
 
 from smarter.cache import TTLCache
 from smarter.config import settings
-from smarter.deadline import Deadline, watchdog
+from smarter.deadline import Deadline, pool_classes, watchdog
 from smarter.errors import NotFound, ProviderError, ProviderNotConfigured, ProviderTimeout, RateLimited
 from smarter.redact import scrub
 
@@ -171,9 +171,6 @@ def _watched_pools() -> dict[str, Any]:
     read has the time left. Their responses note the first byte of an answer."""
     import http.client
 
-    import urllib3
-    from urllib3.connection import HTTPConnection, HTTPSConnection
-
     class FirstByte(http.client.HTTPResponse):
         def begin(self) -> None:
             if self.fp.peek(1):  # waits as the status line's read would; b"" is a close before any answer
@@ -192,19 +189,7 @@ def _watched_pools() -> dict[str, Any]:
                 if token is not None:
                     watchdog.unwatch(token)
 
-    class WatchedHTTP(Watched, HTTPConnection):
-        pass
-
-    class WatchedHTTPS(Watched, HTTPSConnection):
-        pass
-
-    class HTTPPool(urllib3.HTTPConnectionPool):
-        ConnectionCls = WatchedHTTP
-
-    class HTTPSPool(urllib3.HTTPSConnectionPool):
-        ConnectionCls = WatchedHTTPS
-
-    return {"http": HTTPPool, "https": HTTPSPool}
+    return pool_classes(Watched)
 
 
 class AnswerStarted(ProviderError):
