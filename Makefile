@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 9357
 CI_INSTALL ?= $(if $(CI),1,)
 
-.PHONY: install run test test-fast page system-deps template bench bench-smoke deploy clean prices
+.PHONY: install run test test-fast lint page system-deps template bench bench-smoke deploy clean prices
 
 $(STAMP): pyproject.toml layers/core/pyproject.toml layers/plugins/pyproject.toml layers/admin/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,11 +36,16 @@ system-deps:
 template: install
 	bash scripts/check-template.sh
 
-test: install page system-deps
+# ruff with the rules pinned in pyproject.toml ([tool.ruff]); seconds, so it runs first.
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: install page system-deps lint
 	cd frontend && npm test
 	$(PY) -m pytest
 
-test-fast: install
+# The page too: the local-stack tests serve frontend/dist, which a fresh clone does not have.
+test-fast: install page
 	$(PY) -m pytest -m "not sam and not browser"
 
 bench: install

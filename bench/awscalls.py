@@ -5,10 +5,7 @@ SMARTER_BENCH_AWS_CALLS=1 is set. It registers a `before-call.*.*` handler on
 the botocore session that smarter.store.aws creates its clients from (clients copy the
 session's event hooks when they are created, so it is installed before the
 first client exists). Nothing in the production code path knows about it.
-`before-call` fires once per API call, not per HTTP retry. The journal's
-BatchWriteItem does not go through botocore's pipeline (smarter.store.ddb_wire
-signs and POSTs it itself), so the counter also registers with that module's
-`observers`, called once per call sent, under the same name.
+`before-call` fires once per API call, not per HTTP retry.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def groups(stats: pstats.Stats, requests: int) -> list[tuple[float, float, str]]
     write = cum("journal.py", "_write") or cum("journal.py", "finish")
     resolve, route, run, provider = (cum("api_gateway.py", "resolve"), cum("prompt/app.py", "_prompt"), cum("chat.py", "run_prompt"),
                                      cum("providers.py", "chat_completion"))
-    parts = [("journal write: one BatchWriteItem (store/ddb_wire.py, or botocore when off)" + (", after the answer" if after else " (journal.finish)"), write),
+    parts = [("journal write: one BatchWriteItem" + (", after the answer" if after else " (journal.finish)"), write),
              ("provider call: urllib3 POST and read, shape check (providers.chat_completion)", provider),
              ("chat loop itself: plugin selection, session items, usage (run_prompt - provider call)", run - provider),
              ("route outside the chat loop: body JSON, key check, limits plan, envelope", route - run),

@@ -295,10 +295,11 @@ def sqlite_count(path: str, table: str = "courses") -> int:
 
 @pytest.fixture(scope="session")
 def postgres_cluster():
+    import needs
     import postgres
 
     if postgres.bin_dir() is None:
-        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not installed: `make system-deps` (Debian's postgresql) enables these tests")
+        needs.missing("PostgreSQL binaries (initdb, pg_ctl) are not installed: `make system-deps` (Debian's postgresql) enables these tests")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -1,7 +1,8 @@
 """A throwaway PostgreSQL cluster for the SQL plugin tests: initdb and pg_ctl
 from Debian's packages, on a free loopback port, in a temp dir, stopped and
 removed afterwards. As root the server runs as the `postgres` user (initdb
-refuses root). Without the binaries the tests skip and say why."""
+refuses root). Without the binaries the tests skip and say why
+(and fail under CI=true: tests/needs.py)."""
 
 from __future__ import annotations
 

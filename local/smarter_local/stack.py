@@ -7,10 +7,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from .cfn import ROOT, create_buckets, create_tables, load_template
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import API_DOMAIN, count_usage, handler, journal_records
+from support import API_DOMAIN, count_usage, handler
 
 from smarter_local.gateway import LambdaContext, make_event
 from smarter_local.openai_server import completion

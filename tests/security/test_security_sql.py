@@ -82,7 +82,7 @@ def test_case3_a_stored_quoted_pg_read_file_never_runs_even_as_superuser(openai_
     tenant = tenant_with(superuser_conn, plugins=[sql_plugin()])
     tamper_plugin("course_db", lambda spec: spec["sqlData"].update(sqlQuery="""SELECT "pg_read_file"('/etc/passwd') AS f WHERE {keyword} IS NULL OR {max_cost} IS NULL"""))
     outcome = model_calls(openai_server, tenant, "course_db", {})
-    message = refused_and_journaled(outcome, "the plugin's query is not allowed", "pg_read_file")
+    refused_and_journaled(outcome, "the plugin's query is not allowed", "pg_read_file")
     assert "root:" not in json.dumps(outcome.record)
 
 

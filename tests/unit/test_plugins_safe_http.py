@@ -95,8 +95,6 @@ def _fetch(url: str, allow: tuple[str, ...]):
 
 
 def test_https_connects_to_the_checked_ip_and_verifies_the_certificate_for_the_name(https_server, monkeypatch):
-    from smarter_plugins import safe_http
-
     port, seen, sni = https_server(["catalogue.test"])
     monkeypatch.setattr(egress, "resolve", lambda host, p: ["127.0.0.1"] if host == "catalogue.test" else [])
     response = _fetch(f"https://catalogue.test:{port}/courses", ("catalogue.test",))

@@ -9,8 +9,9 @@ tool call and byte read asks the same deadline how long it may still take.
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from smarter.config import settings
 
@@ -55,3 +56,61 @@ class Deadline:
     def cap(self, seconds: float) -> float:
         """`seconds`, or less when the deadline comes first."""
         return min(seconds, self.remaining())
+
+
+class Watchdog:
+    """One thread per container that runs a call's `cut` (close its socket) when
+    the call's time is up. http.client reads a status line and headers with a
+    timeout per read, so an upstream sending a byte a second would keep a call
+    waiting for ever; cutting the socket ends every phase at the deadline.
+    Cheaper than a timer thread per call: a few microseconds to watch and unwatch."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._watched: dict[int, tuple[float, Callable[[], None]]] = {}
+        self._next = 0
+        self._thread: threading.Thread | None = None
+
+    def watch(self, cut: Callable[[], None], ends: float) -> int:
+        """Run `cut` at `ends` (monotonic) unless unwatched first; the token to unwatch with."""
+        with self._cv:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="deadline-watchdog", daemon=True)
+                self._thread.start()
+            self._next += 1
+            self._watched[self._next] = (ends, cut)
+            self._cv.notify()
+            return self._next
+
+    def unwatch(self, token: int) -> None:
+        with self._cv:
+            self._watched.pop(token, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                now = time.monotonic()
+                for token in [t for t, (ends, _) in self._watched.items() if ends <= now]:
+                    try:
+                        self._watched.pop(token)[1]()
+                    except Exception:
+                        pass  # a cut that fails must not stop the watchdog
+                soonest = min((ends for ends, _ in self._watched.values()), default=None)
+                self._cv.wait(None if soonest is None else max(soonest - now, 0.001))
+
+
+watchdog = Watchdog()
+
+
+def pool_classes(mixin: type) -> dict[str, Any]:
+    """urllib3 pool classes ("http", "https") whose connections mix `mixin` in: how
+    the provider calls and the plugin HTTP client hook their connections to the watchdog."""
+    import urllib3
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+
+    http_conn = type(f"{mixin.__name__}HTTPConnection", (mixin, HTTPConnection), {})
+    https_conn = type(f"{mixin.__name__}HTTPSConnection", (mixin, HTTPSConnection), {})
+    return {
+        "http": type(f"{mixin.__name__}HTTPPool", (urllib3.HTTPConnectionPool,), {"ConnectionCls": http_conn}),
+        "https": type(f"{mixin.__name__}HTTPSPool", (urllib3.HTTPSConnectionPool,), {"ConnectionCls": https_conn}),
+    }

@@ -17,23 +17,30 @@ each redirect, goes through the operator's egress policy
 Credentials (the connection's auth header, cookies) go to the first origin
 only: a redirect that changes scheme, host or port drops them.
 
-Responses are read in small pieces against one deadline for the whole call
-and cut at a byte limit, so a slow or endless upstream costs at most the
-timeout and the limit. urllib3 is the client: it ships with botocore in
-every Lambda Python runtime and lets us pick the address we connect to.
+One deadline holds for the whole call, redirects included: each read of the
+body waits at most for the time left, and the container's watchdog
+(smarter.deadline) shuts the call's sockets when the time is up, which ends
+whatever phase is running (connect, TLS, sending, the status line and headers
+that http.client reads with a per-read timeout only). A timed-out call thus
+returns at its timeout and frees its worker thread. The body is cut at a byte
+limit, so a slow or endless upstream costs at most the timeout and the limit.
+urllib3 is the client: it ships with botocore in every Lambda Python runtime
+and lets us pick the address we connect to.
 """
 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 from urllib.parse import urljoin
 
 import urllib3
 from urllib3.util import parse_url
 
+from smarter.deadline import pool_classes, watchdog
 from smarter.tenancy import egress
 from smarter.tenancy.egress import is_ip, normalize_host
 
@@ -90,16 +97,80 @@ class Request:
     credential_headers: tuple[str, ...] = ()  # header names that carry the connection's secret
 
 
+class _Guard:
+    """The sockets of one call, shut down together when its deadline passes.
+    A duplicate of each socket is held, because TLS detaches the first socket
+    object while it handshakes; shutdown on the duplicate ends the shared connection."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._socks: list[socket.socket] = []
+        self.fired = False
+
+    def hold(self, sock: socket.socket) -> None:
+        dup = sock.dup()
+        with self._lock:
+            self._socks.append(dup)
+            if self.fired:
+                _shutdown(dup)
+
+    def cut(self) -> None:
+        with self._lock:
+            self.fired = True
+            for sock in self._socks:
+                _shutdown(sock)
+
+    def release(self) -> None:
+        with self._lock:
+            for sock in self._socks:
+                sock.close()
+            self._socks.clear()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _Guarded:
+    """A urllib3 connection that hands its socket to the call's guard as soon as it is connected."""
+
+    def __init__(self, *args: Any, guard: _Guard, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._guard = guard
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        self._guard.hold(sock)
+        return sock
+
+
+_POOLS = pool_classes(_Guarded)
+
+
 def fetch(request: Request) -> Response:
-    """Send one request, following redirects; every hop is resolved and checked first."""
+    """Send one request, following redirects; every hop is resolved and checked
+    first, and all of them together end within the request's timeout."""
     deadline = time.monotonic() + request.timeout
+    guard = _Guard()
+    token = watchdog.watch(guard.cut, deadline)
+    try:
+        return _follow(request, deadline, guard)
+    finally:
+        watchdog.unwatch(token)
+        guard.release()
+
+
+def _follow(request: Request, deadline: float, guard: _Guard) -> Response:
     method, url, body = request.method.upper(), request.url, request.body
     headers = dict(request.headers)
     first_origin = origin(url)
     secret_headers = CREDENTIAL_HEADERS | {h.lower() for h in request.credential_headers}
     redirects: list[str] = []
     for _ in range(MAX_REDIRECTS + 1):
-        response = _send(method, url, headers, body, deadline, request)
+        response = _send(method, url, headers, body, deadline, guard, request)
         location = response.headers.get("location")
         if response.status not in REDIRECT_STATUSES or not location:
             response.redirects = redirects
@@ -118,11 +189,15 @@ def fetch(request: Request) -> Response:
 def _remaining(deadline: float, url: str) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
-        raise FetchError(f"no answer from {url} within the timeout")
+        raise _timed_out(url)
     return left
 
 
-def _send(method: str, url: str, headers: dict[str, str], body: bytes | None, deadline: float, request: Request) -> Response:
+def _timed_out(url: str) -> FetchError:
+    return FetchError(f"no answer from {url} within the timeout")
+
+
+def _send(method: str, url: str, headers: dict[str, str], body: bytes | None, deadline: float, guard: _Guard, request: Request) -> Response:
     parts = parse_url(url)
     scheme = (parts.scheme or "").lower()
     if scheme not in ("http", "https"):
@@ -141,11 +216,11 @@ def _send(method: str, url: str, headers: dict[str, str], body: bytes | None, de
     timeout = urllib3.Timeout(connect=min(_remaining(deadline, url), 10.0), read=_remaining(deadline, url))
     if scheme == "https":
         sni = None if is_ip(host) else host
-        pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
-            address, port, timeout=timeout, maxsize=1, retries=False, cert_reqs="CERT_REQUIRED", assert_hostname=host, server_hostname=sni
+        pool: urllib3.HTTPConnectionPool = _POOLS["https"](
+            address, port, timeout=timeout, maxsize=1, retries=False, cert_reqs="CERT_REQUIRED", assert_hostname=host, server_hostname=sni, guard=guard
         )
     else:
-        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, maxsize=1, retries=False)
+        pool = _POOLS["http"](address, port, timeout=timeout, maxsize=1, retries=False, guard=guard)
     try:
         try:
             raw = pool.urlopen(
@@ -160,16 +235,10 @@ def _send(method: str, url: str, headers: dict[str, str], body: bytes | None, de
                 decode_content=False,
                 release_conn=False,
             )
-        except urllib3.exceptions.NewConnectionError:  # a subclass of TimeoutError, but it means refused
-            raise FetchError(f"cannot connect to {url}") from None
-        except urllib3.exceptions.TimeoutError:
-            raise FetchError(f"no answer from {url} within the timeout") from None
-        except urllib3.exceptions.SSLError as exc:
-            raise FetchError(f"TLS with {url} failed: {_reason(exc)}") from None
         except urllib3.exceptions.HTTPError as exc:
-            raise FetchError(f"cannot reach {url}: {exc.__class__.__name__}") from None
+            raise _failure(exc, url, guard) from None
         try:
-            data, truncated = _read_limited(raw, deadline, request.max_bytes, url)
+            data, truncated = _read_limited(raw, deadline, guard, request.max_bytes, url)
         finally:
             raw.close()  # never drain what is left: the point of a limit is not to read it
         return Response(raw.status, {k.lower(): v for k, v in raw.headers.items()}, data, truncated, url)
@@ -177,7 +246,20 @@ def _send(method: str, url: str, headers: dict[str, str], body: bytes | None, de
         pool.close()
 
 
-def _read_limited(raw, deadline: float, max_bytes: int, url: str) -> tuple[bytes, bool]:
+def _failure(exc: urllib3.exceptions.HTTPError, url: str, guard: _Guard) -> FetchError:
+    """What a failed connect, TLS handshake, send or header read tells the plugin."""
+    if guard.fired:  # the watchdog shut the socket: whatever broke, the time was up
+        return _timed_out(url)
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):  # a subclass of TimeoutError, but it means refused
+        return FetchError(f"cannot connect to {url}")
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
+        return _timed_out(url)
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return FetchError(f"TLS with {url} failed: {_reason(exc)}")
+    return FetchError(f"cannot reach {url}: {exc.__class__.__name__}")
+
+
+def _read_limited(raw, deadline: float, guard: _Guard, max_bytes: int, url: str) -> tuple[bytes, bool]:
     chunks: list[bytes] = []
     size = 0
     sock = getattr(getattr(raw, "connection", None), "sock", None)
@@ -191,10 +273,14 @@ def _read_limited(raw, deadline: float, max_bytes: int, url: str) -> tuple[bytes
         try:
             chunk = read1(min(READ_CHUNK, max_bytes + 1 - size))
         except (urllib3.exceptions.TimeoutError, socket.timeout, TimeoutError):
-            raise FetchError(f"no answer from {url} within the timeout") from None
+            raise _timed_out(url) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if guard.fired:
+                raise _timed_out(url) from None
             raise FetchError(f"the connection to {url} broke: {exc.__class__.__name__}") from None
         if not chunk:
+            if guard.fired:  # a socket shut at the deadline reads as the end: the body is not whole
+                raise _timed_out(url)
             return b"".join(chunks), False
         chunks.append(chunk)
         size += len(chunk)

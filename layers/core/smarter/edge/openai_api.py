@@ -22,7 +22,6 @@ loop, sessions and the journal. What differs is only the wire format:
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any, Literal

@@ -24,7 +24,7 @@ from typing import Any
 
 from smarter.cache import TTLCache
 from smarter.config import settings
-from smarter.deadline import Deadline
+from smarter.deadline import Deadline, pool_classes, watchdog
 from smarter.errors import NotFound, ProviderError, ProviderNotConfigured, ProviderTimeout, RateLimited
 from smarter.redact import scrub
 
@@ -135,7 +135,8 @@ CONNECT_TIMEOUT = 5.0
 READ_CHUNK = 64 * 1024
 
 _pool: Any = None
-# The end of the provider call running on this thread, for the header watchdog.
+# The provider call running on this thread: its end (for the header watchdog) and
+# whether a byte of its answer has arrived (from then on it is never sent again).
 _call = threading.local()
 
 
@@ -155,40 +156,6 @@ def _http():
     return _pool
 
 
-class _Watchdog:
-    """One thread per container that cuts connections whose time is up; cheaper
-    than a timer thread per call (a few microseconds to watch and unwatch)."""
-
-    def __init__(self) -> None:
-        self._cv = threading.Condition()
-        self._watched: dict[int, tuple[float, Any]] = {}
-        self._next = 0
-        self._thread: threading.Thread | None = None
-
-    def watch(self, conn: Any, ends: float) -> int:
-        with self._cv:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="provider-watchdog", daemon=True)
-                self._thread.start()
-            self._next += 1
-            self._watched[self._next] = (ends, conn)
-            self._cv.notify()
-            return self._next
-
-    def unwatch(self, token: int) -> None:
-        with self._cv:
-            self._watched.pop(token, None)
-
-    def _run(self) -> None:
-        while True:
-            with self._cv:
-                now = time.monotonic()
-                for token in [t for t, (ends, _) in self._watched.items() if ends <= now]:
-                    _cut(self._watched.pop(token)[1])
-                soonest = min((ends for ends, _ in self._watched.values()), default=None)
-                self._cv.wait(None if soonest is None else max(soonest - now, 0.001))
-
-
 def _cut(conn: Any) -> None:
     try:
         conn.sock.shutdown(socket.SHUT_RDWR)
@@ -196,45 +163,42 @@ def _cut(conn: Any) -> None:
         pass
 
 
-_watchdog = _Watchdog()
-
-
 def _watched_pools() -> dict[str, Any]:
     """Connection pools whose connections are cut when the call's time is up while
     the status line and headers are still coming: http.client reads them with the
     socket timeout set once, so a provider trickling its headers a byte at a time
     would otherwise outlive the deadline. The body is read in `_post`, where each
-    read has the time left."""
-    import urllib3
-    from urllib3.connection import HTTPConnection, HTTPSConnection
+    read has the time left. Their responses note the first byte of an answer."""
+    import http.client
+
+    class FirstByte(http.client.HTTPResponse):
+        def begin(self) -> None:
+            if self.fp.peek(1):  # waits as the status line's read would; b"" is a close before any answer
+                _call.answered = True
+            super().begin()
 
     class Watched:
+        response_class: type[http.client.HTTPResponse] = FirstByte
+
         def getresponse(self, *args: Any, **kwargs: Any) -> Any:
             ends = getattr(_call, "ends", None)
-            token = _watchdog.watch(self, ends) if ends is not None else None
+            token = watchdog.watch(lambda: _cut(self), ends) if ends is not None else None
             try:
                 return super().getresponse(*args, **kwargs)
             finally:
                 if token is not None:
-                    _watchdog.unwatch(token)
+                    watchdog.unwatch(token)
 
-    class WatchedHTTP(Watched, HTTPConnection):
-        pass
-
-    class WatchedHTTPS(Watched, HTTPSConnection):
-        pass
-
-    class HTTPPool(urllib3.HTTPConnectionPool):
-        ConnectionCls = WatchedHTTP
-
-    class HTTPSPool(urllib3.HTTPSConnectionPool):
-        ConnectionCls = WatchedHTTPS
-
-    return {"http": HTTPPool, "https": HTTPSPool}
+    return pool_classes(Watched)
 
 
-class AnswerTooLarge(ProviderError):
-    """The provider's answer passed SMARTER_MAX_PROVIDER_RESPONSE_BYTES (not retried: it would again)."""
+class AnswerStarted(ProviderError):
+    """The provider failed after it had started answering. Never sent again: it has
+    likely done and billed the work, and a resend would be paid twice, counted once."""
+
+
+class AnswerTooLarge(AnswerStarted):
+    """The provider's answer passed SMARTER_MAX_PROVIDER_RESPONSE_BYTES (it would again)."""
 
 
 @dataclass
@@ -269,7 +233,7 @@ def _post(provider: Provider, key: str, payload: bytes, deadline: Deadline) -> A
     call_ends = time.monotonic() + per_call
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Accept": "application/json", "Accept-Encoding": "identity"}
     started = time.perf_counter()
-    _call.ends = call_ends
+    _call.ends, _call.answered = call_ends, False
     try:
         response = _http().request(
             "POST",
@@ -287,6 +251,8 @@ def _post(provider: Provider, key: str, payload: bytes, deadline: Deadline) -> A
     except urllib3.exceptions.HTTPError as exc:
         if time.monotonic() >= call_ends:  # cut by the header watchdog
             raise _timeout(provider, deadline) from None
+        if _call.answered:  # the status line or headers had started: not safe to send again
+            raise AnswerStarted(f"the provider {provider.name!r} broke off its answer: {_reason(exc)}") from None
         raise ProviderError(f"could not reach the provider {provider.name!r}: {_reason(exc)}") from None
     finally:
         _call.ends = None
@@ -316,7 +282,7 @@ def _post(provider: Provider, key: str, payload: bytes, deadline: Deadline) -> A
         raise _timeout(provider, deadline, reading=True) from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         _discard(response)
-        raise ProviderError(f"the provider {provider.name!r} broke off its answer: {_reason(exc)}") from None
+        raise AnswerStarted(f"the provider {provider.name!r} broke off its answer: {_reason(exc)}") from None
     response.release_conn()
     return Answer(response.status, answer_headers, b"".join(chunks), (time.perf_counter() - started) * 1000, sent_headers)
 
@@ -365,9 +331,11 @@ def _retry_after(answer: Answer) -> float | None:
 
 
 def _send(provider: Provider, request: dict[str, Any], deadline: Deadline, *, max_retries: int) -> Answer:
-    """POST with bounded retries (429, 5xx, unreachable) that fit in the deadline.
-    A Retry-After longer than what is left is not waited for: the caller gets the
-    provider's answer at once (a 429 with its Retry-After)."""
+    """POST with bounded retries that fit in the deadline: for a 429 or 5xx status,
+    and for a connection that failed before any byte of the answer arrived; never
+    once the answer had started (AnswerStarted). A Retry-After longer than what is
+    left is not waited for: the caller gets the provider's answer at once (a 429
+    with its Retry-After)."""
     key = require_key(provider)
     payload = json.dumps(request, separators=(",", ":"), default=str).encode("utf-8")
     provider_ms = 0.0
@@ -382,7 +350,7 @@ def _send(provider: Provider, request: dict[str, Any], deadline: Deadline, *, ma
         except ProviderError as exc:
             provider_ms += (time.perf_counter() - started) * 1000
             wait = min(0.25 * 2**attempt, 2.0)
-            if last or isinstance(exc, AnswerTooLarge) or wait > deadline.remaining() - 1.0:
+            if last or isinstance(exc, AnswerStarted) or wait > deadline.remaining() - 1.0:
                 raise
         else:
             provider_ms += answer.provider_ms

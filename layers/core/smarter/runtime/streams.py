@@ -3,7 +3,7 @@
 A handler answers either with the usual API Gateway proxy dict (buffered) or
 with a `StreamedResponse`. Two transports send the latter as it is produced:
 the local gateway (HTTP chunked transfer) and, in AWS, the Lambda
-response-streaming runtime client (`edge.lambda_stream`), which writes the
+response-streaming runtime client (`runtime.lambda_stream`), which writes the
 status and headers as API Gateway's JSON prelude, eight NUL bytes, then the
 body chunks. Closing the body (the client went away) runs its `finally`
 blocks, which is where a streamed request writes its journal record.

@@ -37,6 +37,7 @@ import json
 import math
 import random
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -239,17 +240,24 @@ def reserve(the_plan: Plan | None, record: Any, *, provider: str, model: str, bo
     }
     items = [usage.reserve_update(w.pk, w.sk, w.kind, w.ends, w.limits, ask.requests, ask.tokens, ask.usd) for w in found]
     items.append(usage.hold_put(record.key, hold["round"], hold["windows"], moment))
-    _transact(items, found, ask)
+    _transact(items, found, ask, record.key, round_no)
     record.reservations.append(hold)
     record.rate_view = _rate_view(found, ask)
 
 
-def _transact(items: list[dict[str, Any]], found: list[Window], ask: Ask) -> None:
+def _transact(items: list[dict[str, Any]], found: list[Window], ask: Ask, journal_key: str, round_no: int) -> None:
     ddb = aws.client("dynamodb")
+    # One token per reservation (journal key and round), the same on every try: should a
+    # try be applied but its answer lost (botocore's retries, ours), DynamoDB does not add
+    # the reservation twice. A cancelled try applied nothing, so its retry runs anew.
+    # Tokens are at most 36 characters: a name-based UUID of the two.
+    token = str(uuid.uuid5(uuid.NAMESPACE_URL, f"smarter:limits:{journal_key}#R{round_no}"))
     for attempt in range(CONFLICT_RETRIES):
         try:
-            ddb.transact_write_items(TransactItems=items)
+            ddb.transact_write_items(TransactItems=items, ClientRequestToken=token)
             return
+        except ddb.exceptions.TransactionInProgressException:
+            pass  # an earlier try with this token is still running: ask again shortly
         except ddb.exceptions.TransactionCanceledException as exc:
             reasons = exc.response.get("CancellationReasons") or []
             for window, reason in zip(found, reasons):
