@@ -113,8 +113,9 @@ def _classify_aws(exc: BaseException) -> tuple[int, str, str]:
         return AWS_UNREACHABLE, "no AWS region set", "set AWS_REGION or AWS_DEFAULT_REGION"
     if isinstance(exc, UNREACHABLE):
         endpoint = getattr(exc, "kwargs", {}).get("endpoint_url", "")
-        slow = "did not answer in time" if "Timeout" in type(exc).__name__ else "cannot be reached"
-        return (AWS_UNREACHABLE, f"AWS{f' at {endpoint}' if endpoint else ''} {slow}",
+        where = f" at {endpoint}" if endpoint else ""
+        message = f"AWS{where} did not answer in time" if "Timeout" in type(exc).__name__ else f"cannot reach AWS{where}"
+        return (AWS_UNREACHABLE, message,
                 "check the network, or AWS_ENDPOINT_URL (or the context: smarter config current-context); --request-timeout SECONDS sets the wait")
     assert isinstance(exc, ClientError)
     error = exc.response.get("Error", {})

@@ -242,8 +242,11 @@ def jsonpath(data: Any, template: str | None = None) -> str:
 
     template = template if template is not None else _jsonpath_template
     doc = json.loads(json.dumps({"items": data} if isinstance(data, list) else data, default=str))
+    fields = list(_FIELD.finditer(template))
+    if template.count("{") != len(fields) or template.count("}") != len(fields):
+        raise typer.BadParameter(f"the jsonpath template {template!r} has an unclosed {{ or a stray }}: write each path as {{.path}}")
     parts, at = [], 0
-    for match in _FIELD.finditer(template):
+    for match in fields:
         parts.append(template[at:match.start()])
         at = match.end()
         expression = match.group(1).strip()

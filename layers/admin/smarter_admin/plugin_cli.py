@@ -81,8 +81,9 @@ def test(
 
 
 def run_test(manifest: dict[str, Any], kind: Any, arguments: dict[str, Any], account: str, output_format: Format | str | None = None) -> int:
-    """One call of the plugin. With -o json or yaml the result is one document
-    (plugin, arguments, ok, result or error, elapsed_ms), a failure included."""
+    """One call of the plugin. With -o json or yaml the result is printed in
+    that format whatever its type (a static plugin's text as a JSON string),
+    so the output always parses; the timing and any error go to stderr."""
     from smarter.llm import plugins
     from smarter.llm.chat import plugin_context
 
@@ -90,28 +91,24 @@ def run_test(manifest: dict[str, Any], kind: Any, arguments: dict[str, Any], acc
     output.err(f"plugin/{name} ({kind.plugin_class}) with {json.dumps(arguments)}")
     started = time.perf_counter()
     fmt = Format(output_format) if output_format else None
-    document = fmt in (Format.json, Format.yaml, Format.jsonpath)
     try:
         result = kind.call(manifest, arguments, plugin_context(account))
     except Exception as exc:  # PluginCallError, or a bug in the kind: both are a failed test
         message = str(exc) if isinstance(exc, plugins.PluginCallError) else f"{exc.__class__.__name__}: {exc}"
-        elapsed = round((time.perf_counter() - started) * 1000)
-        if document:
-            emit({"plugin": name, "arguments": arguments, "ok": False, "error": message, "elapsed_ms": elapsed}, fmt)
         output.err(f"error: {message}")
-        output.err(f"FAILED in {elapsed} ms")
+        output.err(f"FAILED in {(time.perf_counter() - started) * 1000:.0f} ms")
         return failures.FAILED
     elapsed = round((time.perf_counter() - started) * 1000)
-    if document:
-        emit({"plugin": name, "arguments": arguments, "ok": True, "result": result, "elapsed_ms": elapsed}, fmt)
-        output.err(f"ok in {elapsed} ms")
-        return failures.OK
-    if not isinstance(result, (dict, list)):
+    if fmt in (Format.json, Format.yaml):
+        output.out(output.dump(result, fmt))
+    elif fmt is Format.jsonpath:
+        output.out(output.jsonpath(result))
+    elif fmt is Format.name:
+        output.out(f"plugin/{name}")
+    elif not isinstance(result, (dict, list)):
         output.out(result if isinstance(result, str) else json.dumps(result))
     elif fmt is Format.table and isinstance(result, dict) and isinstance(result.get("rows"), list):
         emit(result["rows"], Format.table)  # a SQL plugin's rows
-    elif fmt is Format.name:
-        output.out(f"plugin/{name}")
     else:
         output.out(output.dump(result, Format.yaml))
     output.err(f"ok in {elapsed} ms")
