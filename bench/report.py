@@ -197,6 +197,11 @@ def table(results: dict[str, Any]) -> str:
         rows = [[f, cold[f]["total_ms"], cold[f]["import_ms"], cold[f]["first_request_ms"], cold[f]["max_rss_mb"], cold[f]["runs"]]
                 for f in ("prompt", "passthrough") if f in cold]
         parts.append(_rows("3. Cold start (median)", ["function", "total ms", "import ms", "first request ms", "peak rss MB", "runs"], rows))
+        cli = cold.get("cli") or {}
+        rows = [[f"smarter {label}", cli[name]["total_ms"], cli[name]["best_ms"], cli[name]["runs"]]
+                for name, label in (("help", "--help"), ("get_clients", "get clients")) if name in cli]
+        if rows:
+            parts.append(_rows("   admin CLI, fresh process (spawn to exit)", ["command", "median ms", "best ms", "runs"], rows))
         for f in ("prompt", "passthrough"):
             slow = _get(cold, f, "slowest_imports_ms")
             if slow:

@@ -432,6 +432,33 @@ def cold_start(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> d
             log(f"cold start: {function} with -X importtime")
             result["slowest_imports_ms"] = _importtime(function, event_file, env)
         out[function] = result
+    out["cli"] = cli_cold(env, max(sizes.cold_runs, 3), log)
+    return out
+
+
+CLI_COMMANDS = {"help": ("--help",), "get_clients": ("get", "clients", "--account", ACCOUNT)}
+
+
+def cli_cold(env: dict[str, str], runs: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """The admin CLI as an operator starts it: a fresh `smarter` process per run,
+    spawn to exit (`--help` with no AWS call; `get clients` with one Query of
+    the bench stack's moto). Median and best of the runs."""
+    import subprocess
+
+    script = Path(sys.executable).with_name("smarter")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "smarter_admin"]
+    out: dict[str, Any] = {"method": "fresh `smarter` process per run, spawn to exit; median of the runs"}
+    for name, args in CLI_COMMANDS.items():
+        times = []
+        for i in range(runs):
+            log(f"cold start: smarter {' '.join(args[:2])} run {i + 1}/{runs}")
+            started = time.perf_counter()
+            done = subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=60)
+            times.append((time.perf_counter() - started) * 1000)
+            if done.returncode != 0:
+                raise RuntimeError(f"smarter {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
+        out[name] = {"runs": runs, "total_ms": round(statistics.median(times), 1), "best_ms": round(min(times), 1),
+                     "total_ms_all": [round(t, 1) for t in times]}
     return out
 
 

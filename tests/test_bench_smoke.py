@@ -67,6 +67,10 @@ def test_smoke_run_writes_every_section_with_numbers(tmp_path):
         assert cold["status"] == [200]
         assert _positive(cold["total_ms"]) and _positive(cold["import_ms"]) and _positive(cold["max_rss_mb"])
 
+    cli = results["cold_start"]["cli"]
+    for command in ("help", "get_clients"):
+        assert cli[command]["runs"] >= 3 and _positive(cli[command]["total_ms"]) and cli[command]["best_ms"] <= cli[command]["total_ms"]
+
     growth = results["growth"]
     assert [p["earlier_messages"] for p in growth["session"]] == [10, 100, 1000]
     assert [p["plugins"] for p in growth["plugins"]] == [1, 10, 50]

@@ -130,6 +130,20 @@ def create_resources() -> dict[str, str]:
     return names
 
 
+def create_rest_api(stage: str = "live") -> str:
+    """A REST API with a deployed stage in moto: what a custom domain's base path
+    mapping points at (the local gateway routes verified domains itself)."""
+    from smarter.store import aws
+
+    apigw = aws.client("apigateway")
+    api_id = apigw.create_rest_api(name="smarter-local-api")["id"]
+    root = apigw.get_resources(restApiId=api_id)["items"][0]["id"]
+    apigw.put_method(restApiId=api_id, resourceId=root, httpMethod="ANY", authorizationType="NONE")
+    apigw.put_integration(restApiId=api_id, resourceId=root, httpMethod="ANY", type="MOCK")
+    apigw.create_deployment(restApiId=api_id, stageName=stage)
+    return api_id
+
+
 def put_provider_secret(provider: str, key: str) -> None:
     from smarter.config import settings
     from smarter.store import aws
@@ -212,6 +226,8 @@ class LocalStack:
         }
         configure_environment(moto_url, {**local, **self.env})
         os.environ.update(create_resources())
+        # `smarter domain verify` maps a verified domain to the stack's REST API, as in AWS.
+        os.environ.setdefault("SMARTER_REST_API_ID", create_rest_api())
         from smarter import config
 
         config.settings.cache_clear()
@@ -261,8 +277,9 @@ def describe(info: StackInfo, provider: str) -> str:
             f"OpenAI SDK: base_url={info.client_url}v1 (OpenAI's Chat Completions, stream=True streams)",
             f"Admin CLI against this stack: export AWS_ENDPOINT_URL={info.moto_url} AWS_ACCESS_KEY_ID=testing "
             f"AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 SMARTER_ACCOUNT={info.account} "
-            + " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("SMARTER_") and k.endswith(("_TABLE", "_BUCKET"))),
-            "then e.g.: .venv/bin/smarter get clients",
+            + " ".join(f"{k}={v}" for k, v in sorted(os.environ.items())
+                       if k.startswith("SMARTER_") and (k.endswith(("_TABLE", "_BUCKET")) or k in ("SMARTER_API_DOMAIN", "SMARTER_REST_API_ID"))),
+            "then e.g.: .venv/bin/smarter get clients (or keep them as a context: .venv/bin/smarter config set-context local --from-env)",
             "Stop with Ctrl-C.",
         ]
     )

@@ -36,6 +36,8 @@ def stack():
         "SMARTER_PROVIDER_OPENAI_BASE_URL": fake.base_url,
         "SMARTER_PROVIDER_MAX_RETRIES": "0",
         "SMARTER_DEMO_PROVIDER": "offline",
+        # moto's ACM issues a DNS-validated certificate this many seconds after the request.
+        "MOTO_ACM_VALIDATION_WAIT": "10",
         "PYTHONUNBUFFERED": "1",
     }
     process = subprocess.Popen(

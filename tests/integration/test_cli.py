@@ -123,7 +123,7 @@ def test_describe_plugin_shows_the_tool_the_model_sees(demo):
     described = cli("describe", "plugin", "support_info", "-o", "json").json()
     assert described["status"]["tool"]["function"]["name"] == "support_info"  # status: output only, apply ignores it
     assert described["status"]["tool"]["function"]["parameters"]["properties"]["inquiry_type"]["enum"] == ["hours", "contact", "refunds"]
-    assert yaml.safe_load(cli("describe", "client", "customer-support").out)["metadata"]["name"] == "customer-support"
+    assert yaml.safe_load(cli("describe", "client", "customer-support", "-o", "yaml").out)["metadata"]["name"] == "customer-support"
 
 
 # --- apply -----------------------------------------------------------------------------
@@ -221,8 +221,9 @@ def test_diff_shows_the_changed_fields_and_exits_1_then_0_once_applied(demo, tmp
     result = cli("diff", "-f", path)
     assert result.code == 1
     assert "--- stored/LLMClient/customer-support" in result.out and "+++ manifest/LLMClient/customer-support" in result.out
-    assert "-temperature: 0.2" in result.out and "+temperature: 0.9" in result.out
-    assert "updated_at" not in result.out
+    # In manifest form: the field as written, none of the record's internal fields.
+    assert "-    defaultTemperature: 0.2" in result.out and "+    defaultTemperature: 0.9" in result.out
+    assert not any(word in result.out for word in ("updated_at", "api_key", "smarter:", "temperature: 0.2\n-"))
     assert cli("apply", "-f", path).code == 0
     result = cli("diff", "-f", path)
     assert (result.code, result.out) == (0, "")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -499,7 +500,7 @@ def test_add_wait_follows_the_domain_until_moto_issues_it_and_exits_0(client_ten
     assert result.code == 0, result.err
     progress = result.err.splitlines()
     assert progress[0] == "domain/api.acme.com: DNS pending; waiting for ACM to see the validation record and issue the certificate"
-    assert progress[-1] == "domain/api.acme.com: verified"
+    assert re.fullmatch(r"domain/api\.acme\.com: verified \(after \d+s\)", progress[-1])  # with the time it took
     assert "Traceback" not in result.err
     assert result.out.startswith("domain/api.acme.com verified (client customer-support")
     assert "api.acme.com.  CNAME  " in result.out

@@ -42,13 +42,7 @@ from smarter.store import aws, storage
 from smarter.tenancy import hosts
 from smarter.tenancy.auth import iso, now
 
-REQUESTED = "requested"
-PENDING = "pending_validation"
-ISSUED = "issued"
-VERIFIED = "verified"
-FAILED = "failed"
-REMOVED = "removed"
-OPEN = (REQUESTED, PENDING, ISSUED)  # states the scheduled function keeps advancing
+from smarter_admin.domain_states import FAILED, ISSUED, OPEN, PENDING, REMOVED, REQUESTED, VERIFIED  # noqa: E402,F401 (re-exported)
 
 # ACM statuses from which a certificate never becomes ISSUED.
 ACM_FAILED = ("FAILED", "VALIDATION_TIMED_OUT", "REVOKED", "EXPIRED", "INACTIVE")

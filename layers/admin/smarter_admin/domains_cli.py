@@ -19,20 +19,20 @@ from typing import Annotated, Any
 
 import typer
 
-from smarter.errors import NotFound
-from smarter_admin import domains, failures, output
-from smarter_admin.output import Column, Format, account_of, emit
+from smarter_admin import domain_states as states
+from smarter_admin import failures, output
+from smarter_admin.output import Column, Format, Output, account_of, emit
 
 SCHEDULE_NOTE = "the platform also checks pending domains every few minutes"
 
 # Exit codes by state (0 for verified; see failures.py for the others).
-STATE_EXIT = {domains.VERIFIED: 0, domains.REQUESTED: 10, domains.PENDING: 11, domains.ISSUED: 12, domains.FAILED: 13, domains.REMOVED: 0}
+STATE_EXIT = {states.VERIFIED: 0, states.REQUESTED: 10, states.PENDING: 11, states.ISSUED: 12, states.FAILED: 13, states.REMOVED: 0}
 PROGRESS = {
-    domains.REQUESTED: "certificate requested; waiting for ACM to publish the DNS validation record",
-    domains.PENDING: "DNS pending; waiting for ACM to see the validation record and issue the certificate",
-    domains.ISSUED: "certificate issued; mapping the domain in API Gateway",
-    domains.VERIFIED: "verified",
-    domains.FAILED: "failed",
+    states.REQUESTED: "certificate requested; waiting for ACM to publish the DNS validation record",
+    states.PENDING: "DNS pending; waiting for ACM to see the validation record and issue the certificate",
+    states.ISSUED: "certificate issued; mapping the domain in API Gateway",
+    states.VERIFIED: "verified",
+    states.FAILED: "failed",
 }
 # Seconds between two looks at ACM while waiting (SMARTER_DOMAIN_POLL_SECONDS for tests).
 POLL_SECONDS = 10.0
@@ -46,12 +46,18 @@ COLUMNS = [
     Column("TARGET", lambda d: (d.get("target") or {}).get("domain_name")),
 ]
 
-domain_app = typer.Typer(help="Custom domains of LLM clients: add, verify, remove, list.", no_args_is_help=True, rich_markup_mode="rich")
+domain_app = typer.Typer(help="Custom domains of LLM clients: add, verify, remove, list.", no_args_is_help=True, rich_markup_mode=None)
 
-Account = Annotated[str | None, typer.Option("--account", envvar="SMARTER_ACCOUNT", show_envvar=True, help="Account number.")]
-Output = Annotated[Format | None, typer.Option("-o", "--output", case_sensitive=False, help="Output format (default: what to do next, as text).")]
+Account = Annotated[str | None, typer.Option("--account", envvar="SMARTER_ACCOUNT", show_envvar=True, metavar="NUMBER", help="Account number.")]
 Wait = Annotated[bool, typer.Option("--wait", help="Keep checking until the domain is verified or failed, showing its state.")]
-Timeout = Annotated[float, typer.Option("--timeout", min=0, help="Seconds --wait waits before it gives up (exit code: the state it stopped in).")]
+Timeout = Annotated[float, typer.Option("--timeout", metavar="SECONDS", min=0, help="Seconds --wait waits before it gives up (exit code: the state it stopped in).")]
+
+
+def _domains():
+    """The work (botocore, ACM, API Gateway), imported when a command runs, not for --help."""
+    from smarter_admin import domains
+
+    return domains
 
 
 def register(app: typer.Typer) -> None:
@@ -60,9 +66,9 @@ def register(app: typer.Typer) -> None:
 
 @domain_app.command(
     "add",
-    epilog="Exit codes: 0 claimed (with --wait: verified), 10 requested, 11 DNS pending, 12 issued, 13 failed.\n\n"
-    "Examples:\n\n"
-    "  smarter domain add customer-support api.acme.com\n\n"
+    epilog="\b\nExit codes: 0 claimed (with --wait: verified), 10 requested, 11 DNS pending, 12 issued, 13 failed.\n\n"
+    "\b\nExamples:\n"
+    "  smarter domain add customer-support api.acme.com\n"
     "  smarter domain add customer-support api.acme.com --wait --timeout 1800",
 )
 def add(
@@ -76,20 +82,20 @@ def add(
     """Claim a domain for a client and print the DNS record that proves control of it."""
     number = account_of(account)
     with _progress(f"domain/{domain}: requesting a certificate") as show:
-        doc = domains.add_custom_domain(number, client, domain, wait_seconds=0)
+        doc = _domains().add_custom_domain(number, client, domain, wait_seconds=0)
         show(doc)
         # ACM publishes the validation record a few seconds after the request.
-        doc = _follow(doc, show, until=(domains.PENDING,) if not wait else (), timeout=timeout if wait else 30)
+        doc = _follow(doc, show, until=(states.PENDING,) if not wait else (), timeout=timeout if wait else 30, tell_timeout=wait)
     _report([doc], output_format)
-    return STATE_EXIT.get(doc["status"], failures.FAILED) if wait else (STATE_EXIT[domains.FAILED] if doc["status"] == domains.FAILED else 0)
+    return STATE_EXIT.get(doc["status"], failures.FAILED) if wait else (STATE_EXIT[states.FAILED] if doc["status"] == states.FAILED else 0)
 
 
 @domain_app.command(
     "verify",
-    epilog="Exit codes: 0 verified, 10 requested, 11 DNS pending, 12 issued, 13 failed (without DOMAIN: 1 when any check failed).\n\n"
-    "Examples:\n\n"
-    "  smarter domain verify api.acme.com\n\n"
-    "  smarter domain verify api.acme.com --wait --timeout 600\n\n"
+    epilog="\b\nExit codes: 0 verified, 10 requested, 11 DNS pending, 12 issued, 13 failed (without DOMAIN: 1 when any check failed).\n\n"
+    "\b\nExamples:\n"
+    "  smarter domain verify api.acme.com\n"
+    "  smarter domain verify api.acme.com --wait --timeout 600\n"
     "  smarter domain verify                  # every pending domain",
 )
 def verify(
@@ -101,7 +107,7 @@ def verify(
 ) -> int:
     """Map a domain once its certificate is issued; the exit code says which state it is in."""
     if not domain:
-        docs = domains.verify_pending()
+        docs = _domains().verify_pending()
         if not docs:
             output.err("no domain is waiting for verification")
             emit([], output_format, columns=COLUMNS) if output_format else None
@@ -110,33 +116,35 @@ def verify(
         return failures.FAILED if any(d.get("status") == "error" for d in docs) else 0
     doc = _owned(account, domain)
     with _progress(f"domain/{doc['domain']}: checking") as show:
-        doc = domains.verify(doc["domain"])
+        doc = _domains().verify(doc["domain"])
         show(doc)
         if wait:
-            doc = _follow(doc, show, until=(), timeout=timeout)
+            doc = _follow(doc, show, until=(), timeout=timeout, tell_timeout=True)
     _report([doc], output_format)
     return STATE_EXIT.get(doc["status"], failures.FAILED)
 
 
-@domain_app.command("remove", epilog="Examples:\n\n  smarter domain remove api.acme.com")
+@domain_app.command("remove", epilog="\b\nExamples:\n  smarter domain remove api.acme.com")
 def remove(domain: Annotated[str, typer.Argument(help="The domain.", show_default=False)], account: Account = None, output_format: Output = None) -> int:
     """Unmap a domain, delete its certificate and release the claim (routing stops first)."""
-    doc = domains.remove(_owned(account, domain)["domain"])
+    doc = _domains().remove(_owned(account, domain)["domain"])
     _report([doc], output_format)
     return 0
 
 
-@domain_app.command("list", epilog="Examples:\n\n  smarter domain list\n\n  smarter domain list --account 3141-5926-5359 -o json")
+@domain_app.command("list", epilog="\b\nExamples:\n  smarter domain list\n  smarter domain list --account 3141-5926-5359 -o json")
 def list_(account: Annotated[str | None, typer.Option("--account", help="Only this account's domains (default: every account).")] = None, output_format: Output = None) -> int:
     """Domains and their states (every account's without --account)."""
-    emit(domains.list_domains(account), output_format, columns=COLUMNS, name=lambda d: f"domain/{d['domain']}", styled="STATUS")
+    emit(_domains().list_domains(account), output_format, columns=COLUMNS, name=lambda d: f"domain/{d['domain']}", styled="STATUS")
     return 0
 
 
 def _owned(account: str | None, raw_domain: str) -> dict[str, Any]:
     """With --account, a domain of another account is as good as unknown."""
-    doc = domains.get(raw_domain)
+    doc = _domains().get(raw_domain)
     if account and doc.get("account") != account:
+        from smarter.errors import NotFound
+
         raise NotFound(f"no domain {doc['domain']} in account {account}")
     return doc
 
@@ -148,36 +156,49 @@ def _poll_seconds() -> float:
     return float(os.environ.get("SMARTER_DOMAIN_POLL_SECONDS") or POLL_SECONDS)
 
 
-def _follow(doc: dict[str, Any], show, *, until: tuple[str, ...], timeout: float) -> dict[str, Any]:
+def _follow(doc: dict[str, Any], show, *, until: tuple[str, ...], timeout: float, tell_timeout: bool = False) -> dict[str, Any]:
     """Advance the domain until it leaves the open states (or reaches one of
-    `until`), or the timeout passes; `show` reports each state."""
-    deadline = time.monotonic() + timeout
-    while doc["status"] in domains.OPEN and doc["status"] not in until and time.monotonic() < deadline:
+    `until`), or the timeout passes; `show` reports each state (and, on a
+    terminal, the time waited so far, each second). With `tell_timeout`, a
+    wait that runs out says so on stderr (the exit code names the state)."""
+    started = time.monotonic()
+    deadline = started + timeout
+    while doc["status"] in states.OPEN and doc["status"] not in until and time.monotonic() < deadline:
         # ACM publishes validation records within seconds; issuing takes minutes.
-        interval = min(_poll_seconds(), 2.0) if doc["status"] == domains.REQUESTED else _poll_seconds()
-        time.sleep(max(0.0, min(interval, deadline - time.monotonic())))
-        doc = domains.advance(doc)
+        interval = min(_poll_seconds(), 2.0) if doc["status"] == states.REQUESTED else _poll_seconds()
+        wake = min(time.monotonic() + interval, deadline)
+        while (left := wake - time.monotonic()) > 0:
+            time.sleep(min(left, 1.0))
+            show(doc, tick=True)
+        doc = _domains().advance(doc)
         show(doc)
+    if tell_timeout and doc["status"] in states.OPEN and doc["status"] not in until:
+        waited = time.monotonic() - started
+        output.err(failures._line("error: ", f"domain/{doc['domain']} is still {doc['status']} after {waited:.0f} s: --timeout {timeout:g} ran out", "red"))
+        output.err(failures._line("hint: ", f"wait longer with --timeout SECONDS, or run `smarter domain verify {doc['domain']}` later; {SCHEDULE_NOTE}", "dim"))
     return doc
 
 
 @contextlib.contextmanager
 def _progress(first: str) -> Iterator[Any]:
-    """A spinner with the current state on a terminal; one line per new state otherwise."""
+    """A spinner with the current state and the time waited on a terminal; one
+    line per new state otherwise (with the time waited)."""
     console = output.err_console()
     seen: list[str] = []
+    started = time.monotonic()
     status = console.status(first, spinner="dots") if console.is_terminal else None
 
-    def show(doc: dict[str, Any]) -> None:
+    def show(doc: dict[str, Any], tick: bool = False) -> None:
         state = doc.get("status", "")
-        if seen and seen[-1] == state:
-            return
-        seen.append(state)
+        elapsed = time.monotonic() - started
         line = f"domain/{doc['domain']}: {PROGRESS.get(state, state)}"
         if status is not None:
-            status.update(line)
-        else:
-            output.err(line)
+            status.update(f"{line} ({elapsed:.0f}s)")
+            return
+        if tick or (seen and seen[-1] == state):
+            return
+        seen.append(state)
+        output.err(line if len(seen) == 1 else f"{line} (after {elapsed:.0f}s)")
 
     if status is None:
         yield show
@@ -200,17 +221,17 @@ def _explain(doc: dict[str, Any]) -> None:
     output.out(f"domain/{name} {status}{owner}")
     if doc.get("error") or doc.get("message"):
         output.out(f"  {doc.get('error') or doc.get('message')}")
-    if status in (domains.REQUESTED, domains.PENDING) and doc.get("kind") != "account":
+    if status in (states.REQUESTED, states.PENDING) and doc.get("kind") != "account":
         records = doc.get("validation_records") or []
         if records:
             output.out(f"Prove you control {name}: create this DNS record at its DNS provider and keep it (ACM renews through it):")
             for record in records:
                 output.out(f"  {record['name']}  {record['type']}  {record['value']}")
         output.out(f"Then run `smarter domain verify {name}` once DNS has propagated; {SCHEDULE_NOTE}.")
-    elif status == domains.VERIFIED and doc.get("kind") != "account":
+    elif status == states.VERIFIED and doc.get("kind") != "account":
         target = doc["target"]
         output.out(f"Point {name} at the platform: create this DNS record at its DNS provider:")
         output.out(f"  {name}.  CNAME  {target['domain_name']}.")
         output.out(f"  (at a zone apex use an ALIAS/ANAME record; in Route 53 an alias A record to {target['domain_name']}, zone {target['hosted_zone_id']})")
-    elif status == domains.FAILED:
+    elif status == states.FAILED:
         output.out(f"Remove it with `smarter domain remove {name}` and add it again, or run `smarter domain add` again for the same client.")

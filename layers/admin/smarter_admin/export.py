@@ -104,3 +104,18 @@ def of(kind: str, record: dict[str, Any], *, describe: bool = False) -> dict[str
     if kind == "secrets":
         return secret(record)
     return record
+
+
+TABLE_KINDS = {"ACCOUNT": "accounts", "CLIENT": "clients", "PLUGIN": "plugins", "CONNECTION": "connections", "APIKEY": "apikeys", "SECRET": "secrets"}
+
+
+def manifest_form(table: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A planned change's stored or new record (manifests.Change.before/after)
+    as the manifest `get -o yaml` prints, for `smarter diff`: what the operator
+    wrote, not the record's internal fields. `status` is left out (output only);
+    a Secret's value shows only as whether the manifest sets one."""
+    doc = of(TABLE_KINDS[table], record)
+    doc = {k: v for k, v in doc.items() if k != "status"}
+    if table == "SECRET" and record.get("value"):
+        doc["spec"] = {**doc["spec"], "config": {**doc["spec"].get("config", {}), "value": record["value"]}}
+    return doc

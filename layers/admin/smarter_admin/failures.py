@@ -20,17 +20,6 @@ from __future__ import annotations
 
 import traceback
 
-from botocore.exceptions import (
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-    ReadTimeoutError,
-)
-
 from smarter.errors import ManifestError, NotFound, SmarterError
 from smarter_admin import output
 
@@ -48,8 +37,6 @@ NOT_FOUND = 4
 AWS_UNREACHABLE = 5
 AWS_ERROR = 6
 
-UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
-NO_CREDENTIALS = (NoCredentialsError, PartialCredentialsError)
 DYNAMODB_OPERATIONS = ("Query", "Scan", "GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem", "BatchWriteItem", "TransactWriteItems", "TransactGetItems", "DescribeTable")
 CREDENTIAL_CODES = ("UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException", "InvalidSignatureException", "SignatureDoesNotMatch")
 
@@ -74,6 +61,10 @@ def classify(exc: BaseException) -> tuple[int, str, str]:
         return USAGE, exc.format_message(), hint
     if isinstance(exc, UsageProblem):
         return USAGE, exc.message, exc.hint
+    from smarter_admin.contexts import ContextProblem
+
+    if isinstance(exc, ContextProblem):
+        return USAGE, exc.message, exc.hint
     if isinstance(exc, output.MissingAccount):
         return USAGE, exc.message, ""
     if isinstance(exc, ManifestError):
@@ -87,15 +78,24 @@ def classify(exc: BaseException) -> tuple[int, str, str]:
             message = exc.message
         return code, message, hint
     if isinstance(exc, SmarterError):
-        return FAILED, exc.message, ""
+        return FAILED, exc.message, getattr(exc, "hint", "")
     if isinstance(exc, OSError):
         return FAILED, f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", ""
     return FAILED, f"unexpected {type(exc).__name__}: {exc}", "run again with --debug for the traceback, and report it"
 
 
+def _botocore():
+    """botocore's exceptions, imported when a command failed (not for --help)."""
+    from botocore import exceptions as e
+
+    return (e.ClientError, e.NoRegionError, (e.EndpointConnectionError, e.ConnectTimeoutError, e.ReadTimeoutError, e.ConnectionClosedError),
+            (e.NoCredentialsError, e.PartialCredentialsError))
+
+
 def _aws_cause(exc: BaseException) -> BaseException | None:
     """The botocore error behind `exc`: itself, or the one it was raised from
     (smarter_admin.domains wraps AWS errors in SmarterError)."""
+    ClientError, NoRegionError, UNREACHABLE, NO_CREDENTIALS = _botocore()
     seen = 0
     while exc is not None and seen < 5:
         if isinstance(exc, (ClientError, NoRegionError, *UNREACHABLE, *NO_CREDENTIALS)):
@@ -106,13 +106,17 @@ def _aws_cause(exc: BaseException) -> BaseException | None:
 
 
 def _classify_aws(exc: BaseException) -> tuple[int, str, str]:
+    ClientError, NoRegionError, UNREACHABLE, NO_CREDENTIALS = _botocore()
     if isinstance(exc, NO_CREDENTIALS):
         return AWS_UNREACHABLE, "no AWS credentials found", "set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for the local stack: the exports `make run` prints)"
     if isinstance(exc, NoRegionError):
         return AWS_UNREACHABLE, "no AWS region set", "set AWS_REGION or AWS_DEFAULT_REGION"
     if isinstance(exc, UNREACHABLE):
         endpoint = getattr(exc, "kwargs", {}).get("endpoint_url", "")
-        return AWS_UNREACHABLE, f"cannot reach AWS{f' at {endpoint}' if endpoint else ''}", "check the network, or AWS_ENDPOINT_URL for the local stack"
+        where = f" at {endpoint}" if endpoint else ""
+        message = f"AWS{where} did not answer in time" if "Timeout" in type(exc).__name__ else f"cannot reach AWS{where}"
+        return (AWS_UNREACHABLE, message,
+                "check the network, or AWS_ENDPOINT_URL (or the context: smarter config current-context); --request-timeout SECONDS sets the wait")
     assert isinstance(exc, ClientError)
     error = exc.response.get("Error", {})
     code, message = error.get("Code", "Error"), error.get("Message", "")

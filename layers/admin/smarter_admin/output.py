@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 import yaml
 from rich.console import Console
 from rich.text import Text
@@ -27,9 +29,41 @@ from smarter.errors import SmarterError
 
 class Format(str, Enum):
     table = "table"
+    wide = "wide"
     json = "json"
     yaml = "yaml"
     name = "name"
+    jsonpath = "jsonpath"
+
+
+FORMATS = "table|wide|json|yaml|name|jsonpath=TEMPLATE"
+# The template of `-o jsonpath=...`: one -o per run, so one template per process.
+_jsonpath_template = ""
+
+
+def parse_format(value: str | Format | None) -> Format | None:
+    """`-o`'s value: a format name, or `jsonpath=TEMPLATE` (kubectl's form)."""
+    global _jsonpath_template
+    if value is None or isinstance(value, Format):
+        return value
+    name, _, template = str(value).partition("=")
+    try:
+        fmt = Format(name.strip().lower())
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not one of {FORMATS}") from None
+    if fmt is Format.jsonpath:
+        if not template:
+            raise typer.BadParameter("jsonpath needs a template, e.g. -o jsonpath='{.items[*].metadata.name}'")
+        _jsonpath_template = template
+    elif template:
+        raise typer.BadParameter(f"only jsonpath takes a template, not {name!r}")
+    return fmt
+
+
+Output = Annotated[
+    Format | None,
+    typer.Option("-o", "--output", parser=parse_format, metavar="FORMAT", help=f"Output format: {FORMATS} (default: the verb's own, a table or text)."),
+]
 
 
 _consoles: dict[str, Console] = {}
@@ -106,14 +140,17 @@ STATUS_STYLES = {
 }
 
 
-def table(rows: Iterable[dict[str, Any]], columns: list[Column], *, styled: str | None = None) -> None:
-    """Aligned columns with a header; `styled` names the column coloured by value."""
+def table(rows: Iterable[dict[str, Any]], columns: list[Column], *, styled: str | None = None, headers: bool = True) -> None:
+    """Aligned columns with a header (none with `headers=False`, kubectl's
+    --no-headers); `styled` names the column coloured by value."""
     cells = [[c.header for c in columns]]
     for row in rows:
         cells.append([_cell(c.value(row)) for c in columns])
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     color = is_color()
     for n, line in enumerate(cells):
+        if n == 0 and not headers:
+            continue
         text = Text()
         for i, (cell, width) in enumerate(zip(line, widths)):
             last = i == len(columns) - 1
@@ -160,12 +197,22 @@ def generic_columns(rows: list[dict[str, Any]], first: Iterable[str] = ()) -> li
 
 
 def emit(data: Any, fmt: Format | str | None, *, columns: list[Column] | None = None, name: Callable[[dict[str, Any]], str] | None = None,
-         human: Callable[[], None] | None = None, styled: str | None = None) -> None:
+         human: Callable[[], None] | None = None, styled: str | None = None, wide: list[Column] | None = None, headers: bool = True,
+         empty: str | None = None) -> None:
     """Print a result in the asked format. `human` is the verb's own default
-    form (None: table); `name` gives `-o name` its `kind/name` lines."""
+    form (None: table); `name` gives `-o name` its `kind/name` lines; `wide`
+    the columns of `-o wide` (default: `columns`). An empty list prints
+    nothing on stdout (`[]` in JSON) and `empty`, if given, on stderr."""
     fmt = Format(fmt) if fmt else None
+    if isinstance(data, list) and not data and fmt is not Format.json:
+        if empty:
+            err(empty)
+        return
     if fmt in (Format.json, Format.yaml):
         out(dump(data, fmt))
+        return
+    if fmt is Format.jsonpath:
+        out(jsonpath(data))
         return
     rows = data if isinstance(data, list) else [data]
     if fmt is Format.name:
@@ -175,9 +222,42 @@ def emit(data: Any, fmt: Format | str | None, *, columns: list[Column] | None = 
     if fmt is None and human is not None:
         human()
         return
+    if fmt is Format.wide and wide is not None:
+        columns = wide
     if columns is None:
         columns = generic_columns([r for r in rows if isinstance(r, dict)])
-    table(rows, columns, styled=styled)
+    table(rows, columns, styled=styled, headers=headers)
+
+
+_FIELD = re.compile(r"\{([^{}]*)\}")
+
+
+def jsonpath(data: Any, template: str | None = None) -> str:
+    """kubectl's `-o jsonpath=TEMPLATE`: text with `{.path}` parts, each the
+    values found (space separated); a list is `{.items[*]...}` as in kubectl.
+    The paths are JSONPath, evaluated by jsonpath-ng (its extended parser:
+    filters such as `[?(@.kind == 'SqlPlugin')]`)."""
+    from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
+    from jsonpath_ng.ext import parse
+
+    template = template if template is not None else _jsonpath_template
+    doc = json.loads(json.dumps({"items": data} if isinstance(data, list) else data, default=str))
+    fields = list(_FIELD.finditer(template))
+    if template.count("{") != len(fields) or template.count("}") != len(fields):
+        raise typer.BadParameter(f"the jsonpath template {template!r} has an unclosed {{ or a stray }}: write each path as {{.path}}")
+    parts, at = [], 0
+    for match in fields:
+        parts.append(template[at:match.start()])
+        at = match.end()
+        expression = match.group(1).strip()
+        expression = "$" + expression if expression.startswith((".", "[")) else expression if expression.startswith("$") else "$." + expression
+        try:
+            found = [m.value for m in parse(expression).find(doc)]
+        except (JsonPathLexerError, JsonPathParserError, Exception) as exc:  # the library raises plain Exception for some syntax
+            raise typer.BadParameter(f"the jsonpath {match.group(0)!r} does not parse: {exc}") from None
+        parts.append(" ".join(v if isinstance(v, str) else json.dumps(v, default=str) for v in found))
+    parts.append(template[at:])
+    return "".join(parts).replace("\\n", "\n").replace("\\t", "\t")
 
 
 def account_of(args_or_account: Any) -> str:

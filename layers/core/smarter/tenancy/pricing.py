@@ -60,6 +60,14 @@ def _dec(value: Any) -> Decimal:
 
 @functools.cache
 def _from_map(provider: str, model: str) -> Price:
+    found = _lookup(provider, model)
+    if found is None:
+        logger.warning("no price for this model: its dollar cost counts as 0", extra={"provider": provider, "model": model})
+    return found or FREE
+
+
+@functools.cache
+def _lookup(provider: str, model: str) -> Price | None:
     models = price_map()["models"]
     prefix = LITELLM_PREFIX.get(provider)
     for name in (model, f"{prefix}/{model}" if prefix else None, model.rsplit("/", 1)[-1]):
@@ -67,15 +75,14 @@ def _from_map(provider: str, model: str) -> Price:
         if entry:
             input_cost = _dec(entry["input_cost_per_token"])
             return Price(input_cost, _dec(entry["output_cost_per_token"]), _dec(entry.get("cache_read_input_token_cost", input_cost)), entry.get("max_output_tokens"))
-    logger.warning("no price for this model: its dollar cost counts as 0", extra={"provider": provider, "model": model})
-    return FREE
+    return None
 
 
 def price(provider: str, model: str, overrides: dict[str, Any] | None = None) -> Price:
     """The account's override (USD per million tokens) or the vendored map's price."""
     override = (overrides or {}).get(model)
-    if override:
-        base = _from_map(provider, model)
+    if override:  # priced by the account: no warning that the map has no price
+        base = _lookup(provider, model) or FREE
         input_cost = _dec(override["input"]) / MILLION
         cached = override.get("cachedInput")
         return Price(input_cost, _dec(override["output"]) / MILLION, _dec(cached) / MILLION if cached is not None else input_cost, base.max_output_tokens, "account")
