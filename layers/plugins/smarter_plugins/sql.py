@@ -164,6 +164,11 @@ class SqlData(Strict):
     testValues: Any = None
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _null_is_default(cls, value: Any) -> Any:
+        return DEFAULT_LIMIT if value is None else value  # Smarter's `limit: null`: not set
+
 
 class SqlSpec(Strict):
     selector: Selector = Field(default_factory=Selector)
