@@ -22,7 +22,7 @@ from rich.text import Text
 from smarter.errors import NotFound, SmarterError
 from smarter.store import journal, storage, usage
 from smarter.tenancy import auth
-from smarter_admin import domains_cli, export, failures, manifests, output, plugin_cli
+from smarter_admin import domains_cli, export, failures, manifests, migrate, output, plugin_cli
 from smarter_admin.output import Column, Format, account_of, age, emit
 
 app = typer.Typer(
@@ -231,10 +231,13 @@ def _load(file: Path) -> list[dict[str, Any]]:
     "  smarter apply -f tenant.yaml --dry-run      # what would be created, changed or left alone\n\n"
     "  cat bot.json | smarter apply -f - -o json",
 )
-def apply(file: ManifestFile, dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show what would change; store nothing.")] = False, account: Account = None, output_format: Output = None) -> int:
+def apply(file: ManifestFile, dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show what would change; store nothing.")] = False, account: Account = None, output_format: Output = None,
+          secrets_from_fields: Annotated[bool, typer.Option("--secrets-from-fields", help="Move credentials written in headers or URL parameters into Secrets and reference them.")] = False) -> int:
     """Create or update from a manifest file. Documents are applied in dependency order (accounts, connections, plugins, clients, keys); every document is validated before any is stored."""
     docs = _load(file)
     source = "<stdin>" if str(file) == "-" else str(file)
+    if secrets_from_fields:
+        docs = migrate.apply_secrets_from_fields(docs)
     changes = _plan(docs, account, source)
     if dry_run:
         rows = [{"kind": c.kind, "name": c.name, "account": c.account, "result": f"{c.action} (dry run)"} for c in changes]
@@ -639,6 +642,7 @@ def usage_(
 
 plugin_cli.register(app)
 domains_cli.register(app)
+migrate.register(app)
 
 
 # --- the entry point ---------------------------------------------------------------------

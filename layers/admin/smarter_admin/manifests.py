@@ -47,6 +47,11 @@ NOT_CARRIED = {
                    "or from a SqlPlugin (pgvector on PostgreSQL)",
     **{kind: READ_ONLY for kind in ("Chat", "ChatHistory", "ChatPluginUsage", "ChatToolCall", "PromptHistory", "PromptPluginUsage", "PromptToolCall")},
 }
+# Smarter's providers that are not platform providers here, and where their models are.
+PROVIDER_ADVICE = {
+    "metaai": "; Meta's Llama models are served here by togetherai, groq and fireworks: set provider to one of them and defaultModel to its "
+              "name for the Llama model (e.g. togetherai with meta-llama/Llama-3.3-70B-Instruct-Turbo)",
+}
 # Fields of a client that only Smarter's manifests carry: such a manifest is in Smarter's form.
 SMARTER_CLIENT_FIELDS = ("apiKey", "functions")
 SMARTER_CONFIG_FIELDS = ("subdomain", "customDomain", "dnsVerificationStatus", "appAssistant", "appBackgroundImageUrl", "appLogoUrl", "appFileAttachment", "appInfoUrl")
@@ -425,7 +430,7 @@ def _client_change(kind: str, manifest: Any, number: str, pending: set[tuple[str
     try:
         provider = providers.get_provider(config.provider)
     except NotFound as exc:
-        raise ManifestError("spec.config.provider", exc.message) from None
+        raise ManifestError("spec.config.provider", exc.message + PROVIDER_ADVICE.get(config.provider, "")) from None
     wanted = [p for p in spec.plugins if ("PLUGIN", number, p) not in pending]
     found = storage.get_many_scoped("PLUGIN", number, wanted) if wanted else {}
     planned = _PLANNED_PLUGINS.get()
@@ -650,6 +655,8 @@ def _secret_change(name: str, number: str, spec: SecretSpec, description: str | 
     tags = [{"Key": "smarter:account", "Value": number}] + ([{"Key": EXPIRATION_TAG, "Value": expiration}] if expiration else [])
 
     def write() -> dict[str, Any]:
+        # Described again: an earlier document of the same run may have created it.
+        found = _described_secret(secret_id)
         if found is None:
             sm.create_secret(Name=secret_id, SecretString=spec.config.value, Description=about, Tags=tags)
         else:
@@ -657,7 +664,7 @@ def _secret_change(name: str, number: str, spec: SecretSpec, description: str | 
                 sm.put_secret_value(SecretId=secret_id, SecretString=spec.config.value)
             if about != found.get("Description", ""):
                 sm.update_secret(SecretId=secret_id, Description=about)
-            if expiration != stored_expiration:
+            if expiration != next((t["Value"] for t in found.get("Tags", []) if t["Key"] == EXPIRATION_TAG), None):
                 if expiration:
                     sm.tag_resource(SecretId=secret_id, Tags=[{"Key": EXPIRATION_TAG, "Value": expiration}])
                 else:
