@@ -74,7 +74,9 @@ def _check_headers(headers: dict[str, Any], path: str) -> dict[str, Any]:
             out[name] = reference
             continue
         if name.lower() in RESERVED_HEADERS:
-            raise ManifestError(f"{path}.{name}", "this header is set by the plugin (a credential comes from a Secret: {secret: NAME} as its value)")
+            if name.lower() in SECRET_SETTABLE:
+                raise ManifestError(f"{path}.{name}", common.INLINE_CREDENTIAL_HINT)
+            raise ManifestError(f"{path}.{name}", "this header is set by the plugin")
         if common.looks_like_credential(name):
             raise ManifestError(f"{path}.{name}", common.INLINE_CREDENTIAL_HINT)
         text = value if isinstance(value, str) else json.dumps(value)
@@ -240,7 +242,13 @@ class ApiPlugin:
             testValues=test_values(data.testValues, schema, "spec.apiData.testValues"),
             description=tool_description(manifest, data.description, "spec.apiData.description"),
         )
-        check_connection_exists(manifest, self.connection_kind)
+        found = check_connection_exists(manifest, self.connection_kind)
+        conn = ((found or {}).get("spec") or {}).get("connection") or {}
+        if conn.get("authMethod", "none") != "none":
+            taken = "authorization" if conn["authMethod"] != "api_key" else conn.get("apiKeyHeader", "X-API-Key").lower()
+            clash = next((h for h in out["apiData"]["headers"] if h.lower() == taken), None)
+            if clash:
+                raise ManifestError(f"spec.apiData.headers.{clash}", f"the connection {manifest['spec']['connection']!r} sets this header (authMethod {conn['authMethod']}); keep one of them")
         return out
 
     def validate_connection(self, manifest: dict[str, Any]) -> dict[str, Any]:
