@@ -82,7 +82,12 @@ def _entries(container: dict[str, Any], key: str):
                     yield name, item.get("value"), lambda v, item=item: item.__setitem__("value", v)
 
 
-def secrets_from_fields(docs: list[dict[str, Any]], account: str | None = None) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+def secrets_from_fields(docs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    fixed, notes, _ = _secrets_from_fields(docs)
+    return fixed, notes
+
+
+def _secrets_from_fields(docs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple[int, str]], list[int]]:
     """Credentials written in an ApiPlugin's or ApiConnection's headers or URL
     parameters moved into Secrets: (the documents with the new Secrets first,
     [(index of the document changed, what changed)]). No value is ever part of
@@ -91,6 +96,7 @@ def secrets_from_fields(docs: list[dict[str, Any]], account: str | None = None) 
     notes: list[tuple[int, str]] = []
     secrets: list[dict[str, Any]] = []
     made: dict[str, str] = {}
+    origins: list[int] = []  # the document each new Secret was made from
     for index, doc in enumerate(docs):
         if not isinstance(doc, dict) or doc.get("kind") not in ("ApiPlugin", "ApiConnection") or not isinstance(doc.get("spec"), dict):
             out.append(doc)
@@ -116,6 +122,7 @@ def secrets_from_fields(docs: list[dict[str, Any]], account: str | None = None) 
                                              "the Secret made for the same value above"))
                         continue
                     made[secret] = str(value)
+                    origins.append(index)
                     secrets.append({"apiVersion": "smarter.sh/v1", "kind": "Secret",
                                     "metadata": {"name": secret, **({"account": metadata["account"]} if metadata.get("account") else {})},
                                     "spec": {"config": {"value": str(value), "description": f"{prefix}.{key}.{name} of {doc['kind']} {owner} (moved by --secrets-from-fields)"}}})
@@ -123,7 +130,7 @@ def secrets_from_fields(docs: list[dict[str, Any]], account: str | None = None) 
                     notes.append((index, f"{prefix}.{key}.{name}: a credential written in the manifest; moved to the Secret {secret!r} "
                                          f"and the value is now {{secret: {secret}}} (manifests are stored in plain text)"))
         out.append(doc)
-    return secrets + out, [(i + len(secrets), note) for i, note in notes]
+    return secrets + out, [(i + len(secrets), note) for i, note in notes], origins
 
 
 def apply_secrets_from_fields(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -223,9 +230,10 @@ def plan_directory(root: Path, *, account: str | None, provider: str | None = No
             document.changes += _unquote_placeholders(document.data)
             if provider:
                 document.changes += _on_provider(document.data, provider)
-    docs, notes = secrets_from_fields([d.data for d in documents])
+    docs, notes, origins = _secrets_from_fields([d.data for d in documents])
     added = len(docs) - len(documents)
-    by_index = [Document(f"(new) {docs[i]['metadata']['name']}", docs[i], ["created from a credential written in a manifest (see below)"])
+    by_index = [Document(f"made from {documents[origins[i]].source}", docs[i],
+                         [f"made from a credential written in {manifests._label(documents[origins[i]].data)} (value not shown)"])
                 for i in range(added)] + documents
     for document, doc in zip(by_index[added:], docs[added:]):
         document.data = doc
@@ -296,7 +304,7 @@ def migrate(
             row["result"] = f"{change.action} (dry run)"
             continue
         result = change.write()
-        row["result"] = change.action if result.get("result") in ("applied", None) else f"{result['result']} ({change.action})"
+        row["result"] = change.action if result.get("result") in ("applied", change.action, None) else f"{result['result']} ({change.action})"
         if result.get("api_key"):
             row["api_key"] = result["api_key"]
             secrets_shown.append((row["manifest"], result["api_key"]))
