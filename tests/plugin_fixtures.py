@@ -320,6 +320,44 @@ def postgres_cluster():
     stop()
 
 
+# --- MySQL / MariaDB ----------------------------------------------------------------------
+
+
+MARIADB_SETUP = (
+    "CREATE DATABASE courses;\n"
+    "CREATE TABLE courses.courses (course_code varchar(10) PRIMARY KEY, course_name text, description text, cost decimal(8,2));\n"
+    "INSERT INTO courses.courses VALUES "
+    + ", ".join(f"('{c}', '{n}', '{d}', {p})" for c, n, d, p in COURSES)
+    + ";\nCREATE TABLE courses.secrets (owner text, value text);\n"
+    "INSERT INTO courses.secrets VALUES ('other-tenant', 'do not leak');\n"
+    # The reader may write: the plugin's READ ONLY transaction is what stops it.
+    "CREATE USER 'reader'@'127.0.0.1' IDENTIFIED BY 'reader-pw';\n"
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON courses.courses TO 'reader'@'127.0.0.1';\n"
+    "CREATE USER 'tlsreader'@'127.0.0.1' IDENTIFIED BY 'tls-pw' REQUIRE X509;\n"
+    "GRANT SELECT ON courses.courses TO 'tlsreader'@'127.0.0.1'"
+)
+
+
+@pytest.fixture(scope="session")
+def mariadb_server():
+    """Debian's MariaDB on a free loopback port with TLS (a CA made for the run),
+    the courses table, a `reader` who may write and a `tlsreader` who needs a
+    client certificate. Skipped, saying why, without mariadb-server."""
+    import mariadb
+
+    if mariadb.binaries() is None:
+        pytest.skip("MariaDB binaries (mariadbd, mariadb-install-db) are not installed: `make system-deps` (Debian's mariadb-server) enables these tests")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    server, stop = mariadb.start(port, tls=True)
+    server.started_in = time.monotonic() - started  # type: ignore[attr-defined]
+    server.run(MARIADB_SETUP)
+    yield server
+    stop()
+
+
 def call_kind(kind: Any, plugin: dict, connection: dict, arguments: dict, *, secrets: dict | None = None, allowed_hosts: tuple = (), timeout: float = 5.0) -> Any:
     """Validate both manifests and run one call through the kind alone, without AWS."""
     from smarter.llm.plugins import PluginCallError, PluginContext

@@ -256,6 +256,22 @@ class LocalStack:
             self.moto.stop()
 
 
+# What the CLI needs besides the tables: the stack's egress policy and SQLite
+# root, so that `smarter apply` takes the loopback and SQLite connections the
+# stack's functions would call (docs/operations.md).
+CLI_SETTINGS = ("SMARTER_API_DOMAIN", "SMARTER_REST_API_ID", "SMARTER_EGRESS_ALLOW", "SMARTER_EGRESS_DENY", "SMARTER_SQLITE_ROOT")
+
+
+def cli_exports(info: StackInfo) -> str:
+    """The one `export ...` line that points the admin CLI at this stack."""
+    import shlex
+
+    values = {"AWS_ENDPOINT_URL": info.moto_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+              "SMARTER_ACCOUNT": info.account}
+    values |= {k: v for k, v in sorted(os.environ.items()) if k.startswith("SMARTER_") and (k.endswith(("_TABLE", "_BUCKET")) or k in CLI_SETTINGS)}
+    return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in values.items())
+
+
 def describe(info: StackInfo, provider: str) -> str:
     curl = (
         f"curl -s {info.client_url} -H 'Authorization: Token {info.api_key}' "
@@ -275,10 +291,7 @@ def describe(info: StackInfo, provider: str) -> str:
             "",
             "Continue the conversation by adding \"session_key\" from the answer to the next body.",
             f"OpenAI SDK: base_url={info.client_url}v1 (OpenAI's Chat Completions, stream=True streams)",
-            f"Admin CLI against this stack: export AWS_ENDPOINT_URL={info.moto_url} AWS_ACCESS_KEY_ID=testing "
-            f"AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 SMARTER_ACCOUNT={info.account} "
-            + " ".join(f"{k}={v}" for k, v in sorted(os.environ.items())
-                       if k.startswith("SMARTER_") and (k.endswith(("_TABLE", "_BUCKET")) or k in ("SMARTER_API_DOMAIN", "SMARTER_REST_API_ID"))),
+            f"Admin CLI against this stack: {cli_exports(info)}",
             "then e.g.: .venv/bin/smarter get clients (or keep them as a context: .venv/bin/smarter config set-context local --from-env)",
             "Stop with Ctrl-C.",
         ]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from plugin_fixtures import ACCOUNT, loopback_only, make_sqlite, postgres_cluster, upstream  # noqa: F401 (fixtures)
+from plugin_fixtures import ACCOUNT, loopback_only, make_sqlite, mariadb_server, postgres_cluster, upstream  # noqa: F401 (fixtures)
 from support import API_DOMAIN, invoke, journal_records
 
 from smarter_admin import cli
@@ -293,3 +293,212 @@ def test_a_password_that_names_no_secret_is_refused_not_stored(applied, tmp_path
     code, _, err = run(capsys, "apply", "-f", str(path))
     assert code == 0, err
     assert "spec.connection.secret: account 3141-5926-5359 has no Secret named 'later_secret' yet" in err
+
+
+# --- a whole Smarter tenant: smarter migrate (issue 26) ----------------------------------------
+#
+# tests/compat/manifests/smarter-tenant/ holds a tenant written in Smarter's form:
+# MySQL (Debian's MariaDB on loopback, tests/mariadb.py), a credential written in
+# an API plugin's header, Smarter's nulls, a SmarterAuthToken and kinds not carried.
+
+TENANT = Path(__file__).parent / "manifests" / "smarter-tenant"
+STACKADEMY = "stackademy_llm_client"
+
+
+def render_tenant(tmp_path: Path, **values: object) -> Path:
+    folder = tmp_path / "smarter-tenant"
+    folder.mkdir()
+    for source in sorted(TENANT.glob("*.yaml")):
+        (folder / source.name).write_text(string.Template(source.read_text()).substitute({k: str(v) for k, v in values.items()}))
+    return folder
+
+
+@pytest.fixture
+def tenant_dir(aws, tmp_path, catalogue, mariadb_server, capsys):
+    code, _, err = run(capsys, "apply", "-f", str(render(tmp_path, ["01-account.yaml"])))
+    assert code == 0, err
+    return render_tenant(tmp_path, MYSQL_PORT=mariadb_server.port, API_BASE_URL=catalogue.base_url)
+
+
+def _migrate(capsys, folder: Path, *args: str) -> tuple[int, dict, str]:
+    code, out, err = run(capsys, "migrate", str(folder), "--account", ACCOUNT, *args, "-o", "json")
+    return code, json.loads(out) if out.strip().startswith("{") else {}, err
+
+
+def _row(report: dict, manifest: str) -> dict:
+    return next(r for r in report["applied"] if r["manifest"] == manifest)
+
+
+@pytest.mark.mariadb
+def test_migrate_applies_a_smarter_tenant_and_reports_every_change_and_refusal(tenant_dir, capsys):
+    code, report, err = _migrate(capsys, tenant_dir)
+    assert code == 3, err  # something was refused: the kinds not carried
+    applied = {r["manifest"] for r in report["applied"]}
+    assert applied == {
+        f"Secret/stackademy_db_password", "Secret/stackademy_api_x_api_key", "SqlConnection/stackademy_mysql", "ApiConnection/stackademy_api_connection",
+        "SqlPlugin/stackademy_sql", "ApiPlugin/stackademy_api", f"LLMClient/{STACKADEMY}", "LLMClient/bare_llm_client", "ApiKey/stackademy_token",
+    }
+    changed = " | ".join(note for r in report["applied"] for note in r["changed"])
+    api = _row(report, "ApiPlugin/stackademy_api")["changed"]
+    assert any("spec.apiData.headers.X-API-Key: a credential written in the manifest; moved to the Secret 'stackademy_api_x_api_key'" in n for n in api)
+    assert "spec.apiData.headers.Content-Length: dropped, the plugin sets this header itself" in api
+    assert "spec.apiData.headers.Accept-Encoding: dropped, the plugin sets this header itself" in api
+    assert any(n.startswith("spec.config.deployed: not set: false, as in Smarter") for n in _row(report, f"LLMClient/{STACKADEMY}")["changed"])
+    assert any("SmarterAuthToken becomes an ApiKey" in n for n in _row(report, "ApiKey/stackademy_token")["changed"])
+    assert "spec.connection.poolSize: ignored" in changed and "spec.connection.useSsl: false means sslMode: disable" in changed
+    assert "stk-live-0123456789abcdef" not in json.dumps(report) + err  # the credential is never told
+    refused = {r["manifest"]: " ".join(r["problems"]) for r in report["refused"]}
+    assert set(refused) == {"User/example_user", "Vectorstore/pinecone_example", "Chat/snake-case-name"}
+    assert "its own key" in refused["User/example_user"] and "ApiPlugin" in refused["Vectorstore/pinecone_example"]
+    assert "smarter journal" in refused["Chat/snake-case-name"]
+    assert _row(report, "ApiKey/stackademy_token")["api_key"].startswith("smk_")
+
+
+@pytest.mark.mariadb
+def test_a_migrated_tenant_keeps_smarter_s_meaning(tenant_dir, capsys):
+    from smarter.store import storage
+    from smarter.tenancy import account_secrets
+
+    _migrate(capsys, tenant_dir)
+    client = storage.get_scoped("CLIENT", ACCOUNT, STACKADEMY)
+    assert client["deployed"] is False and client["tags"] == [] and client["ui"]["example_prompts"] == []
+    bare = storage.get_scoped("CLIENT", ACCOUNT, "bare_llm_client")
+    assert (bare["plugins"], bare["functions"] if "functions" in bare else [], bare["deployed"]) == ([], [], False)  # migrate: every manifest is Smarter's
+    sql = storage.get_scoped("PLUGIN", ACCOUNT, "stackademy_sql")
+    assert sql["spec"]["sqlData"]["limit"] == 100 and sql["spec"]["selector"]["searchTerms"] == []
+    connection = storage.get_scoped("CONNECTION", ACCOUNT, "stackademy_mysql")["spec"]["connection"]
+    assert (connection["dbEngine"], connection["secret"], connection["sslMode"]) == ("mysql", "stackademy_db_password", "disable")
+    api = storage.get_scoped("PLUGIN", ACCOUNT, "stackademy_api")["spec"]["apiData"]["headers"]
+    assert api == {"X-API-Key": {"secret": "stackademy_api_x_api_key"}, "X-Request-ID": "12345"}
+    assert account_secrets.account_secret(ACCOUNT, "stackademy_api_x_api_key") == "stk-live-0123456789abcdef"
+    _, out, _ = run(capsys, "get", "secret", "stackademy_db_password", "-o", "yaml")
+    assert yaml.safe_load(out)["spec"]["config"]["expirationDate"] == "2030-06-05"  # Smarter's expiration_date, kept
+
+
+@pytest.mark.mariadb
+def test_a_migrated_client_answers_from_mariadb_and_the_api_with_the_secret_header(tenant_dir, catalogue, capsys):
+    _, report, _ = _migrate(capsys, tenant_dir)
+    key = _row(report, "ApiKey/stackademy_token")["api_key"]
+    result = _prompt_path(STACKADEMY, key, "Which Python courses cost under 500?")
+    assert result.status == 200, result.body
+    calls = {c["plugin"]: c["outcome"] for c in result.body["data"]["tool_calls"]}
+    assert calls == {"stackademy_sql": "ok", "stackademy_api": "ok"}, result.body["data"]["tool_calls"]
+    answer = result.body["data"]["chat_completion"]["choices"][0]["message"]["content"]
+    assert "Intro to Python" in answer and "Data structures" in answer  # rows from MariaDB
+    assert catalogue.seen[-1].headers["x-api-key"] == "stk-live-0123456789abcdef"  # from the Secret
+    assert "content-length" not in {k.lower(): v for k, v in catalogue.seen[-1].headers.items()} or catalogue.seen[-1].headers.get("content-length") != "550"
+
+
+@pytest.mark.mariadb
+def test_migrate_dry_run_stores_nothing_and_a_second_run_changes_nothing(tenant_dir, capsys):
+    from smarter.store import storage
+
+    code, report, _ = _migrate(capsys, tenant_dir, "--dry-run")
+    assert all(r["result"].endswith("(dry run)") for r in report["applied"])
+    assert storage.get_scoped("CLIENT", ACCOUNT, STACKADEMY) is None
+    _migrate(capsys, tenant_dir)
+    _, again, _ = _migrate(capsys, tenant_dir)
+    # Unchanged, but for Secrets that carry a value: that is written again (a stored value is never read back to compare).
+    assert {r["manifest"]: r["action"] for r in again["applied"] if r["action"] != "unchanged"} == {
+        "Secret/stackademy_api_x_api_key": "configured", "Secret/stackademy_db_password": "configured"}
+
+
+def test_the_migration_report_reads_as_text(aws, tmp_path, capsys):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "a.yaml").write_text(yaml.safe_dump({"apiVersion": "smarter.sh/v1", "kind": "Account", "metadata": {"name": "acme", "accountNumber": ACCOUNT}, "spec": {"config": {}}}))
+    (folder / "b.yaml").write_text("kind: [unclosed\n")
+    (folder / "c.yaml").write_text(yaml.safe_dump({"apiVersion": "smarter.sh/v1", "kind": "LLMClient", "metadata": {"name": "mine"},
+                                                   "spec": {"plugins": None, "config": {"provider": "metaai", "subdomain": "mine"}}}))
+    code, out, err = run(capsys, "migrate", str(folder))
+    assert code == 3, err
+    assert out.splitlines()[0] == f"Migration of {folder}: 2 documents; 1 applied (0 changed on the way), 1 refused, 1 files unreadable."
+    assert "Refused (what to do):" in out and "unknown provider 'metaai'" in out and "togetherai, groq and fireworks" in out
+    assert "b.yaml: b.yaml: document 1: not valid YAML" in out
+
+
+def test_apply_follows_smarter_s_deployed_default_for_a_manifest_in_smarter_s_form_only(aws, tmp_path, capsys):
+    from smarter.store import storage
+
+    account = {"apiVersion": "smarter.sh/v1", "kind": "Account", "metadata": {"name": ACCOUNT}, "spec": {}}
+    smarter_form = {"apiVersion": "smarter.sh/v1", "kind": "LLMClient", "metadata": {"name": "smarter_form"},
+                    "spec": {"apiKey": None, "functions": None, "plugins": None, "config": {"provider": "offline", "subdomain": "smarter-form"}}}
+    ours = {"apiVersion": "smarter.sh/v1", "kind": "LLMClient", "metadata": {"name": "ours"}, "spec": {"config": {"provider": "offline"}}}
+    path = tmp_path / "clients.yaml"
+    path.write_text(yaml.safe_dump_all([account, smarter_form, ours]))
+    code, _, err = run(capsys, "apply", "-f", str(path), "--account", ACCOUNT)
+    assert code == 0, err
+    assert storage.get_scoped("CLIENT", ACCOUNT, "smarter_form")["deployed"] is False
+    assert "warning: LLMClient/smarter_form: spec.config.deployed: not set: false, as in Smarter" in err
+    assert storage.get_scoped("CLIENT", ACCOUNT, "ours")["deployed"] is True
+
+
+# --- one run names every error ------------------------------------------------------------------
+
+
+def test_every_refused_document_of_a_file_and_its_metadata_and_spec_errors_in_one_run(aws, tmp_path, capsys):
+    docs = [
+        {"apiVersion": "smarter.sh/v1", "kind": "Account", "metadata": {"name": ACCOUNT}, "spec": {}},
+        {"apiVersion": "smarter.sh/v1", "kind": "LLMClient", "metadata": {"name": "ok_client", "tags": "not-a-list"}, "spec": {"config": {"provider": "offline", "defaultTemperature": 9}}},
+        {"apiVersion": "smarter.sh/v1", "kind": "Plugin", "metadata": {"name": "p"}, "spec": {"data": {"staticData": "x"}}},
+        {"apiVersion": "smarter.sh/v1", "kind": "User", "metadata": {"name": "u"}, "spec": {}},
+    ]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    code, _, err = run(capsys, "apply", "-f", str(path), "--account", ACCOUNT)
+    assert code == 3
+    assert "invalid manifest: 3 documents were refused" in err
+    assert "metadata.tags" in err and "spec.config.defaultTemperature" in err  # the same document's metadata and spec problems
+    assert "(Plugin/p)" in err and "spec.data.staticData" in err
+    assert "kind: User is Smarter's, not carried here" in err
+
+
+def test_a_plugin_asking_for_another_provider_than_its_client_s_is_refused_not_half_applied(aws, tmp_path, capsys):
+    plugin = {"apiVersion": "smarter.sh/v1", "kind": "Plugin", "metadata": {"name": "facts", "description": "facts"},
+              "spec": {"prompt": {"provider": "openai", "model": "gpt-4o-mini"}, "data": {"description": "facts", "staticData": {"a": "b"}}}}
+    client = {"apiVersion": "smarter.sh/v1", "kind": "LLMClient", "metadata": {"name": "on_offline"}, "spec": {"plugins": ["facts"], "config": {"provider": "offline"}}}
+    account = {"apiVersion": "smarter.sh/v1", "kind": "Account", "metadata": {"name": ACCOUNT}, "spec": {}}
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump_all([account, plugin, client]))
+    code, _, err = run(capsys, "apply", "-f", str(path), "--account", ACCOUNT)
+    assert code == 3
+    assert "spec.plugins.0: the plugin 'facts' asks for provider 'openai' (spec.prompt.provider) and the client 'on_offline' runs on 'offline'" in err
+    # The client's own provider is honoured: its model answers when the plugin is selected.
+    plugin["spec"]["prompt"] = {"provider": "offline", "model": "offline-echo"}
+    path.write_text(yaml.safe_dump_all([account, plugin, client]))
+    assert run(capsys, "apply", "-f", str(path), "--account", ACCOUNT)[0] == 0
+    # And a plugin re-applied later with another provider is refused against the stored client.
+    plugin["spec"]["prompt"] = {"provider": "openai", "model": "gpt-4o-mini"}
+    path.write_text(yaml.safe_dump(plugin))
+    code, _, err = run(capsys, "apply", "-f", str(path), "--account", ACCOUNT)
+    assert code == 3 and "spec.prompt.provider: the plugin 'facts' asks for provider 'openai'" in err
+
+
+def test_apply_secrets_from_fields_moves_a_header_credential_into_a_secret_and_dry_run_shows_it(applied, catalogue, tmp_path, capsys):
+    from smarter.store import storage
+
+    plugin = {"apiVersion": "smarter.sh/v1", "kind": "ApiPlugin", "metadata": {"name": "keyed_search", "pluginClass": "api", "description": "search"},
+              "spec": {"connection": "catalogue_connection", "apiData": {"endpoint": "/courses", "headers": [{"name": "X-API-Key", "value": "sk-abcdefghijklmnop1234"}]}}}
+    path = tmp_path / "keyed.yaml"
+    path.write_text(yaml.safe_dump(plugin))
+    code, _, err = run(capsys, "apply", "-f", str(path), "--account", ACCOUNT)
+    assert code == 3 and "--secrets-from-fields" in err  # refused, with the fix named
+    code, out, err = run(capsys, "apply", "-f", str(path), "--account", ACCOUNT, "--secrets-from-fields", "--dry-run")
+    assert code == 0, err
+    assert out.splitlines() == ["Secret/keyed_search_x_api_key created (dry run)", "ApiPlugin/keyed_search created (dry run)"]
+    assert "changed: ApiPlugin/keyed_search: spec.apiData.headers.X-API-Key: a credential written in the manifest; moved to the Secret 'keyed_search_x_api_key'" in err
+    assert "sk-abcdefghijklmnop1234" not in out + err
+    assert storage.get_scoped("PLUGIN", ACCOUNT, "keyed_search") is None
+    code, _, err = run(capsys, "apply", "-f", str(path), "--account", ACCOUNT, "--secrets-from-fields")
+    assert code == 0, err
+    stored = storage.get_scoped("PLUGIN", ACCOUNT, "keyed_search")
+    assert stored["spec"]["apiData"]["headers"] == {"X-API-Key": {"secret": "keyed_search_x_api_key"}}
+    code, out, err = run(capsys, "plugin", "test", "keyed_search", "--account", ACCOUNT)
+    assert code == 0, err + out
+    assert catalogue.seen[-1].headers["x-api-key"] == "sk-abcdefghijklmnop1234"
+    assert catalogue.seen[-1].headers["authorization"] == "Token cat-token-0123456789"  # the connection's own credential too
+    # An Authorization header the connection already sets (authMethod token) is refused: one of them would be lost.
+    plugin["spec"]["apiData"]["headers"] = [{"name": "Authorization", "value": {"secret": "keyed_search_x_api_key"}}]
+    path.write_text(yaml.safe_dump(plugin))
+    code, _, err = run(capsys, "apply", "-f", str(path), "--account", ACCOUNT)
+    assert code == 3 and "spec.apiData.headers.Authorization: the connection 'catalogue_connection' sets this header (authMethod token)" in err

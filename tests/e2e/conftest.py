@@ -23,6 +23,14 @@ class RunningStack(StackInfo):
     openai: OpenAIServer | None = None
     output: str = ""
 
+    def admin_env(self) -> dict[str, str]:
+        """The environment the stack printed for the admin CLI (its `export ...` line)."""
+        import shlex
+
+        line = next(line for line in self.output.splitlines() if line.startswith("Admin CLI against this stack: export "))
+        pairs = dict(item.split("=", 1) for item in shlex.split(line.removeprefix("Admin CLI against this stack: export ")))
+        return {**os.environ, **pairs}
+
 
 @pytest.fixture(scope="session")
 def stack():

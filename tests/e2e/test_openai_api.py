@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shlex
 import socket
 import subprocess
 import sys
@@ -60,9 +59,7 @@ WEATHER_TOOL = {
 
 def admin_env(stack) -> dict[str, str]:
     """The environment the stack printed for the admin CLI."""
-    line = next(line for line in stack.output.splitlines() if line.startswith("Admin CLI against this stack: export "))
-    pairs = dict(item.split("=", 1) for item in shlex.split(line.removeprefix("Admin CLI against this stack: export ")))
-    return {**os.environ, **pairs}
+    return stack.admin_env()
 
 
 @pytest.fixture(scope="module")

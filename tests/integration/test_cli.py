@@ -478,12 +478,19 @@ def test_colour_on_a_terminal_and_none_with_no_color(demo):
     assert plain.splitlines()[0].split() == ["NAME", "PROVIDER", "MODEL", "PLUGINS", "DEPLOYED", "AGE"]
 
 
-@pytest.mark.parametrize("kind", ["User", "Chat"])
-def test_an_unknown_kind_is_named_before_any_field_error(demo, tmp_path, kind):
+@pytest.mark.parametrize(("kind", "instead"), [("User", "its own key"), ("Chat", "smarter journal"), ("Vectorstore", "ApiPlugin"), ("Provider", "GET /v1/providers")])
+def test_a_smarter_kind_not_carried_is_named_before_any_field_error_with_what_to_use(demo, tmp_path, kind, instead):
     doc = {"apiVersion": "smarter.sh/v1", "kind": kind, "metadata": {"name": "x", "username": "admin"}, "spec": {"anything": 1}}
     result = cli("apply", "-f", write(tmp_path, doc))
     assert result.code == 3
-    assert f"kind: unknown kind '{kind}'" in result.err and "metadata" not in result.err
+    assert f"kind: {kind} is Smarter's, not carried here" in result.err and instead in result.err and "metadata" not in result.err
+
+
+def test_an_unknown_kind_is_named_before_any_field_error(demo, tmp_path):
+    doc = {"apiVersion": "smarter.sh/v1", "kind": "Plugn", "metadata": {"name": "x", "username": "admin"}, "spec": {"anything": 1}}
+    result = cli("apply", "-f", write(tmp_path, doc))
+    assert result.code == 3
+    assert "kind: unknown kind 'Plugn'" in result.err and "did you mean 'Plugin'" in result.err.replace("\n", " ") and "metadata" not in result.err
 
 
 def test_every_field_error_of_a_document_in_one_run(demo, tmp_path):

@@ -397,9 +397,15 @@ def _source(paths: list[Path]) -> str:
 )
 def apply(file: ManifestFiles, recursive: Recursive = False,
           dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show what would change; store nothing.")] = False,
-          account: Account = None, output_format: Output = None) -> int:
+          account: Account = None, output_format: Output = None,
+          secrets_from_fields: Annotated[bool, typer.Option("--secrets-from-fields", help="Move credentials written in headers or URL parameters into Secrets and reference them.")] = False) -> int:
     """Create or update from manifests. Documents are applied in dependency order (accounts, connections, plugins, clients, keys) across every file; all are validated before any is stored."""
-    changes = _plan(*_load(file, recursive), account, _source(file))
+    docs, origins = _load(file, recursive)
+    if secrets_from_fields:
+        from smarter_admin import migrate
+
+        docs = migrate.apply_secrets_from_fields(docs)
+    changes = _plan(docs, origins, account, _source(file))
     if dry_run:
         rows = [{"kind": c.kind, "name": c.name, "account": c.account, "result": f"{c.action} (dry run)"} for c in changes]
         emit(rows, output_format, columns=APPLY_COLUMNS, name=lambda r: f"{r['kind'].lower()}/{r['name']}", human=lambda: [output.out(f"{r['kind']}/{r['name']} {r['result']}") for r in rows])
@@ -1049,6 +1055,9 @@ def _register_groups() -> None:
     plugin_cli.register(app)
     domains_cli.register(app)
     contexts.register(app)
+    from smarter_admin import migrate
+
+    migrate.register(app)
 
 
 _register_groups()

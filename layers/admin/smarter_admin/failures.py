@@ -134,6 +134,20 @@ def report(exc: BaseException, *, debug: bool = False) -> int:
     code, message, hint = classify(exc)
     if debug:
         output.err_console().print("".join(traceback.format_exception(exc)).rstrip(), markup=False, highlight=False, style="dim")
+    documents = getattr(exc, "documents", None)
+    if isinstance(exc, ManifestError) and documents:
+        # Every refused document of the file, each with every problem it has.
+        output.err(_line("error: ", f"invalid manifest: {len(documents)} documents were refused", "red"))
+        for document in documents:
+            problems = document.problems or [(document.path, document.reason)]
+            if len(problems) == 1:
+                path, reason = problems[0]
+                output.err(f"  {document.where}: {path + ': ' if path else ''}{reason}")
+                continue
+            output.err(f"  {document.where}: {len(problems)} problems")
+            for path, reason in problems:
+                output.err(f"    {path}: {reason}" if path else f"    {reason}")
+        return code
     problems = getattr(exc, "problems", None) or []
     if isinstance(exc, ManifestError) and len(problems) > 1:
         # Every problem of the document, one per line, so one run shows them all.

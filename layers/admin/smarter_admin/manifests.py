@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,11 +29,41 @@ from smarter_admin import domains
 from smarter_admin.models import UI_FIELDS, AccountSpec, ApiKeySpec, ClientSpec, Metadata, SecretSpec, limits_doc, parse_manifest
 
 CLIENT_KINDS = ("LLMClient", "Chatbot")
-ORDER = {"Account": 0, "Secret": 0.5, "ApiConnection": 1, "SqlConnection": 1, "Plugin": 2, "ApiPlugin": 2, "SqlPlugin": 2, "LLMClient": 3, "Chatbot": 3, "ApiKey": 4}
+ORDER = {"Account": 0, "Secret": 0.5, "ApiConnection": 1, "SqlConnection": 1, "Plugin": 2, "ApiPlugin": 2, "SqlPlugin": 2, "LLMClient": 3, "Chatbot": 3, "ApiKey": 4, "SmarterAuthToken": 4}
 # Fields a write stamps; a change in them alone is not a change.
 STAMPS = ("created_at", "updated_at")
 # A Secret's expirationDate is kept as a tag of the secret (accepted, not enforced).
 EXPIRATION_TAG = "smarter:expirationDate"
+# The plugins planned so far in this file (a client checks their prompt.provider).
+_PLANNED_PLUGINS: ContextVar[dict[tuple[str, str], dict[str, Any]]] = ContextVar("planned_plugins", default={})
+# Smarter's kinds that are not carried here, and what to use instead.
+READ_ONLY = "a read-only record Smarter writes itself (not configuration); here the journal keeps each request: `smarter journal`"
+NOT_CARRIED = {
+    "User": "users are not carried: an account here has API keys, not users; give each person or app its own key "
+            "(an ApiKey manifest or `smarter apikey create NAME`), limited to some clients with spec.clients",
+    "Provider": "account providers are not carried yet: a client names one of the platform's providers in spec.config.provider "
+                "(GET /v1/providers lists them); the provider's key is the operator's",
+    "Vectorstore": "vector stores are not carried: query your vector database from an ApiPlugin (its HTTP API, e.g. Pinecone's query endpoint) "
+                   "or from a SqlPlugin (pgvector on PostgreSQL)",
+    **{kind: READ_ONLY for kind in ("Chat", "ChatHistory", "ChatPluginUsage", "ChatToolCall", "PromptHistory", "PromptPluginUsage", "PromptToolCall")},
+}
+# Smarter's providers that are not platform providers here, and where their models are.
+PROVIDER_ADVICE = {
+    "metaai": "; Meta's Llama models are served here by togetherai, groq and fireworks: set provider to one of them and defaultModel to its "
+              "name for the Llama model (e.g. togetherai with meta-llama/Llama-3.3-70B-Instruct-Turbo)",
+}
+# Fields of a client that only Smarter's manifests carry: such a manifest is in Smarter's form.
+SMARTER_CLIENT_FIELDS = ("apiKey", "functions")
+SMARTER_CONFIG_FIELDS = ("subdomain", "customDomain", "dnsVerificationStatus", "appAssistant", "appBackgroundImageUrl", "appLogoUrl", "appFileAttachment", "appInfoUrl")
+
+
+class DocumentErrors(ManifestError):
+    """Every refused document of a file, so that one run shows them all."""
+
+    def __init__(self, errors: list["DocumentError"]):
+        super().__init__("", f"{len(errors)} documents were refused: " + "; ".join(e.message for e in errors))
+        self.documents = errors
+        self.where = ""
 
 
 class DocumentError(ManifestError):
@@ -121,24 +152,50 @@ def plan_documents(docs: list[dict[str, Any]], *, account: str | None = None, so
     """Plan every document in dependency order; a document may rely on ones
     before it in the same file (a client on a plugin, anything on its account)."""
     changes: list[Change] = []
+    errors: list[DocumentError] = []
+    warnings: list[str] = []
+    for index, doc, outcome in plan_each(docs, account=account, source=source):
+        if isinstance(outcome, DocumentError):
+            errors.append(outcome)
+            warnings += [f"{_label(doc) or f'document {index}'}: {w}" for w in getattr(outcome, "warnings", [])]
+        else:
+            changes.append(outcome)
+    if errors:
+        # Every document is planned, so one run names every refusal (and the warnings of all).
+        error = errors[0] if len(errors) == 1 else DocumentErrors(errors)
+        error.warnings = [f"{c.kind}/{c.name}: {w}" for c in changes for w in c.warnings] + warnings
+        raise error
+    return changes
+
+
+def plan_each(docs: list[Any], *, account: str | None = None, source: str = "", smarter: bool = False):
+    """(index in the file, document, its Change or its DocumentError) for every
+    document, in dependency order: a refused document does not stop the rest
+    (what relies on it is then refused in turn, naming what is missing).
+    `smarter`: the documents are Smarter's (smarter migrate), see smarter_form."""
     pending: set[tuple[str, str, str]] = set()
     if account is None:
         account = _the_files_account(docs)
-    with plugins.planned_connections({}) as connections:
-        for index, doc in in_dependency_order(docs):
-            try:
-                change = plan(doc, account=account, pending=pending)
-            except ManifestError as exc:
-                error = DocumentError(source, index, exc.reason, path=exc.path, label=_label(doc), problems=exc.problems)
-                # The warnings of the documents planned so far and of this one, for the CLI to tell.
-                error.warnings = [f"{c.kind}/{c.name}: {w}" for c in changes for w in c.warnings]
-                error.warnings += [f"{_label(doc) or f'document {index}'}: {w}" for w in getattr(exc, "warnings", [])]
-                raise error from None
-            pending.add((change.table, change.account or "", change.name))
-            if change.table == "CONNECTION":
-                connections[(change.account, change.name)] = change.after
-            changes.append(change)
-    return changes
+    planned: dict[tuple[str, str], dict[str, Any]] = {}
+    token = _PLANNED_PLUGINS.set(planned)
+    try:
+        with plugins.planned_connections({}) as connections:
+            for index, doc in in_dependency_order(docs):
+                try:
+                    change = plan(doc, account=account, pending=pending, smarter=smarter)
+                except ManifestError as exc:
+                    error = DocumentError(source, index, exc.reason, path=exc.path, label=_label(doc), problems=exc.problems)
+                    error.warnings = getattr(exc, "warnings", [])
+                    yield index, doc, error
+                    continue
+                pending.add((change.table, change.account or "", change.name))
+                if change.table == "CONNECTION":
+                    connections[(change.account, change.name)] = change.after
+                if change.table == "PLUGIN":
+                    planned[(change.account or "", change.name)] = change.after
+                yield index, doc, change
+    finally:
+        _PLANNED_PLUGINS.reset(token)
 
 
 def _the_files_account(docs: list[Any]) -> str | None:
@@ -175,7 +232,8 @@ def _order(doc: Any) -> int:
 
 
 def _account_of(manifest: Any, account: str | None, pending: set[tuple[str, str, str]]) -> str:
-    number = manifest.metadata.account or account
+    # Smarter's Secret (and other) manifests may name the account by metadata.accountNumber.
+    number = manifest.metadata.account or manifest.metadata.accountNumber or account
     if not number:
         raise ManifestError("metadata.account", "which account? set metadata.account or pass --account")
     if not ACCOUNT_NUMBER.match(number):
@@ -190,11 +248,12 @@ def apply(data: dict[str, Any], *, account: str | None = None) -> dict[str, Any]
     return plan(data, account=account).write()
 
 
-def plan(data: dict[str, Any], *, account: str | None = None, pending: set[tuple[str, str, str]] | None = None) -> Change:
-    """Validate one manifest against what is stored, without writing anything."""
+def plan(data: dict[str, Any], *, account: str | None = None, pending: set[tuple[str, str, str]] | None = None, smarter: bool = False) -> Change:
+    """Validate one manifest against what is stored, without writing anything.
+    `smarter`: the manifest is Smarter's (smarter migrate): Smarter's defaults apply."""
     with collecting_warnings() as warnings:
         try:
-            change = _plan(data, account, pending or set())
+            change = _plan(data, account, pending or set(), smarter)
         except ManifestError as exc:
             exc.warnings = list(warnings)  # told with the error: an unknown field may be the cause
             raise
@@ -202,9 +261,32 @@ def plan(data: dict[str, Any], *, account: str | None = None, pending: set[tuple
     return change
 
 
-def _plan(data: dict[str, Any], account: str | None, pending: set[tuple[str, str, str]]) -> Change:
+def _parse(data: dict[str, Any], account: str | None, pending: set[tuple[str, str, str]], smarter: bool) -> Any:
+    """The manifest's envelope; when its metadata is refused, the spec is still
+    checked (with a stand-in name) so that one run names the problems of both."""
+    try:
+        return parse_manifest(data)
+    except ManifestError as exc:
+        metadata = data.get("metadata") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(metadata, dict) or not exc.problems or not all(p.startswith("metadata") for p, _ in exc.problems):
+            raise
+        name = metadata.get("name") if isinstance(metadata.get("name"), str) and metadata.get("name") else "stand-in"
+        stand_in = {**data, "metadata": {"name": name, **({"account": metadata["account"]} if isinstance(metadata.get("account"), str) else {})}}
+        try:
+            with collecting_warnings():
+                _plan(stand_in, account, pending, smarter)
+        except ManifestError as more:
+            raise ManifestError.of([*exc.problems, *[p for p in more.problems if not p[0].startswith("metadata")]]) from None
+        except SmarterError:
+            pass
+        raise
+
+
+def _plan(data: dict[str, Any], account: str | None, pending: set[tuple[str, str, str]], smarter: bool = False) -> Change:
     _check_kind(data)  # before the shape: a `User` manifest is an unknown kind, not a field error
-    manifest = parse_manifest(data)
+    if data.get("kind") == "SmarterAuthToken":
+        data = smarter_auth_token_as_api_key(data)
+    manifest = _parse(data, account, pending, smarter)
     kind = manifest.kind
     name = manifest.metadata.name
     stamp = iso(now())
@@ -238,10 +320,12 @@ def _plan(data: dict[str, Any], account: str | None, pending: set[tuple[str, str
     number = _account_of(manifest, account, pending)
 
     if kind in CLIENT_KINDS:
-        return _client_change(kind, manifest, number, pending, stamp)
+        return _client_change(kind, manifest, number, pending, stamp, smarter or smarter_form(data))
 
     if kind in plugins.plugin_manifest_kinds():
-        return _scoped_change(kind, "PLUGIN", data, number, lambda stored: plugins.kind_for(stored).validate(stored))
+        change = _scoped_change(kind, "PLUGIN", data, number, lambda stored: plugins.kind_for(stored).validate(stored))
+        _check_plugin_provider(change.after, number)
+        return change
 
     if kind in plugins.connection_manifest_kinds():
         change = _scoped_change(kind, "CONNECTION", data, number, lambda stored: plugins.connection_kind_for(kind).validate_connection(stored))
@@ -257,7 +341,61 @@ def _plan(data: dict[str, Any], account: str | None, pending: set[tuple[str, str
     raise ManifestError("kind", f"unknown kind {kind!r}{did_you_mean(kind, known_kinds())} (known: {', '.join(known_kinds())})")
 
 
-def _client_change(kind: str, manifest: Any, number: str, pending: set[tuple[str, str, str]], stamp: str) -> Change:
+def smarter_form(data: dict[str, Any]) -> bool:
+    """A client manifest written as Smarter writes one: it carries a field only
+    Smarter's manifests have (spec.apiKey, spec.functions, the app's page and
+    domain fields), or is a Chatbot. Its unset `deployed` is then Smarter's false."""
+    spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
+    config = spec.get("config") if isinstance(spec.get("config"), dict) else {}
+    return data.get("kind") == "Chatbot" or any(f in spec for f in SMARTER_CLIENT_FIELDS) or any(f in config for f in SMARTER_CONFIG_FIELDS)
+
+
+def smarter_auth_token_as_api_key(data: dict[str, Any]) -> dict[str, Any]:
+    """Smarter's SmarterAuthToken as an ApiKey of the same name, for every client
+    (a Smarter token is its user's, for the whole account). The token's secret
+    does not carry over: the key is issued a new one, shown once."""
+    spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
+    config = spec.get("config") if isinstance(spec.get("config"), dict) else {}
+    if config.get("isActive") is False:
+        raise ManifestError("spec.config.isActive", "an inactive token is not carried: leave the manifest out (or apply it with isActive: true and revoke it with `smarter apikey revoke`)")
+    warn("kind", "SmarterAuthToken becomes an ApiKey of the same name for every client of the account; a new secret is issued "
+         "(shown once): give it to the apps that used the Smarter token")
+    if config.get("username") is not None:
+        warn("spec.config.username", "ignored: an API key belongs to the account, not to a user")
+    metadata = {k: v for k, v in (data.get("metadata") or {}).items() if k in ("name", "account", "accountNumber", "description")}
+    return {"apiVersion": data.get("apiVersion"), "kind": "ApiKey", "metadata": metadata, "spec": {}}
+
+
+def _plugin_provider_problem(plugin: dict[str, Any], client_name: str, client_provider: str) -> str | None:
+    """A plugin's prompt.provider is honoured only as the client's own provider:
+    its prompt.model is then used when the plugin is selected. Another provider
+    would mean routing a prompt elsewhere (not carried yet), and its model on
+    the client's provider would be half of the override: refused."""
+    wanted = (((plugin.get("spec") or {}).get("prompt")) or {}).get("provider")
+    if wanted is None or wanted == client_provider:
+        return None
+    return (f"the plugin {plugin['metadata']['name']!r} asks for provider {wanted!r} (spec.prompt.provider) and the client {client_name!r} "
+            f"runs on {client_provider!r}: a plugin cannot move a prompt to another provider here; set the plugin's spec.prompt.provider "
+            f"to {client_provider!r} (its spec.prompt.model must be one of that provider's), or remove spec.prompt.provider and spec.prompt.model")
+
+
+def _check_plugin_provider(plugin: dict[str, Any], number: str) -> None:
+    """A plugin's prompt.provider must be a platform provider, and the provider of every stored client that names it."""
+    wanted = (((plugin.get("spec") or {}).get("prompt")) or {}).get("provider")
+    if wanted is None:
+        return
+    try:
+        providers.get_provider(wanted)
+    except NotFound as exc:
+        raise ManifestError("spec.prompt.provider", exc.message) from None
+    for client in storage.list_scoped("CLIENT", number):
+        if plugin["metadata"]["name"] in (client.get("plugins") or []):
+            problem = _plugin_provider_problem(plugin, client["name"], client.get("provider", ""))
+            if problem:
+                raise ManifestError("spec.prompt.provider", problem)
+
+
+def _client_change(kind: str, manifest: Any, number: str, pending: set[tuple[str, str, str]], stamp: str, smarter: bool = False) -> Change:
     """An LLMClient (or Smarter's Chatbot). The name is kept as written (Smarter's
     snake_case too); the host label is derived from it (`_` -> `-`, lower case)
     and must not collide with another client's of the account."""
@@ -292,12 +430,23 @@ def _client_change(kind: str, manifest: Any, number: str, pending: set[tuple[str
     try:
         provider = providers.get_provider(config.provider)
     except NotFound as exc:
-        raise ManifestError("spec.config.provider", exc.message) from None
+        raise ManifestError("spec.config.provider", exc.message + PROVIDER_ADVICE.get(config.provider, "")) from None
     wanted = [p for p in spec.plugins if ("PLUGIN", number, p) not in pending]
     found = storage.get_many_scoped("PLUGIN", number, wanted) if wanted else {}
+    planned = _PLANNED_PLUGINS.get()
     for i, plugin_name in enumerate(spec.plugins):
         if plugin_name in wanted and plugin_name not in found:
             raise ManifestError(f"spec.plugins.{i}", f"no plugin named {plugin_name!r} in account {number}")
+        plugin = planned.get((number, plugin_name)) or found.get(plugin_name)
+        problem = _plugin_provider_problem(plugin, name, provider.name) if plugin else None
+        if problem:
+            raise ManifestError(f"spec.plugins.{i}", problem)
+    deployed = config.deployed
+    if deployed is None:
+        deployed = not smarter
+        if smarter:
+            warn("spec.config.deployed", "not set: false, as in Smarter (a manifest in Smarter's form), so the client answers only on the "
+                 f"platform host's path /v1/accounts/{number}/clients/{name}/prompt; set deployed: true to serve it on {label}.{number}.{{api domain}}")
     existing_item = storage.get_scoped_item("CLIENT", number, name)
     existing = storage.decode(existing_item) if existing_item else None
     # Smarter's fields kept only so that `get -o yaml` gives back what was applied.
@@ -322,7 +471,7 @@ def _client_change(kind: str, manifest: Any, number: str, pending: set[tuple[str
         "plugins": spec.plugins,
         "limits": limits_doc(spec.limits),
         "custom_domain": config.customDomain if isinstance(config.customDomain, str) else None,
-        "deployed": config.deployed,
+        "deployed": deployed,
         "subdomain": config.subdomain,
         "api_key": spec.apiKey,
         "smarter": {k: v for k, v in kept.items() if v is not None},
@@ -344,6 +493,10 @@ def _check_kind(data: Any) -> None:
     if not isinstance(data, dict):
         raise ManifestError("", "a manifest must be a mapping with apiVersion, kind, metadata and spec")
     kind = data.get("kind")
+    if kind in NOT_CARRIED:
+        raise ManifestError("kind", f"{kind} is Smarter's, not carried here: {NOT_CARRIED[kind]}")
+    if kind == "SmarterAuthToken":
+        return
     if not isinstance(kind, str) or kind not in known_kinds():
         raise ManifestError("kind", f"unknown kind {kind!r}{did_you_mean(str(kind), known_kinds())} (known: {', '.join(known_kinds())})")
 
@@ -502,6 +655,8 @@ def _secret_change(name: str, number: str, spec: SecretSpec, description: str | 
     tags = [{"Key": "smarter:account", "Value": number}] + ([{"Key": EXPIRATION_TAG, "Value": expiration}] if expiration else [])
 
     def write() -> dict[str, Any]:
+        # Described again: an earlier document of the same run may have created it.
+        found = _described_secret(secret_id)
         if found is None:
             sm.create_secret(Name=secret_id, SecretString=spec.config.value, Description=about, Tags=tags)
         else:
@@ -509,7 +664,7 @@ def _secret_change(name: str, number: str, spec: SecretSpec, description: str | 
                 sm.put_secret_value(SecretId=secret_id, SecretString=spec.config.value)
             if about != found.get("Description", ""):
                 sm.update_secret(SecretId=secret_id, Description=about)
-            if expiration != stored_expiration:
+            if expiration != next((t["Value"] for t in found.get("Tags", []) if t["Key"] == EXPIRATION_TAG), None):
                 if expiration:
                     sm.tag_resource(SecretId=secret_id, Tags=[{"Key": EXPIRATION_TAG, "Value": expiration}])
                 else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, field_validator
 
 from smarter import API_VERSION
 from smarter.errors import ManifestError
@@ -24,6 +24,11 @@ UI_FIELDS = {
 }
 
 
+def null_is_empty(value: Any) -> Any:
+    """Smarter writes `null` for an optional list it has no entries for: not set."""
+    return [] if value is None else value
+
+
 class Metadata(Strict):
     name: str
     account: str | None = None
@@ -33,6 +38,11 @@ class Metadata(Strict):
     pluginClass: Literal["static", "api", "sql"] | str | None = None
     annotations: list[Any] | dict[str, Any] | None = None
     accountNumber: str | None = None  # Smarter's Account manifest: the number, when `name` is a slug
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _null_tags(cls, value: Any) -> Any:
+        return null_is_empty(value)
 
 
 class Manifest(Strict):
@@ -104,12 +114,18 @@ class ClientConfig(Strict):
     appBackgroundImageUrl: str | None = None
     appLogoUrl: str | None = None
     appFileAttachment: bool | None = None
-    deployed: bool = True
+    # Not set: true, except for a manifest in Smarter's form (smarter_admin.manifests.smarter_form), where it is Smarter's false.
+    deployed: bool | None = None
     subdomain: str | None = None
     # Smarter writes null, a domain or an object here; a custom domain is claimed
     # with `smarter domain add`, so only a plain domain is kept (as a note).
     customDomain: str | dict[str, Any] | None = None
     dnsVerificationStatus: str | None = None  # Smarter's status field: the domain's state lives in the claim
+
+    @field_validator("appExamplePrompts", mode="before")
+    @classmethod
+    def _null_prompts(cls, value: Any) -> Any:
+        return null_is_empty(value)
 
 
 class ClientSpec(Strict):
@@ -118,6 +134,11 @@ class ClientSpec(Strict):
     functions: list[str] = Field(default_factory=list)
     apiKey: str | None = None
     limits: Limits | None = None
+
+    @field_validator("plugins", "functions", mode="before")
+    @classmethod
+    def _null_lists(cls, value: Any) -> Any:
+        return null_is_empty(value)
 
 
 class ApiKeySpec(Strict):
@@ -151,7 +172,15 @@ class SecretConfig(Strict):
     # refused when there is none yet.
     value: str | None = Field(default=None, min_length=1)
     description: str | None = None
-    expirationDate: str | None = None
+    # Smarter's field is expiration_date (YAML reads 2026-12-31 as a date): kept as ISO text.
+    expirationDate: str | None = Field(default=None, validation_alias=AliasChoices("expirationDate", "expiration_date"))
+
+    @field_validator("expirationDate", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        import datetime
+
+        return value.isoformat() if isinstance(value, (datetime.date, datetime.datetime)) else value
 
 
 class SecretSpec(Strict):

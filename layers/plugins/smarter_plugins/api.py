@@ -38,7 +38,6 @@ from .common import (
     check_plugin_class,
     connection_spec,
     name_values,
-    refuse_fields,
     tool_description,
     validate,
 )
@@ -52,20 +51,32 @@ HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
 RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "authorization", "proxy-authorization", "te", "upgrade", "accept-encoding"}
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
-CONNECTION_HINTS = {
-    "authenticationMethod": "use authMethod: none, bearer, token, basic or api_key",
-}
+AUTH_METHODS = ("none", "bearer", "token", "basic", "api_key")
 # Smarter's proxy fields: null is accepted, a value refused.
 UNSUPPORTED = common.proxy_fields("proxyProtocol", "proxyHost", "proxyPort", "proxyUsername", "proxyPassword")
 
 
-def _check_headers(headers: dict[str, Any], path: str) -> dict[str, str]:
-    out: dict[str, str] = {}
+# Headers a value from a Secret may set: the credential ones the plugin would otherwise reserve.
+SECRET_SETTABLE = {"authorization"}
+
+
+def _check_headers(headers: dict[str, Any], path: str) -> dict[str, Any]:
+    """Fixed header values, or `{secret: NAME}`: the value of the account
+    Secret NAME, read at call time (never stored in the manifest)."""
+    out: dict[str, Any] = {}
     for name, value in headers.items():
         if not HEADER_NAME.match(name):
             raise ManifestError(f"{path}.{name}", "not a valid header name")
+        reference = common.secret_value_reference(value, f"{path}.{name}")
+        if reference is not None:
+            if name.lower() in RESERVED_HEADERS - SECRET_SETTABLE:
+                raise ManifestError(f"{path}.{name}", "this header is set by the plugin")
+            out[name] = reference
+            continue
         if name.lower() in RESERVED_HEADERS:
-            raise ManifestError(f"{path}.{name}", "this header is set by the plugin (credentials come from the connection's secret)")
+            if name.lower() in SECRET_SETTABLE:
+                raise ManifestError(f"{path}.{name}", common.INLINE_CREDENTIAL_HINT)
+            raise ManifestError(f"{path}.{name}", "this header is set by the plugin")
         if common.looks_like_credential(name):
             raise ManifestError(f"{path}.{name}", common.INLINE_CREDENTIAL_HINT)
         text = value if isinstance(value, str) else json.dumps(value)
@@ -119,6 +130,22 @@ class ApiConnectionData(Strict):
                 if reason:
                     raise ValueError(f"{reason}. allowHosts narrows where this connection may go; it cannot open an address the platform refuses")
         return hosts
+
+
+def _smarter_auth_method(connection: Any) -> Any:
+    """Smarter's `authenticationMethod` is `authMethod` here (same values)."""
+    if not isinstance(connection, dict) or "authenticationMethod" not in connection:
+        return connection
+    connection = dict(connection)
+    method = connection.pop("authenticationMethod")
+    if method is None:
+        return connection
+    if method not in AUTH_METHODS:
+        raise ManifestError("spec.connection.authenticationMethod", f"one of {', '.join(AUTH_METHODS)} (as authMethod), got {method!r}")
+    if connection.get("authMethod") not in (None, method):
+        raise ManifestError("spec.connection.authenticationMethod", f"says {method!r} but authMethod says {connection['authMethod']!r}; keep one")
+    connection["authMethod"] = method
+    return connection
 
 
 class ApiConnectionSpec(Strict):
@@ -207,7 +234,7 @@ class ApiPlugin:
                 raise ManifestError(f"spec.apiData.{field}", f"{{{sorted(unknown)[0]}}} is not a declared parameter")
         out = spec.model_dump(exclude_none=True)
         url_params = name_values(data.urlParams, "spec.apiData.urlParams", key_names=("key", "name"))
-        common.refuse_inline_credentials(url_params, "spec.apiData.urlParams", templated=_templates)
+        url_params = common.refuse_inline_credentials(url_params, "spec.apiData.urlParams", templated=_templates)
         out["apiData"].update(
             parameters=schema,
             urlParams=url_params,
@@ -215,7 +242,13 @@ class ApiPlugin:
             testValues=test_values(data.testValues, schema, "spec.apiData.testValues"),
             description=tool_description(manifest, data.description, "spec.apiData.description"),
         )
-        check_connection_exists(manifest, self.connection_kind)
+        found = check_connection_exists(manifest, self.connection_kind)
+        conn = ((found or {}).get("spec") or {}).get("connection") or {}
+        if conn.get("authMethod", "none") != "none":
+            taken = "authorization" if conn["authMethod"] != "api_key" else conn.get("apiKeyHeader", "X-API-Key").lower()
+            clash = next((h for h in out["apiData"]["headers"] if h.lower() == taken), None)
+            if clash:
+                raise ManifestError(f"spec.apiData.headers.{clash}", f"the connection {manifest['spec']['connection']!r} sets this header (authMethod {conn['authMethod']}); keep one of them")
         return out
 
     def validate_connection(self, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -223,7 +256,7 @@ class ApiPlugin:
         connection = raw.get("connection") if isinstance(raw, dict) else None
         # Smarter's `apiKey` names the Secret (as `secret` does here).
         connection = common.unsupported_unless_null(common.secret_reference(connection, "spec.connection", "apiKey"), "spec.connection", UNSUPPORTED)
-        refuse_fields(connection, "spec.connection", CONNECTION_HINTS)
+        connection = _smarter_auth_method(connection)
         if isinstance(raw, dict) and "connection" in raw:
             raw = {**raw, "connection": connection}
         spec = validate(ApiConnectionSpec, raw, "spec")
@@ -258,16 +291,20 @@ class ApiPlugin:
         data = manifest["spec"]["apiData"]
         conn = connection_spec(context, manifest["spec"]["connection"], self.connection_kind)
         args = coerce_arguments(data["parameters"], arguments)
-        request = self.build_request(data, conn, args, context)
+        request, secrets = self._build(data, conn, args, context)
         try:
             response = safe_http.fetch(request)
         except safe_http.BlockedAddress as exc:
-            raise PluginCallError(f"refused: {exc}") from None
+            raise PluginCallError(common.without(f"refused: {exc}", secrets)) from None
         except safe_http.FetchError as exc:
-            raise PluginCallError(str(exc)) from None
+            raise PluginCallError(common.without(str(exc), secrets)) from None
         return self.result(response, data.get("limit"))
 
     def build_request(self, data: dict[str, Any], conn: dict[str, Any], args: dict[str, Any], context: PluginContext) -> safe_http.Request:
+        return self._build(data, conn, args, context)[0]
+
+    def _build(self, data: dict[str, Any], conn: dict[str, Any], args: dict[str, Any], context: PluginContext) -> tuple[safe_http.Request, list[str]]:
+        """The request, and the Secret values it carries (kept out of any error message)."""
         used: set[str] = set()
 
         def segment(match: re.Match) -> str:
@@ -285,7 +322,16 @@ class ApiPlugin:
         url = conn["baseUrl"].rstrip("/") + "/" + path.lstrip("/")
         used |= _templates(data.get("urlParams")) | _templates(data.get("body"))
 
-        query = {k: v for k, v in _fill(data.get("urlParams") or {}, args).items() if v is not None}
+        secret_values: list[str] = []
+
+        def from_secret(value: Any) -> Any:
+            if isinstance(value, dict) and set(value) == {"secret"}:
+                secret_values.append(context.secret(value["secret"]))
+                return secret_values[-1]
+            return value
+
+        params = {k: from_secret(v) for k, v in (data.get("urlParams") or {}).items()}
+        query = {k: v for k, v in _fill(params, args).items() if v is not None}
         rest = {k: v for k, v in args.items() if k not in used and v is not None}
         method = data.get("method", "GET")
         body_value = _fill(data.get("body"), args)
@@ -302,13 +348,15 @@ class ApiPlugin:
             pairs = [(k, json.dumps(v) if isinstance(v, (dict, list)) else str(v).lower() if isinstance(v, bool) else str(v)) for k, v in query.items()]
             url += ("&" if "?" in url else "?") + urlencode(pairs)
 
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **conn.get("headers", {}), **data.get("headers", {})}
+        fixed = {**conn.get("headers", {}), **data.get("headers", {})}
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **{k: from_secret(v) for k, v in fixed.items()}}
+        secret_headers = tuple(k for k, v in fixed.items() if isinstance(v, dict))
         body = None
         if body_value is not None and method in BODY_METHODS:
             body = json.dumps(body_value).encode()
             headers["Content-Type"] = "application/json"
         headers.update(self.auth_headers(conn, context))
-        return safe_http.Request(
+        request = safe_http.Request(
             method=method,
             url=url,
             headers=headers,
@@ -316,8 +364,9 @@ class ApiPlugin:
             timeout=min(float(conn.get("timeout", 10)), context.timeout_seconds),
             max_bytes=int(conn.get("maxResponseBytes", DEFAULT_MAX_RESPONSE_BYTES)),
             allow_hosts=tuple(conn.get("allowHosts", [])),
-            credential_headers=(conn.get("apiKeyHeader", "X-API-Key"),) if conn.get("authMethod") == "api_key" else (),
+            credential_headers=((conn.get("apiKeyHeader", "X-API-Key"),) if conn.get("authMethod") == "api_key" else ()) + secret_headers,
         )
+        return request, [v for v in secret_values if v]
 
     @staticmethod
     def auth_headers(conn: dict[str, Any], context: PluginContext) -> dict[str, str]:

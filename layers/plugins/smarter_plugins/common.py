@@ -35,7 +35,7 @@ def refuse_fields(data: Any, path: str, hints: dict[str, str]) -> None:
 
 
 # Smarter's proxy fields of a connection (null accepted, a value refused: unsupported_unless_null).
-PROXY_REASON = "proxies are not supported: plugin egress is a network decision (VPC, NAT)"
+PROXY_REASON = "proxies are not supported: plugin egress is a network decision (VPC, NAT, an egress allow-list); see docs/migrating-from-smarter.md"
 
 
 def proxy_fields(*names: str) -> dict[str, str]:
@@ -138,8 +138,9 @@ def tool_description(manifest: dict[str, Any], own: str | None, path: str) -> st
 # carries a credential is refused when the manifest is applied.
 
 INLINE_CREDENTIAL_HINT = (
-    "looks like a credential; manifests are stored in plain text, so put it in an account secret "
-    "and name it in the connection's `secret` (authMethod bearer, token, basic or api_key with apiKeyHeader)"
+    "looks like a credential; manifests are stored in plain text, so put it in an account Secret and write {secret: NAME} "
+    "as the value (or name it in the connection's `secret` with authMethod bearer, token, basic or api_key); "
+    "`smarter apply --secrets-from-fields` does this for you"
 )
 _CREDENTIAL_WORDS = ("apikey", "token", "secret", "passw", "credential", "cookie", "signature", "authorization", "accesskey", "privatekey", "sessionid", "bearer")
 _CREDENTIAL_NAMES = {"key", "sig", "pwd", "auth", "xauth", "code", "pass", "jwt", "xkey", "authkey", "hmac"}
@@ -164,14 +165,41 @@ def value_looks_like_credential(value: str) -> bool:
     return bool(_CREDENTIAL_VALUE.search(value))
 
 
-def refuse_inline_credentials(params: dict[str, Any], path: str, *, templated: Any = None) -> None:
+def secret_value_reference(value: Any, path: str) -> dict[str, str] | None:
+    """`{secret: NAME}` as a header or query parameter value: the value of the
+    account Secret NAME, read at call time. None for any other value."""
+    if not isinstance(value, dict) or "secret" not in value:
+        return None
+    if set(value) != {"secret"} or not isinstance(value["secret"], str) or not SECRET_NAME.fullmatch(value["secret"]) or ".." in value["secret"]:
+        raise ManifestError(path, "{secret: NAME} names an account Secret (a Secret manifest's name) whose value is sent here")
+    return {"secret": value["secret"]}
+
+
+def without(text: str, secrets: list[str]) -> str:
+    """`text` with every Secret value in it (a URL in an error message) replaced."""
+    for value in secrets:
+        text = text.replace(value, "[secret]")
+        from urllib.parse import quote_plus
+
+        text = text.replace(quote_plus(value), "[secret]")
+    return text
+
+
+def refuse_inline_credentials(params: dict[str, Any], path: str, *, templated: Any = None) -> dict[str, Any]:
     """Query parameters: a credential-looking name with a fixed value, or a value that
-    looks like a key, is refused. A value the model fills (`{page_token}`) is not a secret."""
+    looks like a key, is refused. A value the model fills (`{page_token}`) is not a secret,
+    nor is `{secret: NAME}`, which is read from the Secret at call time."""
+    params = dict(params)
     for name, value in params.items():
+        reference = secret_value_reference(value, f"{path}.{name}")
+        if reference is not None:
+            params[name] = reference
+            continue
         text = value if isinstance(value, str) else "" if value is None else str(value)
         filled_by_model = templated is not None and bool(templated(value)) and PLACEHOLDER_ONLY.fullmatch(text.strip() or "x") is not None
         if (looks_like_credential(str(name)) and not filled_by_model) or value_looks_like_credential(text):
             raise ManifestError(f"{path}.{name}", INLINE_CREDENTIAL_HINT)
+    return params
 
 
 PLACEHOLDER_ONLY = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]{0,63}\}")

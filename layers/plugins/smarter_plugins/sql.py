@@ -8,7 +8,7 @@ host must pass the operator's egress policy, and a SQLite file must lie in
 the account's own directory. When it runs: the same checks again, the
 arguments are checked against the parameters and bound by the driver, the
 database is opened read-only (SQLite mode=ro + authorizer + a value size
-limit, a PostgreSQL READ ONLY transaction over verified TLS), and at most
+limit, a PostgreSQL or MySQL/MariaDB READ ONLY transaction over verified TLS), and at most
 `limit` rows and MAX_RESULT_BYTES come back, each value cut at MAX_VALUE_BYTES.
 """
 
@@ -44,14 +44,13 @@ MAX_LIMIT = 1000
 ENGINE_ALIASES = {
     "sqlite": "sqlite", "sqlite3": "sqlite", "django.db.backends.sqlite3": "sqlite",
     "postgresql": "postgresql", "postgres": "postgresql", "django.db.backends.postgresql": "postgresql",
+    "mysql": "mysql", "mariadb": "mysql", "django.db.backends.mysql": "mysql",
     "aurora": "aurora", "aurora-postgresql": "aurora", "aurora-mysql": "aurora", "rds-data": "aurora",
 }
+ENGINES = ("sqlite", "postgresql", "mysql", "aurora")
 # Smarter's SqlConnection fields that mean nothing here: null is accepted, a value refused.
 UNSUPPORTED = {
-    "sslCa": "a custom CA is not supported: PostgreSQL is verified against the system and Amazon RDS CA bundles (sslMode)",
-    "sslCert": "client certificates are not supported: authenticate with username + secret",
-    "sslKey": "client certificates are not supported: authenticate with username + secret",
-    "sshKnownHosts": "SSH tunnels are not supported: plugin egress is a network decision (VPC, NAT)",
+    "sshKnownHosts": "SSH tunnels are not supported: plugin egress is a network decision (VPC, NAT); see docs/migrating-from-smarter.md",
     **common.proxy_fields("proxyHost", "proxyPort", "proxyUsername", "proxyPassword"),
 }
 # Smarter's authenticationMethod: plain TCP/IP is what every engine here does.
@@ -71,7 +70,11 @@ def smarter_connection(raw: Any) -> Any:
     if "authenticationMethod" in data:
         method = data.pop("authenticationMethod")
         if method is not None and method not in AUTHENTICATION_METHODS:
-            raise ManifestError(f"{path}.authenticationMethod", f"only {' or '.join(AUTHENTICATION_METHODS)} (username + secret over TCP/IP); SSH tunnels and LDAP are not supported")
+            raise ManifestError(
+                f"{path}.authenticationMethod",
+                f"only {' or '.join(AUTHENTICATION_METHODS)} (username + secret over TCP/IP); SSH tunnels and LDAP are not supported: "
+                "reach the database over the network (VPC peering, a NAT or a private endpoint), see docs/migrating-from-smarter.md",
+            )
     for name in POOLING:
         if name in data:
             if data.pop(name) is not None:
@@ -87,8 +90,14 @@ def smarter_connection(raw: Any) -> Any:
     return data
 
 
+TLS_SECRET_HELP = (
+    "names the account Secret that holds the PEM text (a Secret manifest's name), not a file: "
+    "apply a Secret whose value is the file's content and name it here"
+)
+
+
 class SqlConnectionData(Strict):
-    dbEngine: Literal["sqlite", "postgresql", "aurora"]
+    dbEngine: Literal["sqlite", "postgresql", "mysql", "aurora"]
     database: str | None = None
     hostname: str | None = None
     port: int = Field(default=5432, ge=1, le=65535)
@@ -97,6 +106,10 @@ class SqlConnectionData(Strict):
     # verify-full by default; require and verify-ca check the certificate chain too (require no longer means
     # "encrypted but unverified"), and disable sends nothing over TLS.
     sslMode: Literal["disable", "require", "verify-ca", "verify-full"] = "verify-full"
+    # Secrets holding PEM text: the CA that signs the server's certificate, and a client certificate and its key.
+    sslCa: str | None = None
+    sslCert: str | None = None
+    sslKey: str | None = None
     resourceArn: str | None = None
     schema_: str | None = Field(default=None, alias="schema")
     timeout: float = Field(default=10, gt=0, le=300)
@@ -106,16 +119,32 @@ class SqlConnectionData(Strict):
     def _engine(cls, value: Any) -> Any:
         if isinstance(value, str) and value.lower() in ENGINE_ALIASES:
             return ENGINE_ALIASES[value.lower()]
-        raise ValueError(f"one of sqlite, postgresql, aurora; got {value!r}")
+        raise ValueError(f"one of {', '.join(ENGINES)}; got {value!r}")
 
     @field_validator("secret")
     @classmethod
     def _secret_name(cls, value: str | None) -> str | None:
         return common.secret_name(value)
 
+    @field_validator("sslCa", "sslCert", "sslKey")
+    @classmethod
+    def _tls_secret(cls, value: str | None) -> str | None:
+        if value is not None and (not common.SECRET_NAME.fullmatch(value) or ".." in value or "-----BEGIN" in value):
+            raise ValueError(TLS_SECRET_HELP)
+        return value
+
     @model_validator(mode="after")
     def _engine_fields(self) -> "SqlConnectionData":
-        needs = {"sqlite": ("database",), "postgresql": ("hostname", "database", "username"), "aurora": ("resourceArn", "secret")}
+        needs = {"sqlite": ("database",), "postgresql": ("hostname", "database", "username"), "mysql": ("hostname", "database", "username"),
+                 "aurora": ("resourceArn", "secret")}
+        if self.dbEngine == "mysql" and "port" not in self.model_fields_set:
+            self.port = 3306
+        if (self.sslCa or self.sslCert or self.sslKey) and self.dbEngine not in ("postgresql", "mysql"):
+            raise ValueError(f"sslCa, sslCert and sslKey are for postgresql and mysql connections, not {self.dbEngine}")
+        if self.sslMode == "disable" and (self.sslCa or self.sslCert or self.sslKey):
+            raise ValueError("sslCa, sslCert and sslKey need TLS: sslMode disable (or useSsl: false) sends nothing over TLS")
+        if bool(self.sslCert) != bool(self.sslKey):
+            raise ValueError("a client certificate needs both sslCert and sslKey")
         for name in needs[self.dbEngine]:
             if not getattr(self, name):
                 raise ValueError(f"a {self.dbEngine} connection needs {name}")
@@ -134,6 +163,11 @@ class SqlData(Strict):
     parameters: Any = None
     testValues: Any = None
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _null_is_default(cls, value: Any) -> Any:
+        return DEFAULT_LIMIT if value is None else value  # Smarter's `limit: null`: not set
 
 
 class SqlSpec(Strict):
@@ -195,7 +229,7 @@ class SqlPlugin:
         raw = {**raw, "connection": smarter_connection(raw.get("connection"))} if isinstance(raw, dict) and "connection" in raw else raw
         spec = validate(SqlConnectionSpec, raw, "spec")
         conn = spec.connection
-        if conn.dbEngine == "postgresql":
+        if conn.dbEngine in ("postgresql", "mysql"):
             reason = egress.check_at_apply(conn.hostname or "", conn.port)
             if reason:
                 raise ManifestError("spec.connection.hostname", reason)

@@ -12,11 +12,13 @@ import datetime
 import decimal
 import json
 import os
+import re
 import socket
 import sqlite3
 import ssl
 import time
 import uuid
+from struct import error as struct_error
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +32,7 @@ Rows = tuple[list[str], list[list[Any]], bool]
 # A NULL argument is sent with the parameter's declared type, so that
 # `{name} IS NULL` alone does not leave PostgreSQL guessing.
 PG_TYPES = {"integer": 20, "number": 1700, "boolean": 16, "string": 25}
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
 
 
 def json_value(value: Any) -> Any:
@@ -194,36 +197,75 @@ def _pg_credentials(conn: dict[str, Any], context: PluginContext) -> tuple[str, 
     return user, password
 
 
-def _pg_ssl(mode: str) -> ssl.SSLContext | bool:
+def _pg_ssl(mode: str, conn: dict[str, Any] | None = None, context: PluginContext | None = None) -> ssl.SSLContext | bool:
     """disable: no TLS at all (pg8000 takes False; None would mean 'try TLS, unverified').
-    Anything else verifies the server's certificate against the operator's CA
-    bundle (SMARTER_DB_CA_BUNDLE, the RDS bundle in AWS) or the system store;
-    verify-full (the default) also checks that it names the host."""
+    Anything else verifies the server's certificate: against the CA the
+    connection's `sslCa` Secret holds (PEM), else the operator's CA bundle
+    (SMARTER_DB_CA_BUNDLE, the RDS bundle in AWS) or the system store;
+    verify-full (the default) also checks that it names the host. `sslCert`
+    and `sslKey` name the Secrets of a client certificate and its key."""
     if mode == "disable":
         return False
+    conn = conn or {}
+    ca = _tls_secret(conn, "sslCa", context)
     bundle = settings().db_ca_bundle
-    context = ssl.create_default_context(cafile=bundle if bundle and os.path.isfile(bundle) else None)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.check_hostname = mode in ("verify-full", "require")  # require: as verify-full (libpq's unverified require is refused)
-    context.verify_mode = ssl.CERT_REQUIRED
-    return context
+    if ca is not None:
+        tls = ssl.create_default_context(cadata=ca)
+    else:
+        tls = ssl.create_default_context(cafile=bundle if bundle and os.path.isfile(bundle) else None)
+    tls.minimum_version = ssl.TLSVersion.TLSv1_2
+    tls.check_hostname = mode in ("verify-full", "require")  # require: as verify-full (libpq's unverified require is refused)
+    tls.verify_mode = ssl.CERT_REQUIRED
+    cert, key = _tls_secret(conn, "sslCert", context), _tls_secret(conn, "sslKey", context)
+    if cert is not None:
+        _load_client_certificate(tls, cert, key)
+    return tls
 
 
-def _unreachable(conn: dict[str, Any]) -> str:
+def _tls_secret(conn: dict[str, Any], field: str, context: PluginContext | None) -> str | None:
+    """The PEM text held by the Secret a TLS field names (None when the field is not set)."""
+    name = conn.get(field)
+    if not name or context is None:
+        return None
+    text = context.secret(name)
+    if "-----BEGIN " not in text:
+        raise PluginCallError(f"the Secret {name!r} named by {field} holds no PEM text (-----BEGIN ...)")
+    return text
+
+
+def _load_client_certificate(tls: ssl.SSLContext, cert: str, key: str | None) -> None:
+    """ssl loads a certificate chain from files only: written to a private
+    directory for the call, read, and removed at once."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="smarter-tls-") as folder:
+        cert_path, key_path = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+        for path, text in ((cert_path, cert), (key_path, key)):
+            if text is not None:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(text)
+        try:
+            tls.load_cert_chain(cert_path, key_path if key is not None else None)
+        except (ssl.SSLError, ValueError):
+            raise PluginCallError("the client certificate (sslCert) and its key (sslKey) could not be loaded: are both PEM, and do they match?") from None
+
+
+def _unreachable(conn: dict[str, Any], engine: str = "PostgreSQL") -> str:
     mode = conn.get("sslMode", "verify-full")
     tls = "" if mode == "disable" else f", or it offers no TLS (sslMode {mode})"
-    return f"cannot connect to the database at {conn['hostname']}:{conn.get('port', 5432)} (no answer, refused, not PostgreSQL{tls})"
+    return f"cannot connect to the database at {conn['hostname']}:{conn.get('port', DEFAULT_PORTS.get(conn.get('dbEngine'), 5432))} (no answer, refused, not {engine}{tls})"
 
 
-def _pg_socket(conn: dict[str, Any], timeout: float) -> socket.socket:
+def _pg_socket(conn: dict[str, Any], timeout: float, engine: str = "PostgreSQL") -> socket.socket:
     """A TCP connection to the address the egress policy checked for the host."""
     try:
-        return egress.connect(conn["hostname"], int(conn.get("port", 5432)), timeout)
+        return egress.connect(conn["hostname"], int(conn.get("port", DEFAULT_PORTS.get(conn.get("dbEngine"), 5432))), timeout)
     except egress.EgressRefused as exc:
         raise PluginCallError(f"refused: {exc}") from None
     except (egress.ResolveFailed, OSError):
         # One message for refused, unreachable and silent ports: errors must not make a port scanner.
-        raise PluginCallError(_unreachable(conn)) from None
+        raise PluginCallError(_unreachable(conn, engine)) from None
 
 
 def run_postgresql(conn: dict[str, Any], sql: str, params: dict[str, Any], limit: int, timeout: float, context: PluginContext, types: dict[str, str]) -> Rows:
@@ -244,7 +286,7 @@ def run_postgresql(conn: dict[str, Any], sql: str, params: dict[str, Any], limit
             # The server's statement_timeout should fire first, with a clear message;
             # the socket timeout is the backstop for a server that does not answer at all.
             timeout=timeout + 1.5,
-            ssl_context=_pg_ssl(conn.get("sslMode", "verify-full")),
+            ssl_context=_pg_ssl(conn.get("sslMode", "verify-full"), conn, context),
             application_name="smarter-plugin",
         )
     except pg8000.native.DatabaseError as exc:  # the server answered: authentication, no such database...
@@ -310,6 +352,137 @@ def _pg_message(exc: Exception) -> str:
     if isinstance(detail, dict):
         return f"{detail.get('M', detail)} ({detail.get('C', '')})"
     return str(detail)
+
+
+# --- MySQL and MariaDB -------------------------------------------------------------------
+
+# What one query may read from the server, all packets counted: the rows
+# themselves are cut to MAX_RESULT_BYTES later (sql.shape_result); this stops
+# a row of a gigabyte before it is in memory.
+MYSQL_MAX_READ_BYTES = 4 * 1024 * 1024
+_BIND = re.compile(r":(p_[A-Za-z0-9_]+)")
+
+
+class _ReadCapExceeded(Exception):
+    pass
+
+
+def _mysql_class():
+    """PyMySQL's Connection, counting every byte it reads (imported on first use)."""
+    global _MySQLConnection
+    if _MySQLConnection is None:
+        import pymysql
+
+        class Capped(pymysql.connections.Connection):
+            read_cap = MYSQL_MAX_READ_BYTES
+            bytes_read = 0
+
+            def _read_bytes(self, num_bytes):
+                self.bytes_read += num_bytes
+                if self.bytes_read > self.read_cap:
+                    self._force_close()
+                    raise _ReadCapExceeded()
+                return super()._read_bytes(num_bytes)
+
+        _MySQLConnection = Capped
+    return _MySQLConnection
+
+
+_MySQLConnection = None
+
+
+def mysql_query(named: str) -> str:
+    """`:p_name` bind parameters (sqltext.to_named) in PyMySQL's `%(p_name)s`
+    form, every literal `%` doubled (PyMySQL formats the query with `%`), in
+    code and in string literals alike; values are escaped by the driver."""
+    from . import sqltext
+
+    parts = []
+    for seg in sqltext.segments(named):
+        text = seg.text.replace("%", "%%")
+        parts.append(_BIND.sub(lambda m: f"%({m.group(1)})s", text) if seg.kind == "code" else text)
+    return "".join(parts)
+
+
+def run_mysql(conn: dict[str, Any], sql: str, params: dict[str, Any], limit: int, timeout: float, context: PluginContext, types: dict[str, str]) -> Rows:
+    """MySQL or MariaDB, with PyMySQL: a READ ONLY transaction with the
+    server's statement timeout (max_statement_time on MariaDB,
+    max_execution_time on MySQL), an unbuffered cursor so that only limit + 1
+    rows are read, every read from the server counted against
+    MYSQL_MAX_READ_BYTES, LOCAL INFILE off, the socket from the egress policy,
+    TLS verified as for PostgreSQL (sslMode, sslCa, sslCert, sslKey); the
+    connection is closed, never reused, without reading what is left."""
+    import pymysql
+
+    user, password = _pg_credentials(conn, context)
+    mode = conn.get("sslMode", "verify-full")
+    tls = _pg_ssl(mode, conn, context)
+    sock = _pg_socket(conn, timeout + 1.5, "MySQL")
+    Capped = _mysql_class()
+    try:
+        db = Capped(
+            host=conn["hostname"],  # the name TLS verifies; the socket is already connected to the checked address
+            port=int(conn.get("port", 3306)),
+            user=user,
+            password=password or "",
+            database=conn.get("database"),
+            connect_timeout=timeout + 1.5,
+            read_timeout=timeout + 1.5,
+            write_timeout=timeout + 1.5,
+            local_infile=False,
+            charset="utf8mb4",
+            autocommit=False,
+            defer_connect=True,
+            **({"ssl_disabled": True} if tls is False else {"ssl": tls}),
+            # The server parses string literals as sqltext.segments does (no backslash escapes).
+            init_command="SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')",
+        )
+        db.connect(sock)
+    except ssl.SSLCertVerificationError as exc:
+        sock.close()
+        raise PluginCallError(f"cannot connect to the database: its TLS certificate did not verify ({exc.verify_message}); sslMode {mode}") from None
+    except pymysql.err.OperationalError as exc:
+        sock.close()
+        code = exc.args[0] if exc.args else 0
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, ssl.SSLCertVerificationError):  # PyMySQL wraps it (2003)
+            raise PluginCallError(f"cannot connect to the database: its TLS certificate did not verify ({cause.verify_message}); sslMode {mode}") from None
+        if isinstance(code, int) and 1000 <= code < 2000:  # the server answered: access denied, no such database...
+            raise PluginCallError(f"cannot connect to the database: {exc.args[1] if len(exc.args) > 1 else exc} ({code})") from None
+        raise PluginCallError(_unreachable(conn, "MySQL")) from None
+    except (pymysql.err.MySQLError, _ReadCapExceeded, OSError, ValueError, KeyError, IndexError, struct_error):
+        sock.close()
+        raise PluginCallError(_unreachable(conn, "MySQL")) from None
+    try:
+        cursor = db.cursor(pymysql.cursors.SSCursor)
+        mariadb = "mariadb" in (db.get_server_info() or "").lower()
+        if mariadb:
+            cursor.execute(f"SET SESSION max_statement_time = {max(0.001, timeout):.3f}")
+        else:
+            cursor.execute(f"SET SESSION max_execution_time = {max(1, int(timeout * 1000))}")
+        cursor.execute("START TRANSACTION READ ONLY")
+        cursor.execute(mysql_query(sql), {k: _bindable(v) for k, v in params.items()} or None)
+        rows = cursor.fetchmany(limit + 1)
+        columns = [d[0] for d in cursor.description or []]
+        return columns, [list(r) for r in rows[:limit]], len(rows) > limit
+    except _ReadCapExceeded:
+        raise PluginCallError(f"the answer was larger than {MYSQL_MAX_READ_BYTES // (1024 * 1024)} MiB; ask for fewer or smaller columns") from None
+    except pymysql.err.MySQLError as exc:
+        code = exc.args[0] if exc.args else 0
+        message = exc.args[1] if len(exc.args) > 1 else str(exc)
+        if code in (1969, 3024) or "max_statement_time" in str(message) or "execution time exceeded" in str(message):
+            raise PluginCallError(f"the query ran longer than {timeout:g} s") from None
+        if isinstance(code, int) and code >= 2000:  # client side: lost connection, timeout
+            raise PluginCallError(f"the database did not answer within {timeout:g} s" if "timed out" in str(message) else f"the database connection failed: {message}") from None
+        raise PluginCallError(f"the query failed: {message} ({code})") from None
+    except OSError as exc:
+        raise PluginCallError(f"the database did not answer within {timeout:g} s" if "timed out" in str(exc) else f"the database connection failed: {exc}") from None
+    finally:
+        # Closed without draining the unbuffered result: what the server has not sent stays there.
+        result = getattr(db, "_result", None)
+        if result is not None:
+            result.unbuffered_active = False  # PyMySQL would read the rest on garbage collection
+        db._force_close()
 
 
 # --- Aurora through the RDS Data API -----------------------------------------------------
@@ -393,4 +566,4 @@ def run_aurora(conn: dict[str, Any], sql: str, params: dict[str, Any], limit: in
     return columns, rows[:limit], len(records) > limit
 
 
-ENGINES = {"sqlite": run_sqlite, "postgresql": run_postgresql, "aurora": run_aurora}
+ENGINES = {"sqlite": run_sqlite, "postgresql": run_postgresql, "mysql": run_mysql, "aurora": run_aurora}

@@ -184,7 +184,7 @@ def _function_names(node, dialect: str) -> tuple[str, set[str]]:
     return written, names
 
 
-DIALECTS = {"postgresql": "postgres", "aurora": "postgres", "sqlite": "sqlite"}
+DIALECTS = {"postgresql": "postgres", "aurora": "postgres", "sqlite": "sqlite", "mysql": "mysql"}
 
 
 @functools.lru_cache(maxsize=1024)

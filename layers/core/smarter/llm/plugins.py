@@ -17,7 +17,7 @@ from importlib.metadata import entry_points
 from typing import Any, Callable, ClassVar, Literal, Protocol, Sequence
 
 from aws_lambda_powertools import Logger
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from smarter.errors import ManifestError, PluginCallError  # noqa: F401  (re-exported for plugin kinds)
 from smarter.schema import PLUGIN_NAME, Strict, validate_model, warn
@@ -147,6 +147,11 @@ def find_connection(account: str, name: str) -> dict[str, Any] | None:
 class Selector(Strict):
     directive: Literal["always", "search_terms"] = "always"
     searchTerms: list[str] = Field(default_factory=list)
+
+    @field_validator("searchTerms", mode="before")
+    @classmethod
+    def _null_is_none(cls, value: Any) -> Any:
+        return [] if value is None else value  # Smarter writes `searchTerms: null` for "no terms"
 
     @model_validator(mode="after")
     def _terms_for_search(self) -> "Selector":
