@@ -335,7 +335,7 @@ def test_migrate_applies_a_smarter_tenant_and_reports_every_change_and_refusal(t
     assert code == 3, err  # something was refused: the kinds not carried
     applied = {r["manifest"] for r in report["applied"]}
     assert applied == {
-        f"Secret/stackademy_db_password", "Secret/stackademy_api_x_api_key", "SqlConnection/stackademy_mysql", "ApiConnection/stackademy_api_connection",
+        "Secret/stackademy_db_password", "Secret/stackademy_api_x_api_key", "SqlConnection/stackademy_mysql", "ApiConnection/stackademy_api_connection",
         "SqlPlugin/stackademy_sql", "ApiPlugin/stackademy_api", f"LLMClient/{STACKADEMY}", "LLMClient/bare_llm_client", "ApiKey/stackademy_token",
     }
     changed = " | ".join(note for r in report["applied"] for note in r["changed"])

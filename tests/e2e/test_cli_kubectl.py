@@ -39,7 +39,7 @@ class Run:
 @pytest.fixture(scope="session")
 def exports(stack) -> dict[str, str]:
     """The variables of the stack's `Admin CLI against this stack: export ...` line."""
-    line = next(l for l in stack.output.splitlines() if l.startswith("Admin CLI against this stack: export "))
+    line = next(line for line in stack.output.splitlines() if line.startswith("Admin CLI against this stack: export "))
     return dict(word.split("=", 1) for word in shlex.split(line.removeprefix("Admin CLI against this stack: export ")))
 
 
@@ -97,7 +97,7 @@ def test_diff_shows_the_manifest_fields_that_change_not_the_stored_record(smarte
     assert result.code == 1, result
     lines = result.out.splitlines()
     assert "-    defaultTemperature: 0.2" in lines and "+    defaultTemperature: 0.7" in lines
-    changed = [l for l in lines if l[:1] in "+-" and not l.startswith(("---", "+++"))]
+    changed = [line for line in lines if line[:1] in "+-" and not line.startswith(("---", "+++"))]
     assert len(changed) == 2, result  # only that field, in the manifest's own words
     assert not any(word in result.out for word in ("api_key", "smarter: {}", "updated_at", "host_label", "temperature: 0.2\n"))
     # The manifest form is what `get -o yaml` prints: applying that back is no change.
@@ -155,8 +155,8 @@ def test_apply_a_directory_recursively_then_delete_it_with_dry_run_first(smarter
 def test_get_takes_comma_kinds_short_names_all_and_kind_slash_name(smarter):
     both = smarter("get", "cl,pl", "--no-headers")
     lines = both.out.splitlines()
-    assert any(l.startswith("client/customer-support ") for l in lines) and any(l.startswith("plugin/support_info ") for l in lines)
-    assert not any(l.startswith(("NAME", "KEY_ID")) for l in lines)  # --no-headers
+    assert any(line.startswith("client/customer-support ") for line in lines) and any(line.startswith("plugin/support_info ") for line in lines)
+    assert not any(line.startswith(("NAME", "KEY_ID")) for line in lines)  # --no-headers
     everything = smarter("get", "all", "-o", "name").out.split()
     assert {"client/customer-support", "plugin/support_info"} <= set(everything) and any(n.startswith("apikey/") for n in everything)
     assert smarter("get", "client/customer-support", "plugin/support_info", "-o", "name").out.split() == ["client/customer-support", "plugin/support_info"]

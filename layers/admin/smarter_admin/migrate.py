@@ -35,7 +35,7 @@ from typing import Annotated, Any
 import typer
 
 from smarter.errors import ManifestError
-from smarter_admin import failures, manifests, output
+from smarter_admin import failures, output
 from smarter_admin.output import Format, emit
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -135,6 +135,8 @@ def _secrets_from_fields(docs: list[dict[str, Any]]) -> tuple[list[dict[str, Any
 
 def apply_secrets_from_fields(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """`smarter apply --secrets-from-fields`: the fix, each change told on stderr."""
+    from smarter_admin import manifests
+
     fixed, notes = secrets_from_fields(docs)
     for index, note in notes:
         output.err(f"changed: {manifests._label(fixed[index]) or f'document {index + 1}'}: {note}")
@@ -179,6 +181,8 @@ def _unquote_placeholders(doc: dict[str, Any]) -> list[str]:
 
 
 def _on_provider(doc: dict[str, Any], provider: str) -> list[str]:
+    from smarter_admin import manifests
+
     from smarter.llm import providers
 
     spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else None
@@ -208,6 +212,8 @@ def _on_provider(doc: dict[str, Any], provider: str) -> list[str]:
 
 def read_directory(root: Path) -> tuple[list[Document], list[tuple[str, str]]]:
     """Every document of every manifest file below `root`, and the files that could not be read."""
+    from smarter_admin import manifests
+
     documents, unreadable = [], []
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES):
         name = str(path.relative_to(root))
@@ -222,6 +228,8 @@ def read_directory(root: Path) -> tuple[list[Document], list[tuple[str, str]]]:
 
 def plan_directory(root: Path, *, account: str | None, provider: str | None = None) -> dict[str, Any]:
     """The migration's plan: the changes to write and the report's rows."""
+    from smarter_admin import manifests
+
     documents, unreadable = read_directory(root)
     for document in documents:
         if isinstance(document.data, dict):
