@@ -126,7 +126,7 @@ class ApiKeySpec(Strict):
     clients: list[str] | None = Field(default=None, min_length=1)
     expiresAt: str | None = None
     expiresInDays: int | None = Field(default=None, ge=1, le=3650)
-    # Re-applying may narrow a key's clients; widening them must be asked for.
+    # Re-applying may narrow a key (clients, limits, expiry); widening it must be asked for.
     allowWidening: bool = False
     limits: Limits | None = None
 
