@@ -41,7 +41,9 @@ HOLD_SHARDS = 8
 # many items (sort keys `…#{shard}`) so DynamoDB can split the account's
 # partition by sort key; `for_account` still reads it all in one Query.
 USAGE_SHARDS = 4
-RETRIES = 6
+RETRIES = 8
+# Cancellation reasons no retry changes: the transaction itself is wrong.
+PERMANENT_REASONS = frozenset({"ValidationError", "ItemCollectionSizeLimitExceeded"})
 
 
 class Unreadable(Exception):
@@ -97,6 +99,7 @@ def count(doc: dict[str, Any]) -> str:
     key = doc["key"]
     expect = {hold["round"]: "held" for hold in holds}
     ddb = aws.client("dynamodb")
+    last = ""
     for attempt in range(RETRIES):
         items = [
             {
@@ -166,19 +169,23 @@ def count(doc: dict[str, Any]) -> str:
             ddb.transact_write_items(TransactItems=items)
             return "counted"
         except ddb.exceptions.TransactionCanceledException as exc:
+            # Nothing was written (a transaction is all or nothing), so trying again
+            # cannot count twice: the marker decides, on every attempt.
             reasons = exc.response.get("CancellationReasons") or []
             if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                 return "duplicate"  # the marker exists: counted before
-            changed = False
             for hold, reason in zip([h for h in holds if expect[h["round"]] != "gone"], reasons[1:]):
                 if reason.get("Code") == "ConditionalCheckFailed":
                     state = ((reason.get("Item") or {}).get("state") or {}).get("S")
                     expect[hold["round"]] = state if state in ("held", "released") else "gone"
-                    changed = True
-            if not changed and not any(r.get("Code") == "TransactionConflict" for r in reasons):
+            codes = {r.get("Code") for r in reasons} - {None, "None", "ConditionalCheckFailed"}
+            if codes & PERMANENT_REASONS:
                 raise
-        time.sleep(random.uniform(0, 0.02 * 2**attempt))
-    raise RuntimeError(f"journal record {key}: the usage write kept conflicting; the batch will retry it")
+            last = ", ".join(sorted(codes)) or "ConditionalCheckFailed"
+            # TransactionConflict (another transaction on a window or the usage row),
+            # ThrottlingError, a hold the sweep just released: back off and write again.
+        time.sleep(random.uniform(0, min(1.0, 0.025 * 2**attempt)))
+    raise RuntimeError(f"journal record {key}: the usage write was cancelled {RETRIES} times ({last}); the batch will retry it")
 
 
 def release_expired(now: float | None = None) -> int:
