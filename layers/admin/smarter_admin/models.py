@@ -60,6 +60,13 @@ class Limits(BudgetLimits):
     tokensPerMinute: int | None = Field(default=None, ge=0)
 
 
+class AccountLimits(BudgetLimits):
+    """An account's budgets, plus how many of its requests may be in flight at
+    once (its share of the platform's concurrency; unset: no cap)."""
+
+    concurrentRequests: int | None = Field(default=None, ge=1)
+
+
 class ModelPrice(Strict):
     """USD per million tokens; overrides the vendored LiteLLM price map for one model."""
 
@@ -82,7 +89,7 @@ class AccountSpec(Strict):
     postalCode: str | None = None
     country: str | None = None
     language: str | None = None
-    limits: BudgetLimits | None = None
+    limits: AccountLimits | None = None
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
 
 

@@ -17,6 +17,8 @@ TransactWriteItems:
 - the usage row `{account}` / `{day}#{client}#{key id}`: requests, tokens,
   cost in USD (ADD).
 
+- the account's in-flight slot, when the hold took one (`ADD inflight -1`).
+
 All or nothing, so a counter never holds half a request. `release_expired`,
 run on a schedule, releases holds whose request never reached the journal
 (a crash between reserve and journal write).
@@ -111,10 +113,13 @@ def count(doc: dict[str, Any]) -> str:
             }
         ]
         deltas: dict[tuple[str, str], list[Decimal]] = {}
+        slots: list[list[str]] = []  # in-flight slots to release (tenancy/limits.py's concurrentRequests)
         for hold in holds:
             state = expect[hold["round"]]
             if state == "gone":
                 continue  # its marker outlived the stream's retention: nothing left to settle
+            if state == "held" and hold.get("inflight"):
+                slots.append(hold["inflight"])  # released by the sweep instead when it got there first
             used = hold.get("used") or {}
             for pk, sk, requests, tokens, usd_pico in hold["windows"]:
                 delta = deltas.setdefault((pk, sk), [Decimal(0)] * 3)
@@ -165,6 +170,8 @@ def count(doc: dict[str, Any]) -> str:
                     }
                 }
             )
+        for pk, sk in slots:  # after the holds: the cancellation reasons of the holds keep their places
+            items.append(_slot_release(table, pk, sk))
         try:
             ddb.transact_write_items(TransactItems=items)
             return "counted"
@@ -186,6 +193,11 @@ def count(doc: dict[str, Any]) -> str:
             # ThrottlingError, a hold the sweep just released: back off and write again.
         time.sleep(random.uniform(0, min(1.0, 0.025 * 2**attempt)))
     raise RuntimeError(f"journal record {key}: the usage write was cancelled {RETRIES} times ({last}); the batch will retry it")
+
+
+def _slot_release(table: str, pk: str, sk: str) -> dict[str, Any]:
+    return {"Update": {"TableName": table, "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+                       "UpdateExpression": "ADD inflight :minus", "ExpressionAttributeValues": {":minus": _n(-1)}}}
 
 
 def release_expired(now: float | None = None) -> int:
@@ -225,6 +237,8 @@ def _release(ddb: Any, table: str, hold: dict[str, Any]) -> int:
             }
         }
     ]
+    if "inflight" in hold:
+        items.append(_slot_release(table, *json.loads(hold["inflight"]["S"])))
     for pk, sk, requests, tokens, picos in json.loads(hold["windows"]["S"]):
         items.append(
             {
