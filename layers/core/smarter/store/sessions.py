@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from smarter.config import settings
-from smarter.store import aws
+from smarter.store import tenant_aws
 
 
 def new_session_key() -> str:
@@ -34,7 +34,8 @@ def _partition(account: str, client: str, session_key: str, key_id: str | None) 
 def load(account: str, client: str, session_key: str, key_id: str | None) -> list[dict[str, Any]]:
     """The session's latest messages, oldest first; [] for an unknown session
     or one that another API key started."""
-    out = aws.client("dynamodb").query(
+    # The account's scoped credentials: in AWS, IAM refuses any other account's partition.
+    out = tenant_aws.client("dynamodb", account).query(
         TableName=settings().sessions_table,
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": _partition(account, client, session_key, key_id)}},
