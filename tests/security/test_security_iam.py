@@ -1,6 +1,6 @@
 """IAM as the boundary between tenants and between tenants and the platform
-(issue 10, case 7): plugin calls run with credentials assumed per account
-(STS AssumeRole with a session policy and a session tag naming the account);
+(issue 10, case 7; issue 30): plugin calls run with credentials assumed per account
+(STS AssumeRole with a session policy naming the account, no session tag);
 the prompt function cannot read tenants' secrets or query Aurora itself; the
 domains function can delete only the certificates and domain names it made.
 
