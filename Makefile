@@ -16,7 +16,11 @@ $(STAMP): pyproject.toml layers/core/pyproject.toml layers/plugins/pyproject.tom
 	$(PY) -m pip install --quiet -e layers/core -e layers/plugins -e layers/admin -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) tests/iam_sim/node_modules/.package-lock.json
+
+# The IAM policy simulator the tenant-isolation tests evaluate policies with (npm).
+tests/iam_sim/node_modules/.package-lock.json: tests/iam_sim/package-lock.json
+	cd tests/iam_sim && npm ci --no-audit --no-fund
 
 frontend/node_modules/.package-lock.json: frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund

@@ -19,7 +19,7 @@ from bench import cost, procs, report, sections
 from bench.stack import BenchStack
 
 RESULTS = procs.ROOT / "bench" / "results"
-SECTIONS = ("warm", "side_by_side", "cold_start", "growth")
+SECTIONS = ("warm", "side_by_side", "cold_start", "growth", "long_load")
 
 
 def main(argv: list[str] | None = None) -> int:

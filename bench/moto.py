@@ -7,12 +7,9 @@ every response, so each AWS call would pay a TCP connect and teardown that a
 warm Lambda, which keeps its connection to DynamoDB alive, never pays. This
 serves the same moto WSGI application over HTTP/1.1 keep-alive instead.
 
-moto also backs up a whole table for every transaction: see fast_transactions.
-
-moto also answers a Query by sorting every item of the table, so its time
-grows with the table; DynamoDB reads only the queried partition. Sessions
-grow the table in every run, so a base-table Query is answered here from
-its partition alone (see partition_queries).
+moto's deep copy of a whole table for every transaction and its Query that
+sorts the whole table are patched as in the local stack
+(smarter_local/moto_patches.py).
 """
 
 from __future__ import annotations
@@ -20,94 +17,20 @@ from __future__ import annotations
 import io
 import socket
 import sys
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from bench.procs import serve_until_parent_goes
+from smarter_local import moto_patches
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
-
-
-def partition_queries() -> None:
-    """Answer a base-table Query from its partition, not a sort of the whole
-    table: same results, at a cost that does not grow with other sessions."""
-    import inspect
-
-    from moto.dynamodb.models.table import Table
-
-    local = threading.local()
-    all_items, query = Table.all_items, Table.query
-    signature = inspect.signature(query)
-
-    def partition_items(self: Table) -> list:
-        wanted = getattr(local, "partition", None)
-        if wanted is None or wanted[0] is not self or not self.range_key_attr:
-            return all_items(self)
-        return sorted(self.items.get(wanted[1], {}).values(), key=lambda item: item.range_key)
-
-    def partition_query(self: Table, *args: Any, **kwargs: Any) -> Any:
-        bound = signature.bind(self, *args, **kwargs)
-        hash_key = bound.arguments.get("hash_key")
-        if bound.arguments.get("index_name") is None and hash_key is not None:
-            local.partition = (self, hash_key)
-        try:
-            return query(self, *args, **kwargs)
-        finally:
-            local.partition = None
-
-    Table.all_items = partition_items
-    Table.query = partition_query
-
-
-def fast_transactions() -> None:
-    """moto backs up every table a TransactWriteItems touches with a deep copy of
-    the whole table, so its time grows with the table (the usage table gains a
-    hold per limited request); DynamoDB does nothing of the kind. Here only the
-    items the transaction names are saved, and restored if it is cancelled."""
-    import copy
-    import types
-
-    from moto.dynamodb import models
-    from moto.dynamodb.models.table import Table
-
-    real_deepcopy = copy.deepcopy
-    models.copy = types.SimpleNamespace(deepcopy=lambda x, *a: x if isinstance(x, Table) else real_deepcopy(x, *a))
-    original = models.DynamoDBBackend.transact_write_items
-
-    def transact_write_items(self, transact_items):
-        saved = []
-        for entry in transact_items:
-            op_type, op = next(iter(entry.items()))
-            table = self.get_table(op["TableName"])
-            if op_type == "Put":
-                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
-                if table.range_key_attr:
-                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
-            else:
-                key = op["Key"]
-            current = self.get_item(op["TableName"], key)
-            saved.append((op["TableName"], key, real_deepcopy(current.to_json()["Attributes"]) if current else None))
-        try:
-            return original(self, transact_items)
-        except Exception:
-            for table_name, key, attributes in saved:
-                if attributes is None:
-                    if self.get_item(table_name, key) is not None:
-                        self.delete_item(table_name, key)
-                else:
-                    self.put_item(table_name, attributes)
-            raise
-
-    models.DynamoDBBackend.transact_write_items = transact_write_items
 
 
 def make_server(port: int) -> ThreadingHTTPServer:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    partition_queries()
-    fast_transactions()
+    moto_patches.apply()
     app = DomainDispatcherApplication(create_backend_app)
 
     class Handler(BaseHTTPRequestHandler):

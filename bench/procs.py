@@ -202,6 +202,14 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
+def rss_mb(pid: int) -> float:
+    """The process's resident set now (VmRSS), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def peak_rss_mb(pids: list[int]) -> float:
     """Largest VmHWM (peak resident set) among these processes and descendants, in MB."""
     peak = 0

@@ -37,16 +37,17 @@ class Sizes:
     growth_plugins: int
     importtime: bool
     stream: int = 60
+    long_load: int = 10_000
 
     @classmethod
     def full(cls) -> "Sizes":
         return cls(warm=300, warmup=20, side_c1=400, side_c8=800, cold_runs=7, growth_session=40, growth_plugins=150, importtime=True,
-                   stream=60)
+                   stream=60, long_load=10_000)
 
     @classmethod
     def smoke(cls) -> "Sizes":
         return cls(warm=15, warmup=3, side_c1=20, side_c8=32, cold_runs=1, growth_session=3, growth_plugins=6, importtime=False,
-                   stream=6)
+                   stream=6, long_load=300)
 
 
 # --- requests ------------------------------------------------------------------------
@@ -530,3 +531,59 @@ def _with_growth(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "upstream_bytes": _div(point["upstream_bytes_per_request"], base["upstream_bytes_per_request"]),
         }
     return points
+
+
+def long_load(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    """The local stack as `make run` starts it (moto in the same process), under
+    `sizes.long_load` budgeted requests (each reserves against the client's,
+    key's and account's windows and is settled by the usage stream): its
+    resident memory after the warm-up and at the end. moto's per-transaction
+    table copies once grew it 3-4 MB a request (smarter_local/moto_patches.py)."""
+    import os
+    import tempfile
+
+    info_file = Path(tempfile.mkdtemp(prefix="smarter-long-")) / "info.json"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "SMARTER_BENCH_INFO": str(info_file)}
+    service = procs.start("local-stack", [sys.executable, "-m", "bench.local_stack"], env=env, log_dir=stack.log_dir)
+    try:
+        info = json.loads(info_file.read_text())
+        headers = {"Host": f"{info['client']}.{info['account']}.{info['api_domain']}", "Authorization": f"Token {info['api_key']}"}
+
+        def make(i: int) -> Request:
+            return Request("/", {"messages": _messages(f"{PLAIN} ({i})")}, headers)
+
+        log("long load: warming up the local stack")
+        load.run([service.port], make, total=50, concurrency=4, warmup=2, time_limit_s=120)
+        start_mb = procs.rss_mb(service.pid)
+        log(f"long load: {sizes.long_load} budgeted requests (RSS {start_mb:.0f} MB)")
+        points = []
+        done = 0
+        chunk = max(sizes.long_load // 10, 1)
+        ok = errors = 0
+        wall = 0.0
+        while done < sizes.long_load:
+            n = min(chunk, sizes.long_load - done)
+            result = load.run([service.port], make, total=n, concurrency=4, warmup=0, time_limit_s=600)
+            done += result.count
+            ok += sum(1 for s in result.samples if s.status < 400)
+            errors += sum(1 for s in result.samples if s.status >= 400) + len([e for e in result.errors if not e.startswith("HTTP")])
+            wall += result.wall_s
+            points.append({"requests": done, "rss_mb": round(procs.rss_mb(service.pid), 1)})
+            if result.count == 0:
+                break
+        end_mb = procs.rss_mb(service.pid)
+    finally:
+        service.stop()
+    return {
+        "method": "the local stack (bench.local_stack: LocalStack with moto in-process, offline provider) in its own process; "
+                  "requests on a client with requests, tokens and dollar limits, a key with a token budget and an account "
+                  "budget, 4 connections; RSS (VmRSS) of the stack's process after a warm-up and after every tenth",
+        "requests": done,
+        "ok": ok,
+        "errors": errors,
+        "rps": round(done / wall, 1) if wall else None,
+        "rss_start_mb": round(start_mb, 1),
+        "rss_end_mb": round(end_mb, 1),
+        "rss_growth_kb_per_request": round((end_mb - start_mb) * 1024 / done, 2) if done else None,
+        "rss_mb": points,
+    }

@@ -53,7 +53,9 @@ def start_moto(port: int) -> Any:
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    from . import moto_patches
 
+    moto_patches.apply()  # flat memory under load (moto's per-transaction table copies)
     server = _atomic_dynamodb_server()(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server

@@ -28,8 +28,10 @@ TABLES = ("ConfigTable", "SessionsTable", "JournalTable", "UsageTable")
 PROVIDER_SECRETS_ARN = (
     "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:smarter/providers/*"
 )
+TENANT_ROLES_ARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/smarter-tenant/${AWS::StackName}/*"
+# The tenant role's own grant; each session narrows it to one account (store/tenant_aws.py).
 ACCOUNT_SECRETS_ARN = (
-    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:smarter/accounts/${!aws:PrincipalTag/smarter:account}/*"
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:smarter/accounts/*"
 )
 SMARTER_ENV = {
     "SMARTER_CONFIG_TABLE": {"Ref": "ConfigTable"},
@@ -483,21 +485,23 @@ def test_secrets_access_is_limited_to_provider_keys_and_plugin_secrets(resources
 @pytest.mark.parametrize("logical_id", ["PromptFunction", "OpenAIFunction"])
 def test_prompt_and_openai_functions_may_do_exactly_what_a_prompt_needs(resources, logical_id):
     assert granted(resources, logical_id) == {
-        "ConfigTable": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
-        "ConfigTable/index/*": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
-        "SessionsTable": {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:BatchWriteItem"},
+        # Only API keys and domain claims (a LeadingKeys condition); an account's own
+        # items and its sessions are read through the tenant role (store/tenant_aws.py).
+        "ConfigTable": {"dynamodb:GetItem"},
+        "ConfigTable/index/ByVerifiedDomain": {"dynamodb:Query"},
+        "SessionsTable": {"dynamodb:PutItem", "dynamodb:BatchWriteItem"},
         "JournalTable": {"dynamodb:PutItem", "dynamodb:BatchWriteItem"},
         "JournalBucket/journal/*": {"s3:PutObject"},
         "UsageTable": {"dynamodb:UpdateItem", "dynamodb:PutItem"},
         PROVIDER_SECRETS_ARN: {"secretsmanager:GetSecretValue"},
-        "PluginRole": {"sts:AssumeRole", "sts:TagSession"},
+        TENANT_ROLES_ARN: {"sts:AssumeRole"},
     }
 
 
 def test_passthrough_function_cannot_touch_sessions(resources):
     assert granted(resources, "PassthroughFunction") == {
-        "ConfigTable": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
-        "ConfigTable/index/*": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
+        "ConfigTable": {"dynamodb:GetItem"},
+        TENANT_ROLES_ARN: {"sts:AssumeRole"},
         "JournalTable": {"dynamodb:PutItem", "dynamodb:BatchWriteItem"},
         "JournalBucket/journal/*": {"s3:PutObject"},
         "UsageTable": {"dynamodb:UpdateItem", "dynamodb:PutItem"},

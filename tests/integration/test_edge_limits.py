@@ -133,7 +133,7 @@ def test_an_answer_over_the_response_cap_is_refused_clearly_and_journaled(tenant
     # The caller never saw the answer, so the session did not keep it.
     from smarter.store import sessions
 
-    assert sessions.load(tenant.account, tenant.client, result.body["metadata"]["session_key"]) == []
+    assert sessions.load(tenant.account, tenant.client, result.body["metadata"]["session_key"], tenant.key_id) == []
 
 
 def test_the_request_body_is_journaled_with_secrets_redacted(tenant):

@@ -46,3 +46,24 @@ def test_usage_counters_are_per_account(aws):
     count_usage()
     assert usage.for_account(a.account)[0]["requests"] == 2
     assert usage.for_account(b.account)[0]["requests"] == 1
+
+
+def test_a_session_continues_only_with_the_key_that_started_it(aws, openai_server):
+    """Another key allowed on the same client, given the session key, starts a new session."""
+    from smarter_admin import manifests
+
+    a = make_tenant("1111-1111-1111", "helpdesk")
+    other = manifests.apply({"apiVersion": "smarter.sh/v1", "kind": "ApiKey", "metadata": {"name": "second-app", "account": a.account},
+                             "spec": {"clients": ["helpdesk"]}})
+    first = prompt(a, "my order number is 4711")
+    session = first.body["metadata"]["session_key"]
+    openai_server.requests.clear()
+    stranger = prompt(a, "what is my order number?", session_key=session, key=other["api_key"])
+    assert stranger.status == 200
+    assert stranger.body["metadata"]["session_key"] != session
+    assert "4711" not in str(openai_server.requests[-1]["json"]["messages"])
+    # The key that started it still continues it.
+    openai_server.requests.clear()
+    again = prompt(a, "and again?", session_key=session)
+    assert again.body["metadata"]["session_key"] == session
+    assert "4711" in str(openai_server.requests[-1]["json"]["messages"])

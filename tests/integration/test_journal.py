@@ -57,7 +57,7 @@ def test_long_sessions_are_many_small_items_and_the_window_bounds_what_is_read(t
     items = aws.client("dynamodb").query(
         TableName="smarter-sessions",
         KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": f"{tenant.account}#{tenant.client}#{session_key}"}},
+        ExpressionAttributeValues={":pk": {"S": f"{tenant.account}#{tenant.client}#{tenant.key_id}#{session_key}"}},
     )["Items"]
     assert len(items) == 10  # every message kept, one item each
     assert all("expires_at" in item for item in items)

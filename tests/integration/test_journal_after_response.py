@@ -220,7 +220,7 @@ def test_the_answer_is_posted_before_the_journal_write_and_the_extension_asks_fo
     # the session messages went in the same batch, after the answer
     from smarter.store import sessions
 
-    assert len(sessions.load(tenant.account, tenant.client, out["body"]["metadata"]["session_key"])) == 2
+    assert len(sessions.load(tenant.account, tenant.client, out["body"]["metadata"]["session_key"], tenant.key_id)) == 2
 
 
 def test_the_next_invoke_waits_for_the_previous_journal_write(tenant, lambda_api, monkeypatch):
@@ -281,7 +281,7 @@ def test_a_write_failure_after_the_answer_is_kept_in_s3_and_the_log_and_replayed
     # the session messages kept with it are back too
     from smarter.store import sessions
 
-    assert len(sessions.load(tenant.account, tenant.client, out["body"]["metadata"]["session_key"])) == 2
+    assert len(sessions.load(tenant.account, tenant.client, out["body"]["metadata"]["session_key"], tenant.key_id)) == 2
 
     # replayed again, from S3 (nothing left) and from the log: still counted once
     assert journal.replay_fallbacks() == {"written": 0, "present": 0, "unreadable": 0}

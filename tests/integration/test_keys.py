@@ -157,6 +157,63 @@ def test_expires_in_days_is_honoured_on_update(tenant):
     assert timedelta(days=2, hours=23) < expires - datetime.now(timezone.utc) <= timedelta(days=3)
 
 
+def test_reapplying_without_limits_keeps_the_limits(tenant):
+    created = apply(key_manifest(limits={"requestsPerMinute": 5, "usdPerDay": "0.01"}))
+    apply(key_manifest())
+    assert stored(created["key_id"])["limits"] == {"requestsPerMinute": 5, "usdPerDay": "0.01"}
+
+
+@pytest.mark.parametrize("field, old, wider", [
+    ("requestsPerMinute", 5, 6),
+    ("tokensPerMinute", 100, 1000),
+    ("tokensPerDay", 1000, 1001),
+    ("tokensPerMonth", 1000, 2000),
+    ("usdPerDay", "0.01", "0.02"),
+    ("usdPerMonth", "1", "1.000001"),
+])
+def test_reapplying_a_raised_or_removed_limit_is_refused_unless_asked_for(tenant, field, old, wider):
+    from smarter.errors import ManifestError
+
+    created = apply(key_manifest(limits={field: old, "requestsPerMinute": 5} if field != "requestsPerMinute" else {field: old}))
+    before = stored(created["key_id"])["limits"]
+    for limits in ({field: wider, **({"requestsPerMinute": 5} if field != "requestsPerMinute" else {})},  # raised
+                   {"tokensPerMinute": 1} if field != "tokensPerMinute" else {"requestsPerMinute": 5}):  # removed
+        with pytest.raises(ManifestError) as refused:
+            apply(key_manifest(limits=limits))
+        assert refused.value.path.startswith("spec.limits.") and "allowWidening" in refused.value.reason
+        assert stored(created["key_id"])["limits"] == before
+    apply(key_manifest(limits={}, allowWidening=True))
+    assert stored(created["key_id"])["limits"] == {}
+
+
+def test_reapplying_a_lower_limit_narrows_the_key(tenant):
+    created = apply(key_manifest(limits={"requestsPerMinute": 5, "usdPerDay": "0.01"}))
+    apply(key_manifest(limits={"requestsPerMinute": 4, "usdPerDay": "0.005", "tokensPerDay": 10}))
+    assert stored(created["key_id"])["limits"] == {"requestsPerMinute": 4, "usdPerDay": "0.005", "tokensPerDay": 10}
+
+
+@pytest.mark.parametrize("field", ["expiresInDays", "expiresAt"])
+def test_reapplying_a_later_expiry_is_refused_unless_asked_for(tenant, field):
+    from smarter.errors import ManifestError
+
+    created = apply(key_manifest(expiresInDays=1))
+    before = stored(created["key_id"])["expires_at"]
+    later = {"expiresInDays": 3650} if field == "expiresInDays" else {"expiresAt": (datetime.now(timezone.utc) + timedelta(days=2)).isoformat()}
+    with pytest.raises(ManifestError) as refused:
+        apply(key_manifest(**later))
+    assert refused.value.path == f"spec.{field}" and "extend" in refused.value.reason
+    assert stored(created["key_id"])["expires_at"] == before
+    apply(key_manifest(**later, allowWidening=True))
+    assert stored(created["key_id"])["expires_at"] > before
+
+
+def test_reapplying_an_earlier_expiry_narrows_the_key(tenant):
+    created = apply(key_manifest(expiresInDays=30))
+    apply(key_manifest(expiresInDays=2))
+    expires = datetime.fromisoformat(stored(created["key_id"])["expires_at"].replace("Z", "+00:00"))
+    assert expires - datetime.now(timezone.utc) <= timedelta(days=2)
+
+
 def test_an_already_expired_key_cannot_be_created(tenant, capsys):
     from smarter.errors import BadRequest, ManifestError
     from smarter.tenancy import auth

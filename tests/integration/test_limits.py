@@ -251,26 +251,7 @@ def test_tool_loop_stops_cleanly_when_the_budget_runs_out_mid_conversation(aws, 
 def _fifty_at_once(tenant, key: str) -> list[int]:
     """50 requests released together, each through its own handler instance
     (a container of its own), against moto's DynamoDB over the socket."""
-    from smarter_local.gateway import LambdaContext, load_handler
-    from smarter_local.gateway import make_event
-    import json
-
-    handlers = [load_handler("prompt") for _ in range(50)]
-    statuses: list[int] = [0] * 50
-    barrier = threading.Barrier(50)
-    body = json.dumps({"messages": [{"role": "user", "content": "Hello"}]}).encode()
-
-    def one(i: int) -> None:
-        event = make_event("POST", "/", {"Content-Type": "application/json", "Host": tenant.host, "Authorization": f"Token {key}"}, body, domain=tenant.host, resource="/")
-        barrier.wait()
-        statuses[i] = handlers[i](event, LambdaContext("prompt"))["statusCode"]
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return statuses
+    return _at_once(tenant, key, 50)
 
 
 @pytest.mark.parametrize("run", range(3))
@@ -303,6 +284,101 @@ def test_fifty_concurrent_requests_against_a_token_per_minute_limit_admit_exactl
     from smarter.store import usage
 
     assert usage.window(f"W#K#{key.split('_')[1]}", minute())["tokens"] == admitted * r <= m
+
+
+# --- one tenant's share of the concurrency (the Account's concurrentRequests) ------------
+
+
+def _at_once(tenant, key: str, n: int) -> list[int]:
+    """n requests released together, each through its own handler instance."""
+    import json
+
+    from smarter_local.gateway import LambdaContext, load_handler, make_event
+
+    handlers = [load_handler("prompt") for _ in range(n)]
+    statuses: list[int] = [0] * n
+    barrier = threading.Barrier(n)
+    body = json.dumps({"messages": [{"role": "user", "content": "Hello"}]}).encode()
+
+    def one(i: int) -> None:
+        event = make_event("POST", "/", {"Content-Type": "application/json", "Host": tenant.host, "Authorization": f"Token {key}"}, body, domain=tenant.host, resource="/")
+        barrier.wait()
+        statuses[i] = handlers[i](event, LambdaContext("prompt"))["statusCode"]
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return statuses
+
+
+def test_an_account_s_concurrent_requests_limit_admits_exactly_that_many_in_flight(tenant, openai_server):
+    from smarter_local.openai_server import Scripted
+
+    from smarter.tenancy import limits
+
+    set_account(tenant, limits={"concurrentRequests": 4})
+    openai_server.default = Scripted(body=completion("Slow answer."), delay=1.5)  # every request still in flight when the others arrive
+    statuses = _at_once(tenant, tenant.api_key, 16)
+    assert statuses.count(200) == 4 and statuses.count(429) == 12, statuses
+    # Each admitted request's slot is released when its journal record is settled.
+    assert limits.in_flight(tenant.account) == 4
+    count_usage()
+    assert limits.in_flight(tenant.account) == 0
+    openai_server.default = Scripted(body=completion("Fast answer."))
+    assert prompt(tenant, "Hello").status == 200
+    count_usage()
+    assert limits.in_flight(tenant.account) == 0
+
+
+def test_a_refused_request_says_why_and_when_to_retry(tenant, openai_server):
+    from smarter.store.journal import RequestRecord
+    from smarter.tenancy import auth, limits
+
+    set_account(tenant, limits={"concurrentRequests": 1})
+    key_doc = auth.find_key(tenant.account, tenant.api_key.split("_")[1])
+    the_plan = limits.plan(key_doc, tenant.account, {"name": tenant.client})
+    record = RequestRecord("LLMClient", "prompt", method="POST", path="/", host=tenant.host, headers={})
+    limits.reserve(the_plan, record, provider="openai", model="gpt-4o-mini", body={"messages": [{"role": "user", "content": "Hi"}]}, first=True)
+    result = prompt(tenant, "Hello")
+    assert result.status == 429
+    assert "concurrentRequests limit is 1" in result.body["error"]["message"]
+    assert result.headers.get("Retry-After") == "1"
+
+
+def test_a_slot_of_a_request_that_never_reached_the_journal_is_released_by_the_sweep_once(tenant):
+    from smarter.store import usage
+    from smarter.store.journal import RequestRecord
+    from smarter.tenancy import auth, limits
+
+    set_account(tenant, limits={"concurrentRequests": 2})
+    key_doc = auth.find_key(tenant.account, tenant.api_key.split("_")[1])
+    the_plan = limits.plan(key_doc, tenant.account, {"name": tenant.client})
+    body = {"messages": [{"role": "user", "content": "Hi"}]}
+    records = []
+    for _ in range(2):
+        record = RequestRecord("LLMClient", "prompt", method="POST", path="/", host=tenant.host, headers={})
+        limits.reserve(the_plan, record, provider="openai", model="gpt-4o-mini", body=body, first=True)
+        # A second round of the same request takes no second slot.
+        limits.reserve(the_plan, record, provider="openai", model="gpt-4o-mini", body=body, first=False)
+        records.append(record)
+    assert limits.in_flight(tenant.account) == 2
+    from smarter.errors import RateLimited
+
+    with pytest.raises(RateLimited):
+        limits.reserve(the_plan, RequestRecord("LLMClient", "prompt", method="POST", path="/", host=tenant.host, headers={}),
+                       provider="openai", model="gpt-4o-mini", body=body, first=True)
+    # Both containers die: no journal record. After HOLD_SECONDS the sweep frees the slots, once.
+    later = time.time() + limits.HOLD_SECONDS + 1
+    assert usage.release_expired(now=later) == 2
+    assert usage.release_expired(now=later) == 0
+    assert limits.in_flight(tenant.account) == 0
+    # A late record settles its holds without releasing the slot a second time.
+    records[0].account, records[0].client, records[0].api_key_id = tenant.account, tenant.client, key_doc["key_id"]
+    records[0].add_usage({"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2})
+    assert usage.count(records[0].document(200, {})) == "counted"
+    assert limits.in_flight(tenant.account) == 0
 
 
 # --- a crash between reserve and settle ---------------------------------------------

@@ -166,3 +166,66 @@ def test_a_busy_usage_row_is_spread_over_shards_and_read_back_in_one_query(aws):
     assert len(items) == usage.USAGE_SHARDS  # one (day, client, key) row, written as 4 items
     [row] = usage.for_account(ACCOUNT)
     assert (row["client"], row["key"], row["requests"], row["total_tokens"]) == ("support", "k1", 16, 240)
+
+
+class CancelledTransactions:
+    """DynamoDB's answer under load, at the wire: the next `times` TransactWriteItems
+    calls are cancelled with these reasons (a botocore before-call hook answers
+    in place of the server, with the response DynamoDB sends; nothing is written)."""
+
+    def __init__(self, codes: list[str], times: int, only: str = ""):
+        self.codes, self.times, self.only, self.calls = codes, times, only, 0
+
+    def __call__(self, **kwargs):
+        from botocore.awsrequest import AWSResponse
+
+        body = kwargs["params"]["body"]
+        if self.only and self.only not in (body.decode() if isinstance(body, bytes) else body):
+            return None
+        self.calls += 1
+        if self.calls > self.times:
+            return None  # to the server
+        items = json.loads(body)["TransactItems"]
+        reasons = [{"Code": "None"}] * len(items)
+        for i, code in enumerate(self.codes):
+            reasons[len(items) - 1 - i] = {"Code": code, "Message": f"{code} (injected)"}
+        body = {"Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons"},
+                "CancellationReasons": reasons, "ResponseMetadata": {"HTTPStatusCode": 400}}
+        return AWSResponse("https://dynamodb", 400, {}, None), body
+
+
+@pytest.mark.parametrize("codes", [["ThrottlingError"], ["TransactionConflict"], ["TransactionConflict", "ThrottlingError"]])
+def test_a_cancelled_usage_transaction_is_written_again_and_counted_once(aws, codes):
+    from smarter.store import aws as store_aws
+
+    cancel = CancelledTransactions(codes, times=3)
+    events = store_aws.client("dynamodb").meta.events
+    events.register("before-call.dynamodb.TransactWriteItems", cancel)
+    try:
+        out = deliver([journal_record(i) for i in range(3)])
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", cancel)
+    assert out == {"batchItemFailures": []}
+    assert cancel.calls == 3 + 3  # three cancelled, then each of the three records once
+    assert totals() == expected(3)
+    # Redelivered after the cancellations: still once.
+    assert deliver([journal_record(i) for i in range(3)]) == {"batchItemFailures": []}
+    assert totals() == expected(3)
+
+
+def test_a_transaction_cancelled_on_every_attempt_is_reported_for_redelivery_not_lost(aws):
+    from smarter.store import aws as store_aws
+
+    first = json.loads(journal_record(0)["dynamodb"]["NewImage"]["doc"]["S"])["key"]
+    cancel = CancelledTransactions(["ThrottlingError"], times=10**6, only=first)
+    events = store_aws.client("dynamodb").meta.events
+    events.register("before-call.dynamodb.TransactWriteItems", cancel)
+    try:
+        out = deliver([journal_record(0), journal_record(1)])
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", cancel)
+    assert out == {"batchItemFailures": [{"itemIdentifier": str(10**20)}]}
+    assert cancel.calls == 8  # usage.RETRIES attempts, then the record goes back to the stream
+    assert totals() == expected(1)
+    assert deliver([journal_record(0), journal_record(1)]) == {"batchItemFailures": []}  # the redelivery counts it, once
+    assert totals() == expected(2)

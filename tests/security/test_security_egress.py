@@ -250,3 +250,106 @@ def test_case2_with_loopback_allowed_a_closed_port_and_a_non_postgres_port_still
     finally:
         listener.close()
     assert messages[:2] == messages[2:]
+
+
+# --- issue 30, point 5: ports in allowHosts, odd hosts at apply, *.localhost ------------------
+
+
+@pytest.fixture
+def second_server():
+    """Another loopback HTTP server (another port of an allowed host); records every hit."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            hits.append(self.path)
+            body = b'{"other": "port"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.hits = hits  # type: ignore[attr-defined]
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_allowHosts_entry_with_a_port_refuses_a_redirect_to_another_port(aws, openai_server, upstream, second_server):
+    other = second_server.server_address[1]
+    upstream.routes["/courses"] = redirect(f"http://127.0.0.1:{other}/elsewhere")
+    tenant = tenant_with(api_connection(base_url=upstream.base_url, allowHosts=[f"127.0.0.1:{upstream.port}"]), plugins=[api_plugin()])
+    outcome = model_calls(openai_server, tenant, "course_catalogue", {"keyword": "x"})
+    refused_and_journaled(outcome, f"127.0.0.1:{other} is not one of the connection's allowHosts (127.0.0.1:{upstream.port})")
+    assert second_server.hits == []
+    # The same host without a port allows every port of it (the operator's policy still applies).
+    from smarter import cache
+    from smarter_admin import manifests
+
+    manifests.apply(api_connection(base_url=upstream.base_url, allowHosts=["127.0.0.1"]))
+    cache.clear_all()
+    outcome = model_calls(openai_server, tenant, "course_catalogue", {"keyword": "x"})
+    assert outcome.entry["outcome"] == "ok", outcome.entry
+    assert second_server.hits == ["/elsewhere"]
+
+
+def test_a_base_url_off_the_allowHosts_port_is_refused_at_apply(aws, tmp_path, upstream):
+    result = smarter_apply(tmp_path, api_connection(base_url=upstream.base_url, allowHosts=[f"127.0.0.1:{upstream.port + 1}"]))
+    assert result.code != 0, result
+    assert f"spec.connection.baseUrl: 127.0.0.1:{upstream.port} is not one of the connection's allowHosts" in result.err
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("api.example.com:0", "the port must be a number from 1 to 65535"),
+    ("api.example.com:http", "the port must be a number from 1 to 65535"),
+    ("[::1%25lo]", "zone id"),
+    ("exa mple.com", "is not a host name"),
+    ("-api.example.com", "is not a host name"),
+])
+def test_odd_allowHosts_entries_are_refused_at_apply(production, tmp_path, entry, message):
+    result = smarter_apply(tmp_path, api_connection(base_url="https://api.example.com", allowHosts=[entry]))
+    assert result.code != 0, result
+    assert "spec.connection.allowHosts" in result.err and message in result.err, result.err
+
+
+@pytest.mark.parametrize("base_url", ["http://[::1%25lo]:8004/", "http://[fe80::1%25eth0]/", "http://a..b/", "http://under_score-.example.com/"])
+def test_odd_base_url_hosts_are_refused_at_apply_with_a_clear_message(aws, tmp_path, base_url):
+    result = smarter_apply(tmp_path, api_connection(base_url=base_url))
+    assert result.code != 0, result
+    assert "spec.connection.baseUrl" in result.err
+    assert "zone id" in result.err or "is not a host name" in result.err, result.err
+    assert "LocationParseError" not in result.err and "Traceback" not in result.err
+
+
+def test_a_stored_zone_id_base_url_is_refused_at_call_time_not_a_parse_error(aws, openai_server, upstream):
+    tenant = tenant_with(api_connection(base_url=upstream.base_url), plugins=[api_plugin()],
+                         tamper=[api_connection(base_url=f"http://[::1%25lo]:{upstream.port}")])
+    outcome = model_calls(openai_server, tenant, "course_catalogue", {"keyword": "x"})
+    message = refused_and_journaled(outcome, "refused:", "zone id")
+    assert "LocationParseError" not in message
+    assert upstream.seen == []
+
+
+def test_the_operators_localhost_allowance_covers_every_localhost_name(aws, openai_server, upstream, tmp_path, monkeypatch):
+    _operator_allows(monkeypatch, "localhost")
+    upstream.json("/courses", {"courses": ["CS101"]})
+    base = f"http://catalogue.api.localhost:{upstream.port}"
+    assert smarter_apply(tmp_path, api_connection(base_url=base, allowHosts=["catalogue.api.localhost"])).code == 0
+    tenant = tenant_with(api_connection(base_url=base, allowHosts=["catalogue.api.localhost"]), plugins=[api_plugin()])
+    outcome = model_calls(openai_server, tenant, "course_catalogue", {"keyword": "x"})
+    assert outcome.entry["outcome"] == "ok", outcome.entry
+    assert [s.path.split("?")[0] for s in upstream.seen] == ["/courses"]
+
+
+def test_localhost_names_stay_refused_where_the_operator_allows_no_loopback(production, tmp_path):
+    result = smarter_apply(tmp_path, api_connection(base_url="http://foo.localhost:8080/"))
+    assert result.code != 0
+    assert "spec.connection.baseUrl: foo.localhost resolves to 127.0.0.1, which is not a public address" in result.err

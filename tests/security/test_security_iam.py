@@ -1,6 +1,6 @@
 """IAM as the boundary between tenants and between tenants and the platform
-(issue 10, case 7): plugin calls run with credentials assumed per account
-(STS AssumeRole with a session policy and a session tag naming the account);
+(issue 10, case 7; issue 30): plugin calls run with credentials assumed per account
+(STS AssumeRole with a session policy naming the account, no session tag);
 the prompt function cannot read tenants' secrets or query Aurora itself; the
 domains function can delete only the certificates and domain names it made.
 
@@ -103,15 +103,15 @@ def test_case7_secrets_are_read_with_credentials_assumed_for_the_account(plugin_
     assert account_secret(ACCOUNT, "k") == "mine"
     assert len(plugin_role) == 1
     call = plugin_role[0]
-    assert call["RoleSessionName"] == f"plugin-{ACCOUNT}"
+    assert call["RoleSessionName"] == f"tenant-{ACCOUNT}"
     assert json.loads(call["Policy"]) == scoped_aws.session_policy(ACCOUNT)
-    assert call["Tags"] == [{"Key": "smarter:account", "Value": ACCOUNT}]
+    assert "Tags" not in call  # no caller-chosen tag: the session policy alone narrows the role
     # The client that read it carries the assumed (temporary) credentials, not the function's.
     client = scoped_aws.client("secretsmanager", ACCOUNT)
     assert client._request_signer._credentials.access_key == scoped_aws.credentials(ACCOUNT)["aws_access_key_id"]
     assert client._request_signer._credentials.token
     identity = scoped_aws.client("sts", ACCOUNT).get_caller_identity()
-    assert identity["Arn"].endswith(f":assumed-role/smarter-plugin/plugin-{ACCOUNT}")
+    assert identity["Arn"].endswith(f":assumed-role/smarter-plugin/tenant-{ACCOUNT}")
 
 
 def test_case7_credentials_are_cached_per_container_and_account(plugin_role):
@@ -121,7 +121,7 @@ def test_case7_credentials_are_cached_per_container_and_account(plugin_role):
     assert scoped_aws.credentials(ACCOUNT) == first
     other = scoped_aws.credentials(OTHER)
     assert other["aws_access_key_id"] != first["aws_access_key_id"]
-    assert [c["RoleSessionName"] for c in plugin_role] == [f"plugin-{ACCOUNT}", f"plugin-{OTHER}"]
+    assert [c["RoleSessionName"] for c in plugin_role] == [f"tenant-{ACCOUNT}", f"tenant-{OTHER}"]
     assert json.loads(plugin_role[1]["Policy"]) == scoped_aws.session_policy(OTHER)
 
 
@@ -132,7 +132,7 @@ def test_case7_a_prompt_runs_its_plugin_with_the_accounts_credentials(plugin_rol
     outcome = model_calls(openai_server, tenant, "course_catalogue", {"keyword": "x"})
     assert outcome.entry["outcome"] == "ok"
     assert upstream.seen[0].headers["authorization"] == "Bearer tok-123"
-    assert [c["Tags"] for c in plugin_role] == [[{"Key": "smarter:account", "Value": ACCOUNT}]]
+    assert [c["RoleSessionName"] for c in plugin_role] == [f"tenant-{ACCOUNT}"]  # one assumption, the request's account
 
 
 def test_case7_an_account_cannot_name_another_accounts_secret(aws):
@@ -182,20 +182,16 @@ def test_case7_no_request_function_reads_tenant_secrets_or_queries_aurora_itself
             assert "rds-data" not in _text(statement["Action"]), (name, statement)
 
 
-def test_case7_the_plugin_role_is_scoped_by_the_session_tag_and_only_plugin_running_functions_assume_it(resources):
+def test_case7_the_tenant_role_trusts_only_the_request_functions_and_carries_no_caller_chosen_tag(resources):
     role = resources["PluginRole"]["Properties"]
     trust = role["AssumeRolePolicyDocument"]["Statement"]
-    assert [s["Condition"]["StringEquals"] for s in trust] == [{"aws:PrincipalTag/smarter:plugin-caller": "true"}]
-    assert [s["Condition"]["Null"] for s in trust] == [{"aws:RequestTag/smarter:account": "false"}]
-    secrets, aurora = list(_statements(resources["PluginRole"]))
-    assert "smarter/accounts/${!aws:PrincipalTag/smarter:account}/*" in _text(secrets["Resource"])
-    assert aurora["Condition"] == {"StringEquals": {"aws:ResourceTag/smarter:account": "${aws:PrincipalTag/smarter:account}"}}
-    # The functions that run plugins (the prompt API and the OpenAI-compatible API) and no other.
-    callers = [n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function" and "smarter:plugin-caller" in (r["Properties"].get("Tags") or {})]
-    assert sorted(callers) == ["OpenAIFunction", "PromptFunction"]
-    for name in callers:
-        assert resources[name]["Properties"]["Tags"] == {"smarter:plugin-caller": "true"}
+    assert [s["Principal"] for s in trust] == [{"AWS": [{"GetAtt": "PromptFunctionRole.Arn"}, {"GetAtt": "OpenAIFunctionRole.Arn"},
+                                                         {"GetAtt": "PassthroughFunctionRole.Arn"}]}]
+    assert [s["Action"] for s in trust] == ["sts:AssumeRole"]  # no sts:TagSession: no tag to choose
+    assert "PrincipalTag" not in _text(role["Policies"]) and "RequestTag" not in _text(trust)
+    for name in ("PromptFunction", "OpenAIFunction", "PassthroughFunction"):
         assert resources[name]["Properties"]["Environment"]["Variables"]["SMARTER_PLUGIN_ROLE_ARN"] == {"GetAtt": "PluginRole.Arn"}
+        assert "Tags" not in resources[name]["Properties"]
 
 
 def test_case7_the_domains_function_deletes_only_what_the_platform_tagged(resources):

@@ -378,3 +378,95 @@ def test_case9_a_server_without_tls_is_refused_unless_disable_is_asked_for(opena
         assert server.first == [80877103]
     finally:
         server.close()
+
+
+# --- issue 30, point 4: system catalogs refused, every PostgreSQL connection bounded ---------
+
+CATALOG_QUERIES = [
+    ("postgresql", "TABLE pg_shadow"),
+    ("postgresql", "SELECT usename, passwd FROM pg_catalog.pg_shadow"),
+    ("postgresql", 'SELECT * FROM "PG_CATALOG"."pg_authid"'),
+    ("postgresql", "SELECT name, setting FROM pg_settings"),
+    ("postgresql", "SELECT course_code FROM courses WHERE course_code IN (SELECT rolname FROM pg_roles)"),
+    ("postgresql", "SELECT table_name FROM information_schema.tables"),
+    ("postgresql", "SELECT * FROM postgres.pg_catalog.pg_class"),
+    ("sqlite", "SELECT sql FROM sqlite_master"),
+    ("sqlite", "SELECT name FROM sqlite_schema"),
+    ("sqlite", "SELECT * FROM main.sqlite_temp_master"),
+    # MySQL's own schemas, refused in any dialect (MySQL connections land in parallel).
+    ("postgresql", "SELECT user, authentication_string FROM mysql.user"),
+    ("postgresql", "SELECT * FROM performance_schema.threads"),
+    ("postgresql", "SELECT * FROM sys.processlist"),
+]
+
+
+@pytest.mark.parametrize("engine, query", CATALOG_QUERIES)
+def test_apply_refuses_queries_that_read_a_system_catalog(tmp_path, engine, query):
+    connection = (sql_connection(dbEngine="postgresql", hostname="db.example.com", database="d", username="u", secret="pw")
+                  if engine == "postgresql" else sql_connection(dbEngine="sqlite", database="courses.db"))
+    result = smarter_apply(tmp_path, connection, sql_plugin(query=query + " WHERE {keyword} IS NULL" if "WHERE" not in query else query + " AND {keyword} IS NULL",
+                                                            parameters=[{"name": "keyword", "type": "string"}], testValues=None))
+    assert result.code != 0, result
+    assert "spec.sqlData.sqlQuery: a plugin query only reads the account's own tables" in result.err
+    assert "is a system catalog" in result.err
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("query, leak", [
+    ("TABLE pg_shadow", "SCRAM-SHA-256"),
+    ("SELECT name, setting FROM pg_settings WHERE {keyword} IS NULL OR {max_cost} IS NULL", "data_directory"),
+])
+def test_a_stored_catalog_query_never_runs_even_as_superuser(openai_server, superuser_conn, query, leak):
+    tenant = tenant_with(superuser_conn, plugins=[sql_plugin()])
+    tamper_plugin("course_db", lambda spec: spec["sqlData"].update(sqlQuery=query))
+    outcome = model_calls(openai_server, tenant, "course_db", {})
+    refused_and_journaled(outcome, "the plugin's query is not allowed", "system catalog")
+    assert leak not in json.dumps(outcome.record)
+
+
+def test_the_sqlite_engine_refuses_its_schema_table_even_past_the_check(tmp_path):
+    from smarter.llm.plugins import PluginCallError, PluginContext
+    from smarter_plugins import sql_engines
+
+    make_sqlite(str(tmp_path / ACCOUNT / "courses.db"))
+    context = PluginContext(ACCOUNT, lambda n: None, lambda n: "", 5.0, ())
+    for sql in ("SELECT sql FROM sqlite_master", "SELECT name FROM sqlite_schema"):
+        with pytest.raises(PluginCallError, match="prohibited"):
+            sql_engines.run_sqlite({"database": "courses.db"}, sql, {}, 10, 5.0, context, {})
+    columns, rows, _ = sql_engines.run_sqlite({"database": "courses.db"}, "SELECT count(*) FROM courses", {}, 10, 5.0, context, {})
+    assert rows[0][0] > 0
+
+
+@pytest.mark.postgres
+def test_every_postgresql_connection_carries_a_timeout_and_a_memory_bound(postgres_cluster, superuser_conn):
+    """Even where the operator's database default is generous, a plugin's
+    connection runs with its own bounds from the first statement."""
+    from smarter.llm.plugins import PluginContext
+    from smarter_plugins import sql_engines
+
+    postgres_cluster.run("ALTER DATABASE postgres SET work_mem = '1GB';\nALTER DATABASE postgres SET statement_timeout = 0")
+    try:
+        context = PluginContext(ACCOUNT, lambda n: None, lambda n: postgres_cluster.password, 5.0, ())
+        conn = {"dbEngine": "postgresql", "hostname": postgres_cluster.host, "port": postgres_cluster.port,
+                "database": postgres_cluster.database, "username": postgres_cluster.user, "secret": "su", "sslMode": "disable"}
+        # current_setting is not on the allow-list: the engine is called directly, as the settings' own check.
+        _, rows, _ = sql_engines.run_postgresql(
+            conn, "SELECT current_setting('work_mem'), current_setting('statement_timeout'), current_setting('lock_timeout'), "
+                  "current_setting('idle_in_transaction_session_timeout'), current_setting('transaction_read_only')", {}, 10, 2.5, context, {})
+        assert rows == [["4MB", "2500ms", "2500ms", "2500ms", "on"]]
+    finally:
+        postgres_cluster.run("ALTER DATABASE postgres RESET work_mem;\nALTER DATABASE postgres RESET statement_timeout")
+
+
+@pytest.mark.postgres
+def test_a_string_agg_blow_up_stops_at_the_server_timeout(openai_server, postgres_cluster, superuser_conn):
+    """The query that built 96 MB on the server in 4.8 s: stopped by the server
+    when the connection's one second is up, not when the value is built."""
+    one_second = sql_connection(**{**superuser_conn["spec"]["connection"], "timeout": 1})
+    tenant = tenant_with(one_second, plugins=[sql_plugin(query=(
+        "SELECT length(string_agg(md5(g::text) || md5(g::text), '')) AS n FROM generate_series(1, 40000000) g "
+        "WHERE {keyword} IS NULL OR {max_cost} IS NULL"))])
+    started = time.monotonic()
+    outcome = model_calls(openai_server, tenant, "course_db", {})
+    refused_and_journaled(outcome, "ran longer than 1 s")
+    assert time.monotonic() - started < 5

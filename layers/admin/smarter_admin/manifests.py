@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import yaml
@@ -572,8 +573,9 @@ def _described_secret(secret_id: str) -> dict[str, Any] | None:
 def _api_key_change(name: str, number: str, spec: ApiKeySpec) -> Change:
     """Create the key named `name`, or update the one live key of that name
     (names may repeat: revoked keys keep theirs). An update never widens the
-    key's clients unless the manifest says `allowWidening: true`; `clients`
-    omitted keeps them; the expiry is set anew; one already past is refused."""
+    key (more clients, a limit removed or raised, a later expiry) unless the
+    manifest says `allowWidening: true`; `clients`, `limits` or the expiry
+    omitted keep the stored ones; an expiry already past is refused."""
     clients = _wanted_clients(spec.clients)
     try:
         expires_at = parse_time(spec.expiresAt) if spec.expiresAt else None
@@ -594,8 +596,12 @@ def _api_key_change(name: str, number: str, spec: ApiKeySpec) -> Change:
                 f"this would widen the key {existing['key_id']} from {existing.get('clients')} to {new_clients or 'every client'}; "
                 "set allowWidening: true to mean it, or create a new key",
             )
+        new_limits = (existing.get("limits") or {}) if spec.limits is None else limits_doc(spec.limits)
+        new_expiry = iso(expires_at) if expires_at else existing.get("expires_at")
+        if not spec.allowWidening:
+            _refuse_wider_key(existing, new_limits, new_expiry, "spec.expiresAt" if spec.expiresAt else "spec.expiresInDays")
         # The secret is never shown again.
-        after = {**existing, "clients": new_clients, "limits": limits_doc(spec.limits), "expires_at": iso(expires_at) if expires_at else existing.get("expires_at")}
+        after = {**existing, "clients": new_clients, "limits": new_limits, "expires_at": new_expiry}
 
         def update() -> dict[str, Any]:
             storage.put_api_key(key_hash, after)
@@ -621,6 +627,25 @@ def _wanted_clients(clients: list[str] | None) -> list[str] | None:
         if not is_client_name(client):
             raise ManifestError(f"spec.clients.{i}", f"{client!r} is not a client name")
     return sorted(set(clients))
+
+
+def _refuse_wider_key(existing: dict[str, Any], new_limits: dict[str, Any], new_expiry: str | None, expiry_field: str) -> None:
+    """A re-apply that would lift one of the key's limits or push its expiry
+    later is refused, naming the field: a key handed to an app was sized for
+    the limits and the lifetime it was issued with."""
+    key_id = existing["key_id"]
+    for name, old in sorted((existing.get("limits") or {}).items()):
+        new = new_limits.get(name)
+        if new is None:
+            raise ManifestError(f"spec.limits.{name}", f"this would remove the limit {name}: {old} of the key {key_id}; set allowWidening: true to mean it")
+        if Decimal(str(new)) > Decimal(str(old)):
+            raise ManifestError(f"spec.limits.{name}", f"this would raise the key {key_id}'s {name} from {old} to {new}; set allowWidening: true to mean it")
+    old_expiry = existing.get("expires_at")
+    if old_expiry and new_expiry and parse_time(new_expiry) > parse_time(old_expiry):
+        raise ManifestError(
+            expiry_field,
+            f"this would extend the key {key_id} from {old_expiry} to {new_expiry}; set allowWidening: true to mean it, or create a new key",
+        )
 
 
 def _widens(old: list[str] | None, new: list[str] | None) -> bool:

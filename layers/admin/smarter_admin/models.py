@@ -70,6 +70,13 @@ class Limits(BudgetLimits):
     tokensPerMinute: int | None = Field(default=None, ge=0)
 
 
+class AccountLimits(BudgetLimits):
+    """An account's budgets, plus how many of its requests may be in flight at
+    once (its share of the platform's concurrency; unset: no cap)."""
+
+    concurrentRequests: int | None = Field(default=None, ge=1)
+
+
 class ModelPrice(Strict):
     """USD per million tokens; overrides the vendored LiteLLM price map for one model."""
 
@@ -92,7 +99,7 @@ class AccountSpec(Strict):
     postalCode: str | None = None
     country: str | None = None
     language: str | None = None
-    limits: BudgetLimits | None = None
+    limits: AccountLimits | None = None
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
 
 
@@ -147,7 +154,7 @@ class ApiKeySpec(Strict):
     clients: list[str] | None = Field(default=None, min_length=1)
     expiresAt: str | None = None
     expiresInDays: int | None = Field(default=None, ge=1, le=3650)
-    # Re-applying may narrow a key's clients; widening them must be asked for.
+    # Re-applying may narrow a key (clients, limits, expiry); widening it must be asked for.
     allowWidening: bool = False
     limits: Limits | None = None
 

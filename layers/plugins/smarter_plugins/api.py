@@ -99,7 +99,7 @@ class ApiConnectionData(Strict):
     headers: dict[str, Any] | list[dict[str, Any]] | None = None
     timeout: float = Field(default=10, gt=0, le=300)
     maxResponseBytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, ge=1, le=MAX_RESPONSE_BYTES)
-    allowHosts: list[str] = Field(default_factory=list, description="when given, the only hosts this connection may reach (redirects included); it narrows the operator's egress policy, never widens it")
+    allowHosts: list[str] = Field(default_factory=list, description="when given, the only hosts (host, or host:port for that port only) this connection may reach (redirects included); it narrows the operator's egress policy, never widens it")
 
     @field_validator("baseUrl")
     @classmethod
@@ -107,6 +107,8 @@ class ApiConnectionData(Strict):
         parts = safe_http.parse_url(value)
         if (parts.scheme or "").lower() not in ("http", "https") or not parts.host:
             raise ValueError("an http or https URL such as https://api.example.com/v1")
+        if problem := egress.host_problem(parts.host):
+            raise ValueError(problem)
         if parts.auth:
             raise ValueError("credentials in the URL are not allowed; name a secret instead")
         if parts.query or parts.fragment:
@@ -121,15 +123,15 @@ class ApiConnectionData(Strict):
     @field_validator("allowHosts")
     @classmethod
     def _allow_hosts(cls, hosts: list[str]) -> list[str]:
-        hosts = [egress.normalize_host(h) for h in hosts]
-        for host in hosts:
-            if not host or any(c in host for c in "/@?# "):
-                raise ValueError(f"{host!r} is not a host name")
+        out = []
+        for entry in hosts:
+            host, port = egress.split_host_port(entry)
             if egress.is_ip(host):
-                reason = egress.check_at_apply(host, None)
+                reason = egress.check_at_apply(host, port)
                 if reason:
                     raise ValueError(f"{reason}. allowHosts narrows where this connection may go; it cannot open an address the platform refuses")
-        return hosts
+            out.append(egress.host_entry(host, port))
+        return out
 
 
 def _smarter_auth_method(connection: Any) -> Any:

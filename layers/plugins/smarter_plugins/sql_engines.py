@@ -70,7 +70,11 @@ def _bindable(value: Any) -> Any:
 _SQLITE_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, getattr(sqlite3, "SQLITE_RECURSIVE", 33)}
 
 
-def _sqlite_authorizer(action: int, *_: Any) -> int:
+def _sqlite_authorizer(action: int, table: str | None = None, *_: Any) -> int:
+    """Reading only, and never the schema tables (sqlite_master lists every
+    table, index and trigger of the file: the tenant's own tables are enough)."""
+    if action == sqlite3.SQLITE_READ and table and table.lower().startswith("sqlite_"):
+        return sqlite3.SQLITE_DENY
     return sqlite3.SQLITE_OK if action in _SQLITE_ALLOWED else sqlite3.SQLITE_DENY
 
 
@@ -268,8 +272,29 @@ def _pg_socket(conn: dict[str, Any], timeout: float, engine: str = "PostgreSQL")
         raise PluginCallError(_unreachable(conn, engine)) from None
 
 
+# Memory a plugin query may use per sort or hash before it spills (the server's
+# default is 4 MB; an operator's larger default must not apply to tenants' queries).
+PG_WORK_MEM = "4MB"
+
+
+def pg_session_settings(timeout: float) -> dict[str, str]:
+    """Server settings sent in the startup packet, so they hold for every
+    statement of the connection from the first: the query's time, its memory
+    per operation, waits for locks and idle transactions, and read-only.
+    A plugin query cannot change them: set_config and SET are refused."""
+    ms = str(max(1, int(timeout * 1000)))
+    return {
+        "statement_timeout": ms,
+        "lock_timeout": ms,
+        "idle_in_transaction_session_timeout": ms,
+        "work_mem": PG_WORK_MEM,
+        "default_transaction_read_only": "on",
+    }
+
+
 def run_postgresql(conn: dict[str, Any], sql: str, params: dict[str, Any], limit: int, timeout: float, context: PluginContext, types: dict[str, str]) -> Rows:
-    """In a READ ONLY transaction with a statement timeout, through a cursor
+    """In a READ ONLY transaction with a statement timeout and a memory bound
+    (pg_session_settings), through a cursor
     so that only limit + 1 rows ever leave the server; always rolled back."""
     import pg8000.native  # pure Python: no compiled driver in the layer
 
@@ -288,6 +313,7 @@ def run_postgresql(conn: dict[str, Any], sql: str, params: dict[str, Any], limit
             timeout=timeout + 1.5,
             ssl_context=_pg_ssl(conn.get("sslMode", "verify-full"), conn, context),
             application_name="smarter-plugin",
+            startup_params=pg_session_settings(timeout),
         )
     except pg8000.native.DatabaseError as exc:  # the server answered: authentication, no such database...
         sock.close()
@@ -308,7 +334,6 @@ def run_postgresql(conn: dict[str, Any], sql: str, params: dict[str, Any], limit
         declared = {k: PG_TYPES.get(types.get(k, ""), 25) for k in params}
         for oids in (inferred, declared):
             db.run("START TRANSACTION READ ONLY")
-            db.run(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
             try:
                 db.run(f"DECLARE smarter_rows NO SCROLL CURSOR FOR {sql}", types=oids or None, **{k: _bindable(v) for k, v in params.items()})
                 break

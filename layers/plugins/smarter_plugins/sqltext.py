@@ -6,7 +6,8 @@ identifiers and comments (standard, PostgreSQL and SQLite forms), so that a
 `{name}` inside a literal is never mistaken for code. Whether the statement
 only reads is decided by parsing it with sqlglot, in the connection's
 dialect, against an allow-list: one SELECT (or WITH/VALUES/set operation),
-nothing that writes or locks anywhere in the tree, and only functions named
+nothing that writes or locks anywhere in the tree, no table of a system
+catalog (SYSTEM_SCHEMAS, pg_*, sqlite_*), and only functions named
 in READ_ONLY_FUNCTIONS, compared after unquoting and case-folding, so that
 `"pg_read_file"(...)` is the same unknown function as `pg_read_file(...)`.
 """
@@ -240,7 +241,28 @@ WRITE_NODES = (
 )
 
 
+# Schemas that describe the server rather than hold the tenant's data: PostgreSQL's
+# catalogs (pg_shadow's password hashes, pg_settings' paths), the SQL standard's
+# information_schema, and MySQL's. A table named pg_* or sqlite_* is a catalog
+# too wherever it is looked up (PostgreSQL puts pg_catalog first on the search
+# path; sqlite_master lists every table and index of the file).
+SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast", "mysql", "performance_schema", "sys"})
+_SYSTEM_TABLE = re.compile(r"(pg_|sqlite_)")
+
+
+def system_catalog(table) -> str | None:
+    """The written name of a table reference into a system catalog or schema, else None."""
+    parts = [str(p).lower() for p in (table.catalog, table.db, table.name) if p]
+    schemas = parts[:-1]
+    name = parts[-1] if parts else ""
+    if any(s in SYSTEM_SCHEMAS or s.startswith("pg_temp") or s.startswith("pg_toast") for s in schemas) or _SYSTEM_TABLE.match(name):
+        return ".".join(parts)
+    return None
+
+
 def _node_problem(node, exp, dialect: str) -> str | None:
+    if isinstance(node, exp.Table) and (catalog := system_catalog(node)):
+        return f"a plugin query only reads the account's own tables; {catalog} is a system catalog"
     writes = tuple(getattr(exp, name) for name in WRITE_NODES if hasattr(exp, name))
     if isinstance(node, writes):
         what = {exp.Into: "INTO", exp.Lock: "row locks (FOR UPDATE, FOR SHARE)"}.get(type(node), type(node).key.upper())

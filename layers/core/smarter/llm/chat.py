@@ -271,7 +271,7 @@ def _steps(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, s
     history: list[dict[str, Any]] = []
     session_key = turn.session_key
     if session_key:
-        history = sessions.load(resolved.account, resolved.name, session_key)
+        history = sessions.load(resolved.account, resolved.name, session_key, record.api_key_id)
     if not history:
         session_key = sessions.new_session_key()  # none or unknown: a new session, never a guessed one
     record.session_key = session_key
@@ -352,7 +352,7 @@ def _steps(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, s
             f"the model was still calling tools after {settings().max_tool_rounds} rounds (SMARTER_MAX_TOOL_ROUNDS)"
         )
 
-    record.pending.extend(sessions.items(resolved.account, resolved.name, session_key, new_messages + transcript))
+    record.pending.extend(sessions.items(resolved.account, resolved.name, session_key, new_messages + transcript, record.api_key_id))
     return ChatResult(
         completion=completion.body,
         message=message,

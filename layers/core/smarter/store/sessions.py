@@ -1,9 +1,15 @@
 """Sessions: a conversation kept by `session_key`, one item per message.
 
-Messages are items in their own partition (`{account}#{client}#{session}`),
-sorted by time, so a session grows without any single item growing. A
-request reads only the last SMARTER_SESSION_WINDOW messages (one Query) and
-its new messages are written with the journal record.
+Messages are items in their own partition
+(`{account}#{client}#{key_id}#{session}`), sorted by time, so a session
+grows without any single item growing. A request reads only the last
+SMARTER_SESSION_WINDOW messages (one Query) and its new messages are
+written with the journal record.
+
+A session belongs to the API key that started it: the key's id is part of
+the partition, so another key, even one allowed on the same client, that
+presents the session key finds nothing and starts a new session. A session
+key alone is not a capability to read someone's conversation.
 """
 
 from __future__ import annotations
@@ -14,23 +20,25 @@ import time
 from typing import Any
 
 from smarter.config import settings
-from smarter.store import aws
+from smarter.store import tenant_aws
 
 
 def new_session_key() -> str:
     return secrets.token_urlsafe(24)
 
 
-def _partition(account: str, client: str, session_key: str) -> str:
-    return f"{account}#{client}#{session_key}"
+def _partition(account: str, client: str, session_key: str, key_id: str | None) -> str:
+    return f"{account}#{client}#{key_id or '-'}#{session_key}"
 
 
-def load(account: str, client: str, session_key: str) -> list[dict[str, Any]]:
-    """The session's latest messages, oldest first; [] for an unknown session."""
-    out = aws.client("dynamodb").query(
+def load(account: str, client: str, session_key: str, key_id: str | None) -> list[dict[str, Any]]:
+    """The session's latest messages, oldest first; [] for an unknown session
+    or one that another API key started."""
+    # The account's scoped credentials: in AWS, IAM refuses any other account's partition.
+    out = tenant_aws.client("dynamodb", account).query(
         TableName=settings().sessions_table,
         KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": _partition(account, client, session_key)}},
+        ExpressionAttributeValues={":pk": {"S": _partition(account, client, session_key, key_id)}},
         ScanIndexForward=False,
         Limit=settings().session_window,
         # Only the message: the keys and TTL of up to a window of items would
@@ -44,11 +52,11 @@ def load(account: str, client: str, session_key: str) -> list[dict[str, Any]]:
     return messages
 
 
-def items(account: str, client: str, session_key: str, messages: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+def items(account: str, client: str, session_key: str, messages: list[dict[str, Any]], key_id: str | None) -> list[tuple[str, dict[str, Any]]]:
     """(table, item) pairs for new messages, ready for the journal's batch write."""
     base = time.time_ns()
     expires = str(int(time.time()) + settings().session_ttl_days * 86400)
-    pk = _partition(account, client, session_key)
+    pk = _partition(account, client, session_key, key_id)
     return [
         (
             settings().sessions_table,

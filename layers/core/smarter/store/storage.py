@@ -14,6 +14,13 @@ The config table is a single table (see docs/data-model.md):
 Documents live as JSON in the `doc` attribute; only the attributes that keys
 and indexes need are top level. Reads on the request path are cached for
 SMARTER_CACHE_TTL seconds per container.
+
+Reads of one account's own items (`ACCOUNT#{number}`: the account, its
+clients, plugins, connections) go through that account's scoped
+credentials (store/tenant_aws): in AWS, a read of another account's
+partition is denied by IAM (`dynamodb:LeadingKeys`) whatever the code asks.
+API keys and domain claims are read with the function's own role: they are
+how the caller's account is found in the first place.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from typing import Any
 
 from smarter.cache import TTLCache
 from smarter.config import settings
-from smarter.store import aws
+from smarter.store import aws, tenant_aws
 
 _cache = TTLCache(lambda: settings().cache_ttl_seconds)
 
@@ -34,6 +41,18 @@ ACCOUNT_SCOPED = ("CLIENT", "PLUGIN", "CONNECTION", "CLIENTHOST")
 
 def _ddb():
     return aws.client("dynamodb")
+
+
+def _cacheable(account: str) -> bool:
+    """A request bound to another account never reads this one from the container's
+    cache: the read goes to DynamoDB, where IAM refuses it (store/tenant_aws)."""
+    bound = tenant_aws.bound()
+    return bound is None or bound == account
+
+
+def _tenant_ddb(account: str):
+    """DynamoDB with the account's scoped credentials (the function's own without a tenant role)."""
+    return tenant_aws.client("dynamodb", account)
 
 
 def encode(doc: dict[str, Any], **attrs: Any) -> dict[str, Any]:
@@ -69,10 +88,10 @@ def put_account(account: str, doc: dict[str, Any]) -> None:
 
 def get_account(account: str, *, cached: bool = False) -> dict[str, Any] | None:
     def load() -> dict[str, Any] | None:
-        out = _ddb().get_item(TableName=settings().config_table, Key=_key(account_pk(account), "ACCOUNT"))
+        out = _tenant_ddb(account).get_item(TableName=settings().config_table, Key=_key(account_pk(account), "ACCOUNT"))
         return decode(out.get("Item"))
 
-    return _cache.get_or_load(("ACCOUNT", account), load) if cached else load()
+    return _cache.get_or_load(("ACCOUNT", account), load) if cached and _cacheable(account) else load()
 
 
 def list_accounts() -> list[dict[str, Any]]:
@@ -109,7 +128,7 @@ def put_scoped(kind: str, account: str, name: str, doc: dict[str, Any], **attrs:
 
 def get_scoped_item(kind: str, account: str, name: str) -> dict[str, Any] | None:
     """The raw item, with its top-level attributes (verified_domain)."""
-    out = _ddb().get_item(TableName=settings().config_table, Key=_key(account_pk(account), f"{kind}#{name}"))
+    out = _tenant_ddb(account).get_item(TableName=settings().config_table, Key=_key(account_pk(account), f"{kind}#{name}"))
     return out.get("Item")
 
 
@@ -117,7 +136,7 @@ def get_scoped(kind: str, account: str, name: str, *, cached: bool = False) -> d
     def load() -> dict[str, Any] | None:
         return decode(get_scoped_item(kind, account, name))
 
-    return _cache.get_or_load((kind, account, name), load) if cached else load()
+    return _cache.get_or_load((kind, account, name), load) if cached and _cacheable(account) else load()
 
 
 def get_many_scoped(kind: str, account: str, names: list[str]) -> dict[str, dict[str, Any]]:
@@ -128,7 +147,7 @@ def get_many_scoped(kind: str, account: str, names: list[str]) -> dict[str, dict
     for start in range(0, len(wanted), 100):
         request = {table: {"Keys": [_key(account_pk(account), f"{kind}#{n}") for n in wanted[start : start + 100]]}}
         while request:
-            out = _ddb().batch_get_item(RequestItems=request)
+            out = _tenant_ddb(account).batch_get_item(RequestItems=request)
             for item in out.get("Responses", {}).get(table, []):
                 found[item["sk"]["S"].split("#", 1)[1]] = decode(item)
             request = out.get("UnprocessedKeys") or {}

@@ -21,6 +21,8 @@ TransactWriteItems:
 - the usage row `{account}` / `{day}#{client}#{key id}`: requests, tokens,
   cost in USD (ADD).
 
+- the account's in-flight slot, when the hold took one (`ADD inflight -1`).
+
 All or nothing, so a counter never holds half a request. `release_expired`,
 run on a schedule, releases holds whose request never reached the journal
 (a crash between reserve and journal write).
@@ -46,7 +48,9 @@ HOLD_SHARDS = 8
 # many items (sort keys `…#{shard}`) so DynamoDB can split the account's
 # partition by sort key; `for_account` still reads it all in one Query.
 USAGE_SHARDS = 4
-RETRIES = 6
+RETRIES = 8
+# Cancellation reasons no retry changes: the transaction itself is wrong.
+PERMANENT_REASONS = frozenset({"ValidationError", "ItemCollectionSizeLimitExceeded"})
 # How long a window item outlives its period (TTL), for `smarter usage` and late settles.
 KEEP_SECONDS = {"m": 2 * 86400, "d": 40 * 86400, "M": 400 * 86400}
 HOLD_SECONDS = 300  # longer than any request (API Gateway cuts at 29 s) plus the stream's usual delay
@@ -106,7 +110,7 @@ def hold_shard(journal_key: str) -> str:
     return str(int(journal_key[-2:], 16) % HOLD_SHARDS)
 
 
-def hold_put(journal_key: str, round_no: int, windows: list[list[Any]], moment: datetime) -> dict[str, Any]:
+def hold_put(journal_key: str, round_no: int, windows: list[list[Any]], moment: datetime, *, inflight: list[str] | None = None) -> dict[str, Any]:
     """The hold of one reservation round: [pk, sk, requests, tokens, pico-dollars] per window, `held` until settled."""
     now = int(moment.timestamp())
     return {
@@ -119,6 +123,8 @@ def hold_put(journal_key: str, round_no: int, windows: list[list[Any]], moment: 
                 "hold_shard": {"S": hold_shard(journal_key)},
                 "held_until": {"N": str(now + HOLD_SECONDS)},
                 "windows": {"S": json.dumps(windows, separators=(",", ":"))},
+                # The account's in-flight slot [pk, sk] this request took, released when it is settled or swept.
+                **({"inflight": {"S": json.dumps(inflight, separators=(",", ":"))}} if inflight else {}),
                 "expires_at": {"N": str(now + 3 * 86400)},
             },
             "ConditionExpression": "attribute_not_exists(pk)",
@@ -179,6 +185,7 @@ def count(doc: dict[str, Any]) -> str:
     key = doc["key"]
     expect = {hold["round"]: "held" for hold in holds}
     ddb = aws.client("dynamodb")
+    last = ""
     for attempt in range(RETRIES):
         items = [
             {
@@ -190,10 +197,13 @@ def count(doc: dict[str, Any]) -> str:
             }
         ]
         deltas: dict[tuple[str, str], list[Decimal]] = {}
+        slots: list[list[str]] = []  # in-flight slots to release (tenancy/limits.py's concurrentRequests)
         for hold in holds:
             state = expect[hold["round"]]
             if state == "gone":
                 continue  # its marker outlived the stream's retention: nothing left to settle
+            if state == "held" and hold.get("inflight"):
+                slots.append(hold["inflight"])  # released by the sweep instead when it got there first
             used = hold.get("used") or {}
             for pk, sk, requests, tokens, usd_pico in hold["windows"]:
                 delta = deltas.setdefault((pk, sk), [Decimal(0)] * 3)
@@ -244,23 +254,34 @@ def count(doc: dict[str, Any]) -> str:
                     }
                 }
             )
+        for pk, sk in slots:  # after the holds: the cancellation reasons of the holds keep their places
+            items.append(_slot_release(table, pk, sk))
         try:
             ddb.transact_write_items(TransactItems=items)
             return "counted"
         except ddb.exceptions.TransactionCanceledException as exc:
+            # Nothing was written (a transaction is all or nothing), so trying again
+            # cannot count twice: the marker decides, on every attempt.
             reasons = exc.response.get("CancellationReasons") or []
             if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                 return "duplicate"  # the marker exists: counted before
-            changed = False
             for hold, reason in zip([h for h in holds if expect[h["round"]] != "gone"], reasons[1:]):
                 if reason.get("Code") == "ConditionalCheckFailed":
                     state = ((reason.get("Item") or {}).get("state") or {}).get("S")
                     expect[hold["round"]] = state if state in ("held", "released") else "gone"
-                    changed = True
-            if not changed and not any(r.get("Code") == "TransactionConflict" for r in reasons):
+            codes = {r.get("Code") for r in reasons} - {None, "None", "ConditionalCheckFailed"}
+            if codes & PERMANENT_REASONS:
                 raise
-        time.sleep(random.uniform(0, 0.02 * 2**attempt))
-    raise RuntimeError(f"journal record {key}: the usage write kept conflicting; the batch will retry it")
+            last = ", ".join(sorted(codes)) or "ConditionalCheckFailed"
+            # TransactionConflict (another transaction on a window or the usage row),
+            # ThrottlingError, a hold the sweep just released: back off and write again.
+        time.sleep(random.uniform(0, min(1.0, 0.025 * 2**attempt)))
+    raise RuntimeError(f"journal record {key}: the usage write was cancelled {RETRIES} times ({last}); the batch will retry it")
+
+
+def _slot_release(table: str, pk: str, sk: str) -> dict[str, Any]:
+    return {"Update": {"TableName": table, "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+                       "UpdateExpression": "ADD inflight :minus", "ExpressionAttributeValues": {":minus": _n(-1)}}}
 
 
 def release_expired(now: float | None = None) -> int:
@@ -300,6 +321,8 @@ def _release(ddb: Any, table: str, hold: dict[str, Any]) -> int:
             }
         }
     ]
+    if "inflight" in hold:
+        items.append(_slot_release(table, *json.loads(hold["inflight"]["S"])))
     for pk, sk, requests, tokens, picos in json.loads(hold["windows"]["S"]):
         items.append(
             {

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from smarter.cache import TTLCache
 from smarter.errors import PluginCallError
+from smarter.store import tenant_aws
 from smarter.tenancy import scoped_aws
 
 ACCOUNT_SECRET_PREFIX = "smarter/accounts/"
@@ -45,6 +46,8 @@ def account_secret(account: str, name: str) -> str:
             return value
         return parsed.get("value", value) if isinstance(parsed, dict) else value
 
+    if tenant_aws.bound() not in (None, account):
+        return load()  # never from the cache for another account than the request's: IAM decides
     return _cache.get_or_load((account, name), load)
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from smarter.errors import BadRequest, Forbidden, Unauthorized
-from smarter.store import storage
+from smarter.store import storage, tenant_aws
 
 KEY_PREFIX = "smk"
 
@@ -143,6 +143,9 @@ def authenticate(headers: dict[str, str] | None) -> dict[str, Any]:
         raise Unauthorized("this API key has been revoked")
     if doc.get("expires_at") and parse_time(doc["expires_at"]) <= now():
         raise Unauthorized(f"this API key expired at {doc['expires_at']}")
+    # The key's account is the one the request acts for in AWS from here
+    # (a key of another account than the host's is refused by authorize_client).
+    tenant_aws.bind(doc["account"])
     return doc
 
 

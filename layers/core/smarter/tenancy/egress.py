@@ -19,7 +19,13 @@ owned by the operator and never by a tenant:
   fd00:ec2::/32, 100.100.100.200, 192.0.0.192) are refused even then.
 
 A tenant's `allowHosts` can only narrow this: when a connection names hosts,
-every hop must be one of them, and each is still checked here.
+every hop must be one of them (`host` any port, `host:port` that port only),
+and each is still checked here.
+
+`localhost` and every `*.localhost` name mean 127.0.0.1 without asking DNS
+(RFC 6761), so the operator's loopback allowance covers them all alike; any
+other host must be an IP address without a zone id or a DNS name of
+letters, digits, hyphens and underscores (`host_problem`).
 
 Names are resolved once, every address is checked (one private address among
 public ones refuses the host), and the caller connects to the address that was
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -203,21 +210,90 @@ def resolve(host: str, port: int) -> list[str]:
     return sorted(addresses, key=lambda a: ":" in a)
 
 
-def check_tenant_hosts(host: str, tenant_hosts: Sequence[str]) -> None:
-    """A connection's allowHosts narrows: when it names hosts, only those."""
-    names = {normalize_host(h) for h in tenant_hosts}
-    if names and normalize_host(host) not in names:
-        raise EgressRefused(f"{host} is not one of the connection's allowHosts ({', '.join(sorted(names))})")
+_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+
+
+def host_problem(host: str) -> str | None:
+    """Why a connection may not name this host, or None: an IP address
+    without a zone id, or a DNS name (IDNA names in their xn-- form)."""
+    h = normalize_host(host)
+    if not h:
+        return "no host"
+    if "%" in h:
+        return f"{host!r} carries an IPv6 zone id: a zone names an interface of the platform's own host, which a plugin never reaches"
+    if is_ip(h):
+        return None
+    try:
+        ascii_name = h.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_name = ""
+    if not ascii_name or len(ascii_name) > 253 or not all(_LABEL.fullmatch(label) for label in ascii_name.split(".")):
+        return f"{host!r} is not a host name (labels of letters, digits and hyphens, separated by dots) or an IP address"
+    return None
+
+
+def split_host_port(entry: str) -> tuple[str, int | None]:
+    """An allowHosts entry, `host`, `host:port` or `[v6]:port`, as (host, port or None)."""
+    text = entry.strip()
+    port_text = None
+    if text.startswith("["):
+        inner, _, rest = text[1:].partition("]")
+        text = inner
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"{entry!r} is not host or host:port")
+            port_text = rest[1:]
+    elif text.count(":") == 1:
+        text, _, port_text = text.partition(":")
+    port = None
+    if port_text is not None:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ValueError(f"{entry!r}: the port must be a number from 1 to 65535")
+        port = int(port_text)
+    host = normalize_host(text)
+    problem = host_problem(host)
+    if problem:
+        raise ValueError(problem)
+    return host, port
+
+
+def host_entry(host: str, port: int | None) -> str:
+    """The stored form of an allowHosts entry (IPv6 in brackets when a port follows)."""
+    if port is None:
+        return host
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def check_tenant_hosts(host: str, tenant_hosts: Sequence[str], port: int | None = None) -> None:
+    """A connection's allowHosts narrows: when it names hosts, only those (and
+    only the port an entry names, when it names one)."""
+    entries = [split_host_port(h) for h in tenant_hosts]
+    if not entries:
+        return
+    host = normalize_host(host)
+    if not any(name == host and (allowed is None or port is None or allowed == port) for name, allowed in entries):
+        shown = host_entry(host, port) if any(name == host for name, _ in entries) else host
+        raise EgressRefused(f"{shown} is not one of the connection's allowHosts ({', '.join(sorted(host_entry(*e) for e in entries))})")
+
+
+def is_localhost_name(host: str) -> bool:
+    h = normalize_host(host)
+    return h == "localhost" or h.endswith(".localhost")
+
+
+# What every localhost name means (IPv4: the local servers bind 127.0.0.1).
+LOCALHOST_ADDRESSES = ("127.0.0.1",)
 
 
 def checked_address(host: str, port: int, tenant_hosts: Sequence[str] = ()) -> str:
     """Resolve a host and check every address; the one address to connect to.
     Raises EgressRefused (with the reason) or ResolveFailed."""
     host = normalize_host(host)
-    if not host:
-        raise EgressRefused("no host")
-    check_tenant_hosts(host, tenant_hosts)
-    addresses = [host] if is_ip(host) else resolve(host, port)
+    problem = host_problem(host)
+    if problem:
+        raise EgressRefused(problem)
+    check_tenant_hosts(host, tenant_hosts, port)
+    addresses = [host] if is_ip(host) else list(LOCALHOST_ADDRESSES) if is_localhost_name(host) else resolve(host, port)
     if not addresses:
         raise ResolveFailed(f"{host} has no address")
     rules = policy()
@@ -240,8 +316,6 @@ def check_at_apply(host: str, port: int | None, tenant_hosts: Sequence[str] = ()
     except EgressRefused as exc:
         return str(exc)
     except ResolveFailed:
-        if normalize_host(host) == "localhost" or normalize_host(host).endswith(".localhost"):
-            return f"{host} is a loopback name; only the platform operator can allow loopback (SMARTER_EGRESS_ALLOW)"
         return None
     return None
 

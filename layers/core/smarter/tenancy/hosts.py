@@ -20,7 +20,7 @@ from typing import Any, Literal
 from smarter.config import settings
 from smarter.errors import NotDeployed, NotFound
 from smarter.schema import ACCOUNT_NUMBER, HOST_LABEL, host_label, is_client_name
-from smarter.store import storage
+from smarter.store import storage, tenant_aws
 
 # An LDH label (RFC 1123: may start with a digit) and a top-level domain that
 # is alphabetic or IDNA, which keeps IPv4 literals out.
@@ -100,6 +100,7 @@ def resolve_client(host: str | None) -> ResolvedClient:
                 raise NotFound(f"the domain {route.host} is not verified yet (state: {status})")
             raise NotFound(f"no LLM client is served at {route.host}")
         account, doc = found
+        tenant_aws.bind(account)  # from here the request reads AWS as this account only
         resolved = ResolvedClient(account, doc["name"], doc, route.host)
     if not resolved.doc.get("deployed", True):
         raise NotDeployed(
@@ -115,6 +116,7 @@ def client_by_label(account: str, label: str, *, host: str | None = None) -> Res
     one a CLIENTHOST pointer names (a snake_case or mixed-case name)."""
     if not (ACCOUNT_NUMBER.match(account or "") and HOST_LABEL.match(label or "")):
         raise NotFound(f"no LLM client {label!r} in account {account!r}")
+    tenant_aws.bind(account)  # from here the request reads AWS as this account only
     doc = storage.get_scoped("CLIENT", account, label, cached=True)
     if doc is None or host_label(doc.get("name", label)) != label:
         pointer = storage.get_scoped("CLIENTHOST", account, label, cached=True)
@@ -130,6 +132,7 @@ def client_by_name(account: str, name: str, *, host: str | None = None) -> Resol
     the equivalent of Smarter's sandbox."""
     if not (ACCOUNT_NUMBER.match(account or "") and is_client_name(name or "")):
         raise NotFound(f"no LLM client {name!r} in account {account!r}")
+    tenant_aws.bind(account)
     doc = storage.get_scoped("CLIENT", account, name, cached=True)
     if doc is None:
         return client_by_label(account, host_label(name), host=host)

@@ -28,6 +28,16 @@ in `held`: after HOLD_SECONDS the scheduled sweep (`usage.release_expired`)
 releases it. So a lost reservation blocks budget room for at most
 HOLD_SECONDS plus one sweep period, and never forever.
 
+An account's `concurrentRequests` caps how many of its requests are in flight
+at once, so one tenant cannot take the platform's whole concurrency: the
+first reservation of a request also adds 1 to the item `W#A#{account}` /
+`inflight`, conditional on it staying within the limit (429 otherwise), and
+its hold names that slot. The slot is released where the hold is settled
+(the UsageFunction, as soon as the request's journal record is counted,
+typically a second or two after the answer), or by the sweep when the
+request never reached the journal; both are conditional on the hold's
+state, so a slot is released exactly once.
+
 No AWS call is added for a request whose scopes have no limits.
 """
 
@@ -52,6 +62,8 @@ RATE_KINDS = ("requestsPerMinute", "tokensPerMinute")
 BUDGET_KINDS = ("tokensPerDay", "tokensPerMonth", "usdPerDay", "usdPerMonth")
 KINDS = RATE_KINDS + BUDGET_KINDS
 SCOPE_KINDS = {"key": KINDS, "client": KINDS, "account": BUDGET_KINDS}
+CONCURRENT = "concurrentRequests"  # account only: requests in flight at once
+INFLIGHT_SK = "inflight"
 # kind -> (period, counter attribute); the periods and the items are the usage table's (store/usage.py)
 WINDOW_OF = {
     "requestsPerMinute": ("m", "requests"),
@@ -83,9 +95,10 @@ class Plan:
     key_id: str | None
     scopes: list[Scope]
     prices: dict[str, Any] = field(default_factory=dict)
+    concurrent: int | None = None  # the account's concurrentRequests
 
     def limited(self) -> bool:
-        return any(scope.limits for scope in self.scopes)
+        return bool(self.concurrent) or any(scope.limits for scope in self.scopes)
 
 
 def _decimal_limits(raw: dict[str, Any] | None, allowed: tuple[str, ...]) -> dict[str, Decimal]:
@@ -105,6 +118,7 @@ def plan(key: dict[str, Any], account_number: str, client: dict[str, Any] | None
     account = storage.get_account(account_number, cached=True)
     defaults = platform_defaults()
     scopes = []
+    concurrent = None
     for name, doc, scope_id in (
         ("key", key, f"K#{key.get('key_id')}"),
         ("client", client, f"C#{account_number}#{(client or {}).get('name')}"),
@@ -114,7 +128,9 @@ def plan(key: dict[str, Any], account_number: str, client: dict[str, Any] | None
             continue  # the passthrough has no client: its key and account budgets still apply
         merged = {**(defaults.get(name) or {}), **((doc or {}).get("limits") or {})}
         scopes.append(Scope(name, scope_id, _decimal_limits(merged, SCOPE_KINDS[name])))
-    return Plan(account_number, (client or {}).get("name"), key.get("key_id"), scopes, (account or {}).get("prices") or {})
+        if name == "account" and merged.get(CONCURRENT):
+            concurrent = int(merged[CONCURRENT])
+    return Plan(account_number, (client or {}).get("name"), key.get("key_id"), scopes, (account or {}).get("prices") or {}, concurrent)
 
 
 # --- estimates ----------------------------------------------------------------------
@@ -223,7 +239,8 @@ def reserve(the_plan: Plan | None, record: Any, *, provider: str, model: str, bo
     record.price = price
     moment = datetime.now(timezone.utc)
     found = windows(the_plan, moment)
-    if not found:
+    slot = inflight_slot(the_plan) if first else None
+    if not found and slot is None:
         return
     input_tokens = estimate_input_tokens(body)
     output_tokens = output_cap(body, price)
@@ -239,13 +256,41 @@ def reserve(the_plan: Plan | None, record: Any, *, provider: str, model: str, bo
         "reserved": {"requests": ask.requests, "tokens": ask.tokens, "usd": format(usage.usd(ask.usd), "f")},
     }
     items = [usage.reserve_update(w.pk, w.sk, w.kind, w.ends, w.limits, ask.requests, ask.tokens, ask.usd) for w in found]
-    items.append(usage.hold_put(record.key, hold["round"], hold["windows"], moment))
-    _transact(items, found, ask, record.key, round_no)
+    if slot is not None:
+        hold["inflight"] = slot
+        items.append(_inflight_update(slot, the_plan.concurrent or 0))
+    items.append(usage.hold_put(record.key, hold["round"], hold["windows"], moment, inflight=hold.get("inflight")))
+    _transact(items, found, ask, record.key, round_no, the_plan.concurrent if slot else None)
     record.reservations.append(hold)
     record.rate_view = _rate_view(found, ask)
 
 
-def _transact(items: list[dict[str, Any]], found: list[Window], ask: Ask, journal_key: str, round_no: int) -> None:
+def inflight_slot(the_plan: Plan) -> list[str] | None:
+    """The account's in-flight counter [pk, sk], when it has a concurrentRequests limit."""
+    return [f"W#A#{the_plan.account}", INFLIGHT_SK] if the_plan.concurrent else None
+
+
+def _inflight_update(slot: list[str], limit: int) -> dict[str, Any]:
+    return {
+        "Update": {
+            "TableName": settings().usage_table,
+            "Key": {"pk": {"S": slot[0]}, "sk": {"S": slot[1]}},
+            "UpdateExpression": "ADD inflight :one",
+            "ConditionExpression": "attribute_not_exists(inflight) OR inflight < :limit",
+            "ExpressionAttributeValues": {":one": {"N": "1"}, ":limit": {"N": str(int(limit))}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def in_flight(account: str) -> int:
+    """How many of the account's requests hold a slot now (tests, operators)."""
+    item = aws.client("dynamodb").get_item(TableName=settings().usage_table, Key={"pk": {"S": f"W#A#{account}"}, "sk": {"S": INFLIGHT_SK}},
+                                           ConsistentRead=True).get("Item") or {}
+    return int(item.get("inflight", {}).get("N", "0"))
+
+
+def _transact(items: list[dict[str, Any]], found: list[Window], ask: Ask, journal_key: str, round_no: int, concurrent: int | None = None) -> None:
     ddb = aws.client("dynamodb")
     # One token per reservation (journal key and round), the same on every try: should a
     # try be applied but its answer lost (botocore's retries, ours), DynamoDB does not add
@@ -260,6 +305,11 @@ def _transact(items: list[dict[str, Any]], found: list[Window], ask: Ask, journa
             pass  # an earlier try with this token is still running: ask again shortly
         except ddb.exceptions.TransactionCanceledException as exc:
             reasons = exc.response.get("CancellationReasons") or []
+            if concurrent and len(reasons) > len(found) and reasons[len(found)].get("Code") == "ConditionalCheckFailed":
+                raise RateLimited(
+                    f"rate limited: this account's concurrentRequests limit is {concurrent} requests in flight at once; retry shortly",
+                    headers={"Retry-After": "1"},
+                ) from None
             for window, reason in zip(found, reasons):
                 if reason.get("Code") == "ConditionalCheckFailed":
                     current = reason.get("Item") or {}
