@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'react'
+import { useCallback, useEffect, useRef, useState } from 'react'
 import { ApiError, GatewayClient, type Identity } from './api'
 import { SignInForm } from './components/SignInForm'
 import { loadEditor, Workspace } from './components/Workspace'
@@ -19,11 +19,15 @@ export function App() {
   const [configWarning, setConfigWarning] = useState<string | null>(null)
   const [auth, setAuth] = useState<Auth>({ state: 'loading' })
   const [announcement, setAnnouncement] = useState('')
+  const announcing = useRef<number | undefined>(undefined)
+  // A pending announcement never outlives the page (or a test's environment).
+  useEffect(() => () => window.clearTimeout(announcing.current), [])
 
   /** Polite live region: answers and sign-in changes are read out without moving focus. */
   const announce = useCallback((message: string) => {
     setAnnouncement('')
-    window.setTimeout(() => setAnnouncement(message), 50)
+    window.clearTimeout(announcing.current)
+    announcing.current = window.setTimeout(() => setAnnouncement(message), 50)
   }, [])
 
   const signIn = useCallback(async (baseUrl: string, apiKey: string) => {
