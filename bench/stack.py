@@ -165,6 +165,7 @@ class BenchStack:
         manifests.apply_documents(docs)
         result = manifests.apply({"apiVersion": "smarter.sh/v1", "kind": "ApiKey", "metadata": {"name": "bench", "account": ACCOUNT}, "spec": {}})
         self.api_key = result["api_key"]
+        self.key_id = result["key_id"]  # sessions belong to the key that started them
         limited = manifests.apply({"apiVersion": "smarter.sh/v1", "kind": "ApiKey", "metadata": {"name": "bench-limited", "account": ACCOUNT}, "spec": {"limits": KEY_LIMITS}})
         self.limited_key = limited["api_key"]
 
@@ -176,7 +177,7 @@ class BenchStack:
         history = session_messages(messages)
         batches: list[list[tuple[str, dict[str, Any]]]] = []
         for key in keys:
-            items = sessions.items(ACCOUNT, client, key, history)
+            items = sessions.items(ACCOUNT, client, key, history, self.key_id)
             batches.extend(items[i : i + 25] for i in range(0, len(items), 25))
         ddb = aws.client("dynamodb")
 

@@ -639,7 +639,7 @@ def test_deps_layer_pins_boto3_beside_the_botocore_the_tracer_brings():
         for line in lines
         if line.strip() and not line.lstrip().startswith("#")
     }
-    assert names == {"aws-lambda-powertools", "boto3", "cachetools", "httpx2", "pydantic", "pyyaml", "pg8000", "urllib3", "sqlglot"}
+    assert names == {"aws-lambda-powertools", "boto3", "cachetools", "httpx2", "pydantic", "pyyaml", "pg8000", "pymysql", "urllib3", "sqlglot"}
     assert any(line.startswith("aws-lambda-powertools[tracer]") for line in lines)
 
 
