@@ -9,7 +9,6 @@ an exit code that says what failed).
 
 from __future__ import annotations
 
-import difflib
 import json
 import sys
 from importlib import metadata
@@ -22,7 +21,7 @@ from rich.text import Text
 from smarter.errors import NotFound, SmarterError
 from smarter.store import journal, storage, usage
 from smarter.tenancy import auth
-from smarter_admin import domains_cli, export, failures, manifests, output, plugin_cli
+from smarter_admin import console, domains_cli, export, failures, manifests, output, plugin_cli
 from smarter_admin.output import Column, Format, account_of, age, emit
 
 app = typer.Typer(
@@ -99,15 +98,6 @@ def _target(conn: dict[str, Any]) -> str:
     return " ".join(str(p) for p in parts if p)
 
 
-def _key_state(doc: dict[str, Any]) -> str:
-    if doc.get("revoked_at"):
-        return "revoked"
-    expires = doc.get("expires_at")
-    if expires and str(expires) < auth.iso(auth.now()):
-        return "expired"
-    return "active"
-
-
 COLUMNS: dict[str, list[Column]] = {
     "accounts": [
         Column("NUMBER", lambda d: d.get("number")),
@@ -139,7 +129,7 @@ COLUMNS: dict[str, list[Column]] = {
         Column("KEY_ID", lambda d: d.get("key_id")),
         Column("NAME", lambda d: d.get("name")),
         Column("CLIENTS", lambda d: d.get("clients") or "all"),
-        Column("STATUS", _key_state),
+        Column("STATUS", export.key_state),
         Column("EXPIRES", lambda d: d.get("expires_at")),
         Column("AGE", lambda d: age(d.get("created_at"))),
     ],
@@ -294,10 +284,7 @@ def diff(file: ManifestFile, account: Account = None, output_format: Output = No
         return failures.DIFFERENCES if changed else failures.OK
     color = output.is_color()
     for change in changed:
-        label = f"{change.kind}/{change.name}"
-        before = output.dump(manifests._comparable(change.before), "yaml").splitlines() if change.before else []
-        after = output.dump(manifests._comparable(change.after), "yaml").splitlines()
-        for line in difflib.unified_diff(before, after, f"stored/{label}", f"manifest/{label}", lineterm="", n=3):
+        for line in manifests.diff_lines(change):
             style = "green" if line.startswith("+") else "red" if line.startswith("-") else "cyan" if line.startswith("@@") else None
             output.out(Text(line, style=style if color else None))
     for change in changes:
@@ -607,7 +594,7 @@ def journal_replay(
     return 0
 
 
-USAGE_GROUPS = {"day": ("day",), "client": ("client",), "key": ("key",), "account": (), "detail": ("day", "client", "key")}
+USAGE_GROUPS = console.USAGE_GROUPS
 
 
 @app.command(
@@ -625,13 +612,7 @@ def usage_(
         raise typer.BadParameter(f"--by must be one of {', '.join(sorted(USAGE_GROUPS))}")
     number = account_of(account)
     group = USAGE_GROUPS[by]
-    totals: dict[tuple, dict[str, Any]] = {}
-    for row in usage.for_account(number, day or ""):
-        name = tuple(row[field] for field in group)
-        total = totals.setdefault(name, {"account": number, **dict(zip(group, name)), "requests": 0, **{f: 0 for f in usage.FIELDS}, "cost_usd": 0})
-        for field in ("requests", *usage.FIELDS, "cost_usd"):
-            total[field] += row[field]
-    rows = [{**row, "cost_usd": format(row["cost_usd"], "f")} for _, row in sorted(totals.items())]
+    rows = console.usage_totals(usage.for_account(number, day or ""), by, number)
     first = (*group, "requests") if group else ("account", "requests")
     emit(rows, output_format, columns=output.generic_columns(rows, first=first), name=lambda r: "/".join(str(r.get(f)) for f in group) or number)
     return 0
