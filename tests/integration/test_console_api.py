@@ -312,12 +312,13 @@ def test_a_limited_key_cannot_apply(two_clients):
     assert console("POST", "/apply", key=billing_key, body={"manifest": CLIENT_YAML}).status == 403
 
 
-def test_a_secret_applied_from_the_console_never_reaches_the_journal(tenant):
+def test_a_secret_is_refused_by_the_console_and_its_value_never_reaches_the_journal(tenant):
     from smarter.store import journal
 
     secret = "apiVersion: smarter.sh/v1\nkind: Secret\nmetadata:\n  name: crm-token\nspec:\n  config:\n    value: hunter2-very-secret-value\n"
     result = console("POST", "/apply", key=tenant.api_key, body={"manifest": secret})
-    assert result.status == 200, result.body
+    assert result.status == 403, result.body
+    assert "smarter apply" in result.body["error"]["message"]
     record = journal.get(ACCOUNT, "-", result.headers["X-Smarter-Journal-Key"])
     assert "hunter2-very-secret-value" not in json.dumps(record)
 

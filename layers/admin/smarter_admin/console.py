@@ -11,7 +11,8 @@ one client must not be able to mint a key for every client.
 Manifests go through `smarter_admin.manifests` itself (plan, then write), so
 the console validates and warns exactly as `smarter apply` does. Two things
 the CLI may do are refused here: `kind: Account` (limits and prices are the
-operator's) and any document naming another account.
+operator's), `kind: Secret` (the console's function never holds a tenant's
+secret values) and any document naming another account.
 """
 
 from __future__ import annotations
@@ -436,6 +437,11 @@ def _check_tenant_document(scope: Scope, index: int, doc: Any) -> None:
     if doc.get("kind") == "Account":
         raise Forbidden(
             f"document {index}: an Account manifest (limits, prices) is applied by the operator with `smarter apply`, not from the console"
+        )
+    if doc.get("kind") == "Secret":
+        raise Forbidden(
+            f"document {index}: a Secret's value is written with `smarter apply -f` (the CLI, with AWS credentials); "
+            "the console never handles secret values. Apply the connection here once the Secret exists"
         )
     metadata = doc.get("metadata")
     named = metadata.get("account") if isinstance(metadata, dict) else None
