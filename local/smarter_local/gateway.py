@@ -274,6 +274,9 @@ class Gateway:
         path = urlsplit(raw_path).path
         if domain == self.api_domain and path.startswith(PAGE_PREFIX.rstrip("/")) and method in ("GET", "HEAD"):
             return (*self.static(path), None)
+        if domain == self.api_domain and path.rstrip("/") == "/console" and method in ("GET", "HEAD"):
+            # The console is a view of the page (its hash route), as a CloudFront redirect would send it.
+            return 302, {"Location": [f"{PAGE_PREFIX}#console"], "Content-Length": ["0"]}, b"", None
         if path.rstrip("/") in OPENAI_PATHS and "openai_api" in self.functions:
             function, resource = self.functions["openai_api"], path.rstrip("/")
         elif path.startswith(CONSOLE_PREFIX) and "console" in self.functions:
