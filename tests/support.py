@@ -100,7 +100,10 @@ def invoke(
     if key is not None:
         all_headers["Authorization"] = f"{scheme} {key}"
     data = raw_body.encode() if raw_body is not None else (json.dumps(body).encode() if body is not None else b"")
-    resource = "/v1/{proxy+}" if path.startswith("/v1/") and function == "passthrough" else ("/" if path == "/" else "/{proxy+}")
+    if function == "console":
+        resource = "/v1/console/{proxy+}"
+    else:
+        resource = "/v1/{proxy+}" if path.startswith("/v1/") and function == "passthrough" else ("/" if path == "/" else "/{proxy+}")
     lambda_handler = handler(function)  # loaded first: the event's requestTimeEpoch starts the request's deadline
     event = make_event(method, path, all_headers, data, domain=host, resource=resource)
     response = lambda_handler(event, LambdaContext(function))

@@ -1,9 +1,15 @@
-import { useCallback, useEffect, useRef, useState } from 'react'
+import { lazy, Suspense, useCallback, useEffect, useRef, useState } from 'react'
 import { ApiError, GatewayClient, type Identity } from './api'
 import { SignInForm } from './components/SignInForm'
 import { loadEditor, Workspace } from './components/Workspace'
 import { loadConfig, type PageConfig } from './config'
+import type { ConsoleTab } from './console/ConsolePage'
+import type { PlaygroundRequest } from './console/shape'
+import { parseRoute, routeHash, type Route } from './route'
 import { keyStore } from './session'
+
+/** The console (and its charting library) loads in its own chunk, when first opened. */
+const ConsolePage = lazy(() => import('./console/ConsolePage'))
 
 type Auth =
   | { state: 'loading' }
@@ -22,6 +28,28 @@ export function App() {
   const announcing = useRef<number | undefined>(undefined)
   // A pending announcement never outlives the page (or a test's environment).
   useEffect(() => () => window.clearTimeout(announcing.current), [])
+
+  const [route, setRoute] = useState<Route>(() => parseRoute(window.location.hash))
+  const [preload, setPreload] = useState<(PlaygroundRequest & { seq: number }) | null>(null)
+
+  useEffect(() => {
+    const follow = () => setRoute(parseRoute(window.location.hash))
+    window.addEventListener('hashchange', follow)
+    return () => window.removeEventListener('hashchange', follow)
+  }, [])
+
+  const go = useCallback((next: Route) => {
+    window.location.hash = routeHash(next)
+    setRoute(next)
+  }, [])
+
+  const openInPlayground = useCallback(
+    (request: PlaygroundRequest) => {
+      setPreload((p) => ({ ...request, seq: (p?.seq ?? 0) + 1 }))
+      go({ view: 'playground' })
+    },
+    [go],
+  )
 
   /** Polite live region: answers and sign-in changes are read out without moving focus. */
   const announce = useCallback((message: string) => {
@@ -82,8 +110,18 @@ export function App() {
             S
           </span>
           <span className="brand-name">Smarter</span>
-          <span className="brand-page">Passthrough</span>
+          <span className="brand-page">{route.view === 'console' ? 'Console' : 'Passthrough'}</span>
         </div>
+        {auth.state === 'signed-in' && (
+          <nav className="views" aria-label="Page">
+            <a href="#playground" className="view-link" data-testid="nav-playground" aria-current={route.view === 'playground' ? 'page' : undefined}>
+              Playground
+            </a>
+            <a href="#console" className="view-link" data-testid="nav-console" aria-current={route.view === 'console' ? 'page' : undefined}>
+              Console
+            </a>
+          </nav>
+        )}
         {auth.state === 'signed-in' && (
           <div className="session">
             <span className="account" data-testid="account" title={`Key ${auth.identity.key_id}`}>
@@ -113,13 +151,29 @@ export function App() {
         />
       )}
       {auth.state === 'signed-in' && (
-        <Workspace
-          key={auth.identity.key_id}
-          client={auth.client}
-          account={auth.identity.account}
-          onKeyRejected={keyRejected}
-          announce={announce}
-        />
+        // The playground stays mounted behind the console: its body, answer and history survive a visit there.
+        <div hidden={route.view !== 'playground'} className="view-host">
+          <Workspace
+            key={auth.identity.key_id}
+            client={auth.client}
+            account={auth.identity.account}
+            onKeyRejected={keyRejected}
+            announce={announce}
+            preload={preload}
+          />
+        </div>
+      )}
+      {auth.state === 'signed-in' && route.view === 'console' && (
+        <Suspense fallback={<main className="loading">Loading the console…</main>}>
+          <ConsolePage
+            client={auth.client}
+            identity={auth.identity}
+            tab={route.tab}
+            onTab={(tab: ConsoleTab) => go({ view: 'console', tab })}
+            onOpenInPlayground={openInPlayground}
+            onKeyRejected={keyRejected}
+          />
+        </Suspense>
       )}
 
       <div className="visually-hidden" role="status" aria-live="polite" data-testid="announcer">

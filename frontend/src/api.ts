@@ -155,8 +155,18 @@ export class GatewayClient {
     }
   }
 
-  private async getData<T>(path: string): Promise<T> {
-    const response = await this.call(path)
+  /** A JSON call whose answer is an envelope: its data, or an ApiError saying what went wrong. */
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const init: RequestInit = { method }
+    if (body !== undefined) {
+      init.headers = { 'Content-Type': 'application/json' }
+      init.body = JSON.stringify(body)
+    }
+    return this.getData<T>(path, init)
+  }
+
+  private async getData<T>(path: string, init: RequestInit = {}): Promise<T> {
+    const response = await this.call(path, init)
     const envelope = parseEnvelope<T>(await response.text())
     if (!response.ok || envelope?.error) {
       const error = envelope?.error

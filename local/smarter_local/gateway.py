@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .cfn import ROOT
 
 PLATFORM_PATHS = ("/v1/passthrough/", "/v1/providers", "/v1/whoami")
+CONSOLE_PREFIX = "/v1/console/"  # the console's platform API: its own function (template.yaml: ConsoleFunction)
 SMARTER_PASSTHROUGH = "/api/v1/prompts/passthrough/"  # Smarter's path of the passthrough (template.yaml: PlatformSmarterPassthrough)
 # The OpenAI-compatible API on client hosts: its own function, as in template.yaml.
 OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
@@ -198,7 +199,7 @@ class Gateway:
     def __init__(self, *, api_domain: str, port: int, page_dir: Path | None = None, host: str = "127.0.0.1"):
         self.api_domain = api_domain
         self.page_dir = page_dir
-        self.functions = {name: Function(name) for name in ("prompt", "passthrough", "openai_api") if (ROOT / "functions" / name / "app.py").exists()}
+        self.functions = {name: Function(name) for name in ("prompt", "passthrough", "openai_api", "console") if (ROOT / "functions" / name / "app.py").exists()}
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -273,8 +274,13 @@ class Gateway:
         path = urlsplit(raw_path).path
         if domain == self.api_domain and path.startswith(PAGE_PREFIX.rstrip("/")) and method in ("GET", "HEAD"):
             return (*self.static(path), None)
+        if domain == self.api_domain and path.rstrip("/") == "/console" and method in ("GET", "HEAD"):
+            # The console is a view of the page (its hash route), as a CloudFront redirect would send it.
+            return 302, {"Location": [f"{PAGE_PREFIX}#console"], "Content-Length": ["0"]}, b"", None
         if path.rstrip("/") in OPENAI_PATHS and "openai_api" in self.functions:
             function, resource = self.functions["openai_api"], path.rstrip("/")
+        elif path.startswith(CONSOLE_PREFIX) and "console" in self.functions:
+            function, resource = self.functions["console"], "/v1/console/{proxy+}"
         elif path.startswith(PLATFORM_PATHS) and "passthrough" in self.functions:
             function, resource = self.functions["passthrough"], "/v1/{proxy+}"
         elif path.startswith(SMARTER_PASSTHROUGH) and "passthrough" in self.functions:

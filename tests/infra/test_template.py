@@ -244,7 +244,7 @@ def api_gateway_target(resources, path: str) -> str:
     """The function API Gateway invokes for `path`: an exact resource wins,
     then the greedy {proxy+} resource with the longest literal prefix."""
     greedy = []
-    for function in FUNCTIONS:
+    for function in (*FUNCTIONS, "ConsoleFunction"):
         for _, resource in _routes(resources, function):
             if resource == path:
                 return function
@@ -268,7 +268,7 @@ def handler_routes(function_folder: str) -> set[str]:
     return {re.sub(r"<\w+>", "x", route.path) for route in routes}
 
 
-@pytest.mark.parametrize(("folder", "function"), [("prompt", "PromptFunction"), ("passthrough", "PassthroughFunction")])
+@pytest.mark.parametrize(("folder", "function"), [("prompt", "PromptFunction"), ("passthrough", "PassthroughFunction"), ("console", "ConsoleFunction")])
 def test_every_route_a_handler_declares_reaches_that_function(resources, folder, function):
     pytest.importorskip("smarter", reason="the core package must be importable to read the handlers' routes")
     paths = handler_routes(folder)
@@ -669,10 +669,11 @@ def test_layer_targets_python311_on_arm64(resources, logical_id):
     assert props["CompatibleArchitectures"] == ["arm64"]
 
 
-def test_only_the_domains_function_loads_the_admin_layer(template, resources):
+def test_only_the_domains_and_console_functions_load_the_admin_layer(template, resources):
+    # The console applies manifests with `smarter apply`'s own plan (smarter_admin.manifests).
     functions = [k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"]
     loading = [k for k in functions if {"Ref": "AdminLayer"} in function_properties(template, k).get("Layers", [])]
-    assert loading == ["DomainsFunction"]
+    assert sorted(loading) == ["ConsoleFunction", "DomainsFunction"]
 
 
 def test_outputs_name_the_api_and_every_store(template):

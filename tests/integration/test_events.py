@@ -18,7 +18,7 @@ def run_event(name: str, tenant, **replace: str) -> dict:
     for old, new in replace.items():
         text = text.replace(old, new)
     event = json.loads(text)
-    function = "passthrough" if name.startswith(("passthrough", "providers")) else "prompt"
+    function = "passthrough" if name.startswith(("passthrough", "providers")) else "console" if name.startswith("console") else "prompt"
     response = handler(function)(event, LambdaContext(function))
     return {"status": response["statusCode"], "body": json.loads(response["body"]) if response.get("body") else None, "response": response}
 
@@ -33,6 +33,10 @@ def run_event(name: str, tenant, **replace: str) -> dict:
         ("prompt-custom-domain.json", 404),  # api.acme.com is not verified here
         ("passthrough-openai.json", 200),
         ("providers.json", 200),
+        ("console-usage.json", 200),
+        ("console-journal.json", 200),
+        ("console-create-key.json", 201),
+        ("console-apply-dry-run.json", 200),
     ],
 )
 def test_sample_event_gets_the_documented_status(tenant, name, status):

@@ -38,6 +38,14 @@ def test_the_domains_function_is_the_admin_package_s_only_lambda():
     assert "smarter_admin" in _imported_roots(ROOT / "functions/domains/app.py")
 
 
+def test_the_console_function_never_loads_the_cli_framework():
+    """The console's function imports smarter_admin.console (manifests, export) from the
+    AdminLayer, which has no Typer or Rich: those imports must not reach them."""
+    code = "import sys, smarter_admin.console; print(sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'rich', 'click'}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
 def test_the_domains_function_never_loads_the_cli_framework():
     """Typer and Rich are the CLI's; the AdminLayer is built without dependencies,
     so the DomainsFunction's import of smarter_admin.domains must not reach them."""

@@ -34,8 +34,10 @@ export function SignInForm({ onSignIn, error, apiBaseUrl }: Props) {
           <summary>Where do I get a key?</summary>
           <p>
             The operator of this gateway creates keys with the admin CLI:{' '}
-            <code>smarter apikey create &lt;name&gt; --client &lt;client&gt;</code>, which prints the key once. Running
-            the stack yourself? <code>make run</code> prints a line <code>API key: …</code> for the demo account.
+            <code>smarter apikey create &lt;name&gt;</code>, which prints the key once. Use an account-wide key (no{' '}
+            <code>--client</code>): the playground's passthrough and the console's key and manifest pages refuse a key
+            limited to some clients. Signed in, you can create more keys in Console → Keys. Running the stack yourself?{' '}
+            <code>make run</code> prints a line <code>API key: …</code> for the demo account.
           </p>
         </details>
         <label htmlFor="api-key" className="field-label">

@@ -32,13 +32,15 @@ interface Props {
   onKeyRejected: (message: string) => void
   /** Something screen readers should hear now. */
   announce: (message: string) => void
+  /** A request the console asks to open here ("Open in playground", "Replay"); a new `seq` each time. */
+  preload?: { provider: string; body: string; seq: number } | null
 }
 
 const byteLength = (text: string) => new TextEncoder().encode(text).length
 const formatBytes = (n: number) => `${(n / 1024 / 1024).toFixed(2)} MiB`
 const isRejectedKey = (e: unknown) => e instanceof ApiError && e.status === 401
 
-export function Workspace({ client, account, onKeyRejected, announce }: Props) {
+export function Workspace({ client, account, onKeyRejected, announce, preload = null }: Props) {
   const restored = useMemo(() => loadTabState(account), [account])
   const [providers, setProviders] = useState<Provider[] | null>(null)
   const [providersError, setProvidersError] = useState<string | null>(null)
@@ -55,6 +57,8 @@ export function Workspace({ client, account, onKeyRejected, announce }: Props) {
   const inFlight = useRef<AbortController | null>(null)
   /** The text of the last template loaded, to tell whether the user has edited it since. */
   const pristine = useRef<string | null>(restored ? null : '')
+  const preloaded = useRef(preload)
+  preloaded.current = preload
 
   const check = useMemo(() => checkRequest(text), [text])
   const size = useMemo(() => byteLength(text), [text])
@@ -72,7 +76,8 @@ export function Workspace({ client, account, onKeyRejected, announce }: Props) {
       (list) => {
         if (!live) return
         setProviders(list)
-        const chosen = list.find((p) => p.name === restored?.provider) ?? preferredProvider(list)
+        const wanted = preloaded.current?.provider ?? restored?.provider
+        const chosen = list.find((p) => p.name === wanted) ?? preferredProvider(list)
         if (chosen) {
           setProviderName(chosen.name)
           setText((current) => {
@@ -93,6 +98,14 @@ export function Workspace({ client, account, onKeyRejected, announce }: Props) {
       live = false
     }
   }, [client, restored, onKeyRejected])
+
+  useEffect(() => {
+    if (!preload) return
+    setProviderName((current) => (providers && !providers.some((p) => p.name === preload.provider) ? current : preload.provider))
+    replaceBody(preload.body, 'Loaded the request from the console.')
+    if (!inFlight.current) setView(null)
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- once per request the console sends
+  }, [preload?.seq])
 
   /** Replace the whole body as one change the editor can undo (Ctrl+Z), and offer an Undo button too. */
   function replaceBody(next: string, label: string) {

@@ -184,15 +184,9 @@ def _target(conn: dict[str, Any]) -> str:
 
 
 def _key_state(doc: dict[str, Any]) -> str:
-    if doc.get("revoked_at"):
-        return "revoked"
-    expires = doc.get("expires_at")
-    if expires:
-        from datetime import UTC, datetime
+    from smarter_admin import export
 
-        if str(expires) < datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"):
-            return "expired"
-    return "active"
+    return export.key_state(doc)
 
 
 def _limits_cell(doc: dict[str, Any]) -> str:
@@ -463,11 +457,9 @@ def _warn(changes: list[Any]) -> None:
 )
 def diff(file: ManifestFiles, recursive: Recursive = False, account: Account = None, output_format: Output = None) -> int:
     """Show what applying manifests would change, in manifest form: the stored item as `get -o yaml` prints it against the manifest as it would be stored. Exits 0 when nothing would change, 1 when something would (as diff(1) does)."""
-    import difflib
-
     from rich.text import Text
 
-    from smarter_admin import export
+    from smarter_admin import export, manifests
 
     changes = _plan(*_load(file, recursive), account, _source(file))
     changed = [c for c in changes if c.action != "unchanged"]
@@ -478,10 +470,7 @@ def diff(file: ManifestFiles, recursive: Recursive = False, account: Account = N
         return failures.DIFFERENCES if changed else failures.OK
     color = output.is_color()
     for change in changed:
-        label = f"{change.kind}/{change.name}"
-        before = output.dump(export.manifest_form(change.table, change.before), "yaml").splitlines() if change.before else []
-        after = output.dump(export.manifest_form(change.table, change.after), "yaml").splitlines()
-        for line in difflib.unified_diff(before, after, f"stored/{label}", f"manifest/{label}", lineterm="", n=3):
+        for line in manifests.diff_lines(change):
             style = "green" if line.startswith("+") else "red" if line.startswith("-") else "cyan" if line.startswith("@@") else None
             output.out(Text(line, style=style if color else None))
     for change in changes:
@@ -992,9 +981,6 @@ def journal_replay(
     return 0
 
 
-USAGE_GROUPS = {"day": ("day",), "client": ("client",), "key": ("key",), "account": (), "detail": ("day", "client", "key")}
-
-
 def _day(value: str | None) -> str | None:
     """--day: YYYY-MM-DD, or a prefix of it (YYYY-MM, YYYY)."""
     import re
@@ -1017,20 +1003,15 @@ def usage_(
     """Tokens and US dollars per day, client and key (the counters trail requests by a few seconds)."""
     from smarter.errors import NotFound
     from smarter.store import storage, usage
+    from smarter_admin import console
 
-    if by not in USAGE_GROUPS:
-        raise typer.BadParameter(f"--by must be one of {', '.join(sorted(USAGE_GROUPS))}")
+    if by not in console.USAGE_GROUPS:
+        raise typer.BadParameter(f"--by must be one of {', '.join(sorted(console.USAGE_GROUPS))}")
     number = account_of(account)
     if storage.get_account(number) is None:
         raise NotFound(f"no account {number}")
-    group = USAGE_GROUPS[by]
-    totals: dict[tuple, dict[str, Any]] = {}
-    for row in usage.for_account(number, day or ""):
-        name = tuple(row[field] for field in group)
-        total = totals.setdefault(name, {"account": number, **dict(zip(group, name)), "requests": 0, **{f: 0 for f in usage.FIELDS}, "cost_usd": 0})
-        for field in ("requests", *usage.FIELDS, "cost_usd"):
-            total[field] += row[field]
-    rows = [{**row, "cost_usd": format(row["cost_usd"], "f")} for _, row in sorted(totals.items())]
+    group = console.USAGE_GROUPS[by]
+    rows = console.usage_totals(usage.for_account(number, day or ""), by, number)
     first = (*group, "requests") if group else ("account", "requests")
     emit(rows, output_format, columns=output.generic_columns(rows, first=first), name=lambda r: "/".join(str(r.get(f)) for f in group) or number,
          empty=f"No usage{f' on {day}' if day else ''} in account {number}.")

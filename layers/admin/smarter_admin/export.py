@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from smarter import API_VERSION
+from smarter.tenancy.auth import iso, now
 from smarter_admin.models import UI_FIELDS, AccountSpec
 
 
@@ -62,14 +63,22 @@ def stored_manifest(doc: dict[str, Any], status: dict[str, Any] | None = None) -
     return out
 
 
+def key_state(doc: dict[str, Any]) -> str:
+    """active, revoked or expired: the state `get apikeys` and the console show."""
+    if doc.get("revoked_at"):
+        return "revoked"
+    expires = doc.get("expires_at")
+    if expires and str(expires) < iso(now()):
+        return "expired"
+    return "active"
+
+
 def api_key(doc: dict[str, Any]) -> dict[str, Any]:
     """An ApiKey: its name, clients, expiry and limits (never the key). Re-applied,
     it updates the live key of that name; a revoked key's manifest would create a
     new key, which `status.state` warns of."""
-    from smarter_admin.cli import _key_state  # the state as `get apikeys` shows it
-
     spec = _clean({"clients": doc.get("clients"), "expiresAt": doc.get("expires_at"), "limits": doc.get("limits")})
-    status = _clean({"keyId": doc.get("key_id"), "state": _key_state(doc), "createdAt": doc.get("created_at"), "revokedAt": doc.get("revoked_at")})
+    status = _clean({"keyId": doc.get("key_id"), "state": key_state(doc), "createdAt": doc.get("created_at"), "revokedAt": doc.get("revoked_at")})
     return {"apiVersion": API_VERSION, "kind": "ApiKey", "metadata": _clean({"name": doc.get("name"), "account": doc.get("account")}), "spec": spec, "status": status}
 
 

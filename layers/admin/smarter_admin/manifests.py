@@ -11,6 +11,7 @@ before the write, so they see exactly what an apply would do.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -26,7 +27,7 @@ from smarter.schema import ACCOUNT_NUMBER, collecting_warnings, did_you_mean, ho
 from smarter.store import storage
 from smarter.tenancy import auth
 from smarter.tenancy.auth import iso, now, parse_time
-from smarter_admin import domains
+from smarter_admin import domains, export
 from smarter_admin.models import UI_FIELDS, AccountSpec, ApiKeySpec, ClientSpec, Metadata, SecretSpec, limits_doc, parse_manifest
 
 CLIENT_KINDS = ("LLMClient", "Chatbot")
@@ -102,6 +103,22 @@ class Change:
 
 def _comparable(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in STAMPS}
+
+
+def diff_lines(change: Change) -> list[str]:
+    """The unified diff (YAML) from the stored record to the manifest's; empty when unchanged.
+    `smarter diff` prints it; the console shows it for a dry run."""
+    if change.action == "unchanged":
+        return []
+    label = f"{change.kind}/{change.name}"
+    before = _yaml(export.manifest_form(change.table, change.before)).splitlines() if change.before else []
+    after = _yaml(export.manifest_form(change.table, change.after)).splitlines()
+    return list(difflib.unified_diff(before, after, f"stored/{label}", f"manifest/{label}", lineterm="", n=3))
+
+
+def _yaml(data: Any) -> str:
+    # JSON first: datetimes and Decimals become strings, as `-o yaml` prints them.
+    return yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False, allow_unicode=True).rstrip()
 
 
 def known_kinds() -> list[str]:
