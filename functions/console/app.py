@@ -7,10 +7,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smarter import tracing
 from smarter.edge import web
-from smarter.errors import BadRequest, MethodNotAllowed, NotFound
+from smarter.errors import BadRequest
 from smarter.redact import scrub_json
-from smarter.store import afterwards
-from smarter.tenancy import auth, hosts
+from smarter.runtime import afterwards
 from smarter_admin import console
 
 logger = Logger()
@@ -23,13 +22,9 @@ PREFIX = "/v1/console"
 
 def _scope(command: str) -> console.Scope:
     """The platform host only, a valid key; the record says who and what."""
-    record = app.context["record"]
-    record.command = command
-    if hosts.parse_host(web.domain_name(app.current_event.raw_event)).kind != "platform":
-        raise NotFound(f"{app.current_event.path} is served on the platform host only")
-    key = auth.authenticate(app.current_event.headers)
-    record.account, record.api_key_id = key["account"], key["key_id"]
-    return console.Scope.of(key)
+    exchange = web.exchange(app)
+    exchange.record.command = command
+    return console.Scope.of(exchange.platform_key())
 
 
 def _query(name: str) -> str | None:
@@ -49,18 +44,13 @@ def _int_query(name: str, default: int) -> int:
 def _read(data, *, count: int | None = None):
     """Reads are journaled without their data (a copy of what is stored, and a
     journal listing would otherwise copy the journal into itself)."""
-    response = web.ok(app, data)
-    record = app.context["record"]
-    record.response = {**record.response, "data": {"omitted": "console read", **({"count": count} if count is not None else {})}}
-    return response
+    omitted = {"omitted": "console read", **({"count": count} if count is not None else {})}
+    return web.ok(app, data, journaled=lambda body: {**body, "data": omitted})
 
 
 def _write(data, *, status: int = 200):
     """Writes are journaled scrubbed: a new key's secret never reaches the journal."""
-    response = web.ok(app, data, status=status)
-    record = app.context["record"]
-    record.response = scrub_json(record.response)
-    return response
+    return web.ok(app, data, status=status, journaled=scrub_json)
 
 
 @app.get(f"{PREFIX}/clients")
@@ -137,24 +127,16 @@ def apply_manifest():
     return _write(console.apply_manifest(scope, body))
 
 
-def _only(allowed: str):
-    def refuse(**_path_parameters: str):
-        raise MethodNotAllowed(f"{app.current_event.http_method} is not supported here: use {allowed}", headers={"Allow": f"{allowed}, OPTIONS"})
-
-    return refuse
-
-
-OTHER_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 for _path, _allowed in (
     ("/clients", "GET"), ("/plugins", "GET"), ("/connections", "GET"), ("/keys", "GET, POST"), ("/usage", "GET"),
     ("/journal", "GET"), ("/journal/<key>", "GET"), ("/apply", "POST"), ("/keys/<key_id>/revoke", "POST"), ("/keys/<key_id>", "DELETE"),
 ):
-    app.route(f"{PREFIX}{_path}", method=[m for m in OTHER_METHODS if m not in _allowed.split(", ")])(_only(_allowed))
+    _others = [m for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD") if m not in _allowed.split(", ")]
+    app.route(f"{PREFIX}{_path}", method=_others)(web.method_not_allowed(app, _allowed))
 
 
 @afterwards.after_response
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler(capture_response=False)
-@web.metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return web.handle(app, event, context, thing="Console", command="read")

@@ -270,7 +270,7 @@ def test_a_dry_run_validates_warns_and_diffs_without_storing(tenant):
     (change,) = result.body["data"]["changes"]
     assert (change["kind"], change["name"], change["action"]) == ("LLMClient", "sales", "created")
     assert any("subdomain" in w for w in change["warnings"])
-    assert "+name: sales" in change["diff"]
+    assert "+  name: sales" in change["diff"]  # manifest form, as `smarter diff` prints it
     assert storage.get_scoped("CLIENT", ACCOUNT, "sales") is None
 
 

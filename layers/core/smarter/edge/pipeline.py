@@ -159,10 +159,11 @@ class Exchange:
             **self.surface.headers(self.record),
         }
 
-    def json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    def json(self, status: int, body: Any, headers: dict[str, str] | None = None, *, journaled: Callable[[Any], Any] | None = None) -> dict[str, Any]:
         """A buffered JSON answer. One over SMARTER_MAX_RESPONSE_BYTES becomes a
         response_too_large error (never truncated), and stores no session messages,
-        since the caller never saw them."""
+        since the caller never saw them. `journaled` maps the body to what the
+        journal keeps of it (a secret shown once, a read's copy of stored data)."""
         text = json.dumps(body, default=str)  # ASCII: characters are bytes
         limit = settings().max_response_bytes
         if len(text) > limit:
@@ -173,7 +174,8 @@ class Exchange:
             self.record.response_bytes = len(text)
             status, headers, body = error.status, None, self.surface.error_body(self.record, error)
             text = json.dumps(body, default=str)
-        self._finish(status, body)
+            journaled = None
+        self._finish(status, body if journaled is None else journaled(body))
         out = {"Content-Type": JSON, **self.common_headers(), **(headers or {}), OVERHEAD_HEADER: f"{self.record.overhead_ms():.2f}"}
         self.answer = {"statusCode": status, "headers": out, "body": text, "isBase64Encoded": False}
         return self.answer

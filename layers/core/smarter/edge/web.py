@@ -7,6 +7,7 @@ on the same pipeline."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -61,12 +62,20 @@ def json_body(app: APIGatewayRestResolver) -> Any:
     return exchange(app).body()
 
 
-def ok(app: APIGatewayRestResolver, data: Any, *, status: int = 200, headers: dict[str, str] | None = None, **metadata: Any) -> Response:
-    """The journaled envelope with `data`."""
+def ok(
+    app: APIGatewayRestResolver,
+    data: Any,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    journaled: Callable[[Any], Any] | None = None,
+    **metadata: Any,
+) -> Response:
+    """The journaled envelope with `data`; `journaled` maps it to what the journal keeps."""
     ex = exchange(app)
     record = ex.record
     body = envelope(record.thing, record.command, record.key, data=data, **pipeline.envelope_meta(record), **metadata)
-    return _placeholder(ex.json(status, body, headers))
+    return _placeholder(ex.json(status, body, headers, journaled=journaled))
 
 
 def answered(app: APIGatewayRestResolver, answer: Answer) -> Response:
