@@ -694,7 +694,7 @@ def test_outputs_name_the_api_and_every_store(template):
 # ----------------------------------------------------------- sample events
 
 
-EVENT_FUNCTIONS = {"prompt": "PromptFunction", "passthrough": "PassthroughFunction", "providers": "PassthroughFunction", "openai": "OpenAIFunction"}
+EVENT_FUNCTIONS = {"prompt": "PromptFunction", "passthrough": "PassthroughFunction", "providers": "PassthroughFunction", "openai": "OpenAIFunction", "console": "ConsoleFunction"}
 
 
 API_EVENTS = sorted(p for p in (ROOT / "events").glob("*.json") if p.stem.split("-")[0] in EVENT_FUNCTIONS)
