@@ -7,6 +7,7 @@ a small table; `slow_lookup` sleeps first, `big_report` answers many bytes
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -27,10 +28,13 @@ def build(name: str = "order-desk") -> Any:
 
     @server.tool(description="The shipping status of an order, by its number (such as A-1001).")
     def order_status(order_id: str) -> str:
-        status = ORDERS.get(order_id.strip().upper())
+        # An order number alone, or a sentence with one in it (what the offline provider sends).
+        found = re.search(r"\b[A-Z]-\d{4}\b", order_id.upper())
+        number = found.group(0) if found else order_id.strip().upper()
+        status = ORDERS.get(number)
         if status is None:
             raise ToolError(f"no order {order_id!r}; known orders: {', '.join(ORDERS)}")
-        return f"Order {order_id.strip().upper()}: {status}"
+        return f"Order {number}: {status}"
 
     @server.tool(description="A lookup that takes its time (seconds).")
     def slow_lookup(seconds: float) -> str:
