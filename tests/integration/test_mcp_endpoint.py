@@ -266,3 +266,23 @@ def test_a_foreign_browser_origin_is_refused(aws):
     result = _post(tenant, _rpc("tools/list"), {"Origin": "https://evil.example"})
     assert result.status == 403
     assert result.body["error"]["code"] == -32000
+
+
+def test_a_verified_custom_domain_serves_the_clients_mcp_tools(gateway, aws):
+    from smarter.store import storage
+
+    tenant = make_tenant(plugins=[static_plugin()])
+    storage.claim_domain("api.acme.com", {"domain": "api.acme.com", "account": tenant.account, "client": tenant.client, "status": "verified"})
+    storage.set_client_verified_domain(tenant.account, tenant.client, "api.acme.com")
+    called = _session(gateway, "api.acme.com", _bearer(tenant), lambda c: c.call_tool("support_info", {"inquiry_type": "contact"}))
+    assert _text(called) == "support@example.com"
+
+
+def test_an_unverified_custom_domain_serves_no_tools(aws):
+    from smarter.store import storage
+
+    tenant = make_tenant(plugins=[static_plugin()])
+    storage.claim_domain("api.acme.com", {"domain": "api.acme.com", "account": tenant.account, "client": tenant.client, "status": "pending_validation"})
+    result = invoke("mcp", "POST", "/mcp", host="api.acme.com", body=_rpc("tools/list"), key=tenant.api_key, scheme="Bearer")
+    assert result.status == 404
+    assert "not verified yet" in result.body["error"]["message"]
