@@ -109,12 +109,12 @@ def test_each_tool_call_is_journaled_with_the_tool_loops_entry(gateway, kinds):
     _session(gateway, kinds.host, _bearer(kinds), lambda c: c.call_tool("support_info", {"inquiry_type": "contact"}))
     assert gateway.wait_idle()
     records = journal_records(kinds.account, kinds.client)
-    calls = [r for r in records if r["command"] == "mcp.tools/call"]
+    calls = [r for r in records if r["command"] == "mcp.tools.call"]
     assert len(calls) == 1
     entry = calls[0]["tool_calls"][0]
     assert (entry["plugin"], entry["kind"], entry["outcome"], entry["arguments"]) == ("support_info", "static", "ok", {"inquiry_type": "contact"})
     assert calls[0]["api_key_id"] == kinds.key_id
-    assert {r["command"] for r in records} >= {"mcp.initialize", "mcp.notification", "mcp.tools/call"}
+    assert {r["command"] for r in records} >= {"mcp.initialize", "mcp.notification", "mcp.tools.call"}
     assert all("authorization" not in r["request"]["headers"] for r in records)
 
 

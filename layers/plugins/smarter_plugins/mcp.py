@@ -40,9 +40,8 @@ from pydantic import Field, field_validator
 from smarter.errors import ManifestError
 from smarter.llm.plugins import PluginCallError, PluginContext, PromptOverride, Selector, validate_plugin_name
 from smarter.schema import Strict, validate_model, warn
-from smarter.tenancy import egress
 
-from . import common, mcp_client, safe_http
+from . import common, mcp_client
 from .api import DEFAULT_MAX_RESPONSE_BYTES, HEADER_NAME, MAX_RESPONSE_BYTES, RESERVED_HEADERS
 
 logger = Logger(child=True)
@@ -68,16 +67,7 @@ class McpConnectionData(Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = safe_http.parse_url(value)
-        if (parts.scheme or "").lower() not in ("http", "https") or not parts.host:
-            raise ValueError("the MCP server's Streamable HTTP endpoint, an http or https URL such as https://mcp.example.com/mcp")
-        if problem := egress.host_problem(parts.host):
-            raise ValueError(problem)
-        if parts.auth:
-            raise ValueError("credentials in the URL are not allowed; name a secret instead")
-        if parts.fragment:
-            raise ValueError("the URL has no fragment")
-        return value
+        return common.http_url(value, "https://mcp.example.com/mcp (the MCP server's Streamable HTTP endpoint)")
 
     @field_validator("secret")
     @classmethod
@@ -101,13 +91,7 @@ class McpConnectionData(Strict):
     @field_validator("allowHosts")
     @classmethod
     def _allow_hosts(cls, hosts: list[str]) -> list[str]:
-        out = []
-        for entry in hosts:
-            host, port = egress.split_host_port(entry)
-            if egress.is_ip(host) and (reason := egress.check_at_apply(host, port)):
-                raise ValueError(f"{reason}. allowHosts narrows where this plugin may go; it cannot open an address the platform refuses")
-            out.append(egress.host_entry(host, port))
-        return out
+        return common.allow_hosts(hosts)
 
 
 class ListedTool(Strict):
@@ -176,10 +160,7 @@ class McpPlugin:
         validate_plugin_name(manifest)
         spec = validate_model(McpSpec, manifest.get("spec"), "spec")
         conn = spec.connection
-        parts = safe_http.parse_url(conn.url)
-        port = parts.port or (443 if (parts.scheme or "").lower() == "https" else 80)
-        if reason := egress.check_at_apply(egress.normalize_host(parts.host or ""), port, conn.allowHosts):
-            raise ManifestError("spec.connection.url", reason)
+        common.check_url_at_apply(conn.url, conn.allowHosts, "spec.connection.url")
         out = spec.model_dump(exclude_none=True)
         account = (manifest.get("metadata") or {}).get("account")
         if not account:
@@ -272,6 +253,8 @@ class McpPlugin:
                 value = account_secret(account, conn["secret"])
             else:
                 value = secret(conn["secret"])
+            if any(c in value for c in "\r\n\0"):
+                raise PluginCallError(f"the secret {conn['secret']!r} holds a line break; a header value cannot")
             scheme = conn.get("authScheme", "Bearer")
             headers[conn.get("authHeader", "Authorization")] = f"{scheme} {value}" if scheme else value
         return mcp_client.Endpoint(

@@ -34,6 +34,7 @@ from . import safe_http
 PROTOCOL_VERSION = "2025-06-18"
 ACCEPTED_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 SESSION_SECONDS = 300.0
+MAX_SESSIONS = 256
 MAX_PAGES = 10
 USER_AGENT = "smarter-serverless-mcp/1"
 
@@ -118,7 +119,11 @@ def _session(endpoint: Endpoint, key: tuple[str, str], deadline: float) -> tuple
         raise McpError("the server sent an invalid Mcp-Session-Id")
     _post(endpoint, {"jsonrpc": "2.0", "method": "notifications/initialized"}, deadline, session_id, version)
     with _sessions_lock:
-        _sessions[key] = (session_id, version, time.monotonic() + SESSION_SECONDS)
+        now = time.monotonic()
+        if len(_sessions) >= MAX_SESSIONS:  # a container's sessions stay few: drop the expired ones
+            for stale in [k for k, (_, _, until) in _sessions.items() if until <= now]:
+                del _sessions[stale]
+        _sessions[key] = (session_id, version, now + SESSION_SECONDS)
     return session_id, version
 
 

@@ -22,7 +22,8 @@ tool loop offers it to the model (search-term selection aside: there is no
 prompt to match). `tools/call` runs one through `llm.chat.call_tool`, the tool
 loop's own path (argument checks, plugin timeout under the request's deadline,
 result cap), journals it and counts it against the key's and client's limits
-(`requestsPerMinute`). A tool that fails answers `isError: true` with the
+(`requestsPerMinute`); the journal's command is `mcp.initialize`, `mcp.tools.list`,
+`mcp.tools.call`, `mcp.ping` or `mcp.notification`. A tool that fails answers `isError: true` with the
 message the model would have read; an unknown tool or malformed params are
 JSON-RPC errors (-32602), as the spec says.
 """
@@ -148,7 +149,8 @@ def _route(exchange: Exchange) -> Answer:
         # A notification (notifications/initialized, cancelled) or a response: accepted, no body.
         exchange.record.command = "mcp.notification"
         return _accepted(exchange)
-    exchange.record.command = f"mcp.{name}" if name in METHODS else "mcp"
+    # tools/call -> mcp.tools.call (and the metric McpToolsCallRequests); an unknown method is just "mcp".
+    exchange.record.command = "mcp." + name.replace("/", ".") if name in METHODS else "mcp"
     params = message.get("params")
     if params is None:
         params = {}
