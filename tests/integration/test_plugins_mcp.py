@@ -245,3 +245,20 @@ def test_the_mcp_endpoint_serves_a_remote_mcp_servers_tools_too(aws, order_desk)
     assert [tool.name for tool in listed.tools] == ["orders__order_status"]
     assert not called.is_error
     assert json.dumps(called.content[0].text).find("cancelled") > 0
+
+
+def test_the_cli_applies_an_mcp_plugin_and_plugin_test_lists_its_tools(aws, order_desk, tmp_path, capsys):
+    import yaml
+
+    from smarter_admin import cli
+
+    account = {"apiVersion": "smarter.sh/v1", "kind": "Account", "metadata": {"name": ACCOUNT}, "spec": {}}
+    path = tmp_path / "mcp.yaml"
+    path.write_text(yaml.safe_dump_all([account, mcp_plugin(order_desk.url, tools=["order_status", "big_report"])]))
+    assert cli.main(["apply", "-f", str(path)]) == 0
+    assert "McpPlugin/orders applied" in capsys.readouterr().out
+    assert cli.main(["plugin", "test", "orders", "--account", ACCOUNT, "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"tools": ["orders__order_status", "orders__big_report"]}
+    assert cli.main(["describe", "plugin", "orders", "--account", ACCOUNT, "-o", "json"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert [t["name"] for t in described["spec"]["listedTools"]] == ["order_status", "big_report"]

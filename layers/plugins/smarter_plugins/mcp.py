@@ -225,13 +225,15 @@ class McpPlugin:
 
     def call(self, manifest: dict[str, Any], arguments: dict[str, Any], context: PluginContext) -> Any:
         remote = manifest.get(REMOTE_TOOL)
-        if not isinstance(remote, str):
-            raise PluginCallError("this MCP plugin is called through one of its tools")
         spec = manifest["spec"]
         endpoint = self._endpoint(context.account, spec, context.secret)
         timeout = min(float(spec["connection"].get("timeout", 10)), context.timeout_seconds)
         secrets = [v for v in endpoint.headers.values()]
         try:
+            if not isinstance(remote, str):
+                # The plugin itself, not one of its tools (`smarter plugin test`): what the server lists now.
+                listed = _checked_tools(mcp_client.list_tools(endpoint, timeout), spec.get("tools"))
+                return {"tools": [offered_name(manifest["metadata"]["name"], t["name"]) for t in listed]}
             result = mcp_client.call_tool(endpoint, remote, arguments, timeout)
         except mcp_client.McpError as exc:
             raise PluginCallError(common.without(str(exc), secrets)) from None
