@@ -4,30 +4,14 @@ and no provider key, no session table, no config write."""
 
 from __future__ import annotations
 
-import pytest
-from test_template import SMARTER_ENV, STREAM_WRAPPER, TENANT_ROLES_ARN, TEMPLATE_PATH, api_gateway_target, function_properties
-
-from smarter_local.cfn import load_template
-
-
-@pytest.fixture(scope="module")
-def template():
-    return load_template(TEMPLATE_PATH)
-
-
-@pytest.fixture(scope="module")
-def resources(template):
-    return template["Resources"]
+from test_template import STREAM_WRAPPER, TENANT_ROLES_ARN, SMARTER_ENV, api_gateway_target, function_properties
+from test_template import resources, template  # noqa: F401  (the template's fixtures)
+from test_template_console import _actions
 
 
 def _statements(resources) -> dict[str, dict]:
     (policy,) = resources["McpFunction"]["Properties"]["Policies"]
     return {s["Sid"]: s for s in policy["Statement"]}
-
-
-def _actions(statement) -> set[str]:
-    action = statement["Action"]
-    return {action} if isinstance(action, str) else set(action)
 
 
 def test_mcp_on_client_hosts_reaches_the_mcp_function_and_nothing_else_does(resources):
