@@ -30,6 +30,7 @@ CONSOLE_PREFIX = "/v1/console/"  # the console's platform API: its own function 
 SMARTER_PASSTHROUGH = "/api/v1/prompts/passthrough/"  # Smarter's path of the passthrough (template.yaml: PlatformSmarterPassthrough)
 # The OpenAI-compatible API on client hosts: its own function, as in template.yaml.
 OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
+MCP_PATH = "/mcp"  # the MCP endpoint of client hosts (functions/mcp)
 PAGE_PREFIX = "/passthrough/"
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
 
@@ -199,7 +200,7 @@ class Gateway:
     def __init__(self, *, api_domain: str, port: int, page_dir: Path | None = None, host: str = "127.0.0.1"):
         self.api_domain = api_domain
         self.page_dir = page_dir
-        self.functions = {name: Function(name) for name in ("prompt", "passthrough", "openai_api", "console") if (ROOT / "functions" / name / "app.py").exists()}
+        self.functions = {name: Function(name) for name in ("prompt", "passthrough", "openai_api", "console", "mcp") if (ROOT / "functions" / name / "app.py").exists()}
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -277,7 +278,9 @@ class Gateway:
         if domain == self.api_domain and path.rstrip("/") == "/console" and method in ("GET", "HEAD"):
             # The console is a view of the page (its hash route), as a CloudFront redirect would send it.
             return 302, {"Location": [f"{PAGE_PREFIX}#console"], "Content-Length": ["0"]}, b"", None
-        if path.rstrip("/") in OPENAI_PATHS and "openai_api" in self.functions:
+        if path.rstrip("/") == MCP_PATH and "mcp" in self.functions:
+            function, resource = self.functions["mcp"], MCP_PATH
+        elif path.rstrip("/") in OPENAI_PATHS and "openai_api" in self.functions:
             function, resource = self.functions["openai_api"], path.rstrip("/")
         elif path.startswith(CONSOLE_PREFIX) and "console" in self.functions:
             function, resource = self.functions["console"], "/v1/console/{proxy+}"

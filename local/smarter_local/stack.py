@@ -13,6 +13,8 @@ from .cfn import ROOT, create_buckets, create_tables, load_template
 
 DEMO_ACCOUNT = "3141-5926-5359"
 DEMO_CLIENT = "customer-support"
+# A second demo client whose one plugin is a remote MCP server (an order desk on loopback).
+MCP_DEMO_CLIENT = "order-desk"
 EXAMPLES = ROOT / "examples"
 PAGE_DIR = ROOT / "frontend" / "dist"
 
@@ -31,6 +33,7 @@ class StackInfo:
     api_key: str
     account: str = DEMO_ACCOUNT
     client: str = DEMO_CLIENT
+    mcp_demo_url: str | None = None  # the loopback MCP server behind the order-desk client
 
     @property
     def client_host(self) -> str:
@@ -177,6 +180,34 @@ def seed_demo(provider: str = "offline") -> str:
     return results[0]["api_key"]
 
 
+def seed_mcp_demo(url: str) -> None:
+    """The order-desk client: its McpPlugin `order_desk` offers the loopback MCP server's order_status tool."""
+    from smarter_admin import manifests
+
+    manifests.apply_documents([
+        {"apiVersion": "smarter.sh/v1", "kind": "McpPlugin",
+         "metadata": {"name": "order_desk", "account": DEMO_ACCOUNT, "pluginClass": "mcp", "description": "The order desk's MCP server."},
+         "spec": {"selector": {"directive": "always"}, "connection": {"url": url, "timeout": 5}, "tools": ["order_status"]}},
+        {"apiVersion": "smarter.sh/v1", "kind": "LLMClient",
+         "metadata": {"name": MCP_DEMO_CLIENT, "account": DEMO_ACCOUNT, "description": "Answers order questions from an MCP server's tool."},
+         "spec": {"config": {"provider": "offline", "defaultModel": "offline-echo", "defaultSystemRole": "You answer questions about orders.",
+                             "appName": "Pi Widgets Orders", "appExamplePrompts": ["Where is my order A-1001?"]},
+                  "plugins": ["order_desk"]}},
+    ])
+
+
+def start_mcp_demo() -> Any:
+    """The order desk MCP server on loopback, when the SDK is installed (the dev extras); None otherwise."""
+    try:
+        from . import mcp_server
+    except ImportError:
+        return None
+    try:
+        return mcp_server.start(free_port())
+    except ImportError:
+        return None
+
+
 def usage_pump():
     """The journal stream played into the UsageFunction, as in AWS (every second)."""
     from smarter.config import settings
@@ -211,6 +242,7 @@ class LocalStack:
         self.moto = None
         self.gateway = None
         self.pump_stop = None
+        self.mcp_demo = None
 
     def start(self, *, provider: str = "offline", provider_keys: dict[str, str] | None = None) -> StackInfo:
         self.moto = start_moto(self.moto_port)
@@ -236,12 +268,15 @@ class LocalStack:
         for name, key in (provider_keys or {}).items():
             put_provider_secret(name, key)
         api_key = seed_demo(provider)
+        self.mcp_demo = start_mcp_demo()
+        if self.mcp_demo is not None:
+            seed_mcp_demo(self.mcp_demo.url)
         from .gateway import Gateway
 
         self.gateway = Gateway(api_domain=self.api_domain, port=self.port, page_dir=PAGE_DIR)
         self.gateway.serve_in_thread()
         self.pump_stop = usage_pump().run_in_thread()
-        return StackInfo(self.port, moto_url, self.api_domain, api_key)
+        return StackInfo(self.port, moto_url, self.api_domain, api_key, mcp_demo_url=self.mcp_demo.url if self.mcp_demo else None)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Whether every request answered so far has also been journaled (the
@@ -256,6 +291,8 @@ class LocalStack:
             self.gateway.stop()
         if self.moto:
             self.moto.stop()
+        if self.mcp_demo:
+            self.mcp_demo.stop()
 
 
 # What the CLI needs besides the tables: the stack's egress policy and SQLite
@@ -293,6 +330,9 @@ def describe(info: StackInfo, provider: str) -> str:
             "",
             "Continue the conversation by adding \"session_key\" from the answer to the next body.",
             f"OpenAI SDK: base_url={info.client_url}v1 (OpenAI's Chat Completions, stream=True streams)",
+            f"MCP endpoint (the client's plugins as MCP tools): {info.client_url}mcp with 'Authorization: Bearer {info.api_key}'",
+            *([f"MCP plugin demo: client {MCP_DEMO_CLIENT} (http://{MCP_DEMO_CLIENT}.{info.account}.{info.api_domain}:{info.port}/) "
+               f"calls the order desk MCP server at {info.mcp_demo_url}; ask it 'Where is my order A-1001?'"] if info.mcp_demo_url else []),
             f"Admin CLI against this stack: {cli_exports(info)}",
             "then e.g.: .venv/bin/smarter get clients (or keep them as a context: .venv/bin/smarter config set-context local --from-env)",
             "Stop with Ctrl-C.",

@@ -244,7 +244,7 @@ def api_gateway_target(resources, path: str) -> str:
     """The function API Gateway invokes for `path`: an exact resource wins,
     then the greedy {proxy+} resource with the longest literal prefix."""
     greedy = []
-    for function in (*FUNCTIONS, "ConsoleFunction"):
+    for function in (*FUNCTIONS, "ConsoleFunction", "McpFunction"):
         for _, resource in _routes(resources, function):
             if resource == path:
                 return function

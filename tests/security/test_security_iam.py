@@ -190,10 +190,10 @@ def test_case7_the_tenant_role_trusts_only_the_request_functions_and_carries_no_
     role = resources["PluginRole"]["Properties"]
     trust = role["AssumeRolePolicyDocument"]["Statement"]
     assert [s["Principal"] for s in trust] == [{"AWS": [{"GetAtt": "PromptFunctionRole.Arn"}, {"GetAtt": "OpenAIFunctionRole.Arn"},
-                                                         {"GetAtt": "PassthroughFunctionRole.Arn"}]}]
+                                                         {"GetAtt": "PassthroughFunctionRole.Arn"}, {"GetAtt": "McpFunctionRole.Arn"}]}]
     assert [s["Action"] for s in trust] == ["sts:AssumeRole"]  # no sts:TagSession: no tag to choose
     assert "PrincipalTag" not in _text(role["Policies"]) and "RequestTag" not in _text(trust)
-    for name in ("PromptFunction", "OpenAIFunction", "PassthroughFunction"):
+    for name in ("PromptFunction", "OpenAIFunction", "PassthroughFunction", "McpFunction"):
         assert resources[name]["Properties"]["Environment"]["Variables"]["SMARTER_PLUGIN_ROLE_ARN"] == {"GetAtt": "PluginRole.Arn"}
         assert "Tags" not in resources[name]["Properties"]
 

@@ -62,7 +62,7 @@ def _arns() -> dict[str, str]:
     s = config.settings()
     tables = {"ConfigTable": s.config_table, "SessionsTable": s.sessions_table, "JournalTable": s.journal_table, "UsageTable": s.usage_table}
     out = {f"{k}.Arn": f"arn:aws:dynamodb:{REGION}:{AWS_ACCOUNT}:table/{v}" for k, v in tables.items()}
-    for fn in ("PromptFunction", "OpenAIFunction", "PassthroughFunction"):
+    for fn in ("PromptFunction", "OpenAIFunction", "PassthroughFunction", "McpFunction"):
         out[f"{fn}Role.Arn"] = f"arn:aws:iam::{AWS_ACCOUNT}:role/smarter-{fn}Role-X"
     out["PluginRole.Arn"] = TENANT_ROLE
     return out
@@ -291,6 +291,7 @@ def test_only_the_request_functions_roles_may_assume_the_tenant_role(simulator, 
     callers = [
         (f"arn:aws:iam::{AWS_ACCOUNT}:role/smarter-PromptFunctionRole-X", "Allowed"),
         (f"arn:aws:iam::{AWS_ACCOUNT}:role/smarter-PassthroughFunctionRole-X", "Allowed"),
+        (f"arn:aws:iam::{AWS_ACCOUNT}:role/smarter-McpFunctionRole-X", "Allowed"),
         # Any other principal of the AWS account, whatever tags it carries (the old trust took any principal tagged smarter:plugin-caller).
         (f"arn:aws:iam::{AWS_ACCOUNT}:role/smarter-UsageFunctionRole-X", "ImplicitlyDenied"),
         (f"arn:aws:iam::{AWS_ACCOUNT}:role/someone-else", "ImplicitlyDenied"),

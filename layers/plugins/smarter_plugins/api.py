@@ -30,7 +30,6 @@ from smarter.llm.plugins import (
     validate_plugin_name,
 )
 from smarter.schema import Strict
-from smarter.tenancy import egress
 
 from . import common, safe_http
 from .common import (
@@ -104,16 +103,8 @@ class ApiConnectionData(Strict):
     @field_validator("baseUrl")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = safe_http.parse_url(value)
-        if (parts.scheme or "").lower() not in ("http", "https") or not parts.host:
-            raise ValueError("an http or https URL such as https://api.example.com/v1")
-        if problem := egress.host_problem(parts.host):
-            raise ValueError(problem)
-        if parts.auth:
-            raise ValueError("credentials in the URL are not allowed; name a secret instead")
-        if parts.query or parts.fragment:
-            raise ValueError("the base URL has no query or fragment; put query parameters in the plugin's urlParams")
-        return value
+        return common.http_url(value, "https://api.example.com/v1",
+                               query_hint="the base URL has no query or fragment; put query parameters in the plugin's urlParams")
 
     @field_validator("secret")
     @classmethod
@@ -123,15 +114,7 @@ class ApiConnectionData(Strict):
     @field_validator("allowHosts")
     @classmethod
     def _allow_hosts(cls, hosts: list[str]) -> list[str]:
-        out = []
-        for entry in hosts:
-            host, port = egress.split_host_port(entry)
-            if egress.is_ip(host):
-                reason = egress.check_at_apply(host, port)
-                if reason:
-                    raise ValueError(f"{reason}. allowHosts narrows where this connection may go; it cannot open an address the platform refuses")
-            out.append(egress.host_entry(host, port))
-        return out
+        return common.allow_hosts(hosts)
 
 
 def _smarter_auth_method(connection: Any) -> Any:
@@ -267,12 +250,7 @@ class ApiPlugin:
             raise ManifestError("spec.connection.secret", f"authMethod {conn.authMethod} needs the name of the account secret that holds the credential")
         if conn.authMethod == "api_key" and not HEADER_NAME.match(conn.apiKeyHeader):
             raise ManifestError("spec.connection.apiKeyHeader", "not a valid header name")
-        parts = safe_http.parse_url(conn.baseUrl)
-        host = egress.normalize_host(parts.host or "")
-        port = parts.port or (443 if (parts.scheme or "").lower() == "https" else 80)
-        reason = egress.check_at_apply(host, port, conn.allowHosts)
-        if reason:
-            raise ManifestError("spec.connection.baseUrl", reason)
+        common.check_url_at_apply(conn.baseUrl, conn.allowHosts, "spec.connection.baseUrl")
         out = spec.model_dump(exclude_none=True)
         out["connection"]["headers"] = _check_headers(name_values(conn.headers, "spec.connection.headers"), "spec.connection.headers")
         return out

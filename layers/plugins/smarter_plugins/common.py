@@ -12,6 +12,9 @@ from smarter.errors import ManifestError
 from smarter.llm import plugins
 from smarter.llm.plugins import PluginCallError, PluginContext
 from smarter.schema import validate_model
+from smarter.tenancy import egress
+
+from . import safe_http
 
 CONNECTION_NAME_HELP = "the name of a connection manifest in the same account"
 
@@ -203,3 +206,45 @@ def refuse_inline_credentials(params: dict[str, Any], path: str, *, templated: A
 
 
 PLACEHOLDER_ONLY = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]{0,63}\}")
+
+
+# --- the URL and allowHosts of an HTTP connection (api, mcp) ---------------------------
+
+
+def http_url(value: str, example: str, *, query_hint: str | None = None) -> str:
+    """An http(s) URL a connection may name: a host the egress policy could allow, no
+    credentials, no fragment (and no query, when `query_hint` says where it goes instead)."""
+    parts = safe_http.parse_url(value)
+    if (parts.scheme or "").lower() not in ("http", "https") or not parts.host:
+        raise ValueError(f"an http or https URL such as {example}")
+    if problem := egress.host_problem(parts.host):
+        raise ValueError(problem)
+    if parts.auth:
+        raise ValueError("credentials in the URL are not allowed; name a secret instead")
+    if query_hint is not None and (parts.query or parts.fragment):
+        raise ValueError(query_hint)
+    if parts.fragment:
+        raise ValueError("the URL has no fragment")
+    return value
+
+
+def allow_hosts(hosts: list[str]) -> list[str]:
+    """A connection's allowHosts: it narrows the operator's egress policy, never widens it."""
+    out = []
+    for entry in hosts:
+        host, port = egress.split_host_port(entry)
+        if egress.is_ip(host):
+            reason = egress.check_at_apply(host, port)
+            if reason:
+                raise ValueError(f"{reason}. allowHosts narrows where this connection may go; it cannot open an address the platform refuses")
+        out.append(egress.host_entry(host, port))
+    return out
+
+
+def check_url_at_apply(url: str, hosts: list[str], path: str) -> None:
+    """At apply: the URL's host and port under the operator's egress policy and the connection's allowHosts."""
+    parts = safe_http.parse_url(url)
+    port = parts.port or (443 if (parts.scheme or "").lower() == "https" else 80)
+    reason = egress.check_at_apply(egress.normalize_host(parts.host or ""), port, hosts)
+    if reason:
+        raise ManifestError(path, reason)

@@ -164,11 +164,12 @@ def _run_tools(calls: list[dict[str, Any]], by_name, context: plugins.PluginCont
 
 
 def _offered(manifests: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(manifest, tool) for each plugin whose kind is installed; one that is not is left out, not fatal."""
+    """(manifest, tool) for each tool of each plugin whose kind is installed; one that is not
+    is left out, not fatal. A remote MCP plugin offers several tools, each with its own manifest view."""
     out = []
     for manifest in manifests:
         try:
-            out.append((manifest, plugins.kind_for(manifest).tool(manifest)))
+            out.extend(plugins.tools_of(manifest))
         except Exception:
             logger.exception("plugin cannot be offered", extra={"plugin": (manifest.get("metadata") or {}).get("name")})
     return out
@@ -278,10 +279,10 @@ def _steps(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, s
 
     offered = _offered(plugins.select(client_plugins(resolved), _user_texts(history + new_messages)))
     caller_names = {_tool_name(t) for t in turn.caller_tools}
-    offered = [(m, t) for m, t in offered if m["metadata"]["name"] not in caller_names]  # the caller's name wins
-    selected = [manifest for manifest, _ in offered]
+    offered = [(m, t) for m, t in offered if _tool_name(t) not in caller_names]  # the caller's name wins
+    selected = list({m["metadata"]["name"]: m for m, _ in offered}.values())  # a plugin once, however many tools
     tools = [tool for _, tool in offered] + list(turn.caller_tools)
-    by_name = {m["metadata"]["name"]: m for m in selected}
+    by_name = {_tool_name(t): m for m, t in offered}
     overrides = [(m.get("spec") or {}).get("prompt") or {} for m in selected]
 
     provider = providers.get_provider(client.get("provider") or providers.default_provider_name())
@@ -382,3 +383,26 @@ def run_prompt(resolved: ResolvedClient, request: PromptRequest, record: Request
         "model": result.model,
         "rounds": result.rounds,
     }
+
+
+# --- one tool call, outside a conversation (the MCP endpoint, edge/mcp.py) -------------
+
+
+def offered_tools(resolved: ResolvedClient) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Every tool of the client's plugins, as the tool loop offers them to the model.
+    No selection: search terms match a prompt, and an MCP client sends none."""
+    return _offered(client_plugins(resolved))
+
+
+def call_tool(resolved: ResolvedClient, name: str, arguments: dict[str, Any], record: RequestRecord) -> tuple[str, dict[str, Any]]:
+    """Run one of the client's tools exactly as the tool loop would (argument checks,
+    the plugin timeout capped by the request's deadline, the result cap, errors as
+    results) and journal the call; (the result the model would read, the journal entry)."""
+    by_name = {_tool_name(t): m for m, t in offered_tools(resolved)}
+    call = {"id": f"mcp-{record.key}", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+    context = plugin_context(resolved.account)
+    deadline = record.deadline
+    context = dataclasses.replace(context, timeout_seconds=max(deadline.cap(context.timeout_seconds), 0.1))
+    ((message, entry),) = _run_tools([call], by_name, context, 1, deadline)
+    record.tool_calls.append(entry)
+    return str(message["content"]), entry

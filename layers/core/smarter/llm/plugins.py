@@ -101,6 +101,17 @@ def kind_for(manifest: dict[str, Any]) -> PluginKind:
     raise ManifestError("metadata.pluginClass", f"no installed plugin kind handles {manifest_kind}/{plugin_class}; installed: {known}")
 
 
+def tools_of(manifest: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(manifest to call, tool) for each tool a plugin offers. Most kinds offer one
+    tool named after the plugin; a kind with a `tools` method (a remote MCP
+    server's) offers several, each with the manifest its `call` gets for that tool."""
+    kind = kind_for(manifest)
+    many = getattr(kind, "tools", None)
+    if callable(many):
+        return list(many(manifest))
+    return [(manifest, kind.tool(manifest))]
+
+
 def connection_kind_for(manifest_kind: str) -> PluginKind:
     for kind in kinds().values():
         if kind.connection_kind == manifest_kind:

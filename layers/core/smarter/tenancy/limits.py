@@ -265,6 +265,33 @@ def reserve(the_plan: Plan | None, record: Any, *, provider: str, model: str, bo
     record.rate_view = _rate_view(found, ask)
 
 
+def reserve_request(the_plan: Plan | None, record: Any) -> None:
+    """Count one request that calls no provider (a tool call at the MCP endpoint)
+    against every limited window: one request, no tokens, no dollars. Same
+    transaction, hold and settlement as `reserve`; RateLimited when a window is full."""
+    if the_plan is None:
+        return
+    moment = datetime.now(timezone.utc)
+    found = windows(the_plan, moment)
+    slot = inflight_slot(the_plan)
+    if not found and slot is None:
+        return
+    ask = Ask(1, 0, 0)
+    for window in found:
+        if "requests" in window.limits and ask.of("requests") > window.limits["requests"]:
+            raise _refuse(window, "requests", ask.of("requests"), None)
+    round_no = len(record.reservations) + 1
+    hold = {"round": round_no, "windows": [[w.pk, w.sk, 1, 0, 0] for w in found], "reserved": {"requests": 1, "tokens": 0, "usd": "0"}}
+    items = [usage.reserve_update(w.pk, w.sk, w.kind, w.ends, w.limits, 1, 0, 0) for w in found]
+    if slot is not None:
+        hold["inflight"] = slot
+        items.append(_inflight_update(slot, the_plan.concurrent or 0))
+    items.append(usage.hold_put(record.key, round_no, hold["windows"], moment, inflight=hold.get("inflight")))
+    _transact(items, found, ask, record.key, round_no, the_plan.concurrent if slot else None)
+    record.reservations.append(hold)
+    record.rate_view = _rate_view(found, ask)
+
+
 def inflight_slot(the_plan: Plan) -> list[str] | None:
     """The account's in-flight counter [pk, sk], when it has a concurrentRequests limit."""
     return [f"W#A#{the_plan.account}", INFLIGHT_SK] if the_plan.concurrent else None
