@@ -32,7 +32,7 @@ def passthrough_route(provider: str):
     exchange.record.provider = provider[:64]
     key = exchange.platform_key()
     passthrough.require_account_key(key)
-    target = providers.get_provider(provider)
+    target = providers.get_provider(provider, key["account"])  # the platform's, or the account's own
     request = passthrough.admit(exchange.record, key, target, exchange.body())
     return web.answered(app, passthrough.answer(exchange, target, request))
 
