@@ -209,7 +209,7 @@ def complete(route: Route, body: dict[str, Any], deadline: Deadline, record: Any
                 if what == STOP:
                     raise
                 cooldowns.failed(target, route.policy, getattr(exc, "retry_after", None))
-                if what == NEXT or attempt >= route.policy.retries:
+                if what == NEXT or attempt >= route.policy.retries or cooldowns.cold(target.id):
                     break
                 wait = wait_before_retry(exc, attempt)
                 if wait > deadline.remaining() - 1.0:
@@ -248,6 +248,7 @@ def stream(route: Route, body: dict[str, Any], record: Any, *, round_no: int = 1
                 first = next(steps)
             except StopIteration as done:  # an answer with no content (a tool call only)
                 attempts.add(target, started, status=200, outcome="served", round_no=round_no)
+                record.provider = target.provider.name
                 cooldowns.succeeded(target)
                 yield {"model": target.model}
                 return done.value, target
@@ -258,12 +259,13 @@ def stream(route: Route, body: dict[str, Any], record: Any, *, round_no: int = 1
                 if what == STOP:
                     raise
                 cooldowns.failed(target, route.policy, getattr(exc, "retry_after", None))
-                if what == NEXT or attempt >= route.policy.retries:
+                if what == NEXT or attempt >= route.policy.retries or cooldowns.cold(target.id):
                     break
                 time.sleep(min(wait_before_retry(exc, attempt), 5.0))
                 continue
             # The first byte is on its way to the caller: this target serves the round.
             entry = attempts.add(target, started, status=200, outcome="served", round_no=round_no)
+            record.provider = target.provider.name  # named in the stream's headers, sent with its first byte
             cooldowns.succeeded(target)
             refresh_soon()
             yield {"model": target.model}
