@@ -33,7 +33,8 @@ def passthrough_route(provider: str):
     key = exchange.platform_key()
     passthrough.require_account_key(key)
     target = providers.get_provider(provider, key["account"])  # the platform's, or the account's own
-    request = passthrough.admit(exchange.record, key, target, exchange.body())
+    route = passthrough.client_route(exchange.record, key, target, exchange.header(passthrough.CLIENT_HEADER))
+    request = passthrough.admit(exchange.record, key, target, exchange.body(), route)
     return web.answered(app, passthrough.answer(exchange, target, request))
 
 

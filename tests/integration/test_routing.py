@@ -390,3 +390,57 @@ def test_the_warm_path_makes_no_cooldown_call(routed, own_server, monkeypatch):
     for _ in range(3):
         assert prompt(routed, "Hello").status == 200
     assert calls == []
+
+
+# --- the passthrough through a client's routing ------------------------------------------
+
+
+def routed_passthrough(tenant, *, stream=False, provider="acme-llm", client="resilient"):
+    body = {"model": "ignored", "messages": [{"role": "user", "content": "hi"}], **({"stream": True} if stream else {})}
+    if not stream:
+        return invoke("passthrough", "POST", f"/v1/passthrough/{provider}", host=API_DOMAIN, key=tenant.api_key, scheme="Bearer",
+                      headers={"X-Smarter-Client": client}, body=body)
+    from support import handler
+
+    from smarter_local.gateway import LambdaContext, make_event
+
+    headers = {"Content-Type": "application/json", "Host": API_DOMAIN, "Authorization": f"Bearer {tenant.api_key}", "X-Smarter-Client": client}
+    event = make_event("POST", f"/v1/passthrough/{provider}", headers, json.dumps(body).encode(), domain=API_DOMAIN, resource="/v1/{proxy+}")
+    return handler("passthrough")(event, LambdaContext("passthrough"))
+
+
+@pytest.mark.parametrize("fault", [FAULTS["503"], FAULTS["429 with a long Retry-After"], FAULTS["a hang"], FAULTS["a reset"]],
+                         ids=["503", "429", "hang", "reset"])
+def test_the_passthrough_follows_a_named_clients_routing_to_the_fallback(routed, own_server, openai_server, fault):
+    own_server.default = Scripted(**fault)
+    openai_server.enqueue(body=completion("passed through the fallback"))
+    result = routed_passthrough(routed)
+    assert result.status == 200, result.body
+    assert result.headers["X-Smarter-Provider"] == "openai"
+    assert result.body["data"]["body"]["choices"][0]["message"]["content"] == "passed through the fallback"
+    assert openai_server.requests[-1]["json"]["model"] == "gpt-4o-mini"  # each target's own model
+    assert openai_server.requests[-1]["headers"]["authorization"] == f"Bearer {PLATFORM_KEY}"
+    attempts = record_of(result, routed)["attempts"]  # journaled under the client
+    assert attempts[0]["provider"] == "acme-llm" and attempts[-1] == {**attempts[-1], "provider": "openai", "outcome": "served"}
+
+
+def test_a_routed_passthrough_hands_a_request_caused_4xx_on_unchanged(routed, own_server, openai_server):
+    own_server.default = Scripted(status=400, body=error(400, "bad body"))
+    result = routed_passthrough(routed)
+    assert result.status == 400 and result.body["data"]["body"]["error"]["message"] == "bad body"
+    assert openai_server.requests == []
+
+
+def test_a_routed_passthrough_refuses_a_provider_the_client_does_not_route_to(routed):
+    result = routed_passthrough(routed, provider="groq")
+    assert result.status == 400 and "X-Smarter-Client" in result.body["error"]["message"]
+    assert routed_passthrough(routed, client="no-such-client").status == 404
+
+
+def test_a_streamed_passthrough_falls_back_before_its_first_byte(routed, own_server, openai_server):
+    own_server.default = Scripted(status=503, body=error(503, "overloaded", "server_error"))
+    openai_server.enqueue(body=completion("streamed raw from the fallback"))
+    response = routed_passthrough(routed, stream=True)
+    assert response.status == 200 and response.headers["X-Smarter-Provider"] == "openai"
+    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in sse(response.body) if e.get("choices"))
+    assert text == "streamed raw from the fallback"

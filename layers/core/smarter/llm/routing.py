@@ -410,3 +410,118 @@ def refresh_soon() -> None:
 
 def reset() -> None:
     cooldowns.reset()
+
+
+# --- the passthrough through a client's route -------------------------------------------
+
+
+def _forward_status_verdict(status: int, policy: Policy) -> str:
+    if 200 <= status < 300 or status in REQUEST_CAUSED or status not in policy.fallback_on:
+        return STOP  # the provider's answer is the caller's, as the passthrough always hands it on
+    return RETRY
+
+
+def forward(route: Route, body: dict[str, Any], deadline: Deadline, record: Any, *,
+            reserve: Callable[[Target, bool], None] | None = None) -> tuple[providers.Forwarded, Target]:
+    """The passthrough's buffered call through a client's route: the first answer
+    that is not a fallback status is handed on unchanged; when every target
+    failed, the last target's answer (or error) is."""
+    attempts = Attempts(record)
+    last: tuple[providers.Forwarded, Target] | SmarterError | None = None
+    first_target = True
+    for target in plan(route.targets):
+        if deadline.expired():
+            break
+        if reserve is not None:
+            reserve(target, first_target)
+        first_target = False
+        request = {**body, "model": target.model}
+        for attempt in range(route.policy.retries + 1):
+            started = time.perf_counter()
+            try:
+                forwarded = providers.forward(target.provider, request, deadline)
+            except SmarterError as exc:
+                last = exc
+                what = verdict(exc, route.policy)
+                attempts.add(target, started, status=exc.status, outcome="failed", error=exc)
+                record.provider_ms += (time.perf_counter() - started) * 1000
+                if what == STOP:
+                    raise
+                hinted = getattr(exc, "retry_after", None)
+            else:
+                if _forward_status_verdict(forwarded.status, route.policy) == STOP:
+                    attempts.add(target, started, status=forwarded.status, outcome="served")
+                    record.provider = target.provider.name
+                    cooldowns.succeeded(target)
+                    refresh_soon()
+                    return forwarded, target
+                last = (forwarded, target)
+                attempts.add(target, started, status=forwarded.status, outcome="failed")
+                record.provider_ms += forwarded.provider_ms
+                what = RETRY
+                hinted = providers.retry_after({k.lower(): v for k, v in forwarded.headers.items()})
+            cooldowns.failed(target, route.policy, hinted)
+            if what == NEXT or attempt >= route.policy.retries or cooldowns.cold(target.id):
+                break
+            wait = hinted if hinted is not None else providers.backoff(attempt) * (0.5 + random.random() / 2)
+            if wait > deadline.remaining() - 1.0:
+                break
+            time.sleep(wait)
+    refresh_soon()
+    if isinstance(last, tuple):
+        record.provider = last[1].provider.name
+        return last
+    raise _exhausted(last, deadline)
+
+
+def open_stream(route: Route, body: dict[str, Any], record: Any, *,
+                reserve: Callable[[Target, bool], None] | None = None) -> tuple[Any, Target]:
+    """The streamed passthrough through a client's route: the first target that
+    answers with something other than a fallback status is relayed (its event
+    stream, or its error in the envelope). Nothing has reached the caller before
+    this returns, so a target is left only here, never mid-stream."""
+    from smarter.llm import streaming
+
+    attempts = Attempts(record)
+    last: tuple[Any, Target] | SmarterError | None = None
+    first_target = True
+    for target in plan(route.targets):
+        if reserve is not None:
+            reserve(target, first_target)
+        first_target = False
+        request = {**body, "model": target.model}
+        for attempt in range(route.policy.retries + 1):
+            started = time.perf_counter()
+            try:
+                opened = streaming.open_forward(target.provider, request)
+            except SmarterError as exc:
+                last = exc
+                what = verdict(exc, route.policy)
+                attempts.add(target, started, status=exc.status, outcome="failed", error=exc)
+                if what == STOP:
+                    raise
+            else:
+                if _forward_status_verdict(opened.status, route.policy) == STOP:
+                    attempts.add(target, started, status=opened.status, outcome="served")
+                    record.provider = target.provider.name
+                    cooldowns.succeeded(target)
+                    refresh_soon()
+                    return opened, target
+                try:
+                    raw = b"".join(opened.chunks)
+                except SmarterError:
+                    raw = b""
+                finally:
+                    opened.close()
+                last = (streaming.Forward(opened.status, opened.content_type, iter([raw]), lambda: None), target)
+                attempts.add(target, started, status=opened.status, outcome="failed")
+                what = RETRY
+            cooldowns.failed(target, route.policy)
+            if what == NEXT or attempt >= route.policy.retries or cooldowns.cold(target.id):
+                break
+            time.sleep(min(providers.backoff(attempt), 2.0))
+    refresh_soon()
+    if isinstance(last, tuple):
+        record.provider = last[1].provider.name
+        return last
+    raise _exhausted(last, None)
