@@ -293,6 +293,8 @@ def describe(info: StackInfo, provider: str) -> str:
             "",
             "Continue the conversation by adding \"session_key\" from the answer to the next body.",
             f"OpenAI SDK: base_url={info.client_url}v1 (OpenAI's Chat Completions, stream=True streams)",
+            f"Routing demo: http://resilient-support.{info.account}.{info.api_domain}:{info.port}/ falls back from a provider that is down "
+            "to the offline one (x-smarter-provider: offline; docs/routing.md)",
             f"Admin CLI against this stack: {cli_exports(info)}",
             "then e.g.: .venv/bin/smarter get clients (or keep them as a context: .venv/bin/smarter config set-context local --from-env)",
             "Stop with Ctrl-C.",

@@ -327,7 +327,8 @@ def _steps(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, s
             completion, target = yield from routing.stream(route, body, record, round_no=round_no, reserve=reserve)
         else:
             completion, target = routing.complete(route, body, deadline or record.deadline, record, round_no=round_no, reserve=reserve)
-        # Whoever served this round answers for the turn (and the next round starts from the same order).
+        # Whoever served this round answers for the turn, and the next round starts with it.
+        route = routing.stick(route, target)
         provider, model = target.provider, target.model
         record.provider = provider.name
         record.provider_ms += completion.provider_ms

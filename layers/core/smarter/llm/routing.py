@@ -121,6 +121,13 @@ def route_for(client: dict[str, Any], account: str, model_override: str | None =
     return Route(targets, policy)
 
 
+def stick(route: Route, served: Target) -> Route:
+    """The route for the next round of the same turn: the target that served this
+    one first, so a tool loop stays on one model and does not meet a failed
+    target again; the others stay behind it as fallbacks."""
+    return Route([Target(t.provider, t.model, t.weight, -1) if t == served else t for t in route.targets], route.policy)
+
+
 def plan(targets: list[Target], now: float | None = None, rng: random.Random | None = None) -> list[Target]:
     """The order to try the targets in: by priority, weighted draw within a priority,
     cooled-down targets last (in the same order among themselves)."""
