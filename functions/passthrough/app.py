@@ -42,7 +42,7 @@ def passthrough_route(provider: str):
 def list_providers():
     exchange = web.exchange(app)
     exchange.record.thing, exchange.record.command = "Provider", "list"
-    exchange.platform_key()
+    key = exchange.platform_key()
     listing = []
     for provider in providers.all_providers():
         info = provider.public()
@@ -52,6 +52,14 @@ def list_providers():
         except ProviderNotConfigured:
             info["configured"] = False
         listing.append(info)
+    # The key's account's own providers (kind: Provider): its own base URLs, never another account's.
+    from smarter.store import storage
+
+    for doc in storage.list_scoped("PROVIDER", key["account"]):
+        spec = doc.get("spec") or {}
+        listing.append({"name": doc["metadata"]["name"], "base_url": spec.get("baseUrl"), "default_model": spec.get("defaultModel"),
+                        "models": [m["name"] for m in spec.get("models") or []], "docs_url": "", "is_default": False,
+                        "account_provider": True, "configured": bool(spec.get("apiKey"))})
     return web.ok(app, {"providers": listing})
 
 

@@ -444,3 +444,60 @@ def test_a_streamed_passthrough_falls_back_before_its_first_byte(routed, own_ser
     assert response.status == 200 and response.headers["X-Smarter-Provider"] == "openai"
     text = "".join(e["choices"][0]["delta"].get("content") or "" for e in sse(response.body) if e.get("choices"))
     assert text == "streamed raw from the fallback"
+
+
+# --- the admin CLI -----------------------------------------------------------------------
+
+
+def smarter(*args: str):
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from smarter_admin.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(args))
+    assert "Traceback" not in err.getvalue()
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_the_cli_lists_describes_exports_and_deletes_a_provider(routed, monkeypatch, tmp_path):
+    monkeypatch.setenv("SMARTER_ACCOUNT", ACCOUNT)
+    code, out, _ = smarter("get", "providers")
+    assert code == 0 and "acme-llm" in out and "acme-1" in out
+    code, out, _ = smarter("get", "providers", "-o", "wide")
+    assert code == 0 and "acme-key" in out and ACCOUNT_KEY not in out
+    code, out, _ = smarter("describe", "provider", "acme-llm")
+    assert code == 0 and "acme-key" in out and "OpenAI-Organization: acme-org" in out and "clients/resilient" in out
+    assert ACCOUNT_KEY not in out and ORG_HEADER not in out  # Secret names, never their values
+    code, out, _ = smarter("get", "provider", "acme-llm", "-o", "yaml")
+    assert code == 0 and "kind: Provider" in out
+    (tmp_path / "p.yaml").write_text(out)
+    code, out, _ = smarter("apply", "-f", str(tmp_path / "p.yaml"))
+    assert code == 0 and "unchanged" in out
+    code, out, err = smarter("delete", "provider", "acme-llm")
+    assert code != 0 and "client/resilient" in err  # still routed to: refused
+    code, out, err = smarter("delete", "secret", "acme-key")
+    assert code != 0 and "provider/acme-llm" in err
+    code, out, err = smarter("delete", "client/resilient", "provider/acme-llm")
+    assert code == 0, err
+    code, out, _ = smarter("get", "providers")
+    assert "acme-llm" not in out
+
+
+def test_an_error_echoing_the_accounts_key_or_header_is_scrubbed(routed, own_server, openai_server):
+    own_server.default = Scripted(status=400, body=error(400, f"bad key {ACCOUNT_KEY} for org {ORG_HEADER}"))
+    result = prompt(routed, "Hello")
+    assert result.status == 502
+    text = json.dumps(result.body) + json.dumps(record_of(result, routed))
+    assert ACCOUNT_KEY not in text and ORG_HEADER not in text
+
+
+def test_the_provider_listing_shows_the_accounts_own_providers_to_it_only(routed):
+    listing = invoke("passthrough", "GET", "/v1/providers", host=API_DOMAIN, key=routed.api_key, scheme="Bearer")
+    own = [p for p in listing.body["data"]["providers"] if p.get("account_provider")]
+    assert [p["name"] for p in own] == ["acme-llm"] and own[0]["models"] == ["acme-1"]
+    other = make_tenant("2718-2818-2845", "other")
+    listing = invoke("passthrough", "GET", "/v1/providers", host=API_DOMAIN, key=other.api_key, scheme="Bearer")
+    assert not [p for p in listing.body["data"]["providers"] if p.get("account_provider")]

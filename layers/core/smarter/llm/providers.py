@@ -109,7 +109,7 @@ def get_provider(name: str, account: str | None = None) -> Provider:
         if found is not None:
             return found
     known = ", ".join(p.name for p in BUILTINS)
-    where = f"; the account's own providers are its `kind: Provider` manifests" if account else ""
+    where = "; the account's own providers are its `kind: Provider` manifests" if account else ""
     raise NotFound(f"unknown provider {name!r}; known: {known}{where}")
 
 
@@ -503,7 +503,7 @@ def chat_completion(provider: Provider, request: dict[str, Any], deadline: Deadl
         return Completion(_offline(request), (time.perf_counter() - started) * 1000)
     retries = settings().provider_max_retries if max_retries is None else max_retries
     answer = _send(provider, request, deadline, max_retries=retries, timeout=timeout)
-    key = provider_key(provider)
+    key = secrets_of(provider)
     if answer.status == 429:
         raise _upstream(RateLimited(
             f"the provider {provider.name!r} is rate limiting: {_provider_message(answer, key)}",
@@ -536,13 +536,23 @@ def _upstream(error: Any, answer: Answer) -> Any:
     return error
 
 
-def _provider_message(answer: Answer, key: str | None = None) -> str:
+def secrets_of(provider: Provider) -> list[str]:
+    """What this provider's calls carry that no answer may show: its key, and an
+    account provider's header values."""
+    found = [provider_key(provider) or ""]
+    if provider.header_secrets:
+        found += list(extra_headers(provider).values())
+    return [s for s in found if s]
+
+
+def _provider_message(answer: Answer, key: str | list[str] | None = None) -> str:
     """The provider's own error message (OpenAI's `{"error": {"message"}}` or a bare body),
     scrubbed of anything that looks like a credential."""
+    keys = key if isinstance(key, list) else [key or ""]
     try:
         body = json.loads(answer.data)
     except (ValueError, RecursionError):
-        return scrub(answer.text[:500], [key or ""]) or "(no message)"
+        return scrub(answer.text[:500], keys) or "(no message)"
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict) and error.get("message"):
@@ -551,7 +561,7 @@ def _provider_message(answer: Answer, key: str | None = None) -> str:
             text = str(body.get("message") or body)
     else:
         text = str(body)
-    return scrub(text[:500], [key or ""])
+    return scrub(text[:500], keys)
 
 
 def reset() -> None:
@@ -588,11 +598,12 @@ def forward(provider: Provider, request: dict[str, Any], deadline: Deadline | No
 def forwarded_body(provider: Provider, status: int, text: str) -> Any:
     """A provider's answer as the passthrough hands it on: JSON when it is, the
     platform's key never in it, an error body scrubbed of credential-looking text."""
-    key = provider_key(provider)
+    keys = secrets_of(provider)
     if status >= 400:
-        text = scrub(text, [key or ""])
-    elif key and key in text:
-        text = text.replace(key, "[redacted]")
+        text = scrub(text, keys)
+    for key in keys:
+        if key in text:
+            text = text.replace(key, "[redacted]")
     try:
         return json.loads(text)
     except (ValueError, RecursionError):

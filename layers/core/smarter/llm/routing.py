@@ -36,7 +36,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -164,72 +164,114 @@ def verdict(error: SmarterError, policy: Policy) -> str:
     return STOP
 
 
-def wait_before_retry(error: SmarterError, attempt: int) -> float:
-    hinted = getattr(error, "retry_after", None)
-    return hinted if hinted is not None else providers.backoff(attempt) * (0.5 + random.random() / 2)
-
-
 # --- the loop --------------------------------------------------------------------------
 
 
-@dataclass
-class Attempts:
-    """Each attempt of one call, for the journal (target, status, duration, tokens)."""
+class Tries:
+    """The one loop behind every routed call: the targets in `plan` order, each
+    reserved for before its first attempt, each attempt journaled; a failure
+    either raises (the caller's answer), waits and tries the target again, or
+    moves on. Iterating yields the target to try now."""
 
-    record: Any
-    entries: list[dict[str, Any]] = field(default_factory=list)
+    def __init__(self, route: Route, record: Any, *, reserve: Callable[[Target, bool], None] | None = None,
+                 deadline: Deadline | None = None, round_no: int = 1):
+        self.route, self.record, self.reserve, self.deadline, self.round_no = route, record, reserve, deadline, round_no
+        self.last: Any = None  # the last failure: an error, or (an answer to hand on, its target)
+        self.started = 0.0
+        self._attempt = 0
+        self._move_on = False
 
-    def add(self, target: Target, started: float, *, status: int | None, outcome: str, error: SmarterError | None = None, round_no: int = 1) -> dict[str, Any]:
-        entry: dict[str, Any] = {"round": round_no, **target.label(), "status": status, "outcome": outcome,
-                                 "duration_ms": round((time.perf_counter() - started) * 1000, 2)}
+    def __iter__(self):
+        first = True
+        for target in plan(self.route.targets):
+            if self._expired():
+                break
+            if self.reserve is not None:
+                self.reserve(target, first)  # a budget refusal is the caller's answer: not a provider failure
+            first = False
+            for attempt in range(self.route.policy.retries + 1):
+                if self._expired():
+                    break
+                self._attempt, self._move_on, self.started = attempt, False, time.perf_counter()
+                yield target
+                if self._move_on:
+                    break
+        refresh_soon()
+
+    def _expired(self) -> bool:
+        return self.deadline is not None and self.deadline.expired()
+
+    def request(self, body: dict[str, Any], target: Target) -> dict[str, Any]:
+        return {**body, "model": target.model}
+
+    def _journal(self, target: Target, *, status: int | None, outcome: str, error: SmarterError | None = None) -> dict[str, Any]:
+        entry: dict[str, Any] = {"round": self.round_no, **target.label(), "status": status, "outcome": outcome,
+                                 "duration_ms": round((time.perf_counter() - self.started) * 1000, 2)}
         if error is not None:
             entry["error"] = error.type
-        attempts = getattr(self.record, "attempts", None)
-        if attempts is not None:
-            attempts.append(entry)
-        self.entries.append(entry)
+        self.record.attempts.append(entry)
         return entry
+
+    def served(self, target: Target, status: int = 200) -> dict[str, Any]:
+        """This attempt answers: journaled, named in the answer's headers, the target warm again."""
+        entry = self._journal(target, status=status, outcome="served")
+        self.record.provider = target.provider.name  # X-Smarter-Provider, sent with the first byte
+        cooldowns.succeeded(target)
+        refresh_soon()
+        return entry
+
+    def failed(self, target: Target, error: SmarterError | None = None, *, status: int | None = None, answer: Any = None,
+               retry_after: float | None = None) -> None:
+        """This attempt failed (with `error`, or with a fallback `status` whose `answer`
+        is handed on if nothing better comes). Raises what the caller must have."""
+        what = verdict(error, self.route.policy) if error is not None else RETRY
+        if error is not None:
+            status = getattr(error, "upstream_status", None) or error.status
+            retry_after = getattr(error, "retry_after", None)
+        self._journal(target, status=status, outcome="failed", error=error)
+        self.record.provider_ms += (time.perf_counter() - self.started) * 1000
+        self.last = answer if answer is not None else error
+        if what == STOP:
+            raise error  # type: ignore[misc]
+        cooldowns.failed(target, self.route.policy, retry_after)
+        if what == NEXT or self._attempt >= self.route.policy.retries or cooldowns.cold(target.id):
+            self._move_on = True
+            return
+        wait = retry_after if retry_after is not None else providers.backoff(self._attempt) * (0.5 + random.random() / 2)
+        if self.deadline is not None and wait > self.deadline.remaining() - 1.0:
+            self._move_on = True  # waiting would outlast the request: the next target now
+            return
+        time.sleep(wait if self.deadline is not None else min(wait, 5.0))
+
+    def exhausted(self) -> Any:
+        """Every target failed: the last answer to hand on, or the last error raised."""
+        if isinstance(self.last, tuple):
+            self.record.provider = self.last[1].provider.name
+            return self.last
+        if self.last is not None:
+            raise self.last  # the last target's own error (its status: 429, 502, 504)
+        budget = f" ({self.deadline.budget:.1f} s)" if self.deadline is not None else ""
+        raise ProviderTimeout(f"the request's deadline{budget} passed before any provider could be tried")
+
+
+def _usage_tokens(body: dict[str, Any]) -> int | None:
+    usage = body.get("usage")
+    return usage.get("total_tokens") if isinstance(usage, dict) else None
 
 
 def complete(route: Route, body: dict[str, Any], deadline: Deadline, record: Any, *, round_no: int = 1,
              reserve: Callable[[Target, bool], None] | None = None) -> tuple[providers.Completion, Target]:
     """A buffered chat completion through the route; the completion and the target that served it."""
-    attempts = Attempts(record)
-    last: SmarterError | None = None
-    first_target = True
-    for target in plan(route.targets):
-        if reserve is not None:
-            reserve(target, first_target)  # a budget refusal is the caller's answer: not a provider failure
-        first_target = False
-        request = {**body, "model": target.model}
-        for attempt in range(route.policy.retries + 1):
-            if deadline.expired():
-                break
-            started = time.perf_counter()
-            try:
-                completion = providers.chat_completion(target.provider, request, deadline, max_retries=0, timeout=route.policy.timeout)
-            except SmarterError as exc:
-                last = exc
-                what = verdict(exc, route.policy)
-                attempts.add(target, started, status=getattr(exc, "upstream_status", None) or exc.status, outcome="failed", error=exc, round_no=round_no)
-                record.provider_ms += (time.perf_counter() - started) * 1000
-                if what == STOP:
-                    raise
-                cooldowns.failed(target, route.policy, getattr(exc, "retry_after", None))
-                if what == NEXT or attempt >= route.policy.retries or cooldowns.cold(target.id):
-                    break
-                wait = wait_before_retry(exc, attempt)
-                if wait > deadline.remaining() - 1.0:
-                    break  # waiting would outlast the request: try the next target now
-                time.sleep(wait)
-                continue
-            entry = attempts.add(target, started, status=200, outcome="served", round_no=round_no)
-            entry["tokens"] = (completion.body.get("usage") or {}).get("total_tokens") if isinstance(completion.body.get("usage"), dict) else None
-            cooldowns.succeeded(target)
-            refresh_soon()
-            return completion, target
-    refresh_soon()
-    raise _exhausted(last, deadline)
+    tries = Tries(route, record, reserve=reserve, deadline=deadline, round_no=round_no)
+    for target in tries:
+        try:
+            completion = providers.chat_completion(target.provider, tries.request(body, target), deadline, max_retries=0, timeout=route.policy.timeout)
+        except SmarterError as exc:
+            tries.failed(target, exc)
+            continue
+        tries.served(target)["tokens"] = _usage_tokens(completion.body)
+        return completion, target
+    return tries.exhausted()
 
 
 def stream(route: Route, body: dict[str, Any], record: Any, *, round_no: int = 1,
@@ -240,57 +282,26 @@ def stream(route: Route, body: dict[str, Any], record: Any, *, round_no: int = 1
     (the pipeline ends the stream with its error event)."""
     from smarter.llm import streaming
 
-    attempts = Attempts(record)
-    last: SmarterError | None = None
-    first_target = True
-    for target in plan(route.targets):
-        if reserve is not None:
-            reserve(target, first_target)
-        first_target = False
-        request = {**body, "model": target.model}
-        for attempt in range(route.policy.retries + 1):
-            started = time.perf_counter()
-            steps = streaming.stream_completion(target.provider, request, timeout=route.policy.timeout)
-            try:
-                first = next(steps)
-            except StopIteration as done:  # an answer with no content (a tool call only)
-                attempts.add(target, started, status=200, outcome="served", round_no=round_no)
-                record.provider = target.provider.name
-                cooldowns.succeeded(target)
-                yield {"model": target.model}
-                return done.value, target
-            except SmarterError as exc:
-                last = exc
-                what = verdict(exc, route.policy)
-                attempts.add(target, started, status=getattr(exc, "upstream_status", None) or exc.status, outcome="failed", error=exc, round_no=round_no)
-                if what == STOP:
-                    raise
-                cooldowns.failed(target, route.policy, getattr(exc, "retry_after", None))
-                if what == NEXT or attempt >= route.policy.retries or cooldowns.cold(target.id):
-                    break
-                time.sleep(min(wait_before_retry(exc, attempt), 5.0))
-                continue
-            # The first byte is on its way to the caller: this target serves the round.
-            entry = attempts.add(target, started, status=200, outcome="served", round_no=round_no)
-            record.provider = target.provider.name  # named in the stream's headers, sent with its first byte
-            cooldowns.succeeded(target)
-            refresh_soon()
+    tries = Tries(route, record, reserve=reserve, round_no=round_no)
+    for target in tries:
+        steps = streaming.stream_completion(target.provider, tries.request(body, target), timeout=route.policy.timeout)
+        try:
+            first = next(steps)
+        except StopIteration as done:  # an answer with no content (a tool call only)
+            tries.served(target)["tokens"] = _usage_tokens(done.value.body)
             yield {"model": target.model}
-            yield first
-            completion = yield from steps
-            usage = completion.body.get("usage")
-            entry["tokens"] = usage.get("total_tokens") if isinstance(usage, dict) else None
-            entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
-            return completion, target
-    refresh_soon()
-    raise _exhausted(last, None)
-
-
-def _exhausted(last: SmarterError | None, deadline: Deadline | None) -> SmarterError:
-    if last is not None:
-        return last  # the last target's own error (its status: 429, 502, 504)
-    budget = f" ({deadline.budget:.1f} s)" if deadline is not None else ""
-    return ProviderTimeout(f"the request's deadline{budget} passed before any provider could be tried")
+            return done.value, target
+        except SmarterError as exc:
+            tries.failed(target, exc)
+            continue
+        # The first byte is on its way to the caller: this target serves the round.
+        entry = tries.served(target)
+        yield {"model": target.model}
+        yield first
+        completion = yield from steps
+        entry.update(tokens=_usage_tokens(completion.body), duration_ms=round((time.perf_counter() - tries.started) * 1000, 2))
+        return completion, target
+    return tries.exhausted()
 
 
 # --- cooldowns ---------------------------------------------------------------------------
@@ -422,10 +433,9 @@ def reset() -> None:
 # --- the passthrough through a client's route -------------------------------------------
 
 
-def _forward_status_verdict(status: int, policy: Policy) -> str:
-    if 200 <= status < 300 or status in REQUEST_CAUSED or status not in policy.fallback_on:
-        return STOP  # the provider's answer is the caller's, as the passthrough always hands it on
-    return RETRY
+def _hands_on(status: int, policy: Policy) -> bool:
+    """Whether the passthrough hands this answer on (anything but a fallback status)."""
+    return 200 <= status < 300 or status in REQUEST_CAUSED or status not in policy.fallback_on
 
 
 def forward(route: Route, body: dict[str, Any], deadline: Deadline, record: Any, *,
@@ -433,52 +443,19 @@ def forward(route: Route, body: dict[str, Any], deadline: Deadline, record: Any,
     """The passthrough's buffered call through a client's route: the first answer
     that is not a fallback status is handed on unchanged; when every target
     failed, the last target's answer (or error) is."""
-    attempts = Attempts(record)
-    last: tuple[providers.Forwarded, Target] | SmarterError | None = None
-    first_target = True
-    for target in plan(route.targets):
-        if deadline.expired():
-            break
-        if reserve is not None:
-            reserve(target, first_target)
-        first_target = False
-        request = {**body, "model": target.model}
-        for attempt in range(route.policy.retries + 1):
-            started = time.perf_counter()
-            try:
-                forwarded = providers.forward(target.provider, request, deadline)
-            except SmarterError as exc:
-                last = exc
-                what = verdict(exc, route.policy)
-                attempts.add(target, started, status=exc.status, outcome="failed", error=exc)
-                record.provider_ms += (time.perf_counter() - started) * 1000
-                if what == STOP:
-                    raise
-                hinted = getattr(exc, "retry_after", None)
-            else:
-                if _forward_status_verdict(forwarded.status, route.policy) == STOP:
-                    attempts.add(target, started, status=forwarded.status, outcome="served")
-                    record.provider = target.provider.name
-                    cooldowns.succeeded(target)
-                    refresh_soon()
-                    return forwarded, target
-                last = (forwarded, target)
-                attempts.add(target, started, status=forwarded.status, outcome="failed")
-                record.provider_ms += forwarded.provider_ms
-                what = RETRY
-                hinted = providers.retry_after({k.lower(): v for k, v in forwarded.headers.items()})
-            cooldowns.failed(target, route.policy, hinted)
-            if what == NEXT or attempt >= route.policy.retries or cooldowns.cold(target.id):
-                break
-            wait = hinted if hinted is not None else providers.backoff(attempt) * (0.5 + random.random() / 2)
-            if wait > deadline.remaining() - 1.0:
-                break
-            time.sleep(wait)
-    refresh_soon()
-    if isinstance(last, tuple):
-        record.provider = last[1].provider.name
-        return last
-    raise _exhausted(last, deadline)
+    tries = Tries(route, record, reserve=reserve, deadline=deadline)
+    for target in tries:
+        try:
+            forwarded = providers.forward(target.provider, tries.request(body, target), deadline)
+        except SmarterError as exc:
+            tries.failed(target, exc)
+            continue
+        if _hands_on(forwarded.status, route.policy):
+            tries.served(target, forwarded.status)
+            return forwarded, target
+        hinted = providers.retry_after({k.lower(): v for k, v in forwarded.headers.items()})
+        tries.failed(target, status=forwarded.status, answer=(forwarded, target), retry_after=hinted)
+    return tries.exhausted()
 
 
 def open_stream(route: Route, body: dict[str, Any], record: Any, *,
@@ -489,46 +466,23 @@ def open_stream(route: Route, body: dict[str, Any], record: Any, *,
     this returns, so a target is left only here, never mid-stream."""
     from smarter.llm import streaming
 
-    attempts = Attempts(record)
-    last: tuple[Any, Target] | SmarterError | None = None
-    first_target = True
-    for target in plan(route.targets):
-        if reserve is not None:
-            reserve(target, first_target)
-        first_target = False
-        request = {**body, "model": target.model}
-        for attempt in range(route.policy.retries + 1):
-            started = time.perf_counter()
-            try:
-                opened = streaming.open_forward(target.provider, request)
-            except SmarterError as exc:
-                last = exc
-                what = verdict(exc, route.policy)
-                attempts.add(target, started, status=exc.status, outcome="failed", error=exc)
-                if what == STOP:
-                    raise
-            else:
-                if _forward_status_verdict(opened.status, route.policy) == STOP:
-                    attempts.add(target, started, status=opened.status, outcome="served")
-                    record.provider = target.provider.name
-                    cooldowns.succeeded(target)
-                    refresh_soon()
-                    return opened, target
-                try:
-                    raw = b"".join(opened.chunks)
-                except SmarterError:
-                    raw = b""
-                finally:
-                    opened.close()
-                last = (streaming.Forward(opened.status, opened.content_type, iter([raw]), lambda: None), target)
-                attempts.add(target, started, status=opened.status, outcome="failed")
-                what = RETRY
-            cooldowns.failed(target, route.policy)
-            if what == NEXT or attempt >= route.policy.retries or cooldowns.cold(target.id):
-                break
-            time.sleep(min(providers.backoff(attempt), 2.0))
-    refresh_soon()
-    if isinstance(last, tuple):
-        record.provider = last[1].provider.name
-        return last
-    raise _exhausted(last, None)
+    tries = Tries(route, record, reserve=reserve)
+    for target in tries:
+        try:
+            opened = streaming.open_forward(target.provider, tries.request(body, target))
+        except SmarterError as exc:
+            tries.failed(target, exc)
+            continue
+        if _hands_on(opened.status, route.policy):
+            tries.served(target, opened.status)
+            return opened, target
+        try:
+            raw = b"".join(opened.chunks)
+        except SmarterError:
+            raw = b""
+        finally:
+            opened.close()
+        answer = streaming.Forward(opened.status, opened.content_type, iter([raw]), lambda: None)
+        tries.failed(target, status=opened.status, answer=(answer, target),
+                     retry_after=providers.retry_after({k.lower(): v for k, v in getattr(opened, "headers", {}).items()}))
+    return tries.exhausted()
