@@ -307,8 +307,20 @@ def test_an_account_providers_prices_are_what_its_answers_cost(routed, own_serve
 # --- streaming ---------------------------------------------------------------------------
 
 
-def test_a_stream_falls_back_before_its_first_byte(routed, own_server, openai_server):
-    own_server.default = Scripted(status=503, body=error(503, "overloaded", "server_error"))
+STREAM_FAULTS = {
+    "500": FAULTS["500"],
+    "503": FAULTS["503"],
+    "429 with a long Retry-After": FAULTS["429 with a long Retry-After"],
+    "a hang": FAULTS["a hang"],
+    "a reset": FAULTS["a reset"],
+    "a 200 that is not a stream": dict(raw=b'{"choices": [{"message": '),
+    "malformed events": dict(raw=b"data: {not json\n\n"),
+}
+
+
+@pytest.mark.parametrize("fault", STREAM_FAULTS.values(), ids=STREAM_FAULTS.keys())
+def test_a_stream_falls_back_before_its_first_byte(routed, own_server, openai_server, fault):
+    own_server.default = Scripted(**fault)
     openai_server.enqueue(body=completion("streamed from the fallback"))
     response = stream_chat(routed)
     assert response.status == 200 and response.headers["X-Smarter-Provider"] == "openai"
@@ -316,7 +328,8 @@ def test_a_stream_falls_back_before_its_first_byte(routed, own_server, openai_se
     assert "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e.get("choices")) == "streamed from the fallback"
     assert {e["model"] for e in events} == {"gpt-4o-mini"}
     record = next(r for r in journal_records(routed.account, routed.client) if r["key"] == response.headers["X-Smarter-Journal-Key"])
-    assert [a["outcome"] for a in record["attempts"]][-1] == "served" and record["attempts"][0]["status"] == 503
+    assert [a["outcome"] for a in record["attempts"]][-1] == "served"
+    assert record["attempts"][0]["provider"] == "acme-llm" and record["attempts"][0]["outcome"] == "failed"
 
 
 def test_a_stream_that_breaks_after_its_first_byte_ends_with_an_error_event_not_a_fallback(routed, own_server, openai_server):
@@ -437,8 +450,9 @@ def test_a_routed_passthrough_refuses_a_provider_the_client_does_not_route_to(ro
     assert routed_passthrough(routed, client="no-such-client").status == 404
 
 
-def test_a_streamed_passthrough_falls_back_before_its_first_byte(routed, own_server, openai_server):
-    own_server.default = Scripted(status=503, body=error(503, "overloaded", "server_error"))
+@pytest.mark.parametrize("fault", [FAULTS["503"], FAULTS["a hang"], FAULTS["a reset"]], ids=["503", "hang", "reset"])
+def test_a_streamed_passthrough_falls_back_before_its_first_byte(routed, own_server, openai_server, fault):
+    own_server.default = Scripted(**fault)
     openai_server.enqueue(body=completion("streamed raw from the fallback"))
     response = routed_passthrough(routed, stream=True)
     assert response.status == 200 and response.headers["X-Smarter-Provider"] == "openai"
@@ -501,3 +515,15 @@ def test_the_provider_listing_shows_the_accounts_own_providers_to_it_only(routed
     other = make_tenant("2718-2818-2845", "other")
     listing = invoke("passthrough", "GET", "/v1/providers", host=API_DOMAIN, key=other.api_key, scheme="Bearer")
     assert not [p for p in listing.body["data"]["providers"] if p.get("account_provider")]
+
+
+def test_a_session_continues_whichever_target_answers(routed, own_server, openai_server):
+    own_server.enqueue(body=completion("first answer from acme", model="acme-1"))
+    first = prompt(routed, "Remember the word teapot.")
+    assert first.status == 200 and first.headers["X-Smarter-Provider"] == "acme-llm"
+    own_server.default = Scripted(status=503, body=error(503, "down", "server_error"))
+    openai_server.enqueue(body=completion("second answer from openai"))
+    second = prompt(routed, "Which word?", session_key=first.body["metadata"]["session_key"])
+    assert second.status == 200 and second.headers["X-Smarter-Provider"] == "openai"
+    sent = [m.get("content") for m in openai_server.requests[-1]["json"]["messages"]]
+    assert "Remember the word teapot." in sent and "first answer from acme" in sent  # the history the fallback saw

@@ -220,13 +220,17 @@ def stream_completion(provider: providers.Provider, request: dict[str, Any], *, 
                 raise _refused(ProviderError(f"the provider {provider.name!r} answered {response.status_code}: {_message_of(raw)}"), response.status_code, response.headers)
             lines = response.iter_lines()
             mark = time.perf_counter()
+            events = 0
             for chunk in sse_data(lines):
                 waited += time.perf_counter() - mark
+                events += 1
                 piece = assembler.add(chunk)
                 if piece:
                     yield {"content": piece}
                 mark = time.perf_counter()
             waited += time.perf_counter() - mark
+            if not events:  # a 200 that is not an event stream (a proxy's page, a truncated body): nothing was said
+                raise ProviderError(f"the provider {provider.name!r} answered 200 without a single stream event")
     except httpx.TimeoutException:
         raise ProviderTimeout(f"the provider {provider.name!r} did not answer within {timeout or settings().provider_timeout_seconds:g} s") from None
     except httpx.TransportError as exc:
