@@ -570,6 +570,9 @@ def reset() -> None:
         _pool.clear()
     _pool = None
     _keys.clear()
+    from smarter.llm import routing  # the targets' cooldowns go with the providers' state
+
+    routing.reset()
 
 
 @dataclass

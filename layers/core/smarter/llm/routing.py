@@ -180,10 +180,13 @@ class Tries:
         self.started = 0.0
         self._attempt = 0
         self._move_on = False
+        self._more = False
 
     def __iter__(self):
         first = True
-        for target in plan(self.route.targets):
+        order = plan(self.route.targets)
+        for place, target in enumerate(order):
+            self._more = place < len(order) - 1  # another target is left to move on to
             if self._expired():
                 break
             if self.reserve is not None:
@@ -234,7 +237,8 @@ class Tries:
         if what == STOP:
             raise error  # type: ignore[misc]
         cooldowns.failed(target, self.route.policy, retry_after)
-        if what == NEXT or self._attempt >= self.route.policy.retries or cooldowns.cold(target.id):
+        # A target that just went cold is left for the next, if there is one; the last one left keeps its retries.
+        if what == NEXT or self._attempt >= self.route.policy.retries or (self._more and cooldowns.cold(target.id)):
             self._move_on = True
             return
         wait = retry_after if retry_after is not None else providers.backoff(self._attempt) * (0.5 + random.random() / 2)
