@@ -6,9 +6,9 @@ gateways), `healthy` always answers. Each gateway routes to flaky first with
 no retry and falls back to healthy once; cooldowns are off on both, so every
 request meets the 30 % and the fallback hop is measured, not skipped.
 
-- ours: the local stack (python -m smarter_local's LocalStack, in this
-  process), an LLMClient with `spec.routing` over two account Providers,
-  called on its OpenAI API (`/v1/chat/completions`);
+- ours: the local stack in its own process (`python -m smarter_local`, as
+  `make run` starts it), an LLMClient with `spec.routing` over two account
+  Providers, called on its OpenAI API (`/v1/chat/completions`);
 - LiteLLM: its proxy (bench/litellm_proxy.py's pinned venv), two model
   groups and `fallbacks: [{flaky: [healthy]}]`, `num_retries: 0`,
   `disable_cooldowns: true`.
@@ -83,29 +83,56 @@ def _r(value: float | None) -> float | None:
     return round(value, 2) if value is not None else None
 
 
-def ours(flaky: Any, healthy: Any, count: int) -> dict[str, Any]:
-    from smarter_admin import manifests
-    from smarter_local.stack import LocalStack
+def ours(flaky: Any, healthy: Any, count: int, log_dir: Path) -> dict[str, Any]:
+    """The local stack in its own process (`python -m smarter_local`, as `make run`
+    starts it), its manifests applied with the admin CLI it prints."""
+    import os
+    import shlex
+    import subprocess
 
-    stack = LocalStack()
-    info = stack.start(provider="offline")
+    port, moto_port = procs.free_port(), procs.free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SMARTER_"))},
+           "PORT": str(port), "MOTO_PORT": str(moto_port), "SMARTER_DEMO_PROVIDER": "offline", "PYTHONUNBUFFERED": "1"}
+    log = (log_dir / "smarter-local.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "smarter_local"], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
+        api_key, admin = "", ""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            line = process.stdout.readline()
+            if line.startswith("API key: "):
+                api_key = line.removeprefix("API key: ").strip()
+            if line.startswith("Admin CLI against this stack: export "):
+                admin = line.removeprefix("Admin CLI against this stack: export ").strip()
+            if line.startswith("Stop with Ctrl-C."):
+                break
+        if not api_key or not admin:
+            raise RuntimeError(f"the local stack did not start; see {log_dir}")
+        admin_env = {**env, **dict(item.split("=", 1) for item in shlex.split(admin))}
         docs = [{"apiVersion": "smarter.sh/v1", "kind": "Provider", "metadata": {"name": name, "account": ACCOUNT},
                  "spec": {"baseUrl": server.base_url, "models": [{"name": "gpt-4o-mini"}]}} for name, server in (("flaky", flaky), ("healthy", healthy))]
+        # No retry, and cooldowns that never start (100 failures within 1 ms): every request meets the 30 %.
         routing = {"targets": [{"provider": "flaky", "model": "gpt-4o-mini"}, {"provider": "healthy", "model": "gpt-4o-mini"}],
                    "retries": 0, "cooldown": {"failures": 100, "windowSeconds": 0.001, "seconds": 1}}
         docs += [{"apiVersion": "smarter.sh/v1", "kind": "LLMClient", "metadata": {"name": CLIENT, "account": ACCOUNT}, "spec": {"routing": routing}},
                  {"apiVersion": "smarter.sh/v1", "kind": "LLMClient", "metadata": {"name": "bench-direct", "account": ACCOUNT},
                   "spec": {"config": {"provider": "healthy", "defaultModel": "gpt-4o-mini"}}}]
-        manifests.apply_documents(docs)
-        headers = {"Authorization": f"Bearer {info.api_key}"}
+        manifest = log_dir / "fallback-manifests.json"
+        manifest.write_text(json.dumps(docs), encoding="utf-8")
+        subprocess.run([sys.executable, "-m", "smarter_admin", "apply", "-f", str(manifest)], env=admin_env, check=True, capture_output=True, timeout=120)
+        headers = {"Authorization": f"Bearer {api_key}"}
         script(healthy, count, 0.0)
-        direct = run(info.port, f"bench-direct.{ACCOUNT}.{info.api_domain}", headers, count, served_by="x-smarter-provider")
+        direct = run(port, f"bench-direct.{ACCOUNT}.api.localhost", headers, count, served_by="x-smarter-provider")
         script(flaky, count, FAIL_RATE)
         script(healthy, count, 0.0)
-        routed = run(info.port, f"{CLIENT}.{ACCOUNT}.{info.api_domain}", headers, count, served_by="x-smarter-provider")
+        routed = run(port, f"{CLIENT}.{ACCOUNT}.api.localhost", headers, count, served_by="x-smarter-provider")
     finally:
-        stack.stop()
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
     return {"direct": direct, "fallback": routed, "hop_ms": _hop(routed, "flaky", "healthy")}
 
 
@@ -170,9 +197,10 @@ def main(argv: list[str] | None = None) -> int:
 
     flaky, healthy = OpenAIServer().start(), OpenAIServer().start()
     try:
-        out: dict[str, Any] = {"fail_rate": FAIL_RATE, "requests": args.requests, "ours": ours(flaky, healthy, args.requests)}
+        log_dir = Path(tempfile.mkdtemp(prefix="smarter-bench-fallback-"))
+        out: dict[str, Any] = {"fail_rate": FAIL_RATE, "requests": args.requests, "ours": ours(flaky, healthy, args.requests, log_dir)}
         if not args.no_litellm:
-            out["litellm"] = litellm(flaky, healthy, args.requests, Path(tempfile.mkdtemp(prefix="smarter-bench-fallback-")))
+            out["litellm"] = litellm(flaky, healthy, args.requests, log_dir)
     finally:
         flaky.stop()
         healthy.stop()

@@ -527,3 +527,16 @@ def test_a_session_continues_whichever_target_answers(routed, own_server, openai
     assert second.status == 200 and second.headers["X-Smarter-Provider"] == "openai"
     sent = [m.get("content") for m in openai_server.requests[-1]["json"]["messages"]]
     assert "Remember the word teapot." in sent and "first answer from acme" in sent  # the history the fallback saw
+
+
+@pytest.mark.parametrize("spec,words", [
+    ({"baseUrl": "http://169.254.169.254/latest", "models": [{"name": "m"}]}, "egress"),
+    ({"baseUrl": "https://example.com/v1", "apiKey": "sk-live-written-here!", "models": [{"name": "m"}]}, "spec.apiKey"),
+    ({"baseUrl": "https://example.com/v1", "models": [{"name": "m"}], "headers": {"Host": "x"}}, "spec.headers"),
+], ids=["metadata service", "a key in place of a secret name", "a reserved header"])
+def test_a_hostile_provider_through_the_console_api_is_a_400(routed, spec, words):
+    manifest = json.dumps({"apiVersion": "smarter.sh/v1", "kind": "Provider", "metadata": {"name": "hostile"}, "spec": spec})
+    result = invoke("console", "POST", "/v1/console/apply", host=API_DOMAIN, key=routed.api_key, scheme="Bearer",
+                    body={"manifest": manifest, "dryRun": True})
+    assert result.status == 400, result.body
+    assert words in result.body["error"]["message"]
