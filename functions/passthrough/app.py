@@ -32,8 +32,9 @@ def passthrough_route(provider: str):
     exchange.record.provider = provider[:64]
     key = exchange.platform_key()
     passthrough.require_account_key(key)
-    target = providers.get_provider(provider)
-    request = passthrough.admit(exchange.record, key, target, exchange.body())
+    target = providers.get_provider(provider, key["account"])  # the platform's, or the account's own
+    route = passthrough.client_route(exchange.record, key, target, exchange.header(passthrough.CLIENT_HEADER))
+    request = passthrough.admit(exchange.record, key, target, exchange.body(), route)
     return web.answered(app, passthrough.answer(exchange, target, request))
 
 
@@ -41,7 +42,7 @@ def passthrough_route(provider: str):
 def list_providers():
     exchange = web.exchange(app)
     exchange.record.thing, exchange.record.command = "Provider", "list"
-    exchange.platform_key()
+    key = exchange.platform_key()
     listing = []
     for provider in providers.all_providers():
         info = provider.public()
@@ -51,6 +52,14 @@ def list_providers():
         except ProviderNotConfigured:
             info["configured"] = False
         listing.append(info)
+    # The key's account's own providers (kind: Provider): its own base URLs, never another account's.
+    from smarter.store import storage
+
+    for doc in storage.list_scoped("PROVIDER", key["account"]):
+        spec = doc.get("spec") or {}
+        listing.append({"name": doc["metadata"]["name"], "base_url": spec.get("baseUrl"), "default_model": spec.get("defaultModel"),
+                        "models": [m["name"] for m in spec.get("models") or []], "docs_url": "", "is_default": False,
+                        "account_provider": True, "configured": bool(spec.get("apiKey"))})
     return web.ok(app, {"providers": listing})
 
 

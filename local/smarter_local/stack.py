@@ -333,6 +333,8 @@ def describe(info: StackInfo, provider: str) -> str:
             f"MCP endpoint (the client's plugins as MCP tools): {info.client_url}mcp with 'Authorization: Bearer {info.api_key}'",
             *([f"MCP plugin demo: client {MCP_DEMO_CLIENT} (http://{MCP_DEMO_CLIENT}.{info.account}.{info.api_domain}:{info.port}/) "
                f"calls the order desk MCP server at {info.mcp_demo_url}; ask it 'Where is my order A-1001?'"] if info.mcp_demo_url else []),
+            f"Routing demo: http://resilient-support.{info.account}.{info.api_domain}:{info.port}/ falls back from a provider that is down "
+            "to the offline one (x-smarter-provider: offline; docs/routing.md)",
             f"Admin CLI against this stack: {cli_exports(info)}",
             "then e.g.: .venv/bin/smarter get clients (or keep them as a context: .venv/bin/smarter config set-context local --from-env)",
             "Stop with Ctrl-C.",

@@ -492,7 +492,8 @@ def test_prompt_and_openai_functions_may_do_exactly_what_a_prompt_needs(resource
         "SessionsTable": {"dynamodb:PutItem", "dynamodb:BatchWriteItem"},
         "JournalTable": {"dynamodb:PutItem", "dynamodb:BatchWriteItem"},
         "JournalBucket/journal/*": {"s3:PutObject"},
-        "UsageTable": {"dynamodb:UpdateItem", "dynamodb:PutItem"},
+        # Query: the shared provider cooldowns only (test_request_functions_read_only_the_cooldown_partition).
+        "UsageTable": {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query"},
         PROVIDER_SECRETS_ARN: {"secretsmanager:GetSecretValue"},
         TENANT_ROLES_ARN: {"sts:AssumeRole"},
     }
@@ -504,7 +505,7 @@ def test_passthrough_function_cannot_touch_sessions(resources):
         TENANT_ROLES_ARN: {"sts:AssumeRole"},
         "JournalTable": {"dynamodb:PutItem", "dynamodb:BatchWriteItem"},
         "JournalBucket/journal/*": {"s3:PutObject"},
-        "UsageTable": {"dynamodb:UpdateItem", "dynamodb:PutItem"},
+        "UsageTable": {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query"},
         PROVIDER_SECRETS_ARN: {"secretsmanager:GetSecretValue"},
     }
 
@@ -525,9 +526,19 @@ def test_only_the_usage_function_counts_usage_from_the_journal_stream(resources,
     event = resources["UsageFunction"]["Properties"]["Events"]["Journal"]
     assert event["Type"] == "DynamoDB"
     assert event["Properties"]["Stream"] == {"Fn::GetAtt": ["JournalTable", "StreamArn"]}
-    # The request functions reserve against limits; they never count usage (no Query, no SQS).
+    # The request functions reserve against limits; they never count usage (no SQS, and a Query of the cooldowns only).
     for logical_id in FUNCTIONS:
-        assert granted(resources, logical_id)["UsageTable"] == {"dynamodb:UpdateItem", "dynamodb:PutItem"}
+        assert granted(resources, logical_id)["UsageTable"] == {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query"}
+
+
+def test_request_functions_read_only_the_cooldown_partition(resources):
+    """llm/routing.py's one Query, of the COOLDOWN partition: not usage rows, windows or holds."""
+    for logical_id in FUNCTIONS:
+        queries = [st for st in function_statements(resources, logical_id)
+                   if "dynamodb:Query" in _as_list(st["Action"]) and any(_resource_target(r) == "UsageTable" for r in _as_list(st["Resource"]))]
+        assert len(queries) == 1, logical_id
+        assert _as_list(queries[0]["Action"]) == ["dynamodb:Query"]
+        assert queries[0]["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["COOLDOWN"]}}
 
 
 def test_a_failing_stream_batch_is_bisected_retried_a_bounded_number_of_times_then_parked(resources):

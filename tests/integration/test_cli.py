@@ -336,7 +336,7 @@ def test_delete_client_and_account(demo):
 def test_usage_errors_exit_2_with_a_hint(demo):
     result = proc("get", "clinets")
     assert result.code == 2
-    assert result.err.splitlines() == ["error: unknown kind 'clinets'; did you mean 'clients'?", "hint: one of: accounts, apikeys, clients, connections, domains, plugins, secrets"]
+    assert result.err.splitlines() == ["error: unknown kind 'clinets'; did you mean 'clients'?", "hint: one of: accounts, apikeys, clients, connections, domains, plugins, providers, secrets"]
     result = cli("get", "clients", "--colour")
     assert result.code == 2 and "No such option: --colour" in result.err and "smarter get --help" in result.err
     result = cli("delete", "apikey", "x")
@@ -478,7 +478,7 @@ def test_colour_on_a_terminal_and_none_with_no_color(demo):
     assert plain.splitlines()[0].split() == ["NAME", "PROVIDER", "MODEL", "PLUGINS", "DEPLOYED", "AGE"]
 
 
-@pytest.mark.parametrize(("kind", "instead"), [("User", "its own key"), ("Chat", "smarter journal"), ("Vectorstore", "ApiPlugin"), ("Provider", "GET /v1/providers")])
+@pytest.mark.parametrize(("kind", "instead"), [("User", "its own key"), ("Chat", "smarter journal"), ("Vectorstore", "ApiPlugin")])
 def test_a_smarter_kind_not_carried_is_named_before_any_field_error_with_what_to_use(demo, tmp_path, kind, instead):
     doc = {"apiVersion": "smarter.sh/v1", "kind": kind, "metadata": {"name": "x", "username": "admin"}, "spec": {"anything": 1}}
     result = cli("apply", "-f", write(tmp_path, doc))

@@ -55,20 +55,22 @@ KINDS = {
     "apikey": "apikeys", "apikeys": "apikeys", "key": "apikeys", "keys": "apikeys",
     "secret": "secrets", "secrets": "secrets", "sec": "secrets",
     "domain": "domains", "domains": "domains", "dom": "domains",
+    "provider": "providers", "providers": "providers", "prov": "providers",
 }
-SHORT_NAMES = {"accounts": "acct", "clients": "cl", "plugins": "pl", "connections": "conn", "apikeys": "key", "secrets": "sec", "domains": "dom"}
-SINGULAR = {"accounts": "account", "clients": "client", "plugins": "plugin", "connections": "connection", "apikeys": "apikey", "secrets": "secret", "domains": "domain"}
+SHORT_NAMES = {"accounts": "acct", "clients": "cl", "plugins": "pl", "connections": "conn", "apikeys": "key", "secrets": "sec", "domains": "dom", "providers": "prov"}
+SINGULAR = {"accounts": "account", "clients": "client", "plugins": "plugin", "connections": "connection", "apikeys": "apikey", "secrets": "secret", "domains": "domain",
+            "providers": "provider"}
 # `get all`: what lives in an account (accounts themselves are listed by `get accounts`).
-ALL = ("clients", "plugins", "connections", "secrets", "apikeys", "domains")
-SCOPED = {"clients": "CLIENT", "plugins": "PLUGIN", "connections": "CONNECTION"}
+ALL = ("clients", "plugins", "connections", "providers", "secrets", "apikeys", "domains")
+SCOPED = {"clients": "CLIENT", "plugins": "PLUGIN", "connections": "CONNECTION", "providers": "PROVIDER"}
 # A manifest kind's name lists only that kind (`get sqlconnections`), as kubectl does.
 ONLY = {
     "apiplugin": "ApiPlugin", "apiplugins": "ApiPlugin", "sqlplugin": "SqlPlugin", "sqlplugins": "SqlPlugin",
     "apiconnection": "ApiConnection", "apiconnections": "ApiConnection", "sqlconnection": "SqlConnection", "sqlconnections": "SqlConnection",
 }
-DELETABLE = ("accounts", "clients", "plugins", "connections", "secrets")
+DELETABLE = ("accounts", "clients", "plugins", "connections", "providers", "secrets")
 # Manifest kinds as the CLI's kinds (for `delete -f`).
-MANIFEST_KINDS = {"Account": "accounts", "LLMClient": "clients", "Chatbot": "clients", "Secret": "secrets", "ApiKey": "apikeys"}
+MANIFEST_KINDS = {"Account": "accounts", "LLMClient": "clients", "Chatbot": "clients", "Secret": "secrets", "ApiKey": "apikeys", "Provider": "providers"}
 
 
 def _complete_kind(incomplete: str) -> list[str]:
@@ -245,6 +247,11 @@ COLUMNS: dict[str, list[Column]] = {
         Column("DESCRIPTION", lambda d: d.get("description")),
         Column("UPDATED", lambda d: age(d.get("updated_at"))),
     ],
+    "providers": [
+        Column("NAME", lambda d: (d.get("metadata") or {}).get("name")),
+        Column("BASE_URL", lambda d: (d.get("spec") or {}).get("baseUrl")),
+        Column("MODELS", lambda d: [m.get("name") for m in (d.get("spec") or {}).get("models") or []]),
+    ],
 }
 # -o wide: the table's columns and then some.
 WIDE: dict[str, list[Column]] = {
@@ -270,6 +277,7 @@ WIDE: dict[str, list[Column]] = {
     "apikeys": [*COLUMNS["apikeys"][:5], Column("LIMITS", _limits_cell), Column("REVOKED", lambda d: d.get("revoked_at")), COLUMNS["apikeys"][5]],
     "domains": [*COLUMNS["domains"], Column("MESSAGE", lambda d: d.get("error") or d.get("message"))],
     "secrets": [*COLUMNS["secrets"], Column("EXPIRES", lambda d: d.get("expirationDate"))],
+    "providers": [*COLUMNS["providers"], Column("KEY_SECRET", lambda d: (d.get("spec") or {}).get("apiKey"))],
 }
 
 
@@ -633,7 +641,7 @@ Deletable = Annotated[
                    help="accounts, clients, plugins, connections or secrets (API keys are revoked: smarter apikey revoke; domains removed: smarter domain remove).",
                    autocompletion=_complete_deletable, show_default=False),
 ]
-DELETE_ORDER = ("clients", "plugins", "connections", "secrets", "accounts")  # users before what they use
+DELETE_ORDER = ("clients", "plugins", "connections", "providers", "secrets", "accounts")  # users before what they use
 
 
 @app.command(

@@ -32,7 +32,28 @@ def _limits(doc: dict[str, Any]) -> list[str]:
 
 def show(kind: str, item: dict[str, Any], account: str | None) -> None:
     {"accounts": _account, "clients": _client, "plugins": _plugin, "connections": _connection,
-     "apikeys": _apikey, "secrets": _secret, "domains": _domain}[kind](item, account)
+     "apikeys": _apikey, "secrets": _secret, "domains": _domain, "providers": _provider}[kind](item, account)
+
+
+def _provider(doc: dict[str, Any], account: str | None) -> None:
+    """An account's own provider: where it is, which Secrets it names (never their values), its models."""
+    from smarter.store import storage
+
+    meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
+    number = meta.get("account") or account_of(account)
+    users = [c["name"] for c in storage.list_scoped("CLIENT", number)
+             if c.get("provider") == meta.get("name") or any(t.get("provider") == meta.get("name") for t in (c.get("routing") or {}).get("targets") or [])]
+    _print([
+        ("Name", meta.get("name")),
+        ("Kind", "Provider"),
+        ("Account", number),
+        ("Base URL", spec.get("baseUrl")),
+        ("Key secret", spec.get("apiKey")),
+        ("Header secrets", [f"{h}: {s}" for h, s in (spec.get("headers") or {}).items()]),
+        ("Default model", spec.get("defaultModel")),
+        ("Models", [m["name"] + (f"  (in {m['prices']['input']}, out {m['prices']['output']} USD/M)" if m.get("prices") else "") for m in spec.get("models") or []]),
+        ("Used by", [f"clients/{n}" for n in users]),
+    ])
 
 
 def _client(doc: dict[str, Any], account: str | None) -> None:

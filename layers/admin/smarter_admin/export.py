@@ -49,7 +49,8 @@ def client(doc: dict[str, Any]) -> dict[str, Any]:
         "customDomain": doc.get("custom_domain") or kept.get("customDomain"),
         "dnsVerificationStatus": kept.get("dnsVerificationStatus"),
     }
-    spec = {"config": _clean(config), "plugins": doc.get("plugins") or [], "functions": kept.get("functions"), "apiKey": doc.get("api_key"), "limits": doc.get("limits")}
+    spec = {"config": _clean(config), "plugins": doc.get("plugins") or [], "functions": kept.get("functions"), "apiKey": doc.get("api_key"), "limits": doc.get("limits"),
+            "routing": doc.get("routing")}
     metadata = {"name": doc["name"], "account": doc.get("account"), "description": doc.get("description"), "version": doc.get("version"),
                 "tags": doc.get("tags"), "annotations": doc.get("annotations")}
     return {"apiVersion": API_VERSION, "kind": doc.get("kind") or "LLMClient", "metadata": _clean(metadata), "spec": _clean(spec)}
@@ -106,7 +107,7 @@ def of(kind: str, record: dict[str, Any], *, describe: bool = False) -> dict[str
         return client(record)
     if kind == "plugins":
         return plugin(record, with_tool=describe)
-    if kind == "connections":
+    if kind in ("connections", "providers"):
         return stored_manifest(record)
     if kind == "apikeys":
         return api_key(record)
@@ -115,7 +116,8 @@ def of(kind: str, record: dict[str, Any], *, describe: bool = False) -> dict[str
     return record
 
 
-TABLE_KINDS = {"ACCOUNT": "accounts", "CLIENT": "clients", "PLUGIN": "plugins", "CONNECTION": "connections", "APIKEY": "apikeys", "SECRET": "secrets"}
+TABLE_KINDS = {"ACCOUNT": "accounts", "CLIENT": "clients", "PLUGIN": "plugins", "CONNECTION": "connections", "APIKEY": "apikeys", "SECRET": "secrets",
+               "PROVIDER": "providers"}
 
 
 def manifest_form(table: str, record: dict[str, Any]) -> dict[str, Any]:

@@ -28,10 +28,10 @@ from smarter.store import storage
 from smarter.tenancy import auth
 from smarter.tenancy.auth import iso, now, parse_time
 from smarter_admin import domains, export
-from smarter_admin.models import UI_FIELDS, AccountSpec, ApiKeySpec, ClientSpec, Metadata, SecretSpec, limits_doc, parse_manifest
+from smarter_admin.models import UI_FIELDS, AccountSpec, ApiKeySpec, ClientSpec, Metadata, ProviderSpec, SecretSpec, limits_doc, parse_manifest
 
 CLIENT_KINDS = ("LLMClient", "Chatbot")
-ORDER = {"Account": 0, "Secret": 0.5, "ApiConnection": 1, "SqlConnection": 1, "Plugin": 2, "ApiPlugin": 2, "SqlPlugin": 2, "LLMClient": 3, "Chatbot": 3, "ApiKey": 4, "SmarterAuthToken": 4}
+ORDER = {"Account": 0, "Secret": 0.5, "Provider": 0.8, "ApiConnection": 1, "SqlConnection": 1, "Plugin": 2, "ApiPlugin": 2, "SqlPlugin": 2, "LLMClient": 3, "Chatbot": 3, "ApiKey": 4, "SmarterAuthToken": 4}
 # Fields a write stamps; a change in them alone is not a change.
 STAMPS = ("created_at", "updated_at")
 # A Secret's expirationDate is kept as a tag of the secret (accepted, not enforced).
@@ -43,8 +43,6 @@ READ_ONLY = "a read-only record Smarter writes itself (not configuration); here 
 NOT_CARRIED = {
     "User": "users are not carried: an account here has API keys, not users; give each person or app its own key "
             "(an ApiKey manifest or `smarter apikey create NAME`), limited to some clients with spec.clients",
-    "Provider": "account providers are not carried yet: a client names one of the platform's providers in spec.config.provider "
-                "(GET /v1/providers lists them); the provider's key is the operator's",
     "Vectorstore": "vector stores are not carried: query your vector database from an ApiPlugin (its HTTP API, e.g. Pinecone's query endpoint) "
                    "or from a SqlPlugin (pgvector on PostgreSQL)",
     **{kind: READ_ONLY for kind in ("Chat", "ChatHistory", "ChatPluginUsage", "ChatToolCall", "PromptHistory", "PromptPluginUsage", "PromptToolCall")},
@@ -122,7 +120,7 @@ def _yaml(data: Any) -> str:
 
 
 def known_kinds() -> list[str]:
-    return ["Account", *CLIENT_KINDS, *sorted(plugins.plugin_manifest_kinds()), *sorted(plugins.connection_manifest_kinds()), "Secret", "ApiKey"]
+    return ["Account", *CLIENT_KINDS, *sorted(plugins.plugin_manifest_kinds()), *sorted(plugins.connection_manifest_kinds()), "Secret", "Provider", "ApiKey"]
 
 
 def load_documents(text: str, source: str = "") -> list[dict[str, Any]]:
@@ -353,6 +351,9 @@ def _plan(data: dict[str, Any], account: str | None, pending: set[tuple[str, str
     if kind == "Secret":
         return _secret_change(name, number, validate_model(SecretSpec, manifest.spec, "spec"), manifest.metadata.description)
 
+    if kind == "Provider":
+        return _provider_change(data, manifest, number, pending)
+
     if kind == "ApiKey":
         return _api_key_change(name, number, validate_model(ApiKeySpec, manifest.spec, "spec"))
 
@@ -445,10 +446,13 @@ def _client_change(kind: str, manifest: Any, number: str, pending: set[tuple[str
         warn("spec.config.subdomain", f"ignored: the client is served at {label}.{number}.{{api domain}} (its name with '_' as '-', lower case)")
     if spec.apiKey is not None:
         warn("spec.apiKey", "kept, not enforced: which keys may call a client is set by each ApiKey's spec.clients")
-    try:
-        provider = providers.get_provider(config.provider)
-    except NotFound as exc:
-        raise ManifestError("spec.config.provider", exc.message + PROVIDER_ADVICE.get(config.provider, "")) from None
+    routing = spec.routing
+    if routing is not None:
+        for i, target in enumerate(routing.targets):
+            _known_provider(target.provider, number, pending, f"spec.routing.targets.{i}.provider")
+        # The first target is the client's provider and model (what /v1/models and the page show).
+        config = config.model_copy(update={"provider": routing.targets[0].provider, "defaultModel": routing.targets[0].model or config.defaultModel})
+    provider = _known_provider(config.provider, number, pending, "spec.config.provider")
     wanted = [p for p in spec.plugins if ("PLUGIN", number, p) not in pending]
     found = storage.get_many_scoped("PLUGIN", number, wanted) if wanted else {}
     planned = _PLANNED_PLUGINS.get()
@@ -481,6 +485,7 @@ def _client_change(kind: str, manifest: Any, number: str, pending: set[tuple[str
         "annotations": manifest.metadata.annotations,
         "provider": provider.name,
         "model": config.defaultModel or provider.default_model,
+        "routing": _routing_doc(routing),
         "system_role": config.defaultSystemRole,
         "temperature": config.defaultTemperature,
         "max_tokens": config.defaultMaxTokens,
@@ -505,6 +510,95 @@ def _client_change(kind: str, manifest: Any, number: str, pending: set[tuple[str
         return {"kind": "LLMClient", "name": name, "account": number, "result": "applied"}
 
     return Change("LLMClient", "CLIENT", name, number, existing, doc, write_client)
+
+
+def _known_provider(name: str, number: str, pending: set[tuple[str, str, str]], path: str) -> providers.Provider:
+    """A platform provider, or one of the account's (stored, or earlier in the same file)."""
+    if ("PROVIDER", number, name) in pending:
+        return providers.Provider(name, "", "", "", account=number)
+    try:
+        return providers.get_provider(name, number)
+    except NotFound as exc:
+        raise ManifestError(path, exc.message + PROVIDER_ADVICE.get(name, "")) from None
+
+
+def _routing_doc(routing: Any) -> dict[str, Any] | None:
+    if routing is None:
+        return None
+    doc = routing.model_dump(exclude_none=True)
+    doc["targets"] = [{k: v for k, v in t.items() if not (k == "weight" and v == 1.0)} for t in doc["targets"]]
+    if doc.get("cooldown") == {"failures": 3, "windowSeconds": 60.0, "seconds": 30.0}:
+        doc.pop("cooldown")
+    return doc
+
+
+def _provider_change(data: dict[str, Any], manifest: Any, number: str, pending: set[tuple[str, str, str]]) -> Change:
+    """An account's own provider (`kind: Provider`): an OpenAI-compatible base URL
+    that passes the operator's egress policy (here, and again at every call), its
+    key and extra headers as the names of the account's Secrets, its models and
+    their prices. Platform provider names are reserved."""
+    import re
+    from urllib.parse import urlsplit
+
+    from smarter.tenancy import egress
+    from smarter_admin.models import PROVIDER_NAME_PATTERN
+
+    name = manifest.metadata.name
+    if not re.match(PROVIDER_NAME_PATTERN, name):
+        raise ManifestError("metadata.name", "a provider name is 1 to 63 lower-case letters, digits, '_' or '-', starting with a letter or digit")
+    if any(p.name == name for p in providers.BUILTINS):
+        raise ManifestError("metadata.name", f"{name!r} is a platform provider's name; give the account's own provider another name")
+    spec = validate_model(ProviderSpec, manifest.spec, "spec")
+    try:
+        parts = urlsplit(spec.baseUrl)
+        port = parts.port
+    except ValueError:
+        raise ManifestError("spec.baseUrl", "not a URL") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ManifestError("spec.baseUrl", "an https:// URL of the provider's OpenAI-compatible API (such as https://my-resource.openai.azure.com/openai/v1)")
+    if parts.username or parts.password or "@" in parts.netloc:
+        raise ManifestError("spec.baseUrl", "no credentials in the URL: the key goes in an account Secret named by spec.apiKey")
+    if parts.query or parts.fragment or any(c in spec.baseUrl for c in "\\ \t\r\n"):
+        raise ManifestError("spec.baseUrl", "a base URL without query, fragment, spaces or backslashes")
+    host = egress.normalize_host(parts.hostname)
+    if problem := egress.host_problem(host):
+        raise ManifestError("spec.baseUrl", problem)
+    if parts.scheme == "http" and not (egress.is_ip(host) or egress.is_localhost_name(host)):
+        raise ManifestError("spec.baseUrl", "http:// would send the key in clear text: use https:// (plain http is for an address the operator allows, such as a local server)")
+    if reason := egress.check_at_apply(host, port or (443 if parts.scheme == "https" else 80)):
+        raise ManifestError("spec.baseUrl", f"the platform's egress policy refuses it: {reason}")
+    secrets = [("spec.apiKey", spec.apiKey)] if spec.apiKey else []
+    secrets += [(f"spec.headers.{header}", secret) for header, secret in spec.headers.items()]
+    for path, secret in secrets:
+        if ("SECRET", number, secret) not in pending and not _secret_exists(number, secret):
+            raise ManifestError(path, f"names the account Secret that holds the value, and account {number} has no Secret named {secret!r}: "
+                                      "apply a Secret manifest of that name first (or in the same file); never write the value itself here")
+    names = [m.name for m in spec.models]
+    if len(set(names)) != len(names):
+        raise ManifestError("spec.models", "a model is listed twice")
+    if spec.defaultModel and names and spec.defaultModel not in names:
+        raise ManifestError("spec.defaultModel", f"{spec.defaultModel!r} is not one of spec.models ({', '.join(names)})")
+    if not spec.defaultModel and not names:
+        raise ManifestError("spec.models", "name the models the provider serves (or at least spec.defaultModel)")
+    stored_spec: dict[str, Any] = {"baseUrl": spec.baseUrl.rstrip("/")}
+    if spec.apiKey:
+        stored_spec["apiKey"] = spec.apiKey
+    if spec.headers:
+        stored_spec["headers"] = dict(spec.headers)
+    if spec.models:
+        stored_spec["models"] = [{"name": m.name, **({"prices": {k: str(v) for k, v in m.prices.model_dump().items() if v is not None}} if m.prices else {})}
+                                 for m in spec.models]
+    if spec.defaultModel:
+        stored_spec["defaultModel"] = spec.defaultModel
+    metadata = {k: v for k, v in data["metadata"].items() if k in Metadata.model_fields}
+    stored = {"apiVersion": data["apiVersion"], "kind": "Provider", "metadata": {**metadata, "account": number}, "spec": stored_spec}
+    existing = storage.get_scoped("PROVIDER", number, name)
+
+    def write() -> dict[str, Any]:
+        storage.put_scoped("PROVIDER", number, name, stored)
+        return {"kind": "Provider", "name": name, "account": number, "result": "applied"}
+
+    return Change("Provider", "PROVIDER", name, number, existing, stored, write)
 
 
 def _check_kind(data: Any) -> None:

@@ -135,12 +135,52 @@ class ClientConfig(Strict):
         return null_is_empty(value)
 
 
+# A provider's or a model's name as a routing target or a Provider names it.
+PROVIDER_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$"
+# Statuses a request causes: refused in fallbackOn (another target would refuse the request too).
+REQUEST_CAUSED = (400, 404, 413, 422)
+
+
+class RoutingTarget(Strict):
+    provider: str = Field(pattern=PROVIDER_NAME_PATTERN)
+    model: str | None = Field(default=None, pattern=MODEL_NAME_PATTERN)
+    weight: float = Field(default=1.0, gt=0, le=1000, allow_inf_nan=False)
+    priority: int | None = Field(default=None, ge=0, le=100)
+
+
+class CooldownSpec(Strict):
+    failures: int = Field(default=3, ge=1, le=100)
+    windowSeconds: float = Field(default=60.0, gt=0, le=3600, allow_inf_nan=False)
+    seconds: float = Field(default=30.0, gt=0, le=300, allow_inf_nan=False)
+
+
+class RoutingSpec(Strict):
+    """Ordered targets with fallback, retries, load balance and cooldown (docs/routing.md)."""
+
+    targets: list[RoutingTarget] = Field(min_length=1, max_length=10)
+    retries: int | None = Field(default=None, ge=0, le=5)
+    timeoutSeconds: float | None = Field(default=None, gt=0, le=60, allow_inf_nan=False)
+    fallbackOn: list[int] | None = Field(default=None, min_length=1, max_length=64)
+    cooldown: CooldownSpec = Field(default_factory=CooldownSpec)
+
+    @field_validator("fallbackOn")
+    @classmethod
+    def _statuses(cls, value: list[int] | None) -> list[int] | None:
+        for status in value or []:
+            if not 401 <= status <= 599 or status in REQUEST_CAUSED:
+                raise ValueError(f"{status} cannot move a call to another target: give 401 to 599 except {', '.join(map(str, REQUEST_CAUSED))}, "
+                                 "which the request causes and every target would answer alike")
+        return sorted(set(value)) if value else value
+
+
 class ClientSpec(Strict):
     config: ClientConfig = Field(default_factory=ClientConfig)
     plugins: list[str] = Field(default_factory=list)
     functions: list[str] = Field(default_factory=list)
     apiKey: str | None = None
     limits: Limits | None = None
+    routing: RoutingSpec | None = None
 
     @field_validator("plugins", "functions", mode="before")
     @classmethod
@@ -194,3 +234,39 @@ class SecretSpec(Strict):
     """Smarter's `kind: Secret`: the value goes to Secrets Manager, nowhere else."""
 
     config: SecretConfig
+
+
+SECRET_NAME_PATTERN = r"^[A-Za-z0-9_.+=@-]{1,128}$"
+HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$"
+# Headers the call itself sets (or that frame it): never from a manifest.
+RESERVED_HEADERS = ("host", "authorization", "content-length", "content-type", "transfer-encoding", "connection", "accept", "accept-encoding",
+                    "te", "upgrade", "trailer", "keep-alive", "expect", "cookie", "proxy-authorization", "proxy-connection", "forwarded", "x-forwarded-for")
+
+
+class ProviderModel(Strict):
+    name: str = Field(pattern=MODEL_NAME_PATTERN)
+    prices: ModelPrice | None = None
+
+
+class ProviderSpec(Strict):
+    """An account's own OpenAI-compatible provider: its key and headers are Secrets (by name)."""
+
+    baseUrl: str = Field(min_length=8, max_length=2048)
+    apiKey: str | None = Field(default=None, pattern=SECRET_NAME_PATTERN)
+    headers: dict[str, str] = Field(default_factory=dict, max_length=16)
+    models: list[ProviderModel] = Field(default_factory=list, max_length=200)
+    defaultModel: str | None = Field(default=None, pattern=MODEL_NAME_PATTERN)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        import re
+
+        for name, secret in value.items():
+            if not re.match(HEADER_NAME_PATTERN, name):
+                raise ValueError(f"{name!r} is not a header name")
+            if name.lower() in RESERVED_HEADERS or name.lower().startswith(("proxy-", "sec-", "x-amz-")):
+                raise ValueError(f"the header {name!r} is set by the platform (the key goes in apiKey)")
+            if not isinstance(secret, str) or not re.match(SECRET_NAME_PATTERN, secret) or ".." in secret:
+                raise ValueError(f"headers.{name}: the name of an account Secret that holds the header's value (never the value itself)")
+        return value

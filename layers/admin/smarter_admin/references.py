@@ -54,12 +54,25 @@ def referrers(kind: str, account: str, name: str) -> list[tuple[str, str]]:
     if kind == "connections":
         return [("plugin", p["metadata"]["name"]) for p in storage.list_scoped("PLUGIN", account) if _connection_of(p) == name]
     if kind == "secrets":
-        return [("connection", c["metadata"]["name"]) for c in storage.list_scoped("CONNECTION", account) if _secret_of(c) == name]
+        return [("connection", c["metadata"]["name"]) for c in storage.list_scoped("CONNECTION", account) if _secret_of(c) == name] + [
+            ("provider", p["metadata"]["name"]) for p in storage.list_scoped("PROVIDER", account) if name in _secrets_of_provider(p)]
+    if kind == "providers":
+        return [("client", c["name"]) for c in storage.list_scoped("CLIENT", account) if name in _providers_of(c)]
     return []
 
 
-SINGULAR = {"plugins": "plugin", "connections": "connection", "secrets": "secret"}
-FIELD = {"plugins": "spec.plugins", "connections": "spec.connection", "secrets": "spec.connection.secret"}
+def _secrets_of_provider(provider: dict[str, Any]) -> set[str]:
+    spec = provider.get("spec") or {}
+    return {s for s in [spec.get("apiKey"), *(spec.get("headers") or {}).values()] if s}
+
+
+def _providers_of(client: dict[str, Any]) -> set[str]:
+    return {client.get("provider"), *(t.get("provider") for t in (client.get("routing") or {}).get("targets") or [])} - {None}
+
+
+SINGULAR = {"plugins": "plugin", "connections": "connection", "secrets": "secret", "providers": "provider"}
+FIELD = {"plugins": "spec.plugins", "connections": "spec.connection", "secrets": "spec.connection.secret or a Provider's spec.apiKey/headers",
+         "providers": "spec.config.provider or spec.routing.targets"}
 
 
 def check_delete(targets: list[tuple[str, str, str]]) -> None:

@@ -80,6 +80,8 @@ class Settings:
     default_limits: str = ""
     # Where the UsageFunction parks journal stream records it cannot read (an SQS queue URL).
     usage_failure_queue: str = ""
+    # How often a container reads the shared provider cooldowns (llm/routing.py), after an answer.
+    cooldown_refresh_seconds: float = 10.0
 
 
 @functools.cache
@@ -120,4 +122,5 @@ def settings() -> Settings:
         journal_after_margin_seconds=_float("SMARTER_JOURNAL_AFTER_MARGIN", 0.5),
         default_limits=os.environ.get("SMARTER_DEFAULT_LIMITS", "").strip(),
         usage_failure_queue=os.environ.get("SMARTER_USAGE_FAILURE_QUEUE", "").strip(),
+        cooldown_refresh_seconds=_float("SMARTER_COOLDOWN_REFRESH", 10.0),
     )

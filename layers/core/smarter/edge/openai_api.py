@@ -207,7 +207,7 @@ def _models(exchange: Exchange) -> dict[str, Any]:
     resolved = exchange.client()
     from smarter.llm import providers
 
-    provider = providers.get_provider(resolved.doc.get("provider") or providers.default_provider_name())
+    provider = providers.get_provider(resolved.doc.get("provider") or providers.default_provider_name(), resolved.account)
     model = resolved.doc.get("model") or provider.default_model
     created = int(time.time())
     listing = {"object": "list", "data": [{"id": model, "object": "model", "created": created, "owned_by": provider.name}]}

@@ -32,11 +32,16 @@ from smarter.tenancy import limits
 MAX_HELD_BYTES = 1 << 20
 
 
+# Names a client whose `spec.routing` the passthrough follows (fallback, retries, cooldown).
+CLIENT_HEADER = "X-Smarter-Client"
+
+
 @dataclass
 class PassthroughRequest:
     body: dict[str, Any]  # what is forwarded
     stream: bool
     caller_usage: bool  # the caller asked for the usage event itself
+    route: Any = None  # llm.routing.Route, when the caller named a client (X-Smarter-Client)
 
 
 def require_account_key(key: dict[str, Any]) -> None:
@@ -63,28 +68,63 @@ def _stream_options(body: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def admit(record: RequestRecord, key: dict[str, Any], target: Provider, body: Any) -> PassthroughRequest:
-    """The body checked and the request's budget reserved; what to forward."""
+def client_route(record: RequestRecord, key: dict[str, Any], target: Provider, client_name: str | None) -> Any:
+    """The route of the client the caller named (X-Smarter-Client), or None. The
+    path's provider must be one of its targets; the client's routing decides the
+    order. The request is journaled under that client."""
+    if client_name is None or not client_name.strip():
+        return None
+    from smarter.llm import routing
+    from smarter.tenancy import auth, hosts
+
+    resolved = hosts.client_by_name(key["account"], client_name.strip())
+    auth.authorize_client(key, resolved.account, resolved.name)
+    route = routing.route_for(resolved.doc, resolved.account)
+    if target.name not in {t.provider.name for t in route.targets}:
+        names = ", ".join(dict.fromkeys(t.provider.name for t in route.targets))
+        raise BadRequest(f"{CLIENT_HEADER}: the client {resolved.name!r} routes to {names}, not to {target.name!r}")
+    record.client = resolved.name
+    return route
+
+
+def admit(record: RequestRecord, key: dict[str, Any], target: Provider, body: Any, route: Any = None) -> PassthroughRequest:
+    """The body checked and the request's budget reserved (per target tried, when routed); what to forward."""
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object: an OpenAI-style chat completion request")
     options = _stream_options(body)
-    if target.name == "offline":
+    if target.name == "offline" or (route is not None and any(t.provider.name == "offline" for t in route.targets)):
         from smarter.llm.messages import parse_offline_request  # pydantic: only the offline provider needs it here
 
         parse_offline_request(body)
     record.plan = limits.plan(key, key["account"], None)
-    limits.reserve(record.plan, record, provider=target.name, model=str(body.get("model") or target.default_model), body=body, first=True)
+    if route is None:
+        limits.reserve(record.plan, record, provider=target.name, model=str(body.get("model") or target.default_model), body=body, first=True,
+                       prices=target.price_overrides())
     stream = body.get("stream") is True
     if stream:
         body = {**body, "stream_options": {**options, "include_usage": True}}
-    return PassthroughRequest(body, stream, bool(options.get("include_usage")))
+    return PassthroughRequest(body, stream, bool(options.get("include_usage")), route)
+
+
+def _reserve(record: RequestRecord, body: dict[str, Any]):
+    def reserve(target: Any, first: bool) -> None:
+        limits.reserve(record.plan, record, provider=target.provider.name, model=target.model, body={**body, "model": target.model}, first=first,
+                       prices=target.provider.price_overrides())
+
+    return reserve
 
 
 def answer(exchange: Exchange, target: Provider, request: PassthroughRequest) -> Answer:
     if request.stream:
         return _stream(exchange, target, request)
     record = exchange.record
-    forwarded = providers.forward(target, request.body, record.deadline)
+    if request.route is not None:
+        from smarter.llm import routing
+
+        forwarded, served = routing.forward(request.route, request.body, record.deadline, record, reserve=_reserve(record, request.body))
+        target = served.provider
+    else:
+        forwarded = providers.forward(target, request.body, record.deadline)
     record.provider_ms += forwarded.provider_ms
     _meter(exchange, request, forwarded.status, forwarded.body)
     return _envelope(exchange, target, forwarded.status, forwarded.body, forwarded.headers)
@@ -116,7 +156,13 @@ def _output_of(body: Any) -> str:
 
 def _stream(exchange: Exchange, target: Provider, request: PassthroughRequest) -> Answer:
     record = exchange.record
-    forward = streaming.open_forward(target, request.body)
+    if request.route is not None:
+        from smarter.llm import routing
+
+        forward, served = routing.open_stream(request.route, request.body, record, reserve=_reserve(record, request.body))
+        target = served.provider
+    else:
+        forward = streaming.open_forward(target, request.body)
     if forward.status != 200 or "text/event-stream" not in forward.content_type:
         # Not a stream (an error, or a provider that ignores `stream`): the buffered passthrough's answer.
         try:

@@ -28,6 +28,7 @@ command, its error shape, its extra headers) and a route function.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -51,6 +52,9 @@ metrics = Metrics(namespace="SmarterServerless")
 JSON = "application/json"
 JOURNAL_HEADER = "X-Smarter-Journal-Key"
 OVERHEAD_HEADER = "X-Smarter-Overhead-Duration-Ms"
+# Which provider answered (llm/routing.py: the target that served, after any fallback).
+PROVIDER_HEADER = "X-Smarter-Provider"
+PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 INTERNAL = "internal error; the journal key identifies this request"
 Answer = dict[str, Any] | StreamedResponse
 
@@ -154,8 +158,9 @@ class Exchange:
     def common_headers(self) -> dict[str, str]:
         return {
             JOURNAL_HEADER: self.record.key,
-            **cors_headers(self.event.headers, (JOURNAL_HEADER, OVERHEAD_HEADER, "Retry-After", *limits.HEADER_NAMES, *self.surface.expose_headers)),
+            **cors_headers(self.event.headers, (JOURNAL_HEADER, OVERHEAD_HEADER, PROVIDER_HEADER, "Retry-After", *limits.HEADER_NAMES, *self.surface.expose_headers)),
             **limits.headers(self.record),
+            **({PROVIDER_HEADER: self.record.provider} if self.record.provider and PROVIDER_NAME.match(self.record.provider) else {}),
             **self.surface.headers(self.record),
         }
 

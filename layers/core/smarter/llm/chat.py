@@ -17,7 +17,7 @@ from smarter.cache import TTLCache
 from smarter.config import settings
 from smarter.deadline import Deadline
 from smarter.errors import ProviderTimeout, ToolLoopLimit
-from smarter.llm import plugins, providers
+from smarter.llm import plugins, routing
 from smarter.llm.messages import PromptRequest
 from smarter.store import sessions, storage
 from smarter.store.journal import RequestRecord
@@ -285,10 +285,11 @@ def _steps(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, s
     by_name = {_tool_name(t): m for m, t in offered}
     overrides = [(m.get("spec") or {}).get("prompt") or {} for m in selected]
 
-    provider = providers.get_provider(client.get("provider") or providers.default_provider_name())
-    record.provider = provider.name
     requested = turn.model if turn.model and client.get("allow_model_override") else None
-    model = requested or next((o["model"] for o in overrides if o.get("model")), None) or client.get("model") or provider.default_model
+    # The client's targets (spec.routing, or its one provider and model): llm/routing.py.
+    route = routing.route_for(client, resolved.account, requested or next((o["model"] for o in overrides if o.get("model")), None))
+    provider, model = route.targets[0].provider, route.targets[0].model
+    record.provider = provider.name
     temperature = turn.params.get("temperature")
     if temperature is None:
         temperature = next((o["temperature"] for o in overrides if o.get("temperature") is not None), client.get("temperature", 0.5))
@@ -304,8 +305,6 @@ def _steps(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, s
     transcript: list[dict[str, Any]] = []
     context = plugin_context(resolved.account)
     caller_calls: list[dict[str, Any]] = []
-    if stream:
-        yield {"model": model}  # what the chunks will name, before any content
 
     # The buffered answer's one deadline (API Gateway's 29 s); a stream is not
     # held to it (REST streaming runs up to 15 minutes) and keeps its own timeouts.
@@ -320,13 +319,19 @@ def _steps(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, s
         # Reserve this call's worst case against the key's, client's and account's
         # limits (one transaction; none when nothing is limited). A refusal in a
         # later round ends the tool loop with 429/402, earlier rounds counted.
-        limits.reserve(record.plan, record, provider=provider.name, model=model, body=body, first=round_no == 1)
-        if stream:
-            from smarter.llm import streaming
+        # Each target tried reserves for itself (its price); a failed attempt settles what it spent, nothing.
+        def reserve(target: routing.Target, first_target: bool, body: dict[str, Any] = body, round_no: int = round_no) -> None:
+            limits.reserve(record.plan, record, provider=target.provider.name, model=target.model, body={**body, "model": target.model},
+                           first=round_no == 1 and first_target, prices=target.provider.price_overrides())
 
-            completion = yield from streaming.stream_completion(provider, body)
+        if stream:
+            completion, target = yield from routing.stream(route, body, record, round_no=round_no, reserve=reserve)
         else:
-            completion = providers.chat_completion(provider, body, deadline)
+            completion, target = routing.complete(route, body, deadline or record.deadline, record, round_no=round_no, reserve=reserve)
+        # Whoever served this round answers for the turn, and the next round starts with it.
+        route = routing.stick(route, target)
+        provider, model = target.provider, target.model
+        record.provider = provider.name
         record.provider_ms += completion.provider_ms
         message = completion.body["choices"][0].get("message") or {}
         # An answer without usage (a stream without its usage chunk) counts an upper estimate, never zero.

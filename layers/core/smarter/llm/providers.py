@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import os
 import random
 import socket
@@ -36,6 +37,19 @@ class Provider:
     default_model: str
     docs_url: str
     needs_key: bool = True
+    # An account's own provider (`kind: Provider`): its key and extra headers come
+    # from the account's Secrets, never the platform's; its base URL passes the
+    # operator's egress policy at every call (providers.account_provider).
+    account: str | None = None
+    key_secret: str | None = None
+    header_secrets: tuple[tuple[str, str], ...] = ()
+    models: tuple[str, ...] = ()
+    # (model, input, output, cachedInput) in USD per million tokens, from the Provider manifest.
+    prices: tuple[tuple[str, str, str, str | None], ...] = ()
+
+    def price_overrides(self) -> dict[str, dict[str, str]]:
+        """The prices the Provider manifest sets, in the form of an account's spec.prices."""
+        return {m: {"input": i, "output": o, **({"cachedInput": c} if c is not None else {})} for m, i, o, c in self.prices}
 
     @property
     def secret_name(self) -> str:
@@ -46,7 +60,8 @@ class Provider:
         one: an operator's override (SMARTER_PROVIDER_{NAME}_BASE_URL: a proxy,
         an internal host) is infrastructure and is never shown to tenants."""
         info = asdict(_builtin(self.name) or self)
-        info.pop("needs_key")
+        for private in ("needs_key", "account", "key_secret", "header_secrets", "models", "prices"):
+            info.pop(private)
         info["is_default"] = self.name == default_provider_name()
         return info
 
@@ -82,11 +97,44 @@ def _builtin(name: str) -> Provider | None:
     return next((p for p in BUILTINS if p.name == name), None)
 
 
-def get_provider(name: str) -> Provider:
+def get_provider(name: str, account: str | None = None) -> Provider:
+    """A platform provider by name, or (with `account`) that account's own
+    `kind: Provider` of that name. Platform names are reserved: an account
+    cannot shadow `openai` with a provider of its own."""
     for provider in BUILTINS:
         if provider.name == name:
             return _with_overrides(provider)
-    raise NotFound(f"unknown provider {name!r}; known: {', '.join(p.name for p in BUILTINS)}")
+    if account is not None:
+        found = account_provider(account, name)
+        if found is not None:
+            return found
+    known = ", ".join(p.name for p in BUILTINS)
+    where = "; the account's own providers are its `kind: Provider` manifests" if account else ""
+    raise NotFound(f"unknown provider {name!r}; known: {known}{where}")
+
+
+def account_provider(account: str, name: str) -> Provider | None:
+    """The account's `kind: Provider` (stored by `smarter apply`), cached like a client."""
+    from smarter.store import storage
+
+    doc = storage.get_scoped("PROVIDER", account, name, cached=True) if isinstance(name, str) and name else None
+    if not doc:
+        return None
+    spec = doc.get("spec") or {}
+    models = tuple(m["name"] for m in spec.get("models") or [] if isinstance(m, dict) and m.get("name"))
+    return Provider(
+        name=name,
+        base_url=str(spec.get("baseUrl") or "").rstrip("/"),
+        default_model=str(spec.get("defaultModel") or (models[0] if models else "")),
+        docs_url="",
+        needs_key=bool(spec.get("apiKey")),
+        account=account,
+        key_secret=spec.get("apiKey") or None,
+        header_secrets=tuple(sorted((str(k), str(v)) for k, v in (spec.get("headers") or {}).items())),
+        models=models,
+        prices=tuple((m["name"], str(m["prices"]["input"]), str(m["prices"]["output"]), m["prices"].get("cachedInput"))
+                     for m in spec.get("models") or [] if isinstance(m, dict) and isinstance(m.get("prices"), dict)),
+    )
 
 
 # --- keys ------------------------------------------------------------------------
@@ -95,7 +143,11 @@ _keys = TTLCache(lambda: 300.0)
 
 
 def provider_key(provider: Provider) -> str | None:
-    """The provider's API key from Secrets Manager, or None when it has none."""
+    """The provider's API key from Secrets Manager, or None when it has none.
+    An account's provider reads the account's own Secret (under the account's
+    prefix, with the tenant's credentials) and never the platform's."""
+    if provider.account is not None:
+        return _account_secret(provider, provider.key_secret) if provider.key_secret else None
 
     def load() -> str | None:
         from smarter.store import aws
@@ -112,6 +164,49 @@ def provider_key(provider: Provider) -> str | None:
         return (parsed.get("api_key") or None) if isinstance(parsed, dict) else None
 
     return _keys.get_or_load(provider.name, load)
+
+
+def _account_secret(provider: Provider, secret: str) -> str:
+    from smarter.errors import PluginCallError
+    from smarter.tenancy.account_secrets import account_secret
+
+    try:
+        return account_secret(str(provider.account), secret)
+    except PluginCallError as exc:
+        raise ProviderNotConfigured(f"the provider {provider.name!r}: {exc}") from None
+
+
+def extra_headers(provider: Provider) -> dict[str, str]:
+    """An account provider's extra headers (Azure's `api-key`, an org header), each from a Secret."""
+    return {header: _account_secret(provider, secret) for header, secret in provider.header_secrets}
+
+
+def call_target(provider: Provider) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """Where to send this provider's call: the URL, the headers to add, and the
+    connection's pool arguments. An account provider's host is resolved and
+    checked against the operator's egress policy now, at call time, and the
+    connection goes to the address that was checked (DNS cannot rebind it in
+    between); TLS still verifies the certificate for the host name."""
+    from urllib.parse import urlsplit
+
+    url = f"{provider.base_url}/chat/completions"
+    if provider.account is None:
+        return url, {}, {}
+    from smarter.tenancy import egress
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        address = egress.checked_address(host, port)
+    except egress.EgressRefused as exc:
+        raise ProviderError(f"the provider {provider.name!r} may not be reached: {exc}") from None
+    except egress.ResolveFailed as exc:
+        raise Unreachable(f"could not reach the provider {provider.name!r}: {exc}") from None
+    shown = f"[{address}]" if ":" in address else address
+    pinned = parts._replace(netloc=f"{shown}:{port}").geturl()
+    host_header = host if parts.port is None else f"{host}:{parts.port}"
+    return pinned, {"Host": host_header}, {"server_hostname": host, "assert_hostname": host}
 
 
 def require_key(provider: Provider) -> str:
@@ -197,6 +292,10 @@ class AnswerStarted(ProviderError):
     likely done and billed the work, and a resend would be paid twice, counted once."""
 
 
+class Unreachable(ProviderError):
+    """No answer began: the connection failed or was refused. Safe to send again."""
+
+
 class AnswerTooLarge(AnswerStarted):
     """The provider's answer passed SMARTER_MAX_PROVIDER_RESPONSE_BYTES (it would again)."""
 
@@ -219,33 +318,40 @@ class Answer:
         return {k: v for k, v in self.sent_headers.items() if k.lower() in RATE_HEADERS or k.lower().startswith(RATE_HEADER_PREFIXES)}
 
 
-def _post(provider: Provider, key: str, payload: bytes, deadline: Deadline) -> Answer:
+def _post(provider: Provider, key: str, payload: bytes, deadline: Deadline, timeout: float | None = None) -> Answer:
     """POST to the provider's /chat/completions once. Every wait is capped by what
-    is left of the deadline; the body is read chunk by chunk so that a provider
-    dripping bytes is cut off at the deadline, and one sending too much at the cap."""
+    is left of the deadline (and by `timeout`, a routing target's own); the body
+    is read chunk by chunk so that a provider dripping bytes is cut off at the
+    deadline, and one sending too much at the cap."""
     import urllib3
+    from urllib.parse import urlsplit
 
-    url = f"{provider.base_url}/chat/completions"
+    url, added, pool_kwargs = call_target(provider)
     limit = settings().max_provider_response_bytes
-    per_call = deadline.cap(settings().provider_timeout_seconds)
+    per_call = deadline.cap(min(settings().provider_timeout_seconds, timeout or settings().provider_timeout_seconds))
     if per_call <= 0:
         raise _timeout(provider, deadline)
     call_ends = time.monotonic() + per_call
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Accept": "application/json", "Accept-Encoding": "identity"}
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Accept": "application/json", "Accept-Encoding": "identity",
+               **extra_headers(provider), **added}
     started = time.perf_counter()
     _call.ends, _call.answered = call_ends, False
+    options = dict(
+        body=payload,
+        headers=headers,
+        timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT, per_call), read=per_call),
+        redirect=False,  # the key is for this host only
+        preload_content=False,
+        decode_content=False,
+        retries=False,
+    )
     try:
-        response = _http().request(
-            "POST",
-            url,
-            body=payload,
-            headers=headers,
-            timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT, per_call), read=per_call),
-            redirect=False,  # the key is for this host only
-            preload_content=False,
-            decode_content=False,
-            retries=False,
-        )
+        if pool_kwargs:  # an account provider: to the checked address, TLS for the host name
+            parts = urlsplit(url)
+            pool = _http().connection_from_url(url, pool_kwargs=pool_kwargs)
+            response = pool.urlopen("POST", parts.path + (f"?{parts.query}" if parts.query else ""), assert_same_host=False, **options)
+        else:
+            response = _http().request("POST", url, **options)
     except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError, TimeoutError, socket.timeout):
         raise _timeout(provider, deadline) from None
     except urllib3.exceptions.HTTPError as exc:
@@ -253,7 +359,7 @@ def _post(provider: Provider, key: str, payload: bytes, deadline: Deadline) -> A
             raise _timeout(provider, deadline) from None
         if _call.answered:  # the status line or headers had started: not safe to send again
             raise AnswerStarted(f"the provider {provider.name!r} broke off its answer: {_reason(exc)}") from None
-        raise ProviderError(f"could not reach the provider {provider.name!r}: {_reason(exc)}") from None
+        raise Unreachable(f"could not reach the provider {provider.name!r}: {_reason(exc)}") from None
     finally:
         _call.ends = None
     sent_headers = dict(response.headers.items())
@@ -309,19 +415,23 @@ def _timeout(provider: Provider, deadline: Deadline, *, reading: bool = False) -
     return ProviderTimeout(f"the provider {provider.name!r} did not {what} within the request's deadline ({deadline.budget:.1f} s)")
 
 
-def _retry_after(answer: Answer) -> float | None:
-    """Retry-After in seconds (a number or an HTTP date), if the provider sent one."""
-    millis = answer.headers.get("retry-after-ms")  # OpenAI's, more precise when sent
+def retry_after(headers: dict[str, str]) -> float | None:
+    """Retry-After in seconds (a number or an HTTP date), if the provider sent one
+    (`headers` with names in lower case)."""
+    millis = headers.get("retry-after-ms")  # OpenAI's, more precise when sent
     if millis:
         try:
-            return float(millis) / 1000
+            seconds = float(millis) / 1000
+            if math.isfinite(seconds):
+                return max(seconds, 0.0)
         except ValueError:
             pass
-    value = answer.headers.get("retry-after")
+    value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     except ValueError:
         try:
             moment = email.utils.parsedate_to_datetime(value)
@@ -330,7 +440,7 @@ def _retry_after(answer: Answer) -> float | None:
         return max(moment.timestamp() - time.time(), 0.0)
 
 
-def _send(provider: Provider, request: dict[str, Any], deadline: Deadline, *, max_retries: int) -> Answer:
+def _send(provider: Provider, request: dict[str, Any], deadline: Deadline, *, max_retries: int, timeout: float | None = None) -> Answer:
     """POST with bounded retries that fit in the deadline: for a 429 or 5xx status,
     and for a connection that failed before any byte of the answer arrived; never
     once the answer had started (AnswerStarted). A Retry-After longer than what is
@@ -344,12 +454,12 @@ def _send(provider: Provider, request: dict[str, Any], deadline: Deadline, *, ma
         last = attempt >= max_retries
         started = time.perf_counter()
         try:
-            answer = _post(provider, key, payload, deadline)
+            answer = _post(provider, key, payload, deadline, timeout)
         except ProviderTimeout:
             raise
         except ProviderError as exc:
             provider_ms += (time.perf_counter() - started) * 1000
-            wait = min(0.25 * 2**attempt, 2.0)
+            wait = backoff(attempt)
             if last or isinstance(exc, AnswerStarted) or wait > deadline.remaining() - 1.0:
                 raise
         else:
@@ -357,12 +467,17 @@ def _send(provider: Provider, request: dict[str, Any], deadline: Deadline, *, ma
             answer.provider_ms = provider_ms
             if last or answer.status not in RETRY_STATUSES:
                 return answer
-            hinted = _retry_after(answer)
-            wait = hinted if hinted is not None else min(0.25 * 2**attempt, 2.0) * (0.5 + random.random() / 2)
+            hinted = retry_after(answer.headers)
+            wait = hinted if hinted is not None else backoff(attempt) * (0.5 + random.random() / 2)
             if wait > deadline.remaining() - 1.0:
                 return answer  # waiting would outlast the request: answer now
         time.sleep(wait)
         attempt += 1
+
+
+def backoff(attempt: int) -> float:
+    """The wait before retry `attempt + 1` when the provider named none: 0.25 s doubling, at most 2 s."""
+    return min(0.25 * 2**attempt, 2.0)
 
 
 def _offline(request: dict[str, Any]) -> dict[str, Any]:
@@ -377,24 +492,27 @@ class Completion:
     provider_ms: float
 
 
-def chat_completion(provider: Provider, request: dict[str, Any], deadline: Deadline | None = None) -> Completion:
+def chat_completion(provider: Provider, request: dict[str, Any], deadline: Deadline | None = None, *, max_retries: int | None = None,
+                    timeout: float | None = None) -> Completion:
     """A chat completion as the provider's JSON body, with errors mapped to ours.
-    An answer that is not a chat completion is a provider error (502), whatever it holds."""
+    An answer that is not a chat completion is a provider error (502), whatever it holds.
+    A refused answer's error carries `upstream_status` and `retry_after` (routing reads them)."""
     deadline = deadline or Deadline(settings().request_timeout_seconds)
     started = time.perf_counter()
     if provider.name == "offline":
         return Completion(_offline(request), (time.perf_counter() - started) * 1000)
-    answer = _send(provider, request, deadline, max_retries=settings().provider_max_retries)
-    key = provider_key(provider)
+    retries = settings().provider_max_retries if max_retries is None else max_retries
+    answer = _send(provider, request, deadline, max_retries=retries, timeout=timeout)
+    key = secrets_of(provider)
     if answer.status == 429:
-        raise RateLimited(
+        raise _upstream(RateLimited(
             f"the provider {provider.name!r} is rate limiting: {_provider_message(answer, key)}",
             headers=answer.rate_headers() or None,
-        )
+        ), answer)
     if 300 <= answer.status < 400:
-        raise ProviderError(f"the provider {provider.name!r} answered {answer.status} (a redirect; redirects are not followed, the key is for this host only)")
+        raise _upstream(ProviderError(f"the provider {provider.name!r} answered {answer.status} (a redirect; redirects are not followed, the key is for this host only)"), answer)
     if answer.status >= 400 or answer.status < 200:
-        raise ProviderError(f"the provider {provider.name!r} answered {answer.status}: {_provider_message(answer, key)}")
+        raise _upstream(ProviderError(f"the provider {provider.name!r} answered {answer.status}: {_provider_message(answer, key)}"), answer)
     if not answer.data.strip():
         raise ProviderError(f"the provider {provider.name!r} sent an empty answer")
     try:
@@ -411,13 +529,30 @@ def chat_completion(provider: Provider, request: dict[str, Any], deadline: Deadl
     return Completion(body, answer.provider_ms)
 
 
-def _provider_message(answer: Answer, key: str | None = None) -> str:
+def _upstream(error: Any, answer: Answer) -> Any:
+    """Note the provider's status and Retry-After on the error it became."""
+    error.upstream_status = answer.status
+    error.retry_after = retry_after(answer.headers)
+    return error
+
+
+def secrets_of(provider: Provider) -> list[str]:
+    """What this provider's calls carry that no answer may show: its key, and an
+    account provider's header values."""
+    found = [provider_key(provider) or ""]
+    if provider.header_secrets:
+        found += list(extra_headers(provider).values())
+    return [s for s in found if s]
+
+
+def _provider_message(answer: Answer, key: str | list[str] | None = None) -> str:
     """The provider's own error message (OpenAI's `{"error": {"message"}}` or a bare body),
     scrubbed of anything that looks like a credential."""
+    keys = key if isinstance(key, list) else [key or ""]
     try:
         body = json.loads(answer.data)
     except (ValueError, RecursionError):
-        return scrub(answer.text[:500], [key or ""]) or "(no message)"
+        return scrub(answer.text[:500], keys) or "(no message)"
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict) and error.get("message"):
@@ -426,7 +561,7 @@ def _provider_message(answer: Answer, key: str | None = None) -> str:
             text = str(body.get("message") or body)
     else:
         text = str(body)
-    return scrub(text[:500], [key or ""])
+    return scrub(text[:500], keys)
 
 
 def reset() -> None:
@@ -435,6 +570,9 @@ def reset() -> None:
         _pool.clear()
     _pool = None
     _keys.clear()
+    from smarter.llm import routing  # the targets' cooldowns go with the providers' state
+
+    routing.reset()
 
 
 @dataclass
@@ -463,11 +601,12 @@ def forward(provider: Provider, request: dict[str, Any], deadline: Deadline | No
 def forwarded_body(provider: Provider, status: int, text: str) -> Any:
     """A provider's answer as the passthrough hands it on: JSON when it is, the
     platform's key never in it, an error body scrubbed of credential-looking text."""
-    key = provider_key(provider)
+    keys = secrets_of(provider)
     if status >= 400:
-        text = scrub(text, [key or ""])
-    elif key and key in text:
-        text = text.replace(key, "[redacted]")
+        text = scrub(text, keys)
+    for key in keys:
+        if key in text:
+            text = text.replace(key, "[redacted]")
     try:
         return json.loads(text)
     except (ValueError, RecursionError):

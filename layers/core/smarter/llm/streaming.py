@@ -60,7 +60,30 @@ def _headers(provider: providers.Provider) -> dict[str, str]:
         "Authorization": f"Bearer {providers.require_key(provider)}",
         "Content-Type": "application/json",
         "Accept": "text/event-stream",
+        **providers.extra_headers(provider),
     }
+
+
+def _target(provider: providers.Provider) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """URL, headers and request extensions: an account provider's call goes to the
+    address its egress check approved, with TLS (SNI, certificate) for its host name."""
+    url, added, pool_kwargs = providers.call_target(provider)
+    extensions = {"sni_hostname": pool_kwargs["server_hostname"]} if pool_kwargs else {}
+    return url, {**_headers(provider), **added}, extensions
+
+
+def _timeout(seconds: float | None) -> Any:
+    if not seconds:
+        return None
+    httpx = _httpx()
+    return httpx.Timeout(seconds, connect=min(seconds, 10.0))
+
+
+def _refused(error: Any, status: int, headers: Any) -> Any:
+    """Note the provider's status and Retry-After on the error (routing reads them)."""
+    error.upstream_status = status
+    error.retry_after = providers.retry_after({k.lower(): v for k, v in headers.items()})
+    return error
 
 
 def _message_of(raw: bytes) -> str:
@@ -167,40 +190,53 @@ def _offline_stream(request: dict[str, Any]) -> Generator[dict[str, Any], None, 
     return providers.Completion(body, (time.perf_counter() - started) * 1000)
 
 
-def stream_completion(provider: providers.Provider, request: dict[str, Any]) -> Generator[dict[str, Any], None, providers.Completion]:
+def stream_completion(provider: providers.Provider, request: dict[str, Any], *, timeout: float | None = None) -> Generator[dict[str, Any], None, providers.Completion]:
     """One streamed chat completion: yields `{"content": piece}` as the provider
     sends it; returns the assembled completion. Errors before the first byte
-    map to ours like a buffered call (429, 4xx/5xx, timeout)."""
+    map to ours like a buffered call (429, 4xx/5xx, timeout). `timeout`: a
+    routing target's own wait for each chunk, instead of SMARTER_PROVIDER_TIMEOUT."""
     if provider.name == "offline":
         return (yield from _offline_stream(request))
     httpx = _httpx()
     body = {**request, "stream": True, "stream_options": {"include_usage": True}}
     waited = 0.0  # time spent waiting on the provider, not on our caller
     assembler = Assembler()
+    url, headers, extensions = _target(provider)
+    options: dict[str, Any] = {"extensions": extensions} if extensions else {}
+    if timeout:
+        options["timeout"] = _timeout(timeout)
+    started = False
     try:
-        with http_client().stream("POST", f"{provider.base_url}/chat/completions", json=body, headers=_headers(provider)) as response:
+        with http_client().stream("POST", url, json=body, headers=headers, **options) as response:
+            started = True
             if response.status_code >= 400:
                 raw = response.read()
                 if response.status_code == 429:
                     retry_after = response.headers.get("retry-after")
-                    raise RateLimited(
+                    raise _refused(RateLimited(
                         f"the provider {provider.name!r} is rate limiting: {_message_of(raw)}",
                         headers={"Retry-After": retry_after} if retry_after else None,
-                    )
-                raise ProviderError(f"the provider {provider.name!r} answered {response.status_code}: {_message_of(raw)}")
+                    ), 429, response.headers)
+                raise _refused(ProviderError(f"the provider {provider.name!r} answered {response.status_code}: {_message_of(raw)}"), response.status_code, response.headers)
             lines = response.iter_lines()
             mark = time.perf_counter()
+            events = 0
             for chunk in sse_data(lines):
                 waited += time.perf_counter() - mark
+                events += 1
                 piece = assembler.add(chunk)
                 if piece:
                     yield {"content": piece}
                 mark = time.perf_counter()
             waited += time.perf_counter() - mark
+            if not events:  # a 200 that is not an event stream (a proxy's page, a truncated body): nothing was said
+                raise ProviderError(f"the provider {provider.name!r} answered 200 without a single stream event")
     except httpx.TimeoutException:
-        raise ProviderTimeout(f"the provider {provider.name!r} did not answer within {settings().provider_timeout_seconds:g} s") from None
+        raise ProviderTimeout(f"the provider {provider.name!r} did not answer within {timeout or settings().provider_timeout_seconds:g} s") from None
     except httpx.TransportError as exc:
-        raise ProviderError(f"could not reach the provider {provider.name!r}: {exc.__class__.__name__}") from None
+        if not started:
+            raise providers.Unreachable(f"could not reach the provider {provider.name!r}: {exc.__class__.__name__}") from None
+        raise providers.AnswerStarted(f"the provider {provider.name!r} broke off the stream: {exc.__class__.__name__}") from None
     completion = assembler.body()
     if not completion["model"]:
         completion["model"] = request.get("model")
@@ -225,8 +261,9 @@ def open_forward(provider: providers.Provider, request: dict[str, Any]) -> Forwa
     if provider.name == "offline":
         return _offline_forward(request)
     client = http_client()
+    url, headers, extensions = _target(provider)
     try:
-        send = client.build_request("POST", f"{provider.base_url}/chat/completions", json=request, headers=_headers(provider))
+        send = client.build_request("POST", url, json=request, headers=headers, extensions=extensions or None)
         response = client.send(send, stream=True)
     except httpx.TimeoutException:
         raise ProviderTimeout(f"the provider {provider.name!r} did not answer within {settings().provider_timeout_seconds:g} s") from None

@@ -84,6 +84,8 @@ class RequestRecord:
         # Provider answers counted from an estimate (they carried no usage).
         self.usage_estimated = 0
         self.tool_calls: list[dict[str, Any]] = []
+        # Each provider attempt (llm/routing.py): target, status, duration, tokens.
+        self.attempts: list[dict[str, Any]] = []
         self.request: dict[str, Any] = {"method": method, "path": path, "host": host, "headers": safe_headers(headers)}
         # (table, item) pairs written in the same batch as the journal record.
         self.pending: list[tuple[str, dict[str, Any]]] = []
@@ -163,6 +165,7 @@ class RequestRecord:
             "cost_usd": format(self.cost_usd.normalize(), "f"),
             "reservations": self.reservations,
             "tool_calls": self.tool_calls,
+            **({"attempts": self.attempts} if self.attempts else {}),
             **({"refused_response_bytes": self.response_bytes} if self.response_bytes else {}),
             **({"usage_estimated": self.usage_estimated} if self.usage_estimated else {}),
         }

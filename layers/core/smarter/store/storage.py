@@ -36,7 +36,7 @@ _cache = TTLCache(lambda: settings().cache_ttl_seconds)
 
 # CLIENTHOST#{label} -> {"name": ...}: the client a host label means, for
 # clients whose name is not their label (Smarter's snake_case names).
-ACCOUNT_SCOPED = ("CLIENT", "PLUGIN", "CONNECTION", "CLIENTHOST")
+ACCOUNT_SCOPED = ("CLIENT", "PLUGIN", "CONNECTION", "CLIENTHOST", "PROVIDER")
 
 
 def _ddb():

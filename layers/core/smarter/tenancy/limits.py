@@ -229,13 +229,15 @@ def _refuse(window: Window, attribute: str, needed: Decimal, current: Decimal | 
     return BudgetExceeded(f"budget exceeded: {detail}; the {'day' if window.kind == 'd' else 'month'} resets in {retry} s", headers=headers)
 
 
-def reserve(the_plan: Plan | None, record: Any, *, provider: str, model: str, body: dict[str, Any], first: bool) -> None:
+def reserve(the_plan: Plan | None, record: Any, *, provider: str, model: str, body: dict[str, Any], first: bool,
+            prices: dict[str, Any] | None = None) -> None:
     """Reserve one provider call's worst case against every limited window, or raise
     RateLimited / BudgetExceeded. Records the reservation on the journal record
-    (which the UsageFunction settles) and the figures for the rate headers."""
+    (which the UsageFunction settles) and the figures for the rate headers.
+    `prices`: an account Provider's own prices for its models (they win)."""
     if the_plan is None:
         return
-    price = pricing.price(provider, model, the_plan.prices)
+    price = pricing.price(provider, model, {**the_plan.prices, **(prices or {})})
     record.price = price
     moment = datetime.now(timezone.utc)
     found = windows(the_plan, moment)
