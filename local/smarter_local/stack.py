@@ -41,6 +41,11 @@ class StackInfo:
         return f"http://{self.client_host}:{self.port}/"
 
     @property
+    def openai_base_url(self) -> str:
+        """The client's OpenAI base URL at a path of 127.0.0.1: no DNS or Host header needed, from any language."""
+        return f"http://127.0.0.1:{self.port}/clients/{self.account}/{self.client}/v1"
+
+    @property
     def page_url(self) -> str:
         return f"http://localhost:{self.port}/passthrough/"
 
@@ -292,7 +297,7 @@ def describe(info: StackInfo, provider: str) -> str:
             curl,
             "",
             "Continue the conversation by adding \"session_key\" from the answer to the next body.",
-            f"OpenAI SDK: base_url={info.client_url}v1 (OpenAI's Chat Completions, stream=True streams)",
+            f"OpenAI SDK: base_url={info.openai_base_url} (Chat Completions and Responses, streamed or not; any language, no DNS needed)",
             f"Admin CLI against this stack: {cli_exports(info)}",
             "then e.g.: .venv/bin/smarter get clients (or keep them as a context: .venv/bin/smarter config set-context local --from-env)",
             "Stop with Ctrl-C.",
