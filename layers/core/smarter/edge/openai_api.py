@@ -278,12 +278,7 @@ def _stream(exchange: Exchange, resolved: hosts.ResolvedClient, turn: chat.ChatT
     so an error up to then still gets its own status code; later errors end
     the stream with an error event (the pipeline's)."""
     record = exchange.record
-    conversation = chat.converse(resolved, turn, record, stream=True)
-    try:
-        first = next(conversation, "")
-    except BaseException:
-        conversation.close()
-        raise
+    conversation, first = chat.start_stream(resolved, turn, record)
     cid, created = _completion_id(record), int(time.time())
     sent: list[str] = [first]
     state: dict[str, Any] = {"chunks": 0}

@@ -572,16 +572,10 @@ def _create(exchange: Exchange) -> Answer:
 
 
 def _stream(exchange: Exchange, resolved: hosts.ResolvedClient, request: ResponsesRequest, turn: chat.ChatTurn, previous: list[dict[str, Any]]) -> StreamedResponse:
-    """Typed events as the provider produces them. As with chat completions the
-    conversation runs up to its first content (plugin rounds included) before
-    the status is sent, so an error up to then gets its own status code."""
+    """Typed events as the provider produces them, from the first content on
+    (`chat.start_stream`: an error until then keeps its status code)."""
     record = exchange.record
-    conversation = chat.converse(resolved, turn, record, stream=True)
-    try:
-        first = next(conversation, "")
-    except BaseException:
-        conversation.close()
-        raise
+    conversation, first = chat.start_stream(resolved, turn, record)
     state = ResponseState(request, record, conversation.model)
     exchange.surface.state = state  # type: ignore[attr-defined]  # the error events name this response
     sent: list[str] = []

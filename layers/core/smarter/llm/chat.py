@@ -372,6 +372,18 @@ def _steps(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, s
     )
 
 
+def start_stream(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord) -> tuple[Conversation, str]:
+    """A streamed conversation run up to its first content (plugin rounds
+    included), before a surface sends its status: an error until then is an
+    ordinary error answer with its own status code. (conversation, first piece)."""
+    conversation = converse(resolved, turn, record, stream=True)
+    try:
+        return conversation, next(conversation, "")
+    except BaseException:
+        conversation.close()
+        raise
+
+
 def run(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord) -> ChatResult:
     """`converse` without streaming: the whole answer at once."""
     return converse(resolved, turn, record).finish()
