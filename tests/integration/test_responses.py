@@ -215,3 +215,53 @@ def test_models_list_and_retrieve_with_a_stable_created(tenant):
     assert missing["statusCode"] == 404
     assert json.loads(missing["body"])["error"] | {"message": ""} == {"message": "", "type": "not_found_error", "code": "model_not_found", "param": "model"}
     assert call("GET", "/v1/models/gpt-4o-mini", host=tenant.host, key=None)["statusCode"] == 401
+
+
+# --- hostile bodies --------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TEXT = st.text(max_size=30)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _TEXT,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_TEXT, children, max_size=3),
+    max_leaves=15,
+)
+_PART = st.fixed_dictionaries({}, optional={"type": st.sampled_from(["input_text", "output_text", "input_image", "refusal", "x"]) | _JSON,
+                                             "text": _TEXT | _JSON, "image_url": _TEXT | _JSON, "refusal": _JSON})
+_ITEM = st.fixed_dictionaries({}, optional={
+    "type": st.sampled_from(["message", "function_call", "function_call_output", "reasoning", "item_reference"]) | _JSON,
+    "role": st.sampled_from(["user", "assistant", "system", "developer", "tool", "wizard"]) | _JSON,
+    "content": _TEXT | st.lists(_PART, max_size=3) | _JSON,
+    "call_id": _TEXT | _JSON, "name": _TEXT | _JSON, "arguments": _TEXT | _JSON, "output": _TEXT | st.lists(_PART, max_size=2) | _JSON,
+})
+_TOOL = st.fixed_dictionaries({}, optional={"type": st.sampled_from(["function", "web_search"]) | _JSON, "name": _TEXT | _JSON,
+                                             "parameters": _JSON, "strict": _JSON, "description": _JSON})
+RESPONSES_BODIES = st.fixed_dictionaries({}, optional={
+    "input": _TEXT | st.lists(_ITEM, max_size=4) | _JSON,
+    "instructions": _TEXT | _JSON, "model": _TEXT | _JSON, "tools": st.lists(_TOOL, max_size=2) | _JSON,
+    "tool_choice": st.sampled_from(["auto", "none", "required", {"type": "function", "name": "x"}]) | _JSON,
+    "text": _JSON | st.just({"format": {"type": "json_schema", "name": "n", "schema": {}}}),
+    "previous_response_id": _TEXT | _JSON | st.just("resp_" + "0" * 48), "metadata": _JSON, "store": _JSON,
+    "temperature": _JSON, "max_output_tokens": _JSON, "reasoning": _JSON, "include": _JSON, "truncation": _JSON,
+    "stream_options": _JSON, "service_tier": _JSON, "background": _JSON, "frobnicate": _JSON,
+})
+
+
+@settings(max_examples=80, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=RESPONSES_BODIES)
+def test_hostile_bodies_get_a_4xx_in_the_responses_shape_or_an_answer(tenant, openai_server, body):
+    from support import handler
+
+    openai_server.default = None  # the scripted provider echoes
+    headers = {"Content-Type": "application/json", "Host": tenant.host, "Authorization": f"Bearer {tenant.api_key}"}
+    event = make_event("POST", "/v1/responses", headers, json.dumps({**body, "stream": False}).encode(), domain=tenant.host, resource="/v1/responses")
+    response = handler("openai_api")(event, LambdaContext("openai_api"))
+    answer = json.loads(response["body"])
+    assert response["statusCode"] in (200, 400), answer
+    if response["statusCode"] == 400:
+        assert set(answer["error"]) == {"message", "type", "param", "code"} and answer["error"]["type"] == "invalid_request_error"
+        assert "Traceback" not in answer["error"]["message"]
+    else:
+        assert answer["object"] == "response" and answer["status"] in ("completed", "incomplete")
