@@ -96,7 +96,7 @@ def responses_request(api_key: str, content: str, *, client: str = CLIENT) -> Re
 
 def litellm_responses_request(content: str) -> Request:
     """LiteLLM's /v1/responses, its bridge onto the same chat-completions upstream."""
-    return Request("/v1/responses", {"model": litellm_proxy.MODEL, "input": content}, {"Authorization": f"Bearer {litellm_proxy.MASTER_KEY}"})
+    return Request("/v1/responses", {"model": litellm_proxy.BRIDGED_MODEL, "input": content}, {"Authorization": f"Bearer {litellm_proxy.MASTER_KEY}"})
 
 
 # --- one measurement -------------------------------------------------------------------
