@@ -118,6 +118,18 @@ def test_previous_response_id_sends_the_stored_conversation_to_the_provider(stac
         sdk(stack).responses.retrieve(first.id)  # another client's host: not found
 
 
+def test_a_stream_broken_by_the_provider_raises_in_the_sdk_after_response_failed(stack, scripted_client):
+    broken = b'data: {"choices":[{"index":0,"delta":{"content":"half an answer"}}]}\n\ndata: {not json\n\n'
+    stack.openai.enqueue(raw=broken, headers={"Content-Type": "text/event-stream"})
+    seen: list[str] = []
+    with pytest.raises(openai.APIError) as failed:
+        with sdk(stack, scripted_client).responses.stream(model="gpt-4o-mini", input="hello") as stream:
+            for event in stream:
+                seen.append(event.type)
+    assert "response.output_text.delta" in seen and seen[-1] == "response.failed"
+    assert "not JSON" in failed.value.message
+
+
 def test_agents_sdk_runner_calls_a_function_tool_through_the_client_host(stack):
     from agents import Agent, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
 
