@@ -298,6 +298,8 @@ def describe(info: StackInfo, provider: str) -> str:
             "",
             "Continue the conversation by adding \"session_key\" from the answer to the next body.",
             f"OpenAI SDK: base_url={info.openai_base_url} (Chat Completions and Responses, streamed or not; any language, no DNS needed)",
+            f"Responses API: curl -s {info.openai_base_url}/responses -H 'Authorization: Bearer {info.api_key}' "
+            "-H 'Content-Type: application/json' -d '{\"model\": \"any\", \"input\": \"What are your support hours?\"}'",
             f"Admin CLI against this stack: {cli_exports(info)}",
             "then e.g.: .venv/bin/smarter get clients (or keep them as a context: .venv/bin/smarter config set-context local --from-env)",
             "Stop with Ctrl-C.",

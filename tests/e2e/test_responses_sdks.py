@@ -67,6 +67,15 @@ def test_the_banner_prints_the_path_base_url(stack):
     assert stack.openai_base_url.startswith("http://127.0.0.1:")
 
 
+def test_the_printed_responses_curl_works_as_printed(stack):
+    import shlex
+
+    line = next(line for line in stack.output.splitlines() if line.startswith("Responses API: curl "))
+    out = subprocess.run(shlex.split(line.removeprefix("Responses API: ")), capture_output=True, text=True, timeout=30, check=True).stdout
+    answer = json.loads(out)
+    assert answer["object"] == "response" and "Monday to Friday" in answer["output"][0]["content"][0]["text"]
+
+
 def test_responses_create_runs_the_demo_plugin_through_the_offline_provider(stack):
     raw = sdk(stack).responses.with_raw_response.create(model="offline-echo", input="What are your support hours?")
     response = raw.parse()
