@@ -18,6 +18,10 @@ VENV = procs.ROOT / ".venv-litellm"
 # certifi newer than the index serves at the time of writing.
 SPEC = "litellm[proxy]==1.100.5"
 MODEL = "gpt-4o-mini"
+# The same upstream as a provider with no Responses API of its own (custom_openai/):
+# LiteLLM serves /v1/responses for it by its bridge onto chat completions, as
+# Smarter does (an openai/ model would be sent to {api_base}/responses natively).
+BRIDGED_MODEL = "gpt-4o-mini-bridged"
 MASTER_KEY = "sk-bench-master-key"
 INSTALL_TIMEOUT = 900
 
@@ -47,6 +51,11 @@ def write_config(directory: Path, upstream_base_url: str) -> Path:
         f"  - model_name: {MODEL}\n"
         "    litellm_params:\n"
         f"      model: openai/{MODEL}\n"
+        f"      api_base: {upstream_base_url}\n"
+        "      api_key: sk-bench-upstream\n"
+        f"  - model_name: {BRIDGED_MODEL}\n"
+        "    litellm_params:\n"
+        f"      model: custom_openai/{MODEL}\n"
         f"      api_base: {upstream_base_url}\n"
         "      api_key: sk-bench-upstream\n"
         "general_settings:\n"

@@ -88,6 +88,17 @@ def openai_request(api_key: str, content: str, *, client: str = CLIENT) -> Reque
                    {"Host": f"{client}.{ACCOUNT}.{API_DOMAIN}", "Authorization": f"Bearer {api_key}"})
 
 
+def responses_request(api_key: str, content: str, *, client: str = CLIENT) -> Request:
+    """The Responses API on the client's host, as the openai SDK sends it (store left at its default)."""
+    return Request("/v1/responses", {"model": "gpt-4o-mini", "input": content},
+                   {"Host": f"{client}.{ACCOUNT}.{API_DOMAIN}", "Authorization": f"Bearer {api_key}"})
+
+
+def litellm_responses_request(content: str) -> Request:
+    """LiteLLM's /v1/responses, its bridge onto the same chat-completions upstream."""
+    return Request("/v1/responses", {"model": litellm_proxy.BRIDGED_MODEL, "input": content}, {"Authorization": f"Bearer {litellm_proxy.MASTER_KEY}"})
+
+
 # --- one measurement -------------------------------------------------------------------
 
 
@@ -344,6 +355,9 @@ def streaming(stack: BenchStack, worker: procs.Service, litellm: procs.Service, 
         "smarter_openai": (worker.port, [worker.pid], lambda i: streamed(openai_request(key, PLAIN))),
         "smarter_passthrough": (worker.port, [worker.pid], lambda i: streamed(passthrough_request(key, PLAIN))),
         "litellm": (litellm.port, [litellm.pid], lambda i: streamed(litellm_request(PLAIN))),
+        # The Responses API, each gateway's bridge onto the same chat-completions upstream.
+        "smarter_responses": (worker.port, [worker.pid], lambda i: streamed(responses_request(key, PLAIN))),
+        "litellm_responses": (litellm.port, [litellm.pid], lambda i: streamed(litellm_responses_request(PLAIN))),
     }
     out: dict[str, Any] = {"method": f"c=1, {sizes.stream} streamed requests per gateway after {sizes.warmup} warm-up; the upstream "
                                      f"sends {STREAM_WORDS} content chunks {STREAM_GAP_S * 1000:g} ms apart; CPU is the gateway "
@@ -352,7 +366,7 @@ def streaming(stack: BenchStack, worker: procs.Service, litellm: procs.Service, 
         log(f"streaming: {name}")
         out[name] = streams.run(port, make, total=sizes.stream, warmup=sizes.warmup, cpu_pids=pids)
     direct = out["direct"]
-    for name in ("smarter_openai", "smarter_passthrough", "litellm"):
+    for name in ("smarter_openai", "smarter_passthrough", "litellm", "smarter_responses", "litellm_responses"):
         run = out[name]
         added_ttft = _sub(run["ttft_ms"]["p50"], direct["ttft_ms"]["p50"])
         added_total = _sub(run["total_ms"]["p50"], direct["total_ms"]["p50"])
@@ -365,6 +379,11 @@ def streaming(stack: BenchStack, worker: procs.Service, litellm: procs.Service, 
             "cpu_per_request": _div(out[name].get("cpu_ms_per_request"), out["litellm"].get("cpu_ms_per_request")),
         }
         for name in ("smarter_openai", "smarter_passthrough")
+    }
+    theirs = out["litellm_responses"]
+    out["ratios"]["smarter_responses"] = {  # beside LiteLLM's same surface
+        "ttft_overhead": _div(max(out["smarter_responses"]["ttft_overhead_ms"] or 0.0, 0.001), max(theirs["ttft_overhead_ms"] or 0.0, 0.001)),
+        "cpu_per_request": _div(out["smarter_responses"].get("cpu_ms_per_request"), theirs.get("cpu_ms_per_request")),
     }
     return out
 

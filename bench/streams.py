@@ -15,8 +15,9 @@ from typing import Any, Callable
 from bench import procs
 from bench.load import Request, summary
 
-# The first chunk that carries text (a role-only chunk has "content":"").
-CONTENT = re.compile(rb'"content":\s*"[^"]')
+# The first chunk that carries text (a role-only chunk has "content":""); in
+# the Responses API's events, a response.output_text.delta's "delta":"...".
+CONTENT = re.compile(rb'"(?:content|delta)":\s*"[^"]')
 
 
 @dataclass

@@ -53,12 +53,12 @@ def test_smoke_run_writes_every_section_with_numbers(tmp_path):
             assert all(_positive(ratios[k]) for k in ("cpu_per_request", "added_latency_p50", "added_latency_p99", "rps"))
 
     stream = side["streaming"]
-    for name in ("direct", "smarter_openai", "smarter_passthrough", "litellm"):
+    for name in ("direct", "smarter_openai", "smarter_passthrough", "litellm", "smarter_responses", "litellm_responses"):
         run = stream[name]
         assert run["ok"] == run["requests"] > 0, (name, run["errors"])
         assert _positive(run["ttft_ms"]["p50"]) and run["ttft_ms"]["p50"] < run["total_ms"]["p50"]
         assert run["content_chunks"] >= 20  # streamed chunk by chunk, through every gateway
-    for name in ("smarter_openai", "smarter_passthrough"):
+    for name in ("smarter_openai", "smarter_passthrough", "smarter_responses"):
         assert _positive(stream[name]["cpu_ms_per_request"]) and _number(stream[name]["per_chunk_overhead_ms"])
         assert all(_positive(v) for v in stream["ratios"][name].values())
 

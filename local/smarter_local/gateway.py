@@ -29,9 +29,13 @@ PLATFORM_PATHS = ("/v1/passthrough/", "/v1/providers", "/v1/whoami")
 CONSOLE_PREFIX = "/v1/console/"  # the console's platform API: its own function (template.yaml: ConsoleFunction)
 SMARTER_PASSTHROUGH = "/api/v1/prompts/passthrough/"  # Smarter's path of the passthrough (template.yaml: PlatformSmarterPassthrough)
 # The OpenAI-compatible API on client hosts: its own function, as in template.yaml.
-OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
+OPENAI_PATHS = ("/v1/chat/completions", "/v1/models", "/v1/responses")
+OPENAI_PREFIXES = ("/v1/models/", "/v1/responses/")  # template.yaml: /v1/models/{proxy+}, /v1/responses/{proxy+}
 MCP_PATH = "/mcp"  # the MCP endpoint of client hosts (functions/mcp)
 PAGE_PREFIX = "/passthrough/"
+# Local only: a client host reached at a path of the platform host, for SDKs
+# and languages that cannot resolve *.localhost or send a Host header.
+CLIENT_PREFIX = "/clients/"
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
 
 
@@ -114,6 +118,16 @@ def make_event(method: str, raw_path: str, headers: dict[str, str], body: bytes,
         "body": (text_body if text_body is not None else base64.b64encode(body).decode()) if body else None,
         "isBase64Encoded": bool(body) and text_body is None,
     }
+
+
+def client_route(raw_path: str, api_domain: str) -> tuple[str, str]:
+    """`/clients/{account}/{client}/rest` as the client's own host and `/rest`:
+    the request is then routed as one sent to `{client}.{account}.{api_domain}`
+    (the local stack's stand-in for DNS; API Gateway has no such path)."""
+    parts = raw_path[len(CLIENT_PREFIX):].split("/", 2)
+    if len(parts) < 2 or not parts[0] or not parts[1] or any(c in parts[0] + parts[1] for c in ".?#%:"):
+        return api_domain, raw_path  # not a client's path: the platform host answers it (a 404)
+    return f"{parts[1].lower()}.{parts[0]}.{api_domain}", "/" + (parts[2] if len(parts) > 2 else "")
 
 
 class Function:
@@ -272,6 +286,8 @@ class Gateway:
         answer, whose body does it when closed, and for the page's files)."""
         # Header names are case-insensitive (HTTP/2-minded clients send `host`).
         domain = domain_for(next((v for k, v in headers.items() if k.lower() == "host"), ""), self.api_domain)
+        if domain == self.api_domain and raw_path.startswith(CLIENT_PREFIX):
+            domain, raw_path = client_route(raw_path, self.api_domain)
         path = urlsplit(raw_path).path
         if domain == self.api_domain and path.startswith(PAGE_PREFIX.rstrip("/")) and method in ("GET", "HEAD"):
             return (*self.static(path), None)
@@ -282,6 +298,8 @@ class Gateway:
             function, resource = self.functions["mcp"], MCP_PATH
         elif path.rstrip("/") in OPENAI_PATHS and "openai_api" in self.functions:
             function, resource = self.functions["openai_api"], path.rstrip("/")
+        elif path.startswith(OPENAI_PREFIXES) and "openai_api" in self.functions:
+            function, resource = self.functions["openai_api"], path[: path.index("/", 4) + 1] + "{proxy+}"
         elif path.startswith(CONSOLE_PREFIX) and "console" in self.functions:
             function, resource = self.functions["console"], "/v1/console/{proxy+}"
         elif path.startswith(PLATFORM_PATHS) and "passthrough" in self.functions:

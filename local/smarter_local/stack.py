@@ -44,6 +44,11 @@ class StackInfo:
         return f"http://{self.client_host}:{self.port}/"
 
     @property
+    def openai_base_url(self) -> str:
+        """The client's OpenAI base URL at a path of 127.0.0.1: no DNS or Host header needed, from any language."""
+        return f"http://127.0.0.1:{self.port}/clients/{self.account}/{self.client}/v1"
+
+    @property
     def page_url(self) -> str:
         return f"http://localhost:{self.port}/passthrough/"
 
@@ -329,7 +334,9 @@ def describe(info: StackInfo, provider: str) -> str:
             curl,
             "",
             "Continue the conversation by adding \"session_key\" from the answer to the next body.",
-            f"OpenAI SDK: base_url={info.client_url}v1 (OpenAI's Chat Completions, stream=True streams)",
+            f"OpenAI SDK: base_url={info.openai_base_url} (Chat Completions and Responses, streamed or not; any language, no DNS needed)",
+            f"Responses API: curl -s {info.openai_base_url}/responses -H 'Authorization: Bearer {info.api_key}' "
+            "-H 'Content-Type: application/json' -d '{\"model\": \"any\", \"input\": \"What are your support hours?\"}'",
             f"MCP endpoint (the client's plugins as MCP tools): {info.client_url}mcp with 'Authorization: Bearer {info.api_key}'",
             *([f"MCP plugin demo: client {MCP_DEMO_CLIENT} (http://{MCP_DEMO_CLIENT}.{info.account}.{info.api_domain}:{info.port}/) "
                f"calls the order desk MCP server at {info.mcp_demo_url}; ask it 'Where is my order A-1001?'"] if info.mcp_demo_url else []),

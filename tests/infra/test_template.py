@@ -234,8 +234,11 @@ def test_passthrough_function_answers_the_v1_platform_routes(resources):
 
 
 def test_openai_function_answers_the_openai_routes_on_client_hosts(resources):
-    assert _routes(resources, "OpenAIFunction") == {("ANY", "/v1/chat/completions"), ("ANY", "/v1/models")}
-    for path in ("/v1/chat/completions", "/v1/models"):
+    assert _routes(resources, "OpenAIFunction") == {
+        ("ANY", "/v1/chat/completions"), ("ANY", "/v1/models"), ("ANY", "/v1/models/{proxy+}"),
+        ("ANY", "/v1/responses"), ("ANY", "/v1/responses/{proxy+}"),
+    }
+    for path in ("/v1/chat/completions", "/v1/models", "/v1/models/gpt-4o-mini", "/v1/responses", "/v1/responses/resp_1"):
         assert api_gateway_target(resources, path) == "OpenAIFunction"
     assert api_gateway_target(resources, "/v1/passthrough/openai") == "PassthroughFunction"
 

@@ -44,6 +44,7 @@ logger = Logger(child=True)
 
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
+RESPONSES_PATH = "/v1/responses"
 JOURNAL_HEADER = "X-Smarter-Journal-Key"
 SESSION_HEADER = "X-Smarter-Session-Key"
 JSON = "application/json"
@@ -177,6 +178,14 @@ class OpenAISurface(Surface):
 def handle(raw_event: dict[str, Any], context: Any = None) -> Answer:
     """Answer one request on a client host's /v1 routes, on the one pipeline."""
     path = (raw_event.get("path") or "").rstrip("/")
+    if path == RESPONSES_PATH or path.startswith(RESPONSES_PATH + "/"):
+        from smarter.edge import responses  # the Responses API: its own surface (edge/responses.py)
+
+        return responses.handle(raw_event, context)
+    if path.startswith(MODELS_PATH + "/"):
+        from smarter.edge import models  # GET /v1/models/{id}
+
+        return models.handle(raw_event, context)
     command = {CHAT_PATH: "chat.completions", MODELS_PATH: "models"}.get(path, "openai")
     return pipeline.serve(raw_event, context, OpenAISurface(command=command), lambda exchange: _route(exchange, path))
 
@@ -191,7 +200,7 @@ def _route(exchange: Exchange, path: str) -> Answer:
         if method not in ("GET", "HEAD"):
             raise MethodNotAllowed(f"{method} is not supported here: send GET", headers={"Allow": "GET, OPTIONS"})
         return _models(exchange)
-    raise NotFound(f"no route for {method} {exchange.event.path}; this host answers {CHAT_PATH} and {MODELS_PATH}")
+    raise NotFound(f"no route for {method} {exchange.event.path}; this host answers {CHAT_PATH}, {RESPONSES_PATH} and {MODELS_PATH}")
 
 
 def _session_header(exchange: Exchange) -> str | None:
@@ -204,14 +213,9 @@ def _session_header(exchange: Exchange) -> str | None:
 
 
 def _models(exchange: Exchange) -> dict[str, Any]:
-    resolved = exchange.client()
-    from smarter.llm import providers
+    from smarter.edge import models
 
-    provider = providers.get_provider(resolved.doc.get("provider") or providers.default_provider_name(), resolved.account)
-    model = resolved.doc.get("model") or provider.default_model
-    created = int(time.time())
-    listing = {"object": "list", "data": [{"id": model, "object": "model", "created": created, "owned_by": provider.name}]}
-    return exchange.json(200, listing)
+    return exchange.json(200, {"object": "list", "data": models.listing(exchange.client())})
 
 
 def _chat_completions(exchange: Exchange) -> Answer:
@@ -274,12 +278,7 @@ def _stream(exchange: Exchange, resolved: hosts.ResolvedClient, turn: chat.ChatT
     so an error up to then still gets its own status code; later errors end
     the stream with an error event (the pipeline's)."""
     record = exchange.record
-    conversation = chat.converse(resolved, turn, record, stream=True)
-    try:
-        first = next(conversation, "")
-    except BaseException:
-        conversation.close()
-        raise
+    conversation, first = chat.start_stream(resolved, turn, record)
     cid, created = _completion_id(record), int(time.time())
     sent: list[str] = [first]
     state: dict[str, Any] = {"chunks": 0}

@@ -190,6 +190,9 @@ class ChatTurn:
     model: str | None = None
     # Sampling parameters the caller set (temperature, max_tokens, top_p, ...).
     params: dict[str, Any] = field(default_factory=dict)
+    # Messages before this turn that the caller's API keeps itself (the Responses
+    # API's instructions and previous_response_id): sent, never stored again.
+    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -202,6 +205,8 @@ class ChatResult:
     model: str
     rounds: int
     session_key: str
+    # This turn's messages after the caller's: the assistant's and the plugin results.
+    transcript: list[dict[str, Any]] = field(default_factory=list)
 
 
 # Caller parameters forwarded to the provider as given (the OpenAI API); the
@@ -276,6 +281,7 @@ def _steps(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, s
     if not history:
         session_key = sessions.new_session_key()  # none or unknown: a new session, never a guessed one
     record.session_key = session_key
+    history = [*turn.history, *history]
 
     offered = _offered(plugins.select(client_plugins(resolved), _user_texts(history + new_messages)))
     caller_names = {_tool_name(t) for t in turn.caller_tools}
@@ -368,7 +374,20 @@ def _steps(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, s
         model=model,
         rounds=round_no,
         session_key=session_key,
+        transcript=transcript,
     )
+
+
+def start_stream(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord) -> tuple[Conversation, str]:
+    """A streamed conversation run up to its first content (plugin rounds
+    included), before a surface sends its status: an error until then is an
+    ordinary error answer with its own status code. (conversation, first piece)."""
+    conversation = converse(resolved, turn, record, stream=True)
+    try:
+        return conversation, next(conversation, "")
+    except BaseException:
+        conversation.close()
+        raise
 
 
 def run(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord) -> ChatResult:
