@@ -281,6 +281,8 @@ class Gateway:
             function, resource = self.functions["openai_api"], path.rstrip("/")
         elif path.startswith(CONSOLE_PREFIX) and "console" in self.functions:
             function, resource = self.functions["console"], "/v1/console/{proxy+}"
+        elif path.startswith("/v1/") and domain != self.api_domain and "openai_api" in self.functions:
+            function, resource = self.functions["openai_api"], "/v1/{proxy+}"  # the platform function hands it on (functions/passthrough)
         elif path.startswith(PLATFORM_PATHS) and "passthrough" in self.functions:
             function, resource = self.functions["passthrough"], "/v1/{proxy+}"
         elif path.startswith(SMARTER_PASSTHROUGH) and "passthrough" in self.functions:

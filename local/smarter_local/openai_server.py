@@ -83,6 +83,8 @@ def stream_chunks(body: dict[str, Any], *, include_usage: bool) -> list[dict[str
         half = len(arguments) // 2
         out.append(chunk({"tool_calls": [{"index": i, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": arguments[:half]}}]}))
         out.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": arguments[half:]}}]}))
+    if choice.get("logprobs"):  # as providers send them: with the content they score (here all on one chunk)
+        out[-1]["choices"][0]["logprobs"] = choice["logprobs"]
     out.append(chunk({}, choice.get("finish_reason") or "stop"))
     if include_usage and body.get("usage"):
         out.append({**base, "choices": [], "usage": body["usage"]})

@@ -164,7 +164,7 @@ def test_errors_are_openai_errors_with_todays_status_codes(stack, sdk_host):
     with pytest.raises(openai.AuthenticationError) as bad_key:
         sdk(stack, sdk_host, key="smk_nope").chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
     assert bad_key.value.status_code == 401
-    assert bad_key.value.body["type"] == "authentication_error" and bad_key.value.body["code"] == "unauthorized"
+    assert bad_key.value.body["type"] == "authentication_error" and bad_key.value.body["code"] == "invalid_api_key"
     with pytest.raises(openai.BadRequestError) as bad_body:
         sdk(stack, sdk_host).chat.completions.create(model="m", messages=[{"role": "wizard", "content": "hi"}])
     assert "messages.0.role" in bad_body.value.message

@@ -108,6 +108,7 @@ class Assembler:
         self.finish_reason = None
         self.usage: dict[str, Any] | None = None
         self.role = "assistant"
+        self.logprobs: list[Any] = []
 
     def add(self, chunk: dict[str, Any]) -> str | None:
         """Take one chunk; the content it adds, if any."""
@@ -133,6 +134,9 @@ class Assembler:
                     call["function"]["name"] += function["name"]
                 if function.get("arguments"):
                     call["function"]["arguments"] += function["arguments"]
+            logprobs = choice.get("logprobs")
+            if isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
+                self.logprobs.extend(logprobs["content"])
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
         return piece
@@ -148,6 +152,8 @@ class Assembler:
             "model": self.model,
             "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason or ("tool_calls" if self.calls else "stop")}],
         }
+        if self.logprobs:
+            body["choices"][0]["logprobs"] = {"content": self.logprobs}
         if self.usage:
             body["usage"] = self.usage
         return body
@@ -187,6 +193,8 @@ def stream_completion(provider: providers.Provider, request: dict[str, Any]) -> 
                         f"the provider {provider.name!r} is rate limiting: {_message_of(raw)}",
                         headers={"Retry-After": retry_after} if retry_after else None,
                     )
+                if response.status_code in providers.REJECTED_STATUSES:
+                    raise providers.rejected(provider, response.status_code, raw, providers.provider_key(provider))
                 raise ProviderError(f"the provider {provider.name!r} answered {response.status_code}: {_message_of(raw)}")
             lines = response.iter_lines()
             mark = time.perf_counter()
