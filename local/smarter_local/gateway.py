@@ -29,7 +29,7 @@ PLATFORM_PATHS = ("/v1/passthrough/", "/v1/providers", "/v1/whoami")
 CONSOLE_PREFIX = "/v1/console/"  # the console's platform API: its own function (template.yaml: ConsoleFunction)
 SMARTER_PASSTHROUGH = "/api/v1/prompts/passthrough/"  # Smarter's path of the passthrough (template.yaml: PlatformSmarterPassthrough)
 # The OpenAI-compatible API on client hosts: its own function, as in template.yaml.
-OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
+OPENAI_PATHS = ("/v1/chat/completions", "/v1/models", "/v1/messages", "/v1/messages/count_tokens", "/v1/embeddings")
 PAGE_PREFIX = "/passthrough/"
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
 

@@ -221,8 +221,17 @@ class OpenAISurface(Surface):
 def handle(raw_event: dict[str, Any], context: Any = None) -> Answer:
     """Answer one request on a client host's /v1 routes, on the one pipeline."""
     path = (raw_event.get("path") or "").rstrip("/")
+    if path in anthropic_paths():
+        from smarter.edge import anthropic_api
+
+        return anthropic_api.handle(raw_event, context, path)
     command = {CHAT_PATH: "chat.completions", MODELS_PATH: "models"}.get(path, "openai")
     return pipeline.serve(raw_event, context, OpenAISurface(command=command), lambda exchange: _route(exchange, path))
+
+
+def anthropic_paths() -> tuple[str, ...]:
+    """Anthropic's Messages API shares this function (edge/anthropic_api.py)."""
+    return ("/v1/messages", "/v1/messages/count_tokens")
 
 
 def _route(exchange: Exchange, path: str) -> Answer:

@@ -209,6 +209,7 @@ class ChatResult:
 # are governed by the client.
 PASSED_PARAMS = tuple(sorted(provider_params.FORWARDED))
 OUTPUT_CAPS = ("max_completion_tokens", "max_tokens")
+BRIDGED_CAP = "max_output_tokens"
 
 
 def output_cap(provider: providers.Provider, params: dict[str, Any], ceiling: int) -> dict[str, int]:
@@ -219,7 +220,9 @@ def output_cap(provider: providers.Provider, params: dict[str, Any], ceiling: in
     asked = next((name for name in OUTPUT_CAPS if params.get(name)), None)
     if asked:
         return {asked: min(int(params[asked]), int(ceiling))}
-    return {"max_completion_tokens" if provider.name == "openai" else "max_tokens": int(ceiling)}
+    name = "max_completion_tokens" if provider.name == "openai" else "max_tokens"
+    # A bridged API's own cap (Anthropic's max_tokens) has no OpenAI name of its own: the provider's.
+    return {name: min(int(params.get(BRIDGED_CAP) or ceiling), int(ceiling))}
 
 
 def _tool_name(tool: dict[str, Any]) -> str:
