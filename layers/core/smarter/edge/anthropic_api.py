@@ -18,9 +18,12 @@ tool loop, session, limits and journal. The request is bridged onto it:
   `metadata.user_id` is `user`, `tool_choice` and
   `disable_parallel_tool_use` their OpenAI equivalents.
 
-What a chat-completion provider cannot do (`thinking`, `top_k`, server
-tools, documents, `service_tier`) is refused with a 400 naming the field,
-never dropped. Errors are Anthropic's `{"type": "error", "error": {"type",
+Claude's own parameters (`thinking`, `top_k`, `service_tier`) reach a
+client whose provider is Anthropic over its own API
+(llm/anthropic_provider.py); any other provider refuses them with a 400
+naming the field, never dropped. Anthropic's hosted features
+(`container`, `mcp_servers`, server tools) and `document` blocks are
+refused the same way. Errors are Anthropic's `{"type": "error", "error": {"type",
 "message"}}` with its status codes; the key comes as `x-api-key` or
 `Authorization: Bearer`; `anthropic-version` is required, as Anthropic
 requires it; `anthropic-beta` is accepted and has no effect here.
@@ -182,15 +185,17 @@ class MessagesRequest(BaseModel):
     metadata: Metadata | None = None
     tools: list[Tool] | None = Field(default=None, max_length=128)
     tool_choice: ToolChoice | None = None
-    # Anthropic's own, which a chat-completion provider cannot honour: refused when set.
-    top_k: int | None = None
+    # Claude's own: forwarded to a provider that takes them (Anthropic over its
+    # own API, llm/params.py), refused by name by any other.
+    top_k: int | None = Field(default=None, ge=0)
     thinking: dict[str, Any] | None = None
-    service_tier: str | None = None
+    service_tier: str | None = Field(default=None, max_length=64)
+    # Anthropic's hosted features: never bridged.
     container: Any = None
     mcp_servers: Any = None
 
     def refuse_unbridged(self) -> None:
-        for name in ("top_k", "thinking", "service_tier", "container", "mcp_servers"):
+        for name in ("container", "mcp_servers"):
             if getattr(self, name) is not None:
                 raise BadRequest(f"{name}: not supported here: the client's provider is called over chat completions", param=name)
 
@@ -204,7 +209,8 @@ class MessagesRequest(BaseModel):
         duplicate = next((name for name in names if names.count(name) > 1), None)
         if duplicate:
             raise BadRequest(f"tools: the tool name {duplicate!r} is given twice", param="tools")
-        params: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p, chat.BRIDGED_CAP: self.max_tokens}
+        params: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p, chat.BRIDGED_CAP: self.max_tokens,
+                                  "top_k": self.top_k, "thinking": self.thinking, "service_tier": self.service_tier}
         if self.stop_sequences:
             params["stop"] = self.stop_sequences
         if self.metadata and self.metadata.user_id:

@@ -26,8 +26,10 @@ OPENAI = COMMON | {
     "logprobs", "top_logprobs", "logit_bias", "reasoning_effort", "service_tier", "metadata", "store",
     "prediction", "modalities", "audio", "web_search_options", "verbosity", "prompt_cache_key", "safety_identifier",
 }
-# Every parameter of OpenAI's chat completion request that is forwarded (when taken).
-FORWARDED = OPENAI
+# Claude's own (Anthropic's Messages API, llm/anthropic_provider.py), taken by that provider only.
+CLAUDE = frozenset({"top_k", "thinking"})
+# Every parameter that is forwarded (when the provider takes it): OpenAI's, and Claude's.
+FORWARDED = OPENAI | CLAUDE
 # Parameters the edge reads itself (the chat loop's own, or the stream's).
 OWN = frozenset({"model", "messages", "stream", "stream_options", "tools", "tool_choice", "temperature", "max_tokens", "max_completion_tokens", "n"})
 # OpenAI's deprecated function-calling fields: refused, `tools` does the same.
@@ -37,7 +39,8 @@ TAKES: dict[str, frozenset[str]] = {
     "openai": OPENAI,
     "local": OPENAI,
     "offline": COMMON,
-    "anthropic": frozenset({"top_p", "stop", "user", "parallel_tool_calls"}),
+    # Over its own Messages API (llm/anthropic_provider.py): what that API has.
+    "anthropic": frozenset({"top_p", "stop", "user", "parallel_tool_calls", "service_tier"}) | CLAUDE,
     "googleai": frozenset({"top_p", "stop", "seed", "response_format", "reasoning_effort", "presence_penalty", "frequency_penalty"}),
     "mistral": frozenset({"top_p", "stop", "presence_penalty", "frequency_penalty", "response_format", "parallel_tool_calls"}),
     "groq": COMMON | {"reasoning_effort", "service_tier"},

@@ -396,6 +396,10 @@ def chat_completion(provider: Provider, request: dict[str, Any], deadline: Deadl
     started = time.perf_counter()
     if provider.name == "offline":
         return Completion(_offline(request), (time.perf_counter() - started) * 1000)
+    from smarter.llm import anthropic_provider
+
+    if provider.name in anthropic_provider.NATIVE:  # over its own Messages API
+        return anthropic_provider.chat_completion(provider, request, deadline)
     answer = _send(provider, request, deadline, max_retries=settings().provider_max_retries)
     key = provider_key(provider)
     retried = dict(NO_SDK_RETRY) if answer.attempts > 1 else {}

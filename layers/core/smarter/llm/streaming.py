@@ -179,6 +179,10 @@ def stream_completion(provider: providers.Provider, request: dict[str, Any]) -> 
     map to ours like a buffered call (429, 4xx/5xx, timeout)."""
     if provider.name == "offline":
         return (yield from _offline_stream(request))
+    from smarter.llm import anthropic_provider
+
+    if provider.name in anthropic_provider.NATIVE:  # over its own Messages API
+        return (yield from anthropic_provider.stream_completion(provider, request))
     httpx = _httpx()
     body = {**request, "stream": True, "stream_options": {"include_usage": True}}
     waited = 0.0  # time spent waiting on the provider, not on our caller
