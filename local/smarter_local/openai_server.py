@@ -50,6 +50,14 @@ def error(status: int, message: str, type_: str = "invalid_request_error") -> di
     return {"error": {"message": message, "type": type_, "param": None, "code": str(status)}}
 
 
+def embeddings_answer(payload: Any) -> dict[str, Any]:
+    """An embeddings answer for each input: [its length, its index, 0.25] (the last item first, as providers may order them)."""
+    inputs = payload.get("input") if isinstance(payload, dict) else None
+    items = [inputs] if isinstance(inputs, str) else list(inputs or [])
+    data = [{"object": "embedding", "index": i, "embedding": [float(len(item)), float(i), 0.25]} for i, item in enumerate(items)]
+    return {"object": "list", "data": data[::-1], "model": (payload or {}).get("model"), "usage": {"prompt_tokens": 3 * len(items), "total_tokens": 3 * len(items)}}
+
+
 @dataclass
 class Scripted:
     status: int = 200
@@ -126,6 +134,11 @@ class OpenAIServer:
                 with server._lock:
                     server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "json": payload})
                     scripted = server.queue.popleft() if server.queue else server.default
+                if self.path.rstrip("/").endswith("/embeddings"):
+                    if scripted is None:
+                        scripted = Scripted(body=embeddings_answer(payload))
+                    self._send(scripted.status, json.dumps(scripted.body).encode(), scripted.headers)
+                    return
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, json.dumps(error(404, f"no route {self.path}")).encode())
                     return

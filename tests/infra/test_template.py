@@ -234,8 +234,9 @@ def test_passthrough_function_answers_the_v1_platform_routes(resources):
 
 
 def test_openai_function_answers_the_openai_routes_on_client_hosts(resources):
-    assert _routes(resources, "OpenAIFunction") == {("ANY", "/v1/chat/completions"), ("ANY", "/v1/models")}
-    for path in ("/v1/chat/completions", "/v1/models"):
+    paths = ("/v1/chat/completions", "/v1/models", "/v1/messages", "/v1/messages/count_tokens", "/v1/embeddings")
+    assert _routes(resources, "OpenAIFunction") == {("ANY", path) for path in paths}
+    for path in paths:
         assert api_gateway_target(resources, path) == "OpenAIFunction"
     assert api_gateway_target(resources, "/v1/passthrough/openai") == "PassthroughFunction"
 

@@ -45,6 +45,7 @@ logger = Logger(child=True)
 
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
+EMBEDDINGS_PATH = "/v1/embeddings"  # edge/embeddings.py
 JOURNAL_HEADER = "X-Smarter-Journal-Key"
 SESSION_HEADER = "X-Smarter-Session-Key"
 JSON = "application/json"
@@ -164,6 +165,9 @@ def parse_request(body: Any) -> ChatCompletionRequest:
         raise BadRequest(describe_validation_error(exc), param=error_param(exc)) from None
 
 
+UNION_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
+
+
 def error_param(exc: ValidationError) -> str | None:
     """The first offending field as OpenAI names it: `messages[0].role`."""
     errors = exc.errors(include_input=False, include_url=False)
@@ -171,8 +175,10 @@ def error_param(exc: ValidationError) -> str | None:
         return None
     out = ""
     for part in errors[0]["loc"]:
+        if isinstance(part, str) and (part in UNION_TAGS or "[" in part):
+            break  # pydantic names the union member it tried (`input.list[str]`): the field is what came before
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+    return out or None
 
 
 def read_body(exchange: Exchange) -> Any:
@@ -225,7 +231,7 @@ def handle(raw_event: dict[str, Any], context: Any = None) -> Answer:
         from smarter.edge import anthropic_api
 
         return anthropic_api.handle(raw_event, context, path)
-    command = {CHAT_PATH: "chat.completions", MODELS_PATH: "models"}.get(path, "openai")
+    command = {CHAT_PATH: "chat.completions", MODELS_PATH: "models", EMBEDDINGS_PATH: "embeddings"}.get(path, "openai")
     return pipeline.serve(raw_event, context, OpenAISurface(command=command), lambda exchange: _route(exchange, path))
 
 
@@ -240,11 +246,17 @@ def _route(exchange: Exchange, path: str) -> Answer:
         if method != "POST":
             raise MethodNotAllowed(f"{method} is not supported here: send POST with an OpenAI chat completion request", headers={"Allow": "POST, OPTIONS"})
         return _chat_completions(exchange)
+    if path == EMBEDDINGS_PATH:
+        if method != "POST":
+            raise MethodNotAllowed(f"{method} is not supported here: send POST with an OpenAI embeddings request", headers={"Allow": "POST, OPTIONS"})
+        from smarter.edge import embeddings
+
+        return embeddings.answer(exchange)
     if path == MODELS_PATH:
         if method not in ("GET", "HEAD"):
             raise MethodNotAllowed(f"{method} is not supported here: send GET", headers={"Allow": "GET, OPTIONS"})
         return _models(exchange)
-    raise NotFound(f"no route for {method} {exchange.event.path}; this host answers {CHAT_PATH} and {MODELS_PATH}")
+    raise NotFound(f"no route for {method} {exchange.event.path}; this host answers {CHAT_PATH}, {EMBEDDINGS_PATH}, /v1/messages and {MODELS_PATH}")
 
 
 def _session_header(exchange: Exchange) -> str | None:

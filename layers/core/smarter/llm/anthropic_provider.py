@@ -21,15 +21,14 @@ The passthrough still reaches Anthropic's OpenAI-compatible endpoint
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Generator, Iterator
 from typing import Any
 
 from smarter.config import settings
 from smarter.deadline import Deadline
-from smarter.errors import BadRequest, ProviderError, ProviderTimeout, RateLimited
-from smarter.llm import providers
+from smarter.errors import BadRequest, ProviderError, ProviderTimeout
+from smarter.llm import http_json, providers
 from smarter.redact import scrub
 
 NATIVE = frozenset({"anthropic"})  # providers called over Anthropic's Messages API
@@ -199,63 +198,12 @@ def _headers(provider: providers.Provider, stream: bool) -> dict[str, str]:
     }
 
 
-def _error(provider: providers.Provider, status: int, data: bytes, retried: bool) -> Exception:
-    key = providers.provider_key(provider)
-    try:
-        error = (json.loads(data) or {}).get("error") or {}
-    except (ValueError, RecursionError, AttributeError):
-        error = {}
-    message = scrub(str(error.get("message") or data[:500].decode("utf-8", "replace") or "(no message)")[:500], [key or ""])
-    headers = dict(providers.NO_SDK_RETRY) if retried else {}
-    if status == 429:
-        return RateLimited(f"the provider {provider.name!r} is rate limiting: {message}", headers=headers or None)
-    if status in providers.REJECTED_STATUSES:
-        from smarter.errors import ProviderRejected
-
-        code = str(error.get("type"))[:100] if error.get("type") else None
-        return ProviderRejected(f"the provider {provider.name!r} refused the request ({status}): {message}", status=status, code=code, headers=headers or None)
-    return ProviderError(f"the provider {provider.name!r} answered {status}: {message}", headers=headers or None)
-
-
 def chat_completion(provider: providers.Provider, request: dict[str, Any], deadline: Deadline) -> providers.Completion:
-    """One buffered round over the Messages API, retried within the deadline."""
-    from smarter.llm.streaming import _httpx, http_client
-
-    httpx = _httpx()
-    body = messages_request(request)
-    limit = settings().max_provider_response_bytes
-    waited = 0.0
-    for attempt in range(settings().provider_max_retries + 1):
-        per_call = deadline.cap(settings().provider_timeout_seconds)
-        if per_call <= 0:
-            raise ProviderTimeout(f"the provider {provider.name!r} did not answer within the request's deadline ({deadline.budget:.1f} s)")
-        started = time.perf_counter()
-        try:
-            with http_client().stream("POST", f"{provider.base_url}/messages", json=body, headers=_headers(provider, False), timeout=per_call) as response:
-                data = b""
-                for chunk in response.iter_bytes():
-                    data += chunk
-                    if len(data) > limit:
-                        raise ProviderError(f"the provider {provider.name!r} sent more than {limit} bytes (SMARTER_MAX_PROVIDER_RESPONSE_BYTES)")
-                status = response.status_code
-        except httpx.TimeoutException:
-            raise ProviderTimeout(f"the provider {provider.name!r} did not answer within {per_call:.1f} s") from None
-        except httpx.TransportError as exc:
-            raise ProviderError(f"could not reach the provider {provider.name!r}: {exc.__class__.__name__}", headers=dict(providers.NO_SDK_RETRY) if attempt else None) from None
-        waited += (time.perf_counter() - started) * 1000
-        if status == 200:
-            try:
-                message = json.loads(data)
-            except (ValueError, RecursionError):
-                raise ProviderError(f"the provider {provider.name!r} sent a body that is not JSON") from None
-            if not isinstance(message, dict) or message.get("type") != "message":
-                raise ProviderError(f"the provider {provider.name!r} sent JSON that is not a message")
-            return providers.Completion(completion_of(message), waited)
-        pause = min(0.25 * 2**attempt, 2.0) * (0.5 + random.random() / 2)
-        if status not in RETRY_STATUSES or attempt >= settings().provider_max_retries or pause > deadline.remaining() - 1.0:
-            raise _error(provider, status, data, retried=attempt > 0)
-        time.sleep(pause)
-    raise AssertionError("unreachable")  # pragma: no cover
+    """One buffered round over the Messages API, retried within the deadline (529 included)."""
+    reply = http_json.post(provider, "/messages", messages_request(request), _headers(provider, False), deadline, retry=RETRY_STATUSES)
+    if not isinstance(reply.body, dict) or reply.body.get("type") != "message":
+        raise ProviderError(f"the provider {provider.name!r} sent JSON that is not a message")
+    return providers.Completion(completion_of(reply.body), reply.provider_ms)
 
 
 class _Stream:
@@ -323,7 +271,7 @@ def stream_completion(provider: providers.Provider, request: dict[str, Any]) -> 
     try:
         with http_client().stream("POST", f"{provider.base_url}/messages", json=messages_request(request, stream=True), headers=_headers(provider, True)) as response:
             if response.status_code != 200:
-                raise _error(provider, response.status_code, response.read(), retried=False)
+                raise http_json.error(provider, response.status_code, response.read(), retried=False)
             mark = time.perf_counter()
             for name, data in _events(response.iter_lines()):
                 waited += time.perf_counter() - mark
