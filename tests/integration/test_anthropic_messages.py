@@ -120,7 +120,7 @@ def test_bearer_works_as_well_as_x_api_key(tenant):
         ({"model": "m", "max_tokens": 5, "thinking": {"type": "enabled", "budget_tokens": 1024}, "messages": [{"role": "user", "content": "hi"}]}, {}, 400, "invalid_request_error", "thinking"),
         ({"model": "m", "max_tokens": 5, "top_k": 5, "messages": [{"role": "user", "content": "hi"}]}, {}, 400, "invalid_request_error", "top_k"),
         ({"model": "m", "max_tokens": 5, "nonsense": 1, "messages": [{"role": "user", "content": "hi"}]}, {}, 400, "invalid_request_error", "nonsense"),
-        ({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}, {"anthropic-version": "1999-01-01"}, 400, "invalid_request_error", "anthropic-version"),
+        ({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}, {"anthropic-version": "latest"}, 400, "invalid_request_error", "anthropic-version"),
         ({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}, {"x-api-key": "smk_nope"}, 401, "authentication_error", "API key"),
         ("not an object", {}, 400, "invalid_request_error", "JSON object"),
     ],

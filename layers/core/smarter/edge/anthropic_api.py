@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
@@ -52,7 +53,9 @@ from smarter.tenancy import hosts, limits
 MESSAGES_PATH = "/v1/messages"
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 PATHS = (MESSAGES_PATH, COUNT_TOKENS_PATH)
-VERSIONS = ("2023-06-01", "2023-01-01")  # the versions Anthropic's API knows
+# A version is a date (2023-06-01, the SDKs' newer ones); each answer here is in the
+# 2023-06-01 wire format, which the later versions extend without changing it.
+VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 REQUEST_ID_HEADER = "request-id"  # Anthropic's; the SDK shows it as `_request_id`: the journal key
 
 # Anthropic's error `type` for our status codes (its errors documentation).
@@ -369,8 +372,8 @@ def _check_version(exchange: Exchange) -> None:
     version = exchange.header("anthropic-version")
     if not version:
         raise BadRequest("anthropic-version: header is required (send 2023-06-01)", param="anthropic-version")
-    if version.strip() not in VERSIONS:
-        raise BadRequest(f"anthropic-version: {version[:40]!r} is not a version this API knows; send 2023-06-01", param="anthropic-version")
+    if not VERSION.match(version.strip()):
+        raise BadRequest(f"anthropic-version: {version[:40]!r} is not a version (a date such as 2023-06-01)", param="anthropic-version")
 
 
 def _count_tokens(exchange: Exchange, request: MessagesRequest) -> dict[str, Any]:
