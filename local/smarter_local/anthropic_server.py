@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .openai_server import logged_request
+
 
 def message(*blocks: dict[str, Any], text: str | None = None, stop_reason: str = "end_turn", model: str = "claude-test", usage: tuple[int, int] = (11, 7)) -> dict[str, Any]:
     content = ([{"type": "text", "text": text}] if text is not None else []) + list(blocks)
@@ -73,13 +75,8 @@ class AnthropicServer:
                 pass
 
             def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    payload = json.loads(raw or b"null")
-                except ValueError:
-                    payload = None
+                payload = logged_request(self, server.requests)
                 with server._lock:
-                    server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "json": payload})
                     scripted = server.queue.popleft() if server.queue else Scripted(body=message(text="Hello from the scripted Anthropic provider."))
                 if not self.path.rstrip("/").endswith("/messages"):
                     return self._send(404, error(404, f"no route {self.path}", "not_found_error"))

@@ -50,6 +50,17 @@ def error(status: int, message: str, type_: str = "invalid_request_error") -> di
     return {"error": {"message": message, "type": type_, "param": None, "code": str(status)}}
 
 
+def logged_request(handler: BaseHTTPRequestHandler, requests: list[dict[str, Any]]) -> Any:
+    """The request's JSON (None if it is not JSON), appended to `requests` with its path and headers."""
+    raw = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    try:
+        payload = json.loads(raw or b"null")
+    except ValueError:
+        payload = None
+    requests.append({"path": handler.path, "headers": {k.lower(): v for k, v in handler.headers.items()}, "json": payload})  # list.append is atomic
+    return payload
+
+
 def embeddings_answer(payload: Any) -> dict[str, Any]:
     """An embeddings answer for each input: [its length, its index, 0.25] (the last item first, as providers may order them)."""
     inputs = payload.get("input") if isinstance(payload, dict) else None
@@ -125,14 +136,8 @@ class OpenAIServer:
                     self._send(404, json.dumps(error(404, "not found")).encode())
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                try:
-                    payload = json.loads(raw or b"null")
-                except ValueError:
-                    payload = None
+                payload = logged_request(self, server.requests)
                 with server._lock:
-                    server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "json": payload})
                     scripted = server.queue.popleft() if server.queue else server.default
                 if self.path.rstrip("/").endswith("/embeddings"):
                     if scripted is None:

@@ -212,16 +212,21 @@ def test_any_request_never_fails_the_platform_function(fuzz_tenant):
 # --- the OpenAI-compatible API (its answers are OpenAI's wire format, not the envelope) ---
 
 
-def check_openai(response: Any, journal_keys: list[str]) -> None:
+def answered(response: Any, journal_keys: list[str]) -> tuple[int, str, Any]:
+    """(status, journal key, JSON body or None for a preflight) of a buffered answer that is no server fault and was journaled."""
     assert isinstance(response, dict), "a buffered request got a streamed answer"
     status = response["statusCode"]
     assert status < 500 or status in PROVIDER_FAULTS, response
     key = (response.get("headers") or {}).get("X-Smarter-Journal-Key")
     assert key, response
     journal_keys.append(key)
-    if status == 204:
+    return status, key, None if status == 204 else json.loads(response["body"])
+
+
+def check_openai(response: Any, journal_keys: list[str]) -> None:
+    status, _, body = answered(response, journal_keys)
+    if body is None:
         return
-    body = json.loads(response["body"])
     if status >= 400:
         assert set(body["error"]) >= {"message", "type", "code"}
         assert "Traceback" not in body["error"]["message"]
@@ -257,15 +262,9 @@ def test_any_request_never_fails_the_openai_api(fuzz_tenant):
 
 
 def check_other_surfaces(response: Any, journal_keys: list[str]) -> None:
-    assert isinstance(response, dict), "a buffered request got a streamed answer"
-    status = response["statusCode"]
-    assert status < 500 or status in PROVIDER_FAULTS, response
-    key = (response.get("headers") or {}).get("X-Smarter-Journal-Key")
-    assert key, response
-    journal_keys.append(key)
-    if status == 204:
+    status, key, body = answered(response, journal_keys)
+    if body is None:
         return
-    body = json.loads(response["body"])
     if status >= 400:
         error = body["error"]
         assert isinstance(error.get("message"), str) and isinstance(error.get("type"), str) and "Traceback" not in error["message"]

@@ -37,16 +37,16 @@ import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from smarter.edge import pipeline
-from smarter.edge.openai_api import SESSION_HEADER, _session_header, error_param
+from smarter.edge.openai_api import SESSION_HEADER, ToolName, _session_header, error_param
 from smarter.edge.pipeline import Answer, Exchange, Surface
 from smarter.errors import BadRequest, MethodNotAllowed, NotFound, SmarterError
 from smarter.llm import chat
 from smarter.llm.messages import MAX_CONTENT_PARTS, check_message_count
 from smarter.runtime.streams import StreamedResponse
-from smarter.schema import PLUGIN_NAME, describe_validation_error
+from smarter.schema import describe_validation_error
 from smarter.store.journal import RequestRecord
 from smarter.tenancy import hosts, limits
 
@@ -145,16 +145,9 @@ class Tool(BaseModel):
     model_config = ConfigDict(extra="allow", defer_build=True)
 
     type: Literal["custom"] | None = None  # Anthropic's server tools (web search, code execution) are not bridged
-    name: str
+    name: ToolName
     description: str | None = None
     input_schema: dict[str, Any]
-
-    @field_validator("name")
-    @classmethod
-    def _name_shape(cls, value: str) -> str:
-        if not PLUGIN_NAME.match(value):
-            raise ValueError("a tool name is 1 to 64 letters, digits, '_' or '-'")
-        return value
 
 
 class ToolChoice(BaseModel):
@@ -444,11 +437,7 @@ def _stream(exchange: Exchange, resolved: hosts.ResolvedClient, turn: chat.ChatT
     a later one ends the stream with an `error` event (the pipeline's)."""
     record = exchange.record
     conversation = chat.converse(resolved, turn, record, stream=True)
-    try:
-        first = next(conversation, "")
-    except BaseException:
-        conversation.close()
-        raise
+    first = conversation.first()
     sent: list[str] = [first]
     state: dict[str, Any] = {"events": 0}
 

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from smarter.edge import pipeline
 from smarter.edge.pipeline import Answer, Exchange, Surface
@@ -84,19 +84,22 @@ class RequestTooLarge(BadRequest):
 # --- the request ---------------------------------------------------------------------
 
 
+def _tool_name(value: str) -> str:
+    if not PLUGIN_NAME.match(value):
+        raise ValueError("a tool's name is 1 to 64 letters, digits, '_' or '-'")
+    return value
+
+
+# A caller's tool name, as every provider accepts it (OpenAI's functions, Anthropic's tools).
+ToolName = Annotated[str, AfterValidator(_tool_name)]
+
+
 class FunctionSpec(BaseModel):
     model_config = ConfigDict(extra="allow", defer_build=True)
 
-    name: str
+    name: ToolName
     description: str | None = None
     parameters: dict[str, Any] | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name_shape(cls, value: str) -> str:
-        if not PLUGIN_NAME.match(value):
-            raise ValueError("a function name is 1 to 64 letters, digits, '_' or '-'")
-        return value
 
 
 class ToolSpec(BaseModel):
@@ -355,11 +358,7 @@ def _stream(exchange: Exchange, resolved: hosts.ResolvedClient, turn: chat.ChatT
     the stream with an error event (the pipeline's)."""
     record = exchange.record
     conversation = chat.converse(resolved, turn, record, stream=True)
-    try:
-        first = next(conversation, "")
-    except BaseException:
-        conversation.close()
-        raise
+    first = conversation.first()
     cid, created = _completion_id(record), int(time.time())
     sent: list[str] = [first]
     state: dict[str, Any] = {"chunks": 0}

@@ -271,6 +271,16 @@ class Conversation:
     def close(self) -> None:
         self._steps.close()
 
+    def first(self) -> str:
+        """Run up to the first content (plugin rounds included): a streamed API
+        sends its status only then, so an error up to here keeps its own status.
+        On an error the provider's stream is closed."""
+        try:
+            return next(self, "")
+        except BaseException:
+            self.close()
+            raise
+
 
 def converse(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, stream: bool = False) -> Conversation:
     """The one chat path behind every API: session, plugin selection, the
