@@ -184,3 +184,15 @@ def test_openai_embeddings_bad_input_is_a_bad_request(stack, host):
     with pytest.raises(openai.BadRequestError) as raised:
         oai(stack, host).embeddings.create(model="m", input=[])
     assert raised.value.body["param"] == "input"
+
+
+def test_the_readme_anthropic_example_works_as_printed(stack):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    code = re.search(r"```python\n(import anthropic\n.*?)```", readme, re.S).group(1)
+    code = code.replace("<the printed key>", stack.api_key).replace("127.0.0.1:9357", f"127.0.0.1:{stack.port}")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Monday to Friday" in out.stdout  # the demo client's support_info plugin answered

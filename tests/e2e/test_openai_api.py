@@ -283,11 +283,12 @@ def test_the_readme_sdk_example_works_as_printed(stack):
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     code = re.search(r"```python\n(from openai import OpenAI\n.*?)```", readme, re.S).group(1)
-    assert len(code.strip().splitlines()) == 3
+    assert len(code.strip().splitlines()) == 4  # chat and embeddings
     code = code.replace("<the printed key>", stack.api_key).replace("127.0.0.1:9357", f"127.0.0.1:{stack.port}")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Monday to Friday" in out.stdout  # the demo client's support_info plugin answered
+    assert len(json.loads(out.stdout.strip().splitlines()[-1])) == 4  # four numbers of the offline embedding
 
 
 def test_the_offline_demo_client_streams_through_the_sdk(stack):
