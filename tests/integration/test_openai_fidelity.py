@@ -194,3 +194,44 @@ def test_models_created_is_the_same_on_every_call(tenant):
     first = invoke("openai_api", "GET", "/v1/models", host=tenant.host, key=tenant.api_key, scheme="Bearer")
     second = invoke("openai_api", "GET", "/v1/models", host=tenant.host, key=tenant.api_key, scheme="Bearer")
     assert first.status == 200 and first.body["data"][0]["created"] == second.body["data"][0]["created"]
+
+
+@pytest.fixture
+def gateway(aws):
+    """The local API Gateway on loopback in this process, for the real SDKs."""
+    from support import API_DOMAIN
+
+    from smarter_local.gateway import Gateway
+    from smarter_local.stack import free_port
+
+    served = Gateway(api_domain=API_DOMAIN, port=free_port())
+    served.serve_in_thread()
+    yield served
+    served.stop()
+
+
+def sdk(gateway, tenant, retries: int):
+    import openai
+
+    return openai.OpenAI(base_url=f"http://127.0.0.1:{gateway.port}/v1", api_key=tenant.api_key, default_headers={"Host": tenant.host}, max_retries=retries, timeout=30)
+
+
+def test_the_openai_sdk_adds_no_retries_once_the_gateway_has_retried(tenant, openai_server, gateway):
+    import openai
+
+    for _ in range(6):
+        openai_server.enqueue(status=500, body=error(500, "boom"))
+    with pytest.raises(openai.InternalServerError) as raised:
+        sdk(gateway, tenant, retries=2).chat.completions.create(model="m", messages=USER)
+    assert raised.value.response.headers["x-should-retry"] == "false"
+    assert len(openai_server.requests) == 2  # 1 + the gateway's 1 retry; without the header, 3 SDK tries x 2 = 6
+
+
+def test_a_provider_400_reaches_the_openai_sdk_as_a_bad_request_tried_once(tenant, openai_server, gateway):
+    import openai
+
+    openai_server.enqueue(status=400, body={"error": {"message": "bad stop", "type": "invalid_request_error", "param": "stop", "code": "invalid_value"}})
+    with pytest.raises(openai.BadRequestError) as raised:
+        sdk(gateway, tenant, retries=2).chat.completions.create(model="m", messages=USER, stop=["x"])
+    assert raised.value.param == "stop" and raised.value.code == "invalid_value"
+    assert len(openai_server.requests) == 1  # a 502 would have been retried by the SDK
