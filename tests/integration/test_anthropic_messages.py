@@ -158,3 +158,13 @@ def test_count_tokens_estimates_the_input(tenant, openai_server):
     assert short.status == 200 and long.status == 200
     assert 0 < short.body["input_tokens"] < long.body["input_tokens"]
     assert openai_server.requests == []  # no provider call
+
+
+def test_a_browser_preflight_allows_the_anthropic_sdks_headers(tenant):
+    from smarter import config
+
+    answer = invoke("openai_api", "OPTIONS", "/v1/messages", host=tenant.host, headers={"Origin": "https://page.example.com", "Access-Control-Request-Method": "POST"})
+    config.settings.cache_clear()
+    assert answer.status == 204
+    allowed = answer.headers["Access-Control-Allow-Headers"].lower()
+    assert all(name in allowed for name in ("x-api-key", "anthropic-version", "anthropic-dangerous-direct-browser-access"))

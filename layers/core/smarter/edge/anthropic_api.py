@@ -308,7 +308,8 @@ class AnthropicSurface(Surface):
 
     thing = "LLMClient"
     command = "messages"
-    allow_headers = ("Authorization", "Content-Type", "x-api-key", "anthropic-version", "anthropic-beta", SESSION_HEADER)
+    # What the anthropic SDK sends from a browser (it adds the last one there).
+    allow_headers = ("Authorization", "Content-Type", "x-api-key", "anthropic-version", "anthropic-beta", "anthropic-dangerous-direct-browser-access", SESSION_HEADER)
     expose_headers = (REQUEST_ID_HEADER, SESSION_HEADER)
 
     def error_body(self, record: RequestRecord, error: SmarterError) -> dict[str, Any]:
