@@ -9,9 +9,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smarter import tracing
 from smarter.edge import passthrough, web
-from smarter.errors import ProviderNotConfigured
+from smarter.edge import pipeline
+from smarter.errors import ProviderNotConfigured, SmarterError
 from smarter.llm import providers
 from smarter.runtime import afterwards
+from smarter.tenancy import hosts
 
 logger = Logger()
 tracer = tracing.tracer(web.TRACED_MODULES)  # the X-Ray SDK only when tracing is on
@@ -78,7 +80,18 @@ for _path in ("/v1/providers", "/v1/whoami"):
     app.route(_path, method=[m for m in OTHER_METHODS if m != "GET"])(web.method_not_allowed(app, "GET"))
 
 
+def _on_client_host(event: dict) -> bool:
+    try:
+        return str(event.get("path") or "").startswith("/v1/") and hosts.parse_host(pipeline.domain_name(event)).kind != "platform"
+    except SmarterError:
+        return False
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext):
+    if _on_client_host(event):  # /v1/{proxy+} on a client host: the OpenAI API's (its 404, in OpenAI's shape)
+        from smarter.edge import openai_api  # pydantic: never loaded for the platform's own routes
+
+        return openai_api.handle(event, context)
     return web.handle(app, event, context, thing="Prompt", command="passthrough")

@@ -29,7 +29,7 @@ PLATFORM_PATHS = ("/v1/passthrough/", "/v1/providers", "/v1/whoami")
 CONSOLE_PREFIX = "/v1/console/"  # the console's platform API: its own function (template.yaml: ConsoleFunction)
 SMARTER_PASSTHROUGH = "/api/v1/prompts/passthrough/"  # Smarter's path of the passthrough (template.yaml: PlatformSmarterPassthrough)
 # The OpenAI-compatible API on client hosts: its own function, as in template.yaml.
-OPENAI_PATHS = ("/v1/chat/completions", "/v1/models", "/v1/responses")
+OPENAI_PATHS = ("/v1/chat/completions", "/v1/models", "/v1/responses", "/v1/messages", "/v1/messages/count_tokens", "/v1/embeddings")
 OPENAI_PREFIXES = ("/v1/models/", "/v1/responses/")  # template.yaml: /v1/models/{proxy+}, /v1/responses/{proxy+}
 MCP_PATH = "/mcp"  # the MCP endpoint of client hosts (functions/mcp)
 PAGE_PREFIX = "/passthrough/"
@@ -302,6 +302,8 @@ class Gateway:
             function, resource = self.functions["openai_api"], path[: path.index("/", 4) + 1] + "{proxy+}"
         elif path.startswith(CONSOLE_PREFIX) and "console" in self.functions:
             function, resource = self.functions["console"], "/v1/console/{proxy+}"
+        elif path.startswith("/v1/") and domain != self.api_domain and "openai_api" in self.functions:
+            function, resource = self.functions["openai_api"], "/v1/{proxy+}"  # the platform function hands it on (functions/passthrough)
         elif path.startswith(PLATFORM_PATHS) and "passthrough" in self.functions:
             function, resource = self.functions["passthrough"], "/v1/{proxy+}"
         elif path.startswith(SMARTER_PASSTHROUGH) and "passthrough" in self.functions:

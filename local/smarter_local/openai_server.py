@@ -50,6 +50,25 @@ def error(status: int, message: str, type_: str = "invalid_request_error") -> di
     return {"error": {"message": message, "type": type_, "param": None, "code": str(status)}}
 
 
+def logged_request(handler: BaseHTTPRequestHandler, requests: list[dict[str, Any]]) -> Any:
+    """The request's JSON (None if it is not JSON), appended to `requests` with its path and headers."""
+    raw = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    try:
+        payload = json.loads(raw or b"null")
+    except ValueError:
+        payload = None
+    requests.append({"path": handler.path, "headers": {k.lower(): v for k, v in handler.headers.items()}, "json": payload})  # list.append is atomic
+    return payload
+
+
+def embeddings_answer(payload: Any) -> dict[str, Any]:
+    """An embeddings answer for each input: [its length, its index, 0.25] (the last item first, as providers may order them)."""
+    inputs = payload.get("input") if isinstance(payload, dict) else None
+    items = [inputs] if isinstance(inputs, str) else list(inputs or [])
+    data = [{"object": "embedding", "index": i, "embedding": [float(len(item)), float(i), 0.25]} for i, item in enumerate(items)]
+    return {"object": "list", "data": data[::-1], "model": (payload or {}).get("model"), "usage": {"prompt_tokens": 3 * len(items), "total_tokens": 3 * len(items)}}
+
+
 @dataclass
 class Scripted:
     status: int = 200
@@ -83,6 +102,8 @@ def stream_chunks(body: dict[str, Any], *, include_usage: bool) -> list[dict[str
         half = len(arguments) // 2
         out.append(chunk({"tool_calls": [{"index": i, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": arguments[:half]}}]}))
         out.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": arguments[half:]}}]}))
+    if choice.get("logprobs"):  # as providers send them: with the content they score (here all on one chunk)
+        out[-1]["choices"][0]["logprobs"] = choice["logprobs"]
     out.append(chunk({}, choice.get("finish_reason") or "stop"))
     if include_usage and body.get("usage"):
         out.append({**base, "choices": [], "usage": body["usage"]})
@@ -115,15 +136,14 @@ class OpenAIServer:
                     self._send(404, json.dumps(error(404, "not found")).encode())
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                try:
-                    payload = json.loads(raw or b"null")
-                except ValueError:
-                    payload = None
+                payload = logged_request(self, server.requests)
                 with server._lock:
-                    server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "json": payload})
                     scripted = server.queue.popleft() if server.queue else server.default
+                if self.path.rstrip("/").endswith("/embeddings"):
+                    if scripted is None:
+                        scripted = Scripted(body=embeddings_answer(payload))
+                    self._send(scripted.status, json.dumps(scripted.body).encode(), scripted.headers)
+                    return
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, json.dumps(error(404, f"no route {self.path}")).encode())
                     return

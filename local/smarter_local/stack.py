@@ -178,6 +178,8 @@ def seed_demo(provider: str = "offline") -> str:
             doc["spec"]["config"]["provider"] = provider
             if provider != "offline":
                 doc["spec"]["config"].pop("defaultModel", None)
+                # The offline embedding model is not another provider's: OpenAI's small one, or none.
+                doc["spec"]["config"]["embeddingModel"] = {"openai": "text-embedding-3-small"}.get(provider)
     manifests.apply_documents(docs)
     results = manifests.apply_documents(
         [{"apiVersion": "smarter.sh/v1", "kind": "ApiKey", "metadata": {"name": "local-demo", "account": DEMO_ACCOUNT}, "spec": {}}]

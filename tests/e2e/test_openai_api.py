@@ -164,7 +164,7 @@ def test_errors_are_openai_errors_with_todays_status_codes(stack, sdk_host):
     with pytest.raises(openai.AuthenticationError) as bad_key:
         sdk(stack, sdk_host, key="smk_nope").chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
     assert bad_key.value.status_code == 401
-    assert bad_key.value.body["type"] == "authentication_error" and bad_key.value.body["code"] == "unauthorized"
+    assert bad_key.value.body["type"] == "authentication_error" and bad_key.value.body["code"] == "invalid_api_key"
     with pytest.raises(openai.BadRequestError) as bad_body:
         sdk(stack, sdk_host).chat.completions.create(model="m", messages=[{"role": "wizard", "content": "hi"}])
     assert "messages.0.role" in bad_body.value.message
@@ -283,11 +283,12 @@ def test_the_readme_sdk_example_works_as_printed(stack):
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     code = re.search(r"```python\n(from openai import OpenAI\n.*?)```", readme, re.S).group(1)
-    assert len(code.strip().splitlines()) == 4  # chat completions, then the Responses API
+    assert len(code.strip().splitlines()) == 5  # chat completions, the Responses API, embeddings
     code = code.replace("<the printed key>", stack.api_key).replace("127.0.0.1:9357", f"127.0.0.1:{stack.port}")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.count("Monday to Friday") == 2  # the demo client's support_info plugin answered both
+    assert len(json.loads(out.stdout.strip().splitlines()[-1])) == 4  # four numbers of the offline embedding
 
 
 def test_the_readme_node_example_works_as_printed(stack):

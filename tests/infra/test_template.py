@@ -234,11 +234,11 @@ def test_passthrough_function_answers_the_v1_platform_routes(resources):
 
 
 def test_openai_function_answers_the_openai_routes_on_client_hosts(resources):
-    assert _routes(resources, "OpenAIFunction") == {
-        ("ANY", "/v1/chat/completions"), ("ANY", "/v1/models"), ("ANY", "/v1/models/{proxy+}"),
-        ("ANY", "/v1/responses"), ("ANY", "/v1/responses/{proxy+}"),
-    }
-    for path in ("/v1/chat/completions", "/v1/models", "/v1/models/gpt-4o-mini", "/v1/responses", "/v1/responses/resp_1"):
+    paths = ("/v1/chat/completions", "/v1/models", "/v1/models/{proxy+}", "/v1/responses", "/v1/responses/{proxy+}",
+             "/v1/messages", "/v1/messages/count_tokens", "/v1/embeddings")
+    assert _routes(resources, "OpenAIFunction") == {("ANY", path) for path in paths}
+    for path in ("/v1/chat/completions", "/v1/models", "/v1/models/gpt-4o-mini", "/v1/responses", "/v1/responses/resp_1",
+                 "/v1/messages", "/v1/messages/count_tokens", "/v1/embeddings"):
         assert api_gateway_target(resources, path) == "OpenAIFunction"
     assert api_gateway_target(resources, "/v1/passthrough/openai") == "PassthroughFunction"
 

@@ -175,7 +175,10 @@ def fuzz(function: str, method, route, authorization, body, content_type) -> Non
         host, path = route
         response = call(function, method, host, path, authorization, body, content_type)
         stats[response["statusCode"]] = stats.get(response["statusCode"], 0) + 1
-        check(response, journal_keys)
+        if function == "passthrough" and host != API_DOMAIN and path.startswith("/v1/"):
+            check_other_surfaces(response, journal_keys)  # a client host's /v1 path: the OpenAI function answers it
+        else:
+            check(response, journal_keys)
 
     run()
     print(f"{function}: answers by status {dict(sorted(stats.items()))}")
@@ -212,16 +215,21 @@ def test_any_request_never_fails_the_platform_function(fuzz_tenant):
 # --- the OpenAI-compatible API (its answers are OpenAI's wire format, not the envelope) ---
 
 
-def check_openai(response: Any, journal_keys: list[str]) -> None:
+def answered(response: Any, journal_keys: list[str]) -> tuple[int, str, Any]:
+    """(status, journal key, JSON body or None for a preflight) of a buffered answer that is no server fault and was journaled."""
     assert isinstance(response, dict), "a buffered request got a streamed answer"
     status = response["statusCode"]
     assert status < 500 or status in PROVIDER_FAULTS, response
     key = (response.get("headers") or {}).get("X-Smarter-Journal-Key")
     assert key, response
     journal_keys.append(key)
-    if status == 204:
+    return status, key, None if status == 204 else json.loads(response["body"])
+
+
+def check_openai(response: Any, journal_keys: list[str]) -> None:
+    status, _, body = answered(response, journal_keys)
+    if body is None:
         return
-    body = json.loads(response["body"])
     if status >= 400:
         assert set(body["error"]) >= {"message", "type", "code"}
         assert "Traceback" not in body["error"]["message"]
@@ -248,6 +256,68 @@ def test_any_request_never_fails_the_openai_api(fuzz_tenant):
             headers["Authorization"] = authorization
         event = make_event(method, path, headers, body, domain=tenant.host, resource=path.rstrip("/"))
         check_openai(handler("openai_api")(event, LambdaContext("openai_api")), journal_keys)
+
+    run()
+    assert_all_journaled(journal_keys)
+
+
+# --- Anthropic's Messages API and embeddings on the same function (each its own error shape),
+# and any /v1 path of a client host ---
+
+
+def check_other_surfaces(response: Any, journal_keys: list[str]) -> None:
+    status, key, body = answered(response, journal_keys)
+    if body is None:
+        return
+    if status >= 400:
+        error = body["error"]
+        assert isinstance(error.get("message"), str) and isinstance(error.get("type"), str) and "Traceback" not in error["message"]
+        if body.get("type") == "error":  # Anthropic's shape
+            assert body["request_id"] == key
+    else:
+        assert body.get("type") == "message" or "input_tokens" in body or body.get("object") in ("list", "chat.completion"), body
+
+
+block = st.fixed_dictionaries(
+    {"type": st.sampled_from(["text", "tool_use", "tool_result", "image", "document", "thinking", 7])},
+    optional={"text": json_values, "id": json_values, "name": json_values, "input": json_values, "tool_use_id": json_values,
+              "content": st.one_of(TEXT, st.lists(st.fixed_dictionaries({"type": st.just("text"), "text": TEXT}), max_size=2), json_values),
+              "source": st.one_of(json_values, st.fixed_dictionaries({"type": st.sampled_from(["base64", "url"])}, optional={"data": TEXT, "media_type": TEXT, "url": TEXT}))},
+)
+anthropic_message = st.fixed_dictionaries({}, optional={"role": st.sampled_from(["user", "assistant", "system", None]), "content": st.one_of(TEXT, st.lists(block, max_size=3), json_values)})
+messages_body = st.fixed_dictionaries(
+    {},
+    optional={
+        "model": st.one_of(TEXT, json_values), "max_tokens": st.one_of(st.integers(-5, 5000), json_values),
+        "messages": st.one_of(st.lists(anthropic_message, max_size=4), json_values), "system": st.one_of(TEXT, json_values),
+        "tools": st.one_of(json_values, st.lists(st.fixed_dictionaries({"name": TEXT, "input_schema": json_values}), max_size=2)),
+        "tool_choice": json_values, "top_k": json_values, "input": st.one_of(TEXT, st.lists(TEXT, max_size=3), st.lists(st.integers(), max_size=3), json_values),
+        "encoding_format": st.sampled_from(["float", "base64", "int8", None]),
+    },
+)
+
+
+def test_any_request_never_fails_the_messages_or_embeddings_routes(fuzz_tenant):
+    tenant, limited = fuzz_tenant
+    journal_keys: list[str] = []
+    other_bodies = st.one_of(bodies, messages_body.map(lambda v: json.dumps(v).encode())).filter(lambda b: b'"stream"' not in b)
+
+    @FUZZ
+    @given(
+        method=st.sampled_from(["POST", "POST", "POST", "GET", "OPTIONS"]),
+        path=st.sampled_from(["/v1/messages", "/v1/messages/count_tokens", "/v1/embeddings"]),
+        authorization=keys(tenant, limited),
+        version=st.sampled_from(["2023-06-01", "2023-06-01", None, "x\u00e9"]),
+        body=other_bodies,
+    )
+    def run(method, path, authorization, version, body):
+        headers = {"Host": tenant.host, "Content-Type": "application/json"}
+        if authorization is not None:
+            headers["x-api-key" if path.startswith("/v1/messages") else "Authorization"] = authorization.partition(" ")[2] if path.startswith("/v1/messages") else authorization
+        if version is not None:
+            headers["anthropic-version"] = version
+        event = make_event(method, path, headers, body, domain=tenant.host, resource=path)
+        check_other_surfaces(handler("openai_api")(event, LambdaContext("openai_api")), journal_keys)
 
     run()
     assert_all_journaled(journal_keys)

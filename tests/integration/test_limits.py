@@ -455,7 +455,7 @@ def test_the_openai_api_answers_limits_in_openai_s_shape_with_the_headers(tenant
     refused = _call("openai_api", "/v1/chat/completions", body, host=tenant.host, key=key)
     assert refused["statusCode"] == 429 and int(refused["headers"]["Retry-After"]) >= 1
     error = json.loads(refused["body"])["error"]
-    assert (error["type"], error["code"]) == ("rate_limit_error", "rate_limited")
+    assert (error["type"], error["code"]) == ("rate_limit_error", "rate_limit_exceeded")
     broke = key_with(tenant, "openai-budget", usdPerDay="0.000001")
     spent = _call("openai_api", "/v1/chat/completions", body, host=tenant.host, key=broke)
     assert spent["statusCode"] == 402

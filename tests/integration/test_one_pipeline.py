@@ -20,6 +20,8 @@ ROUTES = {
     "prompt": ("prompt", "/", "client", {"messages": MESSAGES}),
     "chat": ("openai_api", "/v1/chat/completions", "client", {"messages": MESSAGES}),
     "chat-stream": ("openai_api", "/v1/chat/completions", "client", {"messages": MESSAGES, "stream": True}),
+    "messages": ("openai_api", "/v1/messages", "client", {"model": "m", "max_tokens": 64, "messages": MESSAGES}),
+    "messages-stream": ("openai_api", "/v1/messages", "client", {"model": "m", "max_tokens": 64, "messages": MESSAGES, "stream": True}),
     "passthrough": ("passthrough", "/v1/passthrough/openai", "platform", {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 64}),
     "passthrough-stream": ("passthrough", "/v1/passthrough/openai", "platform", {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 64, "stream": True}),
 }
@@ -29,7 +31,7 @@ def send(tenant, route: str, body: dict | None = None):
     """(status, journal key, the SSE data payloads or the JSON body)."""
     function, path, host_kind, default = ROUTES[route]
     host = tenant.host if host_kind == "client" else API_DOMAIN
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {tenant.api_key}"}
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {tenant.api_key}", "anthropic-version": "2023-06-01"}
     resource = "/v1/{proxy+}" if function == "passthrough" else ("/" if path == "/" else "/{proxy+}")
     event = make_event("POST", path, headers, json.dumps(body or default).encode(), domain=host, resource=resource)
     response = handler(function)(event, LambdaContext(function))

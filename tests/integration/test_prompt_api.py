@@ -105,7 +105,7 @@ def test_session_keeps_tool_exchange_for_the_next_turn(tenant, openai_server):
 
 @pytest.mark.parametrize(
     ("status", "expected", "type_"),
-    [(429, 429, "rate_limited"), (500, 502, "provider_error"), (400, 502, "provider_error"), (401, 502, "provider_error")],
+    [(429, 429, "rate_limited"), (500, 502, "provider_error"), (400, 400, "provider_rejected"), (401, 502, "provider_error")],
 )
 def test_provider_errors_map_to_clear_statuses_and_are_journaled(tenant, openai_server, status, expected, type_):
     for _ in range(2):  # the first try and the one bounded retry

@@ -17,10 +17,16 @@ USER = [{"role": "user", "content": "hi"}]
 
 
 def test_a_plain_request_becomes_a_turn_with_the_callers_parameters():
-    turn = parse_request({"model": "gpt-x", "messages": USER, "temperature": 0.3, "max_completion_tokens": 50, "seed": 7, "vendor_x": 1}).turn(None)
+    turn = parse_request({"model": "gpt-x", "messages": USER, "temperature": 0.3, "max_completion_tokens": 50, "seed": 7}).turn(None)
     assert turn.messages == USER and turn.model == "gpt-x"
-    assert turn.params["temperature"] == 0.3 and turn.params["max_tokens"] == 50 and turn.params["seed"] == 7
-    assert "vendor_x" not in turn.params
+    assert turn.params["temperature"] == 0.3 and turn.params["max_completion_tokens"] == 50 and turn.params["seed"] == 7
+    assert "max_tokens" not in turn.params
+
+
+def test_a_field_openai_does_not_have_is_refused_by_name():
+    with pytest.raises(BadRequest) as raised:
+        parse_request({"messages": USER, "vendor_x": 1})
+    assert raised.value.param == "vendor_x" and raised.value.type == "unknown_parameter"
 
 
 def test_developer_messages_are_system_messages():
@@ -56,8 +62,9 @@ def test_the_same_tool_twice_is_refused():
     [(BadRequest("x"), "invalid_request_error"), (Unauthorized("x"), "authentication_error"),
      (RateLimited("x"), "rate_limit_error"), (ProviderTimeout("x"), "api_error")],
 )
-def test_errors_take_openais_shape_with_our_code(error, kind):
-    assert error_body(error) == {"error": {"message": "x", "type": kind, "code": error.type, "param": None}}
+def test_errors_take_openais_shape_with_openais_code(error, kind):
+    codes = {"bad_request": "invalid_value", "unauthorized": "invalid_api_key", "rate_limited": "rate_limit_exceeded", "provider_timeout": "timeout"}
+    assert error_body(error) == {"error": {"message": "x", "type": kind, "code": codes[error.type], "param": None}}
 
 
 def test_stream_chunks_fold_back_into_the_completion_they_came_from():

@@ -43,6 +43,8 @@ def client(doc: dict[str, Any]) -> dict[str, Any]:
         "defaultTemperature": doc.get("temperature"),
         "defaultMaxTokens": doc.get("max_tokens"),
         "allowModelOverride": True if doc.get("allow_model_override") else None,
+        "embeddingModel": doc.get("embedding_model"),
+        "embeddingProvider": doc.get("embedding_provider") if doc.get("embedding_provider") != doc.get("provider") else None,
         **{field: ui.get(key) for key, field in UI_FIELDS.items()},
         "deployed": doc.get("deployed", True),
         "subdomain": doc.get("subdomain"),

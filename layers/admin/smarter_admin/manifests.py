@@ -385,6 +385,25 @@ def smarter_auth_token_as_api_key(data: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": data.get("apiVersion"), "kind": "ApiKey", "metadata": metadata, "spec": {}}
 
 
+def _embedding_provider(config: Any, provider: providers.Provider) -> str | None:
+    """The provider /v1/embeddings calls: a platform provider with an embeddings API."""
+    from smarter.llm import embeddings
+
+    if config.embeddingProvider is not None and config.embeddingModel is None:
+        raise ManifestError("spec.config.embeddingProvider", "set spec.config.embeddingModel too: the provider is for that model")
+    if config.embeddingModel is None:
+        return None
+    name = config.embeddingProvider or provider.name
+    try:
+        providers.get_provider(name)
+    except NotFound as exc:
+        raise ManifestError("spec.config.embeddingProvider" if config.embeddingProvider else "spec.config.provider", exc.message) from None
+    if name in embeddings.NO_EMBEDDINGS:
+        field = "spec.config.embeddingProvider" if config.embeddingProvider else "spec.config.embeddingModel"
+        raise ManifestError(field, f"the provider {name!r} has no embeddings API; set spec.config.embeddingProvider to one that has (openai, mistral, togetherai, fireworks, googleai, local or offline)")
+    return name
+
+
 def _plugin_provider_problem(plugin: dict[str, Any], client_name: str, client_provider: str) -> str | None:
     """A plugin's prompt.provider is honoured only as the client's own provider:
     its prompt.model is then used when the plugin is selected. Another provider
@@ -453,6 +472,7 @@ def _client_change(kind: str, manifest: Any, number: str, pending: set[tuple[str
         # The first target is the client's provider and model (what /v1/models and the page show).
         config = config.model_copy(update={"provider": routing.targets[0].provider, "defaultModel": routing.targets[0].model or config.defaultModel})
     provider = _known_provider(config.provider, number, pending, "spec.config.provider")
+    embedding_provider = _embedding_provider(config, provider)
     wanted = [p for p in spec.plugins if ("PLUGIN", number, p) not in pending]
     found = storage.get_many_scoped("PLUGIN", number, wanted) if wanted else {}
     planned = _PLANNED_PLUGINS.get()
@@ -490,6 +510,8 @@ def _client_change(kind: str, manifest: Any, number: str, pending: set[tuple[str
         "temperature": config.defaultTemperature,
         "max_tokens": config.defaultMaxTokens,
         "allow_model_override": config.allowModelOverride,
+        "embedding_model": config.embeddingModel,
+        "embedding_provider": embedding_provider,
         "ui": {key: getattr(config, field) for key, field in UI_FIELDS.items()},
         "plugins": spec.plugins,
         "limits": limits_doc(spec.limits),

@@ -111,6 +111,10 @@ class ClientConfig(Strict):
     defaultMaxTokens: int = Field(default=2048, ge=1, le=1_000_000)
     # Whether the OpenAI API's request `model` may replace defaultModel (off: the client's model answers).
     allowModelOverride: bool = False
+    # What POST /v1/embeddings answers with (not set: that route answers 404), and on
+    # which provider (not set: `provider`). See docs/api.md#embeddings.
+    embeddingModel: str | None = Field(default=None, min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._:/@-]+$")
+    embeddingProvider: str | None = None
     appName: str | None = None
     appWelcomeMessage: str | None = None
     appExamplePrompts: list[str] = Field(default_factory=list)

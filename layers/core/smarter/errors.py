@@ -8,10 +8,12 @@ class SmarterError(Exception):
     status = 500
     type = "internal_error"
 
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None):
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None, param: str | None = None):
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
+        # The request field at fault, when one is (the OpenAI and Anthropic shapes name it).
+        self.param = param
 
 
 class BadRequest(SmarterError):
@@ -67,6 +69,19 @@ class BudgetExceeded(SmarterError):
 class ProviderError(SmarterError):
     status = 502
     type = "provider_error"
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused the request itself (a 400, 404, 413 or 422 caused by
+    what the caller sent): the caller gets that status, not a 502 its SDK would
+    retry. `code` and `param` are the provider's own, when it sent them."""
+
+    type = "provider_rejected"
+
+    def __init__(self, message: str, *, status: int, code: str | None = None, param: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message, headers=headers, param=param)
+        self.status = status
+        self.code = code
 
 
 class ProviderNotConfigured(SmarterError):

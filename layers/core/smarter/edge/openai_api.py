@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from smarter.edge import pipeline
 from smarter.edge.pipeline import Answer, Exchange, Surface
-from smarter.errors import BadRequest, MethodNotAllowed, NotFound, SmarterError
+from smarter.errors import BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge, ProviderRejected, SmarterError
 from smarter.llm import chat
+from smarter.llm import params as provider_params
 from smarter.llm.messages import ChatMessage, check_message_count
 from smarter.llm.streaming import DONE, event
 from smarter.runtime.streams import StreamedResponse
@@ -45,6 +46,7 @@ logger = Logger(child=True)
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
 RESPONSES_PATH = "/v1/responses"
+EMBEDDINGS_PATH = "/v1/embeddings"  # edge/embeddings.py
 JOURNAL_HEADER = "X-Smarter-Journal-Key"
 SESSION_HEADER = "X-Smarter-Session-Key"
 JSON = "application/json"
@@ -61,24 +63,44 @@ OPENAI_ERROR_TYPES = {
     402: "insufficient_quota",
     429: "rate_limit_error",
 }
+# OpenAI's `code` where it has a word for our error; otherwise our own type.
+OPENAI_CODES = {
+    "unauthorized": "invalid_api_key",
+    "rate_limited": "rate_limit_exceeded",
+    "budget_exceeded": "insufficient_quota",
+    "not_found": "unknown_url",
+    "bad_request": "invalid_value",
+    "provider_timeout": "timeout",
+}
+REQUEST_ID_HEADER = "x-request-id"  # the SDKs show it as `_request_id`: the journal key
+
+
+class RequestTooLarge(BadRequest):
+    """A body over the input limit, on the OpenAI surface: a 400 (the SDKs'
+    BadRequestError), since the openai SDK has no class for a 413."""
+
+    type = "request_too_large"
 
 
 # --- the request ---------------------------------------------------------------------
 
 
+def _tool_name(value: str) -> str:
+    if not PLUGIN_NAME.match(value):
+        raise ValueError("a tool's name is 1 to 64 letters, digits, '_' or '-'")
+    return value
+
+
+# A caller's tool name, as every provider accepts it (OpenAI's functions, Anthropic's tools).
+ToolName = Annotated[str, AfterValidator(_tool_name)]
+
+
 class FunctionSpec(BaseModel):
     model_config = ConfigDict(extra="allow", defer_build=True)
 
-    name: str
+    name: ToolName
     description: str | None = None
     parameters: dict[str, Any] | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name_shape(cls, value: str) -> str:
-        if not PLUGIN_NAME.match(value):
-            raise ValueError("a function name is 1 to 64 letters, digits, '_' or '-'")
-        return value
 
 
 class ToolSpec(BaseModel):
@@ -114,7 +136,9 @@ class ChatCompletionRequest(BaseModel):
         extra = self.model_extra or {}
         params = {name: extra[name] for name in chat.PASSED_PARAMS if name in extra}
         params["temperature"] = self.temperature
-        params["max_tokens"] = self.max_completion_tokens or self.max_tokens
+        if self.max_tokens and self.max_completion_tokens:
+            raise BadRequest("max_tokens: send max_completion_tokens or max_tokens, not both", param="max_tokens")
+        params.update({name: getattr(self, name) for name in chat.OUTPUT_CAPS if getattr(self, name)})
         tools = [tool.model_dump(exclude_none=True) for tool in self.tools or []]
         names = [tool["function"]["name"] for tool in tools]
         duplicate = next((name for name in names if names.count(name) > 1), None)
@@ -134,6 +158,7 @@ def parse_request(body: Any) -> ChatCompletionRequest:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object: an OpenAI chat completion request with 'messages'")
     check_message_count(body)
+    provider_params.check_known(body)
     messages = body.get("messages")
     if isinstance(messages, list):
         # OpenAI's newer name for system instructions; providers behind us may only know `system`.
@@ -141,19 +166,44 @@ def parse_request(body: Any) -> ChatCompletionRequest:
     try:
         return ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:
-        raise BadRequest(describe_validation_error(exc)) from None
+        raise BadRequest(describe_validation_error(exc), param=error_param(exc)) from None
+
+
+UNION_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
+
+
+def error_param(exc: ValidationError) -> str | None:
+    """The first offending field as OpenAI names it: `messages[0].role`."""
+    errors = exc.errors(include_input=False, include_url=False)
+    if not errors or not errors[0]["loc"]:
+        return None
+    out = ""
+    for part in errors[0]["loc"]:
+        if isinstance(part, str) and (part in UNION_TAGS or "[" in part):
+            break  # pydantic names the union member it tried (`input.list[str]`): the field is what came before
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or None
+
+
+def read_body(exchange: Exchange) -> Any:
+    """The body within the input limits; one too large is a 400 here (RequestTooLarge)."""
+    try:
+        return exchange.body()
+    except PayloadTooLarge as exc:
+        raise RequestTooLarge(exc.message, headers=exc.headers) from None
 
 
 # --- answers ---------------------------------------------------------------------------
 
 
 def error_body(error: SmarterError) -> dict[str, Any]:
+    code = error.code if isinstance(error, ProviderRejected) and error.code else OPENAI_CODES.get(error.type, error.type)
     return {
         "error": {
             "message": error.message,
             "type": OPENAI_ERROR_TYPES.get(error.status, "api_error"),
-            "code": error.type,
-            "param": None,
+            "code": code,
+            "param": error.param,
         }
     }
 
@@ -163,7 +213,7 @@ class OpenAISurface(Surface):
 
     thing = "LLMClient"
     allow_headers = ("Authorization", "Content-Type", SESSION_HEADER)
-    expose_headers = (SESSION_HEADER,)
+    expose_headers = (SESSION_HEADER, REQUEST_ID_HEADER)
 
     def error_body(self, record: RequestRecord, error: SmarterError) -> dict[str, Any]:
         return error_body(error)
@@ -172,7 +222,10 @@ class OpenAISurface(Surface):
         return event(error_body(error))
 
     def headers(self, record: RequestRecord) -> dict[str, str]:
-        return {SESSION_HEADER: record.session_key} if record.session_key else {}
+        out = {REQUEST_ID_HEADER: record.key}
+        if record.session_key:
+            out[SESSION_HEADER] = record.session_key
+        return out
 
 
 def handle(raw_event: dict[str, Any], context: Any = None) -> Answer:
@@ -186,8 +239,17 @@ def handle(raw_event: dict[str, Any], context: Any = None) -> Answer:
         from smarter.edge import models  # GET /v1/models/{id}
 
         return models.handle(raw_event, context)
-    command = {CHAT_PATH: "chat.completions", MODELS_PATH: "models"}.get(path, "openai")
+    if path in anthropic_paths():
+        from smarter.edge import anthropic_api
+
+        return anthropic_api.handle(raw_event, context, path)
+    command = {CHAT_PATH: "chat.completions", MODELS_PATH: "models", EMBEDDINGS_PATH: "embeddings"}.get(path, "openai")
     return pipeline.serve(raw_event, context, OpenAISurface(command=command), lambda exchange: _route(exchange, path))
+
+
+def anthropic_paths() -> tuple[str, ...]:
+    """Anthropic's Messages API shares this function (edge/anthropic_api.py)."""
+    return ("/v1/messages", "/v1/messages/count_tokens")
 
 
 def _route(exchange: Exchange, path: str) -> Answer:
@@ -196,11 +258,17 @@ def _route(exchange: Exchange, path: str) -> Answer:
         if method != "POST":
             raise MethodNotAllowed(f"{method} is not supported here: send POST with an OpenAI chat completion request", headers={"Allow": "POST, OPTIONS"})
         return _chat_completions(exchange)
+    if path == EMBEDDINGS_PATH:
+        if method != "POST":
+            raise MethodNotAllowed(f"{method} is not supported here: send POST with an OpenAI embeddings request", headers={"Allow": "POST, OPTIONS"})
+        from smarter.edge import embeddings
+
+        return embeddings.answer(exchange)
     if path == MODELS_PATH:
         if method not in ("GET", "HEAD"):
             raise MethodNotAllowed(f"{method} is not supported here: send GET", headers={"Allow": "GET, OPTIONS"})
         return _models(exchange)
-    raise NotFound(f"no route for {method} {exchange.event.path}; this host answers {CHAT_PATH}, {RESPONSES_PATH} and {MODELS_PATH}")
+    raise NotFound(f"no route for {method} {exchange.event.path}; this host answers {CHAT_PATH}, {RESPONSES_PATH}, {EMBEDDINGS_PATH}, /v1/messages and {MODELS_PATH}")
 
 
 def _session_header(exchange: Exchange) -> str | None:
@@ -218,9 +286,19 @@ def _models(exchange: Exchange) -> dict[str, Any]:
     return exchange.json(200, {"object": "list", "data": models.listing(exchange.client())})
 
 
+def created_epoch(doc: dict[str, Any]) -> int:
+    """When the client was first applied, in Unix seconds: the same on every call."""
+    from datetime import datetime
+
+    try:
+        return int(datetime.fromisoformat(str(doc.get("created_at"))).timestamp())
+    except (TypeError, ValueError):
+        return 0
+
+
 def _chat_completions(exchange: Exchange) -> Answer:
     resolved = exchange.client()
-    body = exchange.body()
+    body = read_body(exchange)
     request = parse_request(body)
     turn = request.turn(_session_header(exchange))
     exchange.record.request["body"] = {k: v for k, v in body.items() if k != "messages"} | {"messages": len(request.messages)}
@@ -254,13 +332,18 @@ def completion_body(record: RequestRecord, result: chat.ChatResult) -> dict[str,
         "object": "chat.completion",
         "created": int(time.time()),
         "model": result.model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": _logprobs(result)}],
         "usage": usage,
         "smarter": _extra(record, result),
     }
 
 
 # --- streaming -------------------------------------------------------------------------
+
+
+def _logprobs(result: chat.ChatResult) -> Any:
+    """The provider's logprobs of the answer (None unless the caller asked and the provider sent them)."""
+    return ((result.completion.get("choices") or [{}])[0]).get("logprobs")
 
 
 def _finish_reason(result: chat.ChatResult) -> str:
@@ -299,6 +382,11 @@ def _stream(exchange: Exchange, resolved: hosts.ResolvedClient, turn: chat.ChatT
         finish = _finish_reason(result)
         if result.caller_calls:
             yield chunk({"tool_calls": [{"index": i, **call} for i, call in enumerate(result.caller_calls)]})
+        logprobs = _logprobs(result)
+        if logprobs:  # the whole answer's, once: the pieces above come from the chat loop, not the provider's chunks
+            state["chunks"] += 1
+            yield event({"id": cid, "object": "chat.completion.chunk", "created": created, "model": conversation.model,
+                         "choices": [{"index": 0, "delta": {}, "logprobs": logprobs, "finish_reason": None}]})
         yield chunk({}, finish, smarter=_extra(record, result))
         if include_usage:
             state["chunks"] += 1

@@ -17,7 +17,8 @@ from smarter.cache import TTLCache
 from smarter.config import settings
 from smarter.deadline import Deadline
 from smarter.errors import ProviderTimeout, ToolLoopLimit
-from smarter.llm import plugins, routing
+from smarter.llm import params as provider_params
+from smarter.llm import plugins, providers, routing
 from smarter.llm.messages import PromptRequest
 from smarter.store import sessions, storage
 from smarter.store.journal import RequestRecord
@@ -209,9 +210,25 @@ class ChatResult:
     transcript: list[dict[str, Any]] = field(default_factory=list)
 
 
-# Caller parameters forwarded to the provider as given (the OpenAI API); the
-# model, messages, tools and max_tokens are governed by the client.
-PASSED_PARAMS = ("top_p", "stop", "seed", "presence_penalty", "frequency_penalty", "response_format", "logit_bias", "user", "parallel_tool_calls")
+# Caller parameters forwarded to the provider as given (the OpenAI API), when
+# it takes them (llm/params.py); the model, messages, tools and the output cap
+# are governed by the client.
+PASSED_PARAMS = tuple(sorted(provider_params.FORWARDED))
+OUTPUT_CAPS = ("max_completion_tokens", "max_tokens")
+BRIDGED_CAP = "max_output_tokens"
+
+
+def output_cap(provider: providers.Provider, params: dict[str, Any], ceiling: int) -> dict[str, int]:
+    """The output cap under the caller's own name for it, at most the client's
+    `defaultMaxTokens` (a ceiling). A caller who sent none gets the ceiling
+    under the name the provider takes: OpenAI's `max_completion_tokens`
+    (its reasoning models refuse `max_tokens`), `max_tokens` elsewhere."""
+    asked = next((name for name in OUTPUT_CAPS if params.get(name)), None)
+    if asked:
+        return {asked: min(int(params[asked]), int(ceiling))}
+    name = "max_completion_tokens" if provider.name == "openai" else "max_tokens"
+    # A bridged API's own cap (Anthropic's max_tokens) has no OpenAI name of its own: the provider's.
+    return {name: min(int(params.get(BRIDGED_CAP) or ceiling), int(ceiling))}
 
 
 def _tool_name(tool: dict[str, Any]) -> str:
@@ -260,6 +277,16 @@ class Conversation:
     def close(self) -> None:
         self._steps.close()
 
+    def first(self) -> str:
+        """Run up to the first content (plugin rounds included): a streamed API
+        sends its status only then, so an error up to here keeps its own status.
+        On an error the provider's stream is closed."""
+        try:
+            return next(self, "")
+        except BaseException:
+            self.close()
+            raise
+
 
 def converse(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, stream: bool = False) -> Conversation:
     """The one chat path behind every API: session, plugin selection, the
@@ -299,13 +326,12 @@ def _steps(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, s
     temperature = turn.params.get("temperature")
     if temperature is None:
         temperature = next((o["temperature"] for o in overrides if o.get("temperature") is not None), client.get("temperature", 0.5))
-    max_tokens = next((o["maxTokens"] for o in overrides if o.get("maxTokens")), client.get("max_tokens", 2048))
-    if turn.params.get("max_tokens"):
-        max_tokens = min(int(turn.params["max_tokens"]), int(max_tokens))  # the client's limit is a ceiling
+    ceiling = next((o["maxTokens"] for o in overrides if o.get("maxTokens")), client.get("max_tokens", 2048))
+    cap = output_cap(provider, turn.params, ceiling)
     system_role = "\n\n".join(
         [client.get("system_role") or "You are a helpful assistant.", *[o["systemRole"] for o in overrides if o.get("systemRole")]]
     )
-    extra = {name: turn.params[name] for name in PASSED_PARAMS if turn.params.get(name) is not None}
+    extra = provider_params.forwarded(provider.name, turn.params)
 
     conversation = [{"role": "system", "content": system_role}, *history, *new_messages]
     transcript: list[dict[str, Any]] = []
@@ -318,7 +344,7 @@ def _steps(resolved: ResolvedClient, turn: ChatTurn, record: RequestRecord, *, s
     for round_no in range(1, settings().max_tool_rounds + 1):
         if deadline is not None and deadline.expired():
             raise ProviderTimeout(f"the request's deadline ({deadline.budget:.1f} s) passed after {round_no - 1} rounds")
-        body: dict[str, Any] = {"model": model, "messages": conversation + transcript, "temperature": temperature, "max_tokens": max_tokens, **extra}
+        body: dict[str, Any] = {"model": model, "messages": conversation + transcript, "temperature": temperature, **cap, **extra}
         if tools:
             body["tools"] = tools
             body["tool_choice"] = turn.tool_choice if turn.tool_choice is not None else "auto"

@@ -26,7 +26,7 @@ from typing import Any
 from smarter.cache import TTLCache
 from smarter.config import settings
 from smarter.deadline import Deadline, pool_classes, watchdog
-from smarter.errors import NotFound, ProviderError, ProviderNotConfigured, ProviderTimeout, RateLimited
+from smarter.errors import NotFound, ProviderError, ProviderNotConfigured, ProviderRejected, ProviderTimeout, RateLimited
 from smarter.redact import scrub
 
 
@@ -309,6 +309,7 @@ class Answer:
     data: bytes
     provider_ms: float = 0.0
     sent_headers: dict[str, str] = field(default_factory=dict)  # as the provider spelled them
+    attempts: int = 1  # POSTs made for it (retries included)
 
     @property
     def text(self) -> str:
@@ -461,10 +462,13 @@ def _send(provider: Provider, request: dict[str, Any], deadline: Deadline, *, ma
             provider_ms += (time.perf_counter() - started) * 1000
             wait = backoff(attempt)
             if last or isinstance(exc, AnswerStarted) or wait > deadline.remaining() - 1.0:
+                if attempt:
+                    exc.headers.update(NO_SDK_RETRY)
                 raise
         else:
             provider_ms += answer.provider_ms
             answer.provider_ms = provider_ms
+            answer.attempts = attempt + 1
             if last or answer.status not in RETRY_STATUSES:
                 return answer
             hinted = retry_after(answer.headers)
@@ -478,6 +482,12 @@ def _send(provider: Provider, request: dict[str, Any], deadline: Deadline, *, ma
 def backoff(attempt: int) -> float:
     """The wait before retry `attempt + 1` when the provider named none: 0.25 s doubling, at most 2 s."""
     return min(0.25 * 2**attempt, 2.0)
+# Sent once the gateway has retried: the SDKs (openai, anthropic) honour it, so
+# their own retries do not multiply the upstream calls.
+NO_SDK_RETRY = {"x-should-retry": "false"}
+# Provider statuses caused by the request itself, passed on as they are. A 401 or
+# 403 is about the platform's key, never the caller's, and stays a 502.
+REJECTED_STATUSES = frozenset({400, 404, 413, 422})
 
 
 def _offline(request: dict[str, Any]) -> dict[str, Any]:
@@ -501,18 +511,25 @@ def chat_completion(provider: Provider, request: dict[str, Any], deadline: Deadl
     started = time.perf_counter()
     if provider.name == "offline":
         return Completion(_offline(request), (time.perf_counter() - started) * 1000)
+    from smarter.llm import anthropic_provider
+
+    if provider.name in anthropic_provider.NATIVE:  # over its own Messages API
+        return anthropic_provider.chat_completion(provider, request, deadline)
     retries = settings().provider_max_retries if max_retries is None else max_retries
     answer = _send(provider, request, deadline, max_retries=retries, timeout=timeout)
     key = secrets_of(provider)
+    retried = dict(NO_SDK_RETRY) if answer.attempts > 1 else {}
     if answer.status == 429:
         raise _upstream(RateLimited(
             f"the provider {provider.name!r} is rate limiting: {_provider_message(answer, key)}",
-            headers=answer.rate_headers() or None,
+            headers={**answer.rate_headers(), **retried} or None,
         ), answer)
     if 300 <= answer.status < 400:
         raise _upstream(ProviderError(f"the provider {provider.name!r} answered {answer.status} (a redirect; redirects are not followed, the key is for this host only)"), answer)
+    if answer.status in REJECTED_STATUSES:
+        raise _upstream(rejected(provider, answer.status, answer.data, key), answer)
     if answer.status >= 400 or answer.status < 200:
-        raise _upstream(ProviderError(f"the provider {provider.name!r} answered {answer.status}: {_provider_message(answer, key)}"), answer)
+        raise _upstream(ProviderError(f"the provider {provider.name!r} answered {answer.status}: {_provider_message(answer, key)}", headers=retried or None), answer)
     if not answer.data.strip():
         raise ProviderError(f"the provider {provider.name!r} sent an empty answer")
     try:
@@ -543,6 +560,20 @@ def secrets_of(provider: Provider) -> list[str]:
     if provider.header_secrets:
         found += list(extra_headers(provider).values())
     return [s for s in found if s]
+
+
+def rejected(provider: Provider, status: int, data: bytes, key: str | list[str] | None = None) -> ProviderRejected:
+    """A provider's refusal of the request, with its own `code` and `param` when it sent them."""
+    fields: dict[str, Any] = {}
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError):
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        fields = {name: str(error[name])[:200] for name in ("code", "param") if isinstance(error.get(name), (str, int))}
+    message = _provider_message(Answer(status, {}, data), key)
+    return ProviderRejected(f"the provider {provider.name!r} refused the request ({status}): {message}", status=status, **fields)
 
 
 def _provider_message(answer: Answer, key: str | list[str] | None = None) -> str:

@@ -179,6 +179,7 @@ class Tries:
         self.last: Any = None  # the last failure: an error, or (an answer to hand on, its target)
         self.started = 0.0
         self._attempt = 0
+        self._failures = 0
         self._move_on = False
         self._more = False
 
@@ -200,6 +201,14 @@ class Tries:
                 if self._move_on:
                     break
         refresh_soon()
+
+    def _final(self, error: SmarterError) -> SmarterError:
+        """The caller's error. Once the gateway has tried more than once, the
+        SDKs are told not to retry (`x-should-retry: false`, which the openai and
+        anthropic SDKs honour), so their retries do not multiply upstream calls."""
+        if self._failures > 1:
+            error.headers = {**error.headers, **providers.NO_SDK_RETRY}
+        return error
 
     def _expired(self) -> bool:
         return self.deadline is not None and self.deadline.expired()
@@ -232,10 +241,11 @@ class Tries:
             status = getattr(error, "upstream_status", None) or error.status
             retry_after = getattr(error, "retry_after", None)
         self._journal(target, status=status, outcome="failed", error=error)
+        self._failures += 1
         self.record.provider_ms += (time.perf_counter() - self.started) * 1000
         self.last = answer if answer is not None else error
         if what == STOP:
-            raise error  # type: ignore[misc]
+            raise self._final(error)  # type: ignore[arg-type]
         cooldowns.failed(target, self.route.policy, retry_after)
         # A target that just went cold is left for the next, if there is one; the last one left keeps its retries.
         if what == NEXT or self._attempt >= self.route.policy.retries or (self._more and cooldowns.cold(target.id)):
@@ -253,7 +263,7 @@ class Tries:
             self.record.provider = self.last[1].provider.name
             return self.last
         if self.last is not None:
-            raise self.last  # the last target's own error (its status: 429, 502, 504)
+            raise self._final(self.last)  # the last target's own error (its status: 429, 502, 504)
         budget = f" ({self.deadline.budget:.1f} s)" if self.deadline is not None else ""
         raise ProviderTimeout(f"the request's deadline{budget} passed before any provider could be tried")
 

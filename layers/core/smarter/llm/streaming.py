@@ -131,6 +131,7 @@ class Assembler:
         self.finish_reason = None
         self.usage: dict[str, Any] | None = None
         self.role = "assistant"
+        self.logprobs: list[Any] = []
 
     def add(self, chunk: dict[str, Any]) -> str | None:
         """Take one chunk; the content it adds, if any."""
@@ -156,6 +157,9 @@ class Assembler:
                     call["function"]["name"] += function["name"]
                 if function.get("arguments"):
                     call["function"]["arguments"] += function["arguments"]
+            logprobs = choice.get("logprobs")
+            if isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
+                self.logprobs.extend(logprobs["content"])
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
         return piece
@@ -171,6 +175,8 @@ class Assembler:
             "model": self.model,
             "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason or ("tool_calls" if self.calls else "stop")}],
         }
+        if self.logprobs:
+            body["choices"][0]["logprobs"] = {"content": self.logprobs}
         if self.usage:
             body["usage"] = self.usage
         return body
@@ -197,6 +203,10 @@ def stream_completion(provider: providers.Provider, request: dict[str, Any], *, 
     routing target's own wait for each chunk, instead of SMARTER_PROVIDER_TIMEOUT."""
     if provider.name == "offline":
         return (yield from _offline_stream(request))
+    from smarter.llm import anthropic_provider
+
+    if provider.name in anthropic_provider.NATIVE:  # over its own Messages API
+        return (yield from anthropic_provider.stream_completion(provider, request))
     httpx = _httpx()
     body = {**request, "stream": True, "stream_options": {"include_usage": True}}
     waited = 0.0  # time spent waiting on the provider, not on our caller
@@ -217,6 +227,8 @@ def stream_completion(provider: providers.Provider, request: dict[str, Any], *, 
                         f"the provider {provider.name!r} is rate limiting: {_message_of(raw)}",
                         headers={"Retry-After": retry_after} if retry_after else None,
                     ), 429, response.headers)
+                if response.status_code in providers.REJECTED_STATUSES:
+                    raise _refused(providers.rejected(provider, response.status_code, raw, providers.secrets_of(provider)), response.status_code, response.headers)
                 raise _refused(ProviderError(f"the provider {provider.name!r} answered {response.status_code}: {_message_of(raw)}"), response.status_code, response.headers)
             lines = response.iter_lines()
             mark = time.perf_counter()
