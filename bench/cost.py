@@ -15,8 +15,9 @@ Inputs, all from the run or the template:
   messages), read back from moto and sized with DynamoDB's rules (item_size),
   one write unit per started 1 KB of each item; the session Query, one read
   unit per started 4 KB of all items read, halved for an eventually
-  consistent read; the usage counters' GetItem and UpdateItem per stream batch
-  (the UsageFunction is run here on the run's own journal records).
+  consistent read; the usage counters' TransactWriteItems per stream batch
+  (the UsageFunction's tally is run here on a batch of the run's own journal
+  records, and the items it wrote are sized).
 - S3: journal records spilled to the bucket (none unless a record passes 350 KB).
 - CloudWatch Logs: the bytes the gateway logged per request (log lines and EMF
   metrics), plus Lambda's START/END/REPORT lines.
@@ -199,6 +200,8 @@ class Snapshot:
                 "max_item_bytes": max(sizes, default=0),
                 "wru_per_request": round(sum(write_units(s) for s in sizes) / requests, 3),
                 "bytes_per_request": round(sum(sizes) / requests, 1),
+                # Mean bytes of each attribute (its name included), what makes an item cross a 1 KB step.
+                "attribute_bytes": _attribute_bytes(list(items.values())),
             }
         # The ByClient index writes its own item per journal record: the keys and the summary.
         index_sizes = [item_size({k: v for k, v in item.items() if k in ("pk", "sk", "client_pk", "summary")})
@@ -219,41 +222,74 @@ class Snapshot:
         return out
 
 
+def _attribute_bytes(items: list[dict[str, Any]]) -> dict[str, float]:
+    totals: dict[str, int] = {}
+    for item in items:
+        for name, value in item.items():
+            totals[name] = totals.get(name, 0) + len(name.encode("utf-8")) + value_size(value)
+    return {name: round(total / len(items), 1) for name, total in sorted(totals.items())} if items else {}
+
+
 # --- the usage counters, fed by the journal stream -----------------------------------------------
 
 
 def usage_counters(journal_items: list[dict[str, Any]], batch_size: int) -> dict[str, Any]:
-    """Count the run's own journal records as the UsageFunction does (one
-    TransactWriteItems per record: the journal key's marker and the usage row,
-    plus any limit settles), a stream batch's worth, and size what it wrote."""
+    """Count the run's own journal records as the UsageFunction does: a stream batch's
+    worth through `usage.batch` (one TransactWriteItems per chunk: each second's SEEN set
+    and each usage row), then size the items it wrote. A transactional write costs two
+    write units per started 1 KB of the item, the larger of its sizes before and after."""
     import json
 
     from smarter.config import settings
     from smarter.store import aws, usage
 
-    with_usage = [item for item in journal_items if '"usage":{"' in item["doc"]["S"]]
+    with_usage = [item for item in journal_items if '"usage":{"' in _doc_text(item)]
     if not with_usage:
         return {"batches": 0}
-    batch = [json.loads(item["doc"]["S"]) for item in with_usage[:batch_size]]
-    started = time.perf_counter()
-    outcomes = [usage.count(doc) for doc in batch]
-    wall_ms = (time.perf_counter() - started) * 1000
+    batch = [json.loads(_doc_text(item)) for item in with_usage[:batch_size]]
     ddb = aws.client("dynamodb")
     table = settings().usage_table
-    doc = batch[0]
-    marker = ddb.get_item(TableName=table, Key={"pk": {"S": f"HOLD#{doc['key']}"}, "sk": {"S": "COUNTED"}})["Item"]
-    rows = ddb.query(TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": doc["account"]}})["Items"]
-    size = max([item_size(marker), *(item_size(row) for row in rows)])
+    calls: list[dict[str, Any]] = []
+
+    def on_call(params: dict[str, Any], **_: Any) -> None:
+        calls.append(params)
+
+    ddb.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", on_call)
+    started = time.perf_counter()
+    try:
+        with usage.batch() as tally:
+            for doc in batch:
+                usage.count(doc)
+            outcomes = tally.flush()
+    finally:
+        ddb.meta.events.unregister("provide-client-params.dynamodb.TransactWriteItems", on_call)
+    wall_ms = (time.perf_counter() - started) * 1000
+    written = [item["Update"]["Key"] for call in calls[-1:] for item in call["TransactItems"]]
+    sizes = []
+    for key in written:
+        item = ddb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item") or {}
+        sizes.append(item_size(item))
+    wru_per_batch = sum(2 * write_units(size) for size in sizes) * max(1, len(calls))
     return {
         "records_in_batch": len(batch),
-        "counted": outcomes.count("counted"),
-        # per record: the marker and the usage row, in one transaction (2 write units per item of 1 KB)
-        "counters_per_batch": 2 * len(batch),
-        "counter_item_bytes": size,
-        "rru_per_counter": 0.0,
-        "wru_per_counter": 2 * write_units(size),
+        "counted": list(outcomes.values()).count("counted"),
+        "transactions_per_batch": len(calls),
+        "items_per_transaction": len(written),
+        "counter_item_bytes": max(sizes, default=0),
+        "seen_item_bytes": max((s for k, s in zip(written, sizes) if k["pk"]["S"].startswith(usage.SEEN_PREFIX)), default=0),
+        "wru_per_batch": wru_per_batch,
+        "wru_per_record": round(wru_per_batch / len(batch), 4),
         "apply_wall_ms": round(wall_ms, 2),
+        # The design before issue 29: one transaction of the marker and the usage row per record.
+        "wru_per_record_per_record_transactions": 4,
     }
+
+
+def _doc_text(item: dict[str, Any]) -> str:
+    """A journal item's document as JSON text, however the item stores it."""
+    from smarter.store import journal
+
+    return journal.item_doc_text(item)
 
 
 # --- the bill ---------------------------------------------------------------------------------------
@@ -304,6 +340,7 @@ def scenario_bill(run: dict[str, Any], wall_ms: list[float], cpu_ms: list[float]
     }
     wru = written["journal"]["wru_per_request"] + written["journal"].get("index_wru_per_request", 0) + written["sessions"]["wru_per_request"]
     rru = written["session_query_rru_per_request"]
+    usage_wru = usage.get("wru_per_record", 0.0) if usage and usage.get("records_in_batch") else 0.0
     lines: dict[str, float] = {
         "lambda_requests": PRICES["lambda_per_million_requests"],
         "lambda_compute": lambda_compute(durations["measured_ms"], memory_mb),
@@ -313,10 +350,8 @@ def scenario_bill(run: dict[str, Any], wall_ms: list[float], cpu_ms: list[float]
     }
     if usage and usage.get("records_in_batch"):
         batches = MILLION / usage["records_in_batch"]
-        per_batch_units = usage["counters_per_batch"]
         lines["usage_counters"] = batches / MILLION * (
-            per_batch_units * usage["wru_per_counter"] * PRICES["dynamodb_on_demand_per_million_wru"]
-            + per_batch_units * usage["rru_per_counter"] * PRICES["dynamodb_on_demand_per_million_rru"]
+            usage["wru_per_batch"] * PRICES["dynamodb_on_demand_per_million_wru"]
             + PRICES["lambda_per_million_requests"]
             + lambda_compute(max(1, math.ceil(usage["apply_wall_ms"])), usage_memory_mb))
     else:
@@ -335,6 +370,7 @@ def scenario_bill(run: dict[str, Any], wall_ms: list[float], cpu_ms: list[float]
         "billed_duration": durations,
         "upstream_calls_per_request": calls_upstream,
         "dynamodb_wru_per_request": round(wru, 3),
+        "usage_wru_per_request": round(usage_wru, 4),
         "dynamodb_rru_per_request": round(rru, 3),
         "log_bytes_per_request": round(log_bytes, 1),
         "per_million": {k: round(v, 4) for k, v in lines.items()},

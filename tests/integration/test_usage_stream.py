@@ -333,3 +333,26 @@ def test_a_journal_key_of_another_shape_is_counted_once(aws):
     assert deliver([odd, journal_record(1)]) == {"batchItemFailures": []}
     assert deliver([odd]) == {"batchItemFailures": []}
     assert totals() == expected(2)
+
+
+def test_a_packed_journal_doc_as_lambda_delivers_it_base64_is_counted_once(aws):
+    import base64
+
+    from smarter.store import packed
+
+    records = []
+    for i in range(3):
+        record = journal_record(i)
+        image = record["dynamodb"]["NewImage"]
+        image["doc"] = {"B": base64.b64encode(packed.pack_text(image["doc"]["S"])).decode()}
+        records.append(record)
+    assert deliver(records) == {"batchItemFailures": []}
+    assert deliver(records) == {"batchItemFailures": []}
+    assert totals() == expected(3)
+
+
+def test_a_corrupt_packed_doc_is_parked_as_poison_and_the_rest_counted(aws):
+    records = [journal_record(i) for i in range(3)]
+    records[1]["dynamodb"]["NewImage"]["doc"] = {"B": "AQID"}  # base64 of a truncated packed value
+    assert deliver(records) == {"batchItemFailures": []}
+    assert totals() == expected(2)

@@ -169,9 +169,11 @@ def journal_doc(record: dict[str, Any]) -> dict[str, Any] | None:
     image = (record.get("dynamodb") or {}).get("NewImage") or {}
     if "doc" not in image:
         raise Unreadable("the journal item has no doc attribute")
+    from smarter.store.journal import item_doc
+
     try:
-        doc = json.loads(image["doc"]["S"])
-    except (KeyError, TypeError, ValueError) as exc:
+        doc = item_doc(image)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise Unreadable(f"the journal doc is not JSON: {exc}") from None
     if not isinstance(doc, dict) or not doc.get("key"):
         raise Unreadable("the journal doc has no key")
