@@ -408,6 +408,50 @@ def litellm_bill(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+BASELINE = "before-issue-29.json"  # in bench/results: main's full run the day issue 29 was filed
+
+
+def usage_wru_per_record(usage: dict[str, Any] | None) -> float | None:
+    """Write units the usage counting spent per journal record, in either shape of the figures."""
+    if not usage or not usage.get("records_in_batch"):
+        return None
+    if "wru_per_record" in usage:
+        return float(usage["wru_per_record"])
+    return usage["counters_per_batch"] * usage["wru_per_counter"] / usage["records_in_batch"]  # before issue 29
+
+
+def before_after(after: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
+    """Per scenario: write units (journal, index and session; usage) and dollars per million,
+    before (the baseline run's bill) and after (this run's), beside LiteLLM always on."""
+    out: dict[str, Any] = {}
+    before_usage = usage_wru_per_record(((before or {}).get("_warm_usage")))
+    for name, now in (after.get("scenarios") or {}).items():
+        was = ((before or {}).get("scenarios") or {}).get(name) or {}
+        out[name] = {
+            "request_wru": {"before": was.get("dynamodb_wru_per_request"), "after": now["dynamodb_wru_per_request"]},
+            "usage_wru": {"before": round(before_usage, 4) if before_usage is not None else None, "after": now.get("usage_wru_per_request")},
+            "per_million": {"before": was.get("total_per_million"), "after": now["total_per_million"]},
+            "per_million_with_provider_latency": {"before": was.get("total_per_million_with_provider_latency"),
+                                                  "after": now["total_per_million_with_provider_latency"]},
+        }
+    return out
+
+
+def load_baseline() -> dict[str, Any] | None:
+    """The baseline run's cost section (and its usage figures), or None when the file is absent."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent / "results" / BASELINE
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    found = dict(data.get("cost") or {})
+    found["_warm_usage"] = (data.get("warm") or {}).get("usage_counters")
+    found["_started_at"] = (data.get("meta") or {}).get("started_at")
+    return found
+
+
 def bill(results: dict[str, Any]) -> dict[str, Any]:
     """The cost section of the results, from the warm and side-by-side sections."""
     from smarter_local.cfn import load_template
@@ -440,6 +484,13 @@ def bill(results: dict[str, Any]) -> dict[str, Any]:
     litellm = {c: litellm_bill(side[c]["litellm"]) for c in ("c1", "c8") if (side.get(c) or {}).get("litellm", {}).get("cpu_ms_per_request")}
     if litellm:
         out["litellm_fargate"] = litellm
+    baseline = load_baseline()
+    out["before_after"] = before_after(out, baseline)
+    out["baseline"] = {"file": f"bench/results/{BASELINE}", "started_at": (baseline or {}).get("_started_at")}
+    if "litellm_fargate" not in out and (baseline or {}).get("litellm_fargate"):
+        # This run had no side by side: LiteLLM's figure from the baseline run (it writes nothing,
+        # so only its CPU per request, measured there, moves it).
+        out["litellm_fargate_from_baseline"] = baseline["litellm_fargate"]
     cold = results.get("cold_start") or {}
     if cold.get("prompt"):
         init_ms = cold["prompt"]["import_ms"]
