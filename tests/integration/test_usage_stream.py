@@ -240,6 +240,18 @@ def test_a_transaction_cancelled_on_every_attempt_is_reported_for_redelivery_not
 # --- counted per batch: one write per batch, exact under any redelivery --------------------------
 
 
+def deliver_cancelled(records: list[dict], cancel: CancelledTransactions) -> dict:
+    """Deliver with DynamoDB cancelling transactions as `cancel` says."""
+    from smarter.store import aws as store_aws
+
+    events = store_aws.client("dynamodb").meta.events
+    events.register("before-call.dynamodb.TransactWriteItems", cancel)
+    try:
+        return deliver(records)
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", cancel)
+
+
 def test_a_batch_redelivered_bisected_and_extended_counts_each_record_once(aws):
     records = [journal_record(i) for i in range(30)]
     assert deliver(records[:20]) == {"batchItemFailures": []}
@@ -269,18 +281,12 @@ def test_a_split_shard_parent_then_children_with_the_parent_redelivered_counts_o
 def test_a_record_dynamodb_refuses_fails_alone_and_the_rest_of_the_batch_is_counted(aws):
     """A poison write (ValidationError, no retry helps): the batch's write is refused, so
     each record is written alone; only the refused one goes back to the stream."""
-    from smarter.store import aws as store_aws
     from smarter.store import usage
 
     records = [journal_record(i) for i in range(5)]
     bad = usage.seen_slot(json.loads(records[2]["dynamodb"]["NewImage"]["doc"]["S"]))[1]
     cancel = CancelledTransactions(["ValidationError"], times=10**6, only=f'"{bad}"')
-    events = store_aws.client("dynamodb").meta.events
-    events.register("before-call.dynamodb.TransactWriteItems", cancel)
-    try:
-        out = deliver(records)
-    finally:
-        events.unregister("before-call.dynamodb.TransactWriteItems", cancel)
+    out = deliver_cancelled(records, cancel)
     assert out == {"batchItemFailures": [{"itemIdentifier": records[2]["dynamodb"]["SequenceNumber"]}]}
     assert cancel.calls == 2  # the batch once, the record alone once: a ValidationError is not retried
     assert totals() == expected(4)
@@ -289,16 +295,9 @@ def test_a_record_dynamodb_refuses_fails_alone_and_the_rest_of_the_batch_is_coun
 
 
 def test_a_batch_whose_write_keeps_failing_reports_every_record_and_loses_none(aws):
-    from smarter.store import aws as store_aws
-
     records = [journal_record(i) for i in range(2)]
     cancel = CancelledTransactions(["ThrottlingError"], times=10**6)
-    events = store_aws.client("dynamodb").meta.events
-    events.register("before-call.dynamodb.TransactWriteItems", cancel)
-    try:
-        out = deliver(records)
-    finally:
-        events.unregister("before-call.dynamodb.TransactWriteItems", cancel)
+    out = deliver_cancelled(records, cancel)
     assert sorted(f["itemIdentifier"] for f in out["batchItemFailures"]) == sorted(r["dynamodb"]["SequenceNumber"] for r in records)
     assert totals() == expected(0)
     assert deliver(records) == {"batchItemFailures": []}
