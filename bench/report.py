@@ -102,7 +102,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if plain:
         found.append(_target("plain prompt, all-in per million requests (provider answering at once)", plain["total_per_million"],
                              PLAIN_PROMPT_USD_PER_MILLION, "USD", issue=29, smarter=plain["total_per_million"],
-                             litellm=_get(results, "cost", "litellm_fargate", "c1", "total_per_million_at_half_use")))
+                             litellm=_get(results, "cost", "litellm_fargate", "c1", "total_per_million_at_half_use")
+                             or _get(results, "cost", "litellm_fargate_from_baseline", "c1", "total_per_million_at_half_use")))
     growth = results.get("growth")
     if growth:
         for kind in ("session", "plugins"):

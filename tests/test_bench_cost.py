@@ -91,3 +91,36 @@ def test_the_memory_comes_from_the_template():
 def test_prices_say_where_and_when_they_were_recorded():
     assert cost.PRICES["region"] == "us-east-1"
     assert cost.PRICES["recorded_on"] and "not fetched live" in cost.PRICES["note"]
+
+
+def test_usage_write_units_per_record_in_either_shape_of_the_figures():
+    from bench import cost
+
+    before = {"records_in_batch": 100, "counters_per_batch": 200, "wru_per_counter": 2}  # a transaction of 2 items per record
+    after = {"records_in_batch": 100, "wru_per_batch": 22, "wru_per_record": 0.22}
+    assert cost.usage_wru_per_record(before) == 4
+    assert cost.usage_wru_per_record(after) == 0.22
+    assert cost.usage_wru_per_record({"batches": 0}) is None
+
+
+def test_before_and_after_pair_each_scenario_with_the_baseline():
+    from bench import cost
+
+    after = {"scenarios": {"prompt_plain": {"dynamodb_wru_per_request": 3.0, "usage_wru_per_request": 0.22, "total_per_million": 6.49,
+                                            "total_per_million_with_provider_latency": 13.22}}}
+    baseline = {"scenarios": {"prompt_plain": {"dynamodb_wru_per_request": 5.0, "total_per_million": 10.03,
+                                               "total_per_million_with_provider_latency": 16.77}},
+                "_warm_usage": {"records_in_batch": 100, "counters_per_batch": 200, "wru_per_counter": 2}}
+    [(name, pair)] = cost.before_after(after, baseline).items()
+    assert name == "prompt_plain"
+    assert pair == {"request_wru": {"before": 5.0, "after": 3.0}, "usage_wru": {"before": 4.0, "after": 0.22},
+                    "per_million": {"before": 10.03, "after": 6.49}, "per_million_with_provider_latency": {"before": 16.77, "after": 13.22}}
+    assert cost.before_after(after, None)["prompt_plain"]["per_million"] == {"before": None, "after": 6.49}
+
+
+def test_the_baseline_run_is_in_the_repository():
+    from bench import cost
+
+    baseline = cost.load_baseline()
+    assert baseline["scenarios"]["prompt_plain"]["total_per_million"] > 0
+    assert cost.usage_wru_per_record(baseline["_warm_usage"]) == 4
