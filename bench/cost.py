@@ -420,14 +420,24 @@ def usage_wru_per_record(usage: dict[str, Any] | None) -> float | None:
     return usage["counters_per_batch"] * usage["wru_per_counter"] / usage["records_in_batch"]  # before issue 29
 
 
-def before_after(after: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
-    """Per scenario: write units (journal, index and session; usage) and dollars per million,
-    before (the baseline run's bill) and after (this run's), beside LiteLLM always on."""
+def _item_bytes(written: dict[str, Any] | None) -> dict[str, Any]:
+    """Mean bytes of a scenario's journal item, its index entry and its session items (and how many)."""
+    written = written or {}
+    journal, sessions = written.get("journal") or {}, written.get("sessions") or {}
+    return {"journal": journal.get("mean_item_bytes"), "index": journal.get("index_mean_item_bytes"),
+            "session": sessions.get("mean_item_bytes"), "session_items": sessions.get("items_per_request")}
+
+
+def before_after(after: dict[str, Any], before: dict[str, Any] | None, written: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Per scenario: item sizes, write units (journal, index and session; usage) and dollars per
+    million, before (the baseline run) and after (this run: its bill and what it `written`)."""
     out: dict[str, Any] = {}
     before_usage = usage_wru_per_record(((before or {}).get("_warm_usage")))
     for name, now in (after.get("scenarios") or {}).items():
         was = ((before or {}).get("scenarios") or {}).get(name) or {}
         out[name] = {
+            "item_bytes": {"before": _item_bytes(((before or {}).get("_warm_written") or {}).get(name)),
+                           "after": _item_bytes((written or {}).get(name))},
             "request_wru": {"before": was.get("dynamodb_wru_per_request"), "after": now["dynamodb_wru_per_request"]},
             "usage_wru": {"before": round(before_usage, 4) if before_usage is not None else None, "after": now.get("usage_wru_per_request")},
             "per_million": {"before": was.get("total_per_million"), "after": now["total_per_million"]},
@@ -447,7 +457,9 @@ def load_baseline() -> dict[str, Any] | None:
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
     found = dict(data.get("cost") or {})
-    found["_warm_usage"] = (data.get("warm") or {}).get("usage_counters")
+    warm = data.get("warm") or {}
+    found["_warm_usage"] = warm.get("usage_counters")
+    found["_warm_written"] = {name: run["written"] for name, run in warm.items() if isinstance(run, dict) and "written" in run}
     found["_started_at"] = (data.get("meta") or {}).get("started_at")
     return found
 
@@ -485,7 +497,7 @@ def bill(results: dict[str, Any]) -> dict[str, Any]:
     if litellm:
         out["litellm_fargate"] = litellm
     baseline = load_baseline()
-    out["before_after"] = before_after(out, baseline)
+    out["before_after"] = before_after(out, baseline, {name: run.get("written") for name, run in warm.items() if isinstance(run, dict)})
     out["baseline"] = {"file": f"bench/results/{BASELINE}", "started_at": (baseline or {}).get("_started_at")}
     if "litellm_fargate" not in out and (baseline or {}).get("litellm_fargate"):
         # This run had no side by side: LiteLLM's figure from the baseline run (it writes nothing,

@@ -274,9 +274,19 @@ def before_after_rows(bill: dict[str, Any]) -> tuple[list[str], list[list[Any]]]
     def arrow(pair: dict[str, Any], digits: int = 2) -> str:
         return f"{_fmt(pair.get('before'), digits)} -> {_fmt(pair.get('after'), digits)}"
 
-    rows = [[name, arrow(c["request_wru"], 3), arrow(c["usage_wru"], 3), arrow(c["per_million"]),
+    def sizes(pair: dict[str, Any]) -> str:
+        def one(found: dict[str, Any]) -> str:
+            if not found or found.get("journal") is None:
+                return "-"
+            session = f"{_fmt(found.get('session_items'), 0)}x{_fmt(found.get('session'), 0)}" if found.get("session_items") else "0"
+            return f"{_fmt(found['journal'], 0)}/{_fmt(found.get('index'), 0)}/{session}"
+
+        return f"{one(pair.get('before') or {})} -> {one(pair.get('after') or {})}"
+
+    rows = [[name, sizes(c.get("item_bytes") or {}), arrow(c["request_wru"], 3), arrow(c["usage_wru"], 3), arrow(c["per_million"]),
              arrow(c["per_million_with_provider_latency"]), litellm] for name, c in compared.items()]
-    return (["scenario", "WRU journal+index+session", "WRU usage", "$/M all-in", "$/M, 1 s provider", "LiteLLM $/M"], rows)
+    return (["scenario", "bytes journal/index/sessions", "WRU journal+index+session", "WRU usage", "$/M all-in", "$/M, 1 s provider",
+             "LiteLLM $/M"], rows)
 
 
 def cost_rows(bill: dict[str, Any]) -> tuple[list[str], list[list[Any]], tuple[list[str], list[list[Any]]] | None]:
