@@ -15,8 +15,9 @@ Inputs, all from the run or the template:
   messages), read back from moto and sized with DynamoDB's rules (item_size),
   one write unit per started 1 KB of each item; the session Query, one read
   unit per started 4 KB of all items read, halved for an eventually
-  consistent read; the usage counters' GetItem and UpdateItem per stream batch
-  (the UsageFunction is run here on the run's own journal records).
+  consistent read; the usage counters' TransactWriteItems per stream batch
+  (the UsageFunction's tally is run here on a batch of the run's own journal
+  records, and the items it wrote are sized).
 - S3: journal records spilled to the bucket (none unless a record passes 350 KB).
 - CloudWatch Logs: the bytes the gateway logged per request (log lines and EMF
   metrics), plus Lambda's START/END/REPORT lines.
@@ -199,6 +200,8 @@ class Snapshot:
                 "max_item_bytes": max(sizes, default=0),
                 "wru_per_request": round(sum(write_units(s) for s in sizes) / requests, 3),
                 "bytes_per_request": round(sum(sizes) / requests, 1),
+                # Mean bytes of each attribute (its name included), what makes an item cross a 1 KB step.
+                "attribute_bytes": _attribute_bytes(list(items.values())),
             }
         # The ByClient index writes its own item per journal record: the keys and the summary.
         index_sizes = [item_size({k: v for k, v in item.items() if k in ("pk", "sk", "client_pk", "summary")})
@@ -219,41 +222,74 @@ class Snapshot:
         return out
 
 
+def _attribute_bytes(items: list[dict[str, Any]]) -> dict[str, float]:
+    totals: dict[str, int] = {}
+    for item in items:
+        for name, value in item.items():
+            totals[name] = totals.get(name, 0) + len(name.encode("utf-8")) + value_size(value)
+    return {name: round(total / len(items), 1) for name, total in sorted(totals.items())} if items else {}
+
+
 # --- the usage counters, fed by the journal stream -----------------------------------------------
 
 
 def usage_counters(journal_items: list[dict[str, Any]], batch_size: int) -> dict[str, Any]:
-    """Count the run's own journal records as the UsageFunction does (one
-    TransactWriteItems per record: the journal key's marker and the usage row,
-    plus any limit settles), a stream batch's worth, and size what it wrote."""
+    """Count the run's own journal records as the UsageFunction does: a stream batch's
+    worth through `usage.batch` (one TransactWriteItems per chunk: each second's SEEN set
+    and each usage row), then size the items it wrote. A transactional write costs two
+    write units per started 1 KB of the item, the larger of its sizes before and after."""
     import json
 
     from smarter.config import settings
     from smarter.store import aws, usage
 
-    with_usage = [item for item in journal_items if '"usage":{"' in item["doc"]["S"]]
+    with_usage = [item for item in journal_items if '"usage":{"' in _doc_text(item)]
     if not with_usage:
         return {"batches": 0}
-    batch = [json.loads(item["doc"]["S"]) for item in with_usage[:batch_size]]
-    started = time.perf_counter()
-    outcomes = [usage.count(doc) for doc in batch]
-    wall_ms = (time.perf_counter() - started) * 1000
+    batch = [json.loads(_doc_text(item)) for item in with_usage[:batch_size]]
     ddb = aws.client("dynamodb")
     table = settings().usage_table
-    doc = batch[0]
-    marker = ddb.get_item(TableName=table, Key={"pk": {"S": f"HOLD#{doc['key']}"}, "sk": {"S": "COUNTED"}})["Item"]
-    rows = ddb.query(TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": doc["account"]}})["Items"]
-    size = max([item_size(marker), *(item_size(row) for row in rows)])
+    calls: list[dict[str, Any]] = []
+
+    def on_call(params: dict[str, Any], **_: Any) -> None:
+        calls.append(params)
+
+    ddb.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", on_call)
+    started = time.perf_counter()
+    try:
+        with usage.batch() as tally:
+            for doc in batch:
+                usage.count(doc)
+            outcomes = tally.flush()
+    finally:
+        ddb.meta.events.unregister("provide-client-params.dynamodb.TransactWriteItems", on_call)
+    wall_ms = (time.perf_counter() - started) * 1000
+    written = [item["Update"]["Key"] for call in calls[-1:] for item in call["TransactItems"]]
+    sizes = []
+    for key in written:
+        item = ddb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item") or {}
+        sizes.append(item_size(item))
+    wru_per_batch = sum(2 * write_units(size) for size in sizes) * max(1, len(calls))
     return {
         "records_in_batch": len(batch),
-        "counted": outcomes.count("counted"),
-        # per record: the marker and the usage row, in one transaction (2 write units per item of 1 KB)
-        "counters_per_batch": 2 * len(batch),
-        "counter_item_bytes": size,
-        "rru_per_counter": 0.0,
-        "wru_per_counter": 2 * write_units(size),
+        "counted": list(outcomes.values()).count("counted"),
+        "transactions_per_batch": len(calls),
+        "items_per_transaction": len(written),
+        "counter_item_bytes": max(sizes, default=0),
+        "seen_item_bytes": max((s for k, s in zip(written, sizes) if k["pk"]["S"].startswith(usage.SEEN_PREFIX)), default=0),
+        "wru_per_batch": wru_per_batch,
+        "wru_per_record": round(wru_per_batch / len(batch), 4),
         "apply_wall_ms": round(wall_ms, 2),
+        # The design before issue 29: one transaction of the marker and the usage row per record.
+        "wru_per_record_per_record_transactions": 4,
     }
+
+
+def _doc_text(item: dict[str, Any]) -> str:
+    """A journal item's document as JSON text, however the item stores it."""
+    from smarter.store import journal
+
+    return journal.item_doc_text(item)
 
 
 # --- the bill ---------------------------------------------------------------------------------------
@@ -304,6 +340,7 @@ def scenario_bill(run: dict[str, Any], wall_ms: list[float], cpu_ms: list[float]
     }
     wru = written["journal"]["wru_per_request"] + written["journal"].get("index_wru_per_request", 0) + written["sessions"]["wru_per_request"]
     rru = written["session_query_rru_per_request"]
+    usage_wru = usage.get("wru_per_record", 0.0) if usage and usage.get("records_in_batch") else 0.0
     lines: dict[str, float] = {
         "lambda_requests": PRICES["lambda_per_million_requests"],
         "lambda_compute": lambda_compute(durations["measured_ms"], memory_mb),
@@ -313,10 +350,8 @@ def scenario_bill(run: dict[str, Any], wall_ms: list[float], cpu_ms: list[float]
     }
     if usage and usage.get("records_in_batch"):
         batches = MILLION / usage["records_in_batch"]
-        per_batch_units = usage["counters_per_batch"]
         lines["usage_counters"] = batches / MILLION * (
-            per_batch_units * usage["wru_per_counter"] * PRICES["dynamodb_on_demand_per_million_wru"]
-            + per_batch_units * usage["rru_per_counter"] * PRICES["dynamodb_on_demand_per_million_rru"]
+            usage["wru_per_batch"] * PRICES["dynamodb_on_demand_per_million_wru"]
             + PRICES["lambda_per_million_requests"]
             + lambda_compute(max(1, math.ceil(usage["apply_wall_ms"])), usage_memory_mb))
     else:
@@ -335,6 +370,7 @@ def scenario_bill(run: dict[str, Any], wall_ms: list[float], cpu_ms: list[float]
         "billed_duration": durations,
         "upstream_calls_per_request": calls_upstream,
         "dynamodb_wru_per_request": round(wru, 3),
+        "usage_wru_per_request": round(usage_wru, 4),
         "dynamodb_rru_per_request": round(rru, 3),
         "log_bytes_per_request": round(log_bytes, 1),
         "per_million": {k: round(v, 4) for k, v in lines.items()},
@@ -372,6 +408,62 @@ def litellm_bill(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+BASELINE = "before-issue-29.json"  # in bench/results: main's full run the day issue 29 was filed
+
+
+def usage_wru_per_record(usage: dict[str, Any] | None) -> float | None:
+    """Write units the usage counting spent per journal record, in either shape of the figures."""
+    if not usage or not usage.get("records_in_batch"):
+        return None
+    if "wru_per_record" in usage:
+        return float(usage["wru_per_record"])
+    return usage["counters_per_batch"] * usage["wru_per_counter"] / usage["records_in_batch"]  # before issue 29
+
+
+def _item_bytes(written: dict[str, Any] | None) -> dict[str, Any]:
+    """Mean bytes of a scenario's journal item, its index entry and its session items (and how many)."""
+    written = written or {}
+    journal, sessions = written.get("journal") or {}, written.get("sessions") or {}
+    return {"journal": journal.get("mean_item_bytes"), "index": journal.get("index_mean_item_bytes"),
+            "session": sessions.get("mean_item_bytes"), "session_items": sessions.get("items_per_request")}
+
+
+def before_after(after: dict[str, Any], before: dict[str, Any] | None, written: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Per scenario: item sizes, write units (journal, index and session; usage) and dollars per
+    million, before (the baseline run) and after (this run: its bill and what it `written`)."""
+    out: dict[str, Any] = {}
+    before_usage = usage_wru_per_record(((before or {}).get("_warm_usage")))
+    for name, now in (after.get("scenarios") or {}).items():
+        was = ((before or {}).get("scenarios") or {}).get(name) or {}
+        out[name] = {
+            "item_bytes": {"before": _item_bytes(((before or {}).get("_warm_written") or {}).get(name)),
+                           "after": _item_bytes((written or {}).get(name))},
+            "request_wru": {"before": was.get("dynamodb_wru_per_request"), "after": now["dynamodb_wru_per_request"]},
+            "usage_wru": {"before": round(before_usage, 4) if before_usage is not None else None, "after": now.get("usage_wru_per_request")},
+            "per_million": {"before": was.get("total_per_million"), "after": now["total_per_million"]},
+            "per_million_with_provider_latency": {"before": was.get("total_per_million_with_provider_latency"),
+                                                  "after": now["total_per_million_with_provider_latency"]},
+        }
+    return out
+
+
+def load_baseline() -> dict[str, Any] | None:
+    """The baseline run's cost section (and its usage figures), or None when the file is absent."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent / "results" / BASELINE
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    found = dict(data.get("cost") or {})
+    warm = data.get("warm") or {}
+    found["_warm_usage"] = warm.get("usage_counters")
+    found["_warm_written"] = {name: run["written"] for name, run in warm.items() if isinstance(run, dict) and "written" in run}
+    found["_started_at"] = (data.get("meta") or {}).get("started_at")
+    return found
+
+
 def bill(results: dict[str, Any]) -> dict[str, Any]:
     """The cost section of the results, from the warm and side-by-side sections."""
     from smarter_local.cfn import load_template
@@ -404,6 +496,13 @@ def bill(results: dict[str, Any]) -> dict[str, Any]:
     litellm = {c: litellm_bill(side[c]["litellm"]) for c in ("c1", "c8") if (side.get(c) or {}).get("litellm", {}).get("cpu_ms_per_request")}
     if litellm:
         out["litellm_fargate"] = litellm
+    baseline = load_baseline()
+    out["before_after"] = before_after(out, baseline, {name: run.get("written") for name, run in warm.items() if isinstance(run, dict)})
+    out["baseline"] = {"file": f"bench/results/{BASELINE}", "started_at": (baseline or {}).get("_started_at")}
+    if "litellm_fargate" not in out and (baseline or {}).get("litellm_fargate"):
+        # This run had no side by side: LiteLLM's figure from the baseline run (it writes nothing,
+        # so only its CPU per request, measured there, moves it).
+        out["litellm_fargate_from_baseline"] = baseline["litellm_fargate"]
     cold = results.get("cold_start") or {}
     if cold.get("prompt"):
         init_ms = cold["prompt"]["import_ms"]

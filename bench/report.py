@@ -1,4 +1,4 @@
-"""The targets of issues #6, #13 and #15 checked against a run, and the run as a text table.
+"""The targets of issues #6, #13, #15 and #29 checked against a run, and the run as a text table.
 
 Issue #15 tightened #6's: CPU per request vs LiteLLM 0.25x (was 0.5x), the
 client-side added latency 0.4x (was 0.5x), cold starts 800 / 500 ms (were
@@ -12,12 +12,13 @@ from typing import Any
 # (name, limit, unit): a measured value at or below the limit meets the target.
 CPU_PER_PROMPT_MS = 3.0  # issue 15 (and 6)
 AWS_CALLS_PER_PROMPT = 3  # issue 6
-COLD_PROMPT_MS = 800.0  # issue 15 (issue 6: 1300)
-COLD_PASSTHROUGH_MS = 500.0  # issue 15 (issue 6: 700)
+COLD_PROMPT_MS = 400.0  # issue 29 (issue 15: 800, issue 6: 1300)
+COLD_PASSTHROUGH_MS = 250.0  # issue 29 (issue 15: 500, issue 6: 700)
 PEAK_RSS_MB = 160.0  # issue 6
 VS_LITELLM = 0.5  # issue 6: added latency by each gateway's own header, streaming
 CPU_VS_LITELLM = 0.25  # issue 15 (issue 6: 0.5)
 CLIENT_ADDED_VS_LITELLM = 0.4  # issue 15 (issue 6: 0.5)
+PLAIN_PROMPT_USD_PER_MILLION = 6.0  # issue 29: all-in, list prices, the provider answering at once
 
 
 def _get(data: dict[str, Any], *path: str) -> Any:
@@ -92,11 +93,17 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         startup = side.get("litellm_startup_ms")
         for function, limit in (("prompt", COLD_PROMPT_MS), ("passthrough", COLD_PASSTHROUGH_MS)):
             total = _get(cold, function, "total_ms")
-            found.append(_target(f"cold start, {function} (spawn to answer)", total, limit, "ms", issue=15, smarter=total,
+            found.append(_target(f"cold start, {function} (spawn to answer)", total, limit, "ms", issue=29, smarter=total,
                                  litellm=startup))
         peaks = [v for v in (_get(cold, "prompt", "max_rss_mb"), _get(cold, "passthrough", "max_rss_mb")) if v is not None]
         found.append(_target("peak memory after the first request", max(peaks) if peaks else None, PEAK_RSS_MB, "MB",
                              smarter=max(peaks) if peaks else None, litellm=litellm_c1.get("peak_rss_mb")))
+    plain = _get(results, "cost", "scenarios", "prompt_plain")
+    if plain:
+        found.append(_target("plain prompt, all-in per million requests (provider answering at once)", plain["total_per_million"],
+                             PLAIN_PROMPT_USD_PER_MILLION, "USD", issue=29, smarter=plain["total_per_million"],
+                             litellm=_get(results, "cost", "litellm_fargate", "c1", "total_per_million_at_half_use")
+                             or _get(results, "cost", "litellm_fargate_from_baseline", "c1", "total_per_million_at_half_use")))
     growth = results.get("growth")
     if growth:
         for kind in ("session", "plugins"):
@@ -223,6 +230,10 @@ def table(results: dict[str, Any]) -> str:
                            "not fetched live)", header, rows))
         if litellm:
             parts.append(_rows("   LiteLLM on Fargate arm64, always on", litellm[0], litellm[1]))
+        compared = before_after_rows(bill)
+        if compared:
+            parts.append(_rows(f"5b. Write units and USD per million, before (main, {bill['baseline'].get('started_at')}) and after, "
+                               "beside LiteLLM always on", *compared))
         cold = bill.get("cold_start")
         if cold:
             parts.append(f"   a prompt cold start's INIT ({cold['init_ms']:g} ms at the function's memory): ${cold['per_cold_start']:.7f} each, "
@@ -247,6 +258,35 @@ COST_LINES = (
     ("cloudwatch_logs", "CloudWatch Logs"),
     ("xray_traces", "X-Ray (5% sampled)"),
 )
+
+
+def before_after_rows(bill: dict[str, Any]) -> tuple[list[str], list[list[Any]]] | None:
+    """Per scenario: request and usage write units and $/M before -> after; LiteLLM's $/M on the
+    smallest always-on Fargate task (the same for every scenario: it writes nothing)."""
+    compared = bill.get("before_after") or {}
+    if not compared:
+        return None
+    fargate = (bill.get("litellm_fargate") or bill.get("litellm_fargate_from_baseline") or {}).get("c1") or {}
+    litellm = (f"{_fmt(fargate.get('total_per_million_at_full_use'))} busy / {_fmt(fargate.get('total_per_million_at_half_use'))} half"
+               f" (${_fmt(fargate.get('smallest_task_per_month'))}/month, {_fmt(fargate.get('smallest_task_capacity_rps'))} req/s)"
+               if fargate else "-")
+
+    def arrow(pair: dict[str, Any], digits: int = 2) -> str:
+        return f"{_fmt(pair.get('before'), digits)} -> {_fmt(pair.get('after'), digits)}"
+
+    def sizes(pair: dict[str, Any]) -> str:
+        def one(found: dict[str, Any]) -> str:
+            if not found or found.get("journal") is None:
+                return "-"
+            session = f"{_fmt(found.get('session_items'), 0)}x{_fmt(found.get('session'), 0)}" if found.get("session_items") else "0"
+            return f"{_fmt(found['journal'], 0)}/{_fmt(found.get('index'), 0)}/{session}"
+
+        return f"{one(pair.get('before') or {})} -> {one(pair.get('after') or {})}"
+
+    rows = [[name, sizes(c.get("item_bytes") or {}), arrow(c["request_wru"], 3), arrow(c["usage_wru"], 3), arrow(c["per_million"]),
+             arrow(c["per_million_with_provider_latency"]), litellm] for name, c in compared.items()]
+    return (["scenario", "bytes journal/index/sessions", "WRU journal+index+session", "WRU usage", "$/M all-in", "$/M, 1 s provider",
+             "LiteLLM $/M"], rows)
 
 
 def cost_rows(bill: dict[str, Any]) -> tuple[list[str], list[list[Any]], tuple[list[str], list[list[Any]]] | None]:
@@ -336,6 +376,9 @@ def markdown(results: dict[str, Any]) -> str:
         parts.append(_md(header, rows))
         if litellm:
             parts.append(_md(*litellm))
+        compared = before_after_rows(bill)
+        if compared:
+            parts.append(_md(*compared).replace(" -> ", " → "))
     found = results.get("targets") or []
     if found:
         parts.append(_md(["issue", "target", "Smarter", "LiteLLM", "measured", "limit", ""],

@@ -91,3 +91,49 @@ def test_the_memory_comes_from_the_template():
 def test_prices_say_where_and_when_they_were_recorded():
     assert cost.PRICES["region"] == "us-east-1"
     assert cost.PRICES["recorded_on"] and "not fetched live" in cost.PRICES["note"]
+
+
+def test_usage_write_units_per_record_in_either_shape_of_the_figures():
+    from bench import cost
+
+    before = {"records_in_batch": 100, "counters_per_batch": 200, "wru_per_counter": 2}  # a transaction of 2 items per record
+    after = {"records_in_batch": 100, "wru_per_batch": 22, "wru_per_record": 0.22}
+    assert cost.usage_wru_per_record(before) == 4
+    assert cost.usage_wru_per_record(after) == 0.22
+    assert cost.usage_wru_per_record({"batches": 0}) is None
+
+
+def test_before_and_after_pair_each_scenario_with_the_baseline():
+    from bench import cost
+
+    after = {"scenarios": {"prompt_plain": {"dynamodb_wru_per_request": 3.0, "usage_wru_per_request": 0.22, "total_per_million": 6.49,
+                                            "total_per_million_with_provider_latency": 13.22}}}
+    baseline = {"scenarios": {"prompt_plain": {"dynamodb_wru_per_request": 5.0, "total_per_million": 10.03,
+                                               "total_per_million_with_provider_latency": 16.77}},
+                "_warm_usage": {"records_in_batch": 100, "counters_per_batch": 200, "wru_per_counter": 2}}
+    [(name, pair)] = cost.before_after(after, baseline).items()
+    assert name == "prompt_plain"
+    assert pair.pop("item_bytes") == {"before": {"journal": None, "index": None, "session": None, "session_items": None},
+                                      "after": {"journal": None, "index": None, "session": None, "session_items": None}}
+    assert pair == {"request_wru": {"before": 5.0, "after": 3.0}, "usage_wru": {"before": 4.0, "after": 0.22},
+                    "per_million": {"before": 10.03, "after": 6.49}, "per_million_with_provider_latency": {"before": 16.77, "after": 13.22}}
+    assert cost.before_after(after, None)["prompt_plain"]["per_million"] == {"before": None, "after": 6.49}
+
+
+def test_the_baseline_run_is_in_the_repository():
+    from bench import cost
+
+    baseline = cost.load_baseline()
+    assert baseline["scenarios"]["prompt_plain"]["total_per_million"] > 0
+    assert cost.usage_wru_per_record(baseline["_warm_usage"]) == 4
+
+
+def test_item_sizes_before_and_after_come_from_what_each_run_wrote():
+    from bench import cost
+
+    wrote = {"journal": {"mean_item_bytes": 878.3, "index_mean_item_bytes": 570.2}, "sessions": {"mean_item_bytes": 251.0, "items_per_request": 1.0}}
+    after = {"scenarios": {"prompt_plain": {"dynamodb_wru_per_request": 3.0, "total_per_million": 6.49, "total_per_million_with_provider_latency": 13.2}}}
+    baseline = cost.load_baseline()
+    pair = cost.before_after(after, baseline, {"prompt_plain": wrote})["prompt_plain"]["item_bytes"]
+    assert pair["after"] == {"journal": 878.3, "index": 570.2, "session": 251.0, "session_items": 1.0}
+    assert pair["before"]["journal"] > 1900 and pair["before"]["session_items"] == 2.0

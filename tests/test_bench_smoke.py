@@ -103,9 +103,19 @@ def test_smoke_run_writes_every_section_with_numbers(tmp_path):
     assert "Cost per million requests" in proc.stdout
 
     assert results["targets"] and all(_number(t["measured"]) for t in results["targets"])
-    # Issue 15's targets, each with the Smarter and LiteLLM figures behind it, side by side.
+    # Issues 15's and 29's targets, each with the Smarter and LiteLLM figures behind it, side by side
+    # (issue 29 moved the two cold starts and added the plain prompt's dollars per million).
     issue15 = [t for t in results["targets"] if t["issue"] == 15]
-    assert len(issue15) == 7, [t["target"] for t in issue15]
-    assert all(_number(t["smarter"]) and _number(t["litellm"]) for t in issue15), issue15
+    assert len(issue15) == 5, [t["target"] for t in issue15]
+    issue29 = [t for t in results["targets"] if t["issue"] == 29]
+    assert len(issue29) == 3, [t["target"] for t in issue29]
+    assert all(_number(t["smarter"]) and _number(t["litellm"]) for t in issue15 + issue29), issue15 + issue29
+    # Write units and dollars per million, before (the baseline run) and after, per scenario.
+    for name in ("prompt_plain", "prompt_session", "prompt_tool_round", "passthrough"):
+        compared = bill["before_after"][name]
+        assert compared["request_wru"]["before"] and compared["request_wru"]["after"], compared
+        assert compared["usage_wru"]["before"] == 4 and compared["usage_wru"]["after"] < 4, compared
+        assert _positive(compared["per_million"]["before"]) and _positive(compared["per_million"]["after"])
+    assert "5b. Write units and USD per million" in proc.stdout
     assert _positive(results["side_by_side"]["litellm_startup_ms"])
     assert "Targets" in proc.stdout

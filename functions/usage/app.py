@@ -19,6 +19,9 @@ metrics = Metrics()
 # the records that succeeded are not counted twice when they come again,
 # because counting is idempotent per journal key.
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+# The records of the batch being handled that wait for the tally's one write:
+# journal key -> the record's sequence number (what a partial failure reports).
+pending: dict[str, str] = {}
 
 
 def count_record(record: DynamoDBRecord) -> str:
@@ -30,8 +33,30 @@ def count_record(record: DynamoDBRecord) -> str:
         metrics.add_metric(name="UsagePoisonRecords", unit=MetricUnit.Count, value=1)
         return "poison"
     outcome = usage.count(doc) if doc else "nothing"
+    if outcome == "pending":  # counted with the rest of the batch, after the loop
+        pending.setdefault(str(doc["key"]), record.dynamodb.sequence_number)
+        return outcome
     metrics.add_metric(name=f"Usage{outcome.capitalize()}", unit=MetricUnit.Count, value=1)
     return outcome
+
+
+def count_batch(event: dict, context: LambdaContext) -> dict:
+    """Every record through `count_record`; those without holds are then counted in one
+    write per chunk (usage.Tally). A record whose write failed is reported with the ones
+    that failed on their own, so Lambda redelivers from the earliest of them."""
+    pending.clear()
+    with usage.batch() as tally:
+        response = process_partial_response(event=event, record_handler=count_record, processor=processor, context=context)
+        outcomes = tally.flush()
+    failures = list(response.get("batchItemFailures") or [])
+    reported = {f["itemIdentifier"] for f in failures}
+    for key, outcome in outcomes.items():
+        metrics.add_metric(name=f"Usage{outcome.capitalize()}", unit=MetricUnit.Count, value=1)
+        if outcome == "failed" and pending.get(key) and pending[key] not in reported:
+            failures.append({"itemIdentifier": pending[key]})
+            reported.add(pending[key])
+    pending.clear()
+    return {**response, "batchItemFailures": failures}
 
 
 @logger.inject_lambda_context
@@ -50,4 +75,4 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         metrics.add_metric(name="UsageHoldsReleased", unit=MetricUnit.Count, value=released)
         logger.info("expired holds released", extra={"released": released})
         return {"released": released, "replayed": replayed}
-    return process_partial_response(event=event, record_handler=count_record, processor=processor, context=context)
+    return count_batch(event, context)

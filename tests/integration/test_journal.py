@@ -59,7 +59,9 @@ def test_long_sessions_are_many_small_items_and_the_window_bounds_what_is_read(t
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": f"{tenant.account}#{tenant.client}#{tenant.key_id}#{session_key}"}},
     )["Items"]
-    assert len(items) == 10  # every message kept, one item each
+    # Every message kept, one small item per request (its two messages) since issue 29.
+    assert len(items) == 5
+    assert sum(len(json.loads(item["msgs"]["S"])) for item in items) == 10
     assert all("expires_at" in item for item in items)
 
 
@@ -101,3 +103,33 @@ def test_a_client_s_records_spread_over_shards_and_are_listed_newest_first_in_on
     assert "request" not in newest and "response" not in newest  # the record itself is one GetItem away
     assert full[0]["response"]["metadata"]["key"] == keys[-1]
     assert journal.get(tenant.account, tenant.client, keys[3])["key"] == keys[3]
+
+
+def test_a_plain_prompt_record_is_one_write_unit_and_reads_back_whole(tenant, openai_server):
+    """The item as DynamoDB sizes it (bench/cost.py's arithmetic): under 1 KB with the
+    document packed, where its JSON text made it about 1.9 KB (two write units)."""
+    from bench.cost import item_size
+
+    from smarter.config import settings
+    from smarter.store import aws, journal
+
+    result = prompt(tenant, "Hello there, how are you today?")
+    [item] = aws.client("dynamodb").scan(TableName=settings().journal_table)["Items"]
+    assert "B" in item["doc"]
+    assert item_size(item) <= 1024
+    record = journal.get(tenant.account, tenant.client, result.body["metadata"]["key"])
+    assert record["response"] == result.body
+    assert record["request"]["body"]["messages"][0]["content"] == "Hello there, how are you today?"
+
+
+def test_a_record_written_as_json_text_before_packing_is_still_read(tenant):
+    from smarter.config import settings
+    from smarter.store import aws, journal
+
+    key = "20261129T120000000Z-00000000000000a0"
+    doc = {"key": key, "status": 200, "account": tenant.account, "client": tenant.client}
+    aws.client("dynamodb").put_item(TableName=settings().journal_table, Item={
+        "pk": {"S": f"{tenant.account}#{tenant.client}#{journal.shard_of(key)}"}, "sk": {"S": key},
+        "client_pk": {"S": f"{tenant.account}#{tenant.client}"}, "doc": {"S": json.dumps(doc)}, "status": {"N": "200"}})
+    assert journal.get(tenant.account, tenant.client, key) == doc
+    assert journal.recent(tenant.account, tenant.client, full=True) == [doc]

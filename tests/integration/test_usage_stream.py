@@ -134,9 +134,10 @@ def test_records_without_usage_or_an_account_are_not_counted(aws):
     assert totals() == {"requests": 0, "total_tokens": 0, "cost_pusd": 0}
 
 
-def test_counting_cost_per_request_is_one_transaction_of_two_items_without_limits(aws):
-    """What counting costs: one TransactWriteItems per journal record, of the marker and
-    the usage row (4 write units on demand); docs/data-model.md prices it."""
+def test_counting_a_batch_without_limits_is_one_transaction_of_a_seen_set_and_a_row(aws):
+    """What counting costs: one TransactWriteItems per stream batch, of the second's SEEN
+    set and the usage row, whatever the number of records (it was one transaction of
+    two items per record: 4 write units each); docs/data-model.md prices it."""
     from smarter.store import aws as aws_clients
 
     calls: list[dict] = []
@@ -150,8 +151,9 @@ def test_counting_cost_per_request_is_one_transaction_of_two_items_without_limit
         assert deliver([journal_record(i) for i in range(3)]) == {"batchItemFailures": []}
     finally:
         client.meta.events.unregister("provide-client-params.dynamodb.TransactWriteItems", on_call)
-    assert len(calls) == 3
-    assert all(len(c["TransactItems"]) == 2 for c in calls)
+    [call] = calls
+    keys = sorted(item["Update"]["Key"]["pk"]["S"] for item in call["TransactItems"])
+    assert keys == [ACCOUNT, f"SEEN#{ACCOUNT}#20261129T120000"]
     assert Decimal(totals()["cost_pusd"]) == 9_000_000
 
 
@@ -206,7 +208,7 @@ def test_a_cancelled_usage_transaction_is_written_again_and_counted_once(aws, co
     finally:
         events.unregister("before-call.dynamodb.TransactWriteItems", cancel)
     assert out == {"batchItemFailures": []}
-    assert cancel.calls == 3 + 3  # three cancelled, then each of the three records once
+    assert cancel.calls == 3 + 1  # three cancelled, then the batch's one write
     assert totals() == expected(3)
     # Redelivered after the cancellations: still once.
     assert deliver([journal_record(i) for i in range(3)]) == {"batchItemFailures": []}
@@ -216,8 +218,10 @@ def test_a_cancelled_usage_transaction_is_written_again_and_counted_once(aws, co
 def test_a_transaction_cancelled_on_every_attempt_is_reported_for_redelivery_not_lost(aws):
     from smarter.store import aws as store_aws
 
-    first = json.loads(journal_record(0)["dynamodb"]["NewImage"]["doc"]["S"])["key"]
-    cancel = CancelledTransactions(["ThrottlingError"], times=10**6, only=first)
+    from smarter.store import usage
+
+    first = usage.seen_slot(json.loads(journal_record(0)["dynamodb"]["NewImage"]["doc"]["S"]))[1]
+    cancel = CancelledTransactions(["ThrottlingError"], times=10**6, only=f'"{first}"')
     events = store_aws.client("dynamodb").meta.events
     events.register("before-call.dynamodb.TransactWriteItems", cancel)
     try:
@@ -225,7 +229,129 @@ def test_a_transaction_cancelled_on_every_attempt_is_reported_for_redelivery_not
     finally:
         events.unregister("before-call.dynamodb.TransactWriteItems", cancel)
     assert out == {"batchItemFailures": [{"itemIdentifier": str(10**20)}]}
-    assert cancel.calls == 8  # usage.RETRIES attempts, then the record goes back to the stream
+    # usage.RETRIES attempts of the batch's write, then as many of the record alone (the other
+    # record is counted on its own), then the record goes back to the stream
+    assert cancel.calls == 2 * 8
     assert totals() == expected(1)
     assert deliver([journal_record(0), journal_record(1)]) == {"batchItemFailures": []}  # the redelivery counts it, once
+    assert totals() == expected(2)
+
+
+# --- counted per batch: one write per batch, exact under any redelivery --------------------------
+
+
+def deliver_cancelled(records: list[dict], cancel: CancelledTransactions) -> dict:
+    """Deliver with DynamoDB cancelling transactions as `cancel` says."""
+    from smarter.store import aws as store_aws
+
+    events = store_aws.client("dynamodb").meta.events
+    events.register("before-call.dynamodb.TransactWriteItems", cancel)
+    try:
+        return deliver(records)
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", cancel)
+
+
+def test_a_batch_redelivered_bisected_and_extended_counts_each_record_once(aws):
+    records = [journal_record(i) for i in range(30)]
+    assert deliver(records[:20]) == {"batchItemFailures": []}
+    # The function died after its write (a timeout): Lambda bisects the batch and retries the halves,
+    # then moves on with a batch that overlaps the second half.
+    assert deliver(records[:10]) == {"batchItemFailures": []}
+    assert deliver(records[10:20]) == {"batchItemFailures": []}
+    assert deliver(records[15:30]) == {"batchItemFailures": []}
+    assert totals() == expected(30)
+
+
+def test_a_split_shard_parent_then_children_with_the_parent_redelivered_counts_once(aws):
+    """A shard splits: its children start after the parent, with their own sequence numbers
+    (lower than the parent's); the parent's last batch comes again late, from a retry."""
+    parent = [journal_record(i, sequence=str(900 + i)) for i in range(10)]
+    left = [journal_record(i, sequence=str(10 + i)) for i in range(10, 30, 2)]
+    right = [journal_record(i, sequence=str(20 + i)) for i in range(11, 30, 2)]
+    assert deliver(parent[:6]) == {"batchItemFailures": []}
+    assert deliver(parent[6:]) == {"batchItemFailures": []}
+    assert deliver(left[:4]) == {"batchItemFailures": []}
+    assert deliver(right) == {"batchItemFailures": []}
+    assert deliver(parent[4:]) == {"batchItemFailures": []}  # the parent's retry, after the children began
+    assert deliver(left) == {"batchItemFailures": []}
+    assert totals() == expected(30)
+
+
+def test_a_record_dynamodb_refuses_fails_alone_and_the_rest_of_the_batch_is_counted(aws):
+    """A poison write (ValidationError, no retry helps): the batch's write is refused, so
+    each record is written alone; only the refused one goes back to the stream."""
+    from smarter.store import usage
+
+    records = [journal_record(i) for i in range(5)]
+    bad = usage.seen_slot(json.loads(records[2]["dynamodb"]["NewImage"]["doc"]["S"]))[1]
+    cancel = CancelledTransactions(["ValidationError"], times=10**6, only=f'"{bad}"')
+    out = deliver_cancelled(records, cancel)
+    assert out == {"batchItemFailures": [{"itemIdentifier": records[2]["dynamodb"]["SequenceNumber"]}]}
+    assert cancel.calls == 2  # the batch once, the record alone once: a ValidationError is not retried
+    assert totals() == expected(4)
+    assert deliver(records[2:]) == {"batchItemFailures": []}  # Lambda retries from the failed record on
+    assert totals() == expected(5)
+
+
+def test_a_batch_whose_write_keeps_failing_reports_every_record_and_loses_none(aws):
+    records = [journal_record(i) for i in range(2)]
+    cancel = CancelledTransactions(["ThrottlingError"], times=10**6)
+    out = deliver_cancelled(records, cancel)
+    assert sorted(f["itemIdentifier"] for f in out["batchItemFailures"]) == sorted(r["dynamodb"]["SequenceNumber"] for r in records)
+    assert totals() == expected(0)
+    assert deliver(records) == {"batchItemFailures": []}
+    assert totals() == expected(2)
+
+
+def test_a_batch_of_many_rows_is_cut_into_transactions_of_at_most_100_items(aws):
+    from smarter.store import aws as aws_clients
+
+    calls: list[dict] = []
+
+    def on_call(params, **_):
+        calls.append(params)
+
+    records = [journal_record(i, key_id=f"k{i}") for i in range(150)]  # 150 usage rows
+    client = aws_clients.client("dynamodb")
+    client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", on_call)
+    try:
+        assert deliver(records) == {"batchItemFailures": []}
+        assert deliver(records[40:]) == {"batchItemFailures": []}  # again, across the cut
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.TransactWriteItems", on_call)
+    assert all(len(c["TransactItems"]) <= 100 for c in calls)
+    assert totals() == expected(150)
+
+
+def test_a_journal_key_of_another_shape_is_counted_once(aws):
+    body = json.dumps({"key": "imported-record-7", "created_at": "2026-11-29T12:00:00.000+00:00", "account": ACCOUNT,
+                       "client": "support", "api_key_id": "k1", "status": 200, "cost_usd": "0.000003",
+                       "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}, "reservations": []})
+    odd = journal_record(7, doc=body)
+    assert deliver([odd, journal_record(1)]) == {"batchItemFailures": []}
+    assert deliver([odd]) == {"batchItemFailures": []}
+    assert totals() == expected(2)
+
+
+def test_a_packed_journal_doc_as_lambda_delivers_it_base64_is_counted_once(aws):
+    import base64
+
+    from smarter.store import packed
+
+    records = []
+    for i in range(3):
+        record = journal_record(i)
+        image = record["dynamodb"]["NewImage"]
+        image["doc"] = {"B": base64.b64encode(packed.pack_text(image["doc"]["S"])).decode()}
+        records.append(record)
+    assert deliver(records) == {"batchItemFailures": []}
+    assert deliver(records) == {"batchItemFailures": []}
+    assert totals() == expected(3)
+
+
+def test_a_corrupt_packed_doc_is_parked_as_poison_and_the_rest_counted(aws):
+    records = [journal_record(i) for i in range(3)]
+    records[1]["dynamodb"]["NewImage"]["doc"] = {"B": "AQID"}  # base64 of a truncated packed value
+    assert deliver(records) == {"batchItemFailures": []}
     assert totals() == expected(2)

@@ -26,7 +26,7 @@ from smarter.config import settings
 from smarter.deadline import Deadline
 from smarter.redact import scrub, scrub_json
 from smarter.runtime import afterwards
-from smarter.store import aws
+from smarter.store import aws, packed
 
 logger = Logger(child=True)
 
@@ -212,7 +212,8 @@ def _journal_item(partition: str, doc: dict[str, Any]) -> dict[str, Any]:
         "pk": {"S": f"{partition}#{shard_of(doc['key'])}"},
         "sk": {"S": doc["key"]},
         "client_pk": {"S": partition},
-        "doc": {"S": payload},
+        # Packed (store/packed.py): a plain prompt's record is then one write unit, not two.
+        "doc": {"B": packed.pack_text(payload)},
         "summary": {"S": json.dumps(summary_of(doc), separators=(",", ":"), default=str)},
         "status": {"N": str(doc["status"])},
         "expires_at": {"N": str(expires)},
@@ -373,7 +374,7 @@ def get(account: str, client: str, key: str) -> dict[str, Any] | None:
         return None  # not a journal key
     out = aws.client("dynamodb").get_item(TableName=settings().journal_table, Key={"pk": {"S": pk}, "sk": {"S": key}})
     item = out.get("Item")
-    return json.loads(item["doc"]["S"]) if item else None
+    return item_doc(item) if item else None
 
 
 def recent(account: str, client: str, limit: int = 20, *, full: bool = False) -> list[dict[str, Any]]:
@@ -400,9 +401,24 @@ def recent(account: str, client: str, limit: int = 20, *, full: bool = False) ->
         for attempt in range(6):
             got = ddb.batch_get_item(RequestItems=request)
             for item in got.get("Responses", {}).get(table, []):
-                found[item["sk"]["S"]] = json.loads(item["doc"]["S"])
+                found[item["sk"]["S"]] = item_doc(item)
             request = got.get("UnprocessedKeys") or {}
             if not request:
                 break
             time.sleep(0.05 * 2**attempt)
     return [found[k["sk"]["S"]] for k in keys if k["sk"]["S"] in found]
+
+
+def item_doc(item: dict[str, Any]) -> Any:
+    """A journal item's document: packed (`B`, bytes from botocore or base64 text in a
+    Lambda stream event), or JSON text (`S`, as items were written before issue 29).
+    ValueError when it is neither."""
+    value = item["doc"]
+    if "B" in value:
+        return packed.unpack(value["B"])
+    return json.loads(value["S"])
+
+
+def item_doc_text(item: dict[str, Any]) -> str:
+    """A journal item's document as compact JSON text (the bench sizes and searches it)."""
+    return json.dumps(item_doc(item), separators=(",", ":"), default=str)

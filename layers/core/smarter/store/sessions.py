@@ -1,10 +1,14 @@
-"""Sessions: a conversation kept by `session_key`, one item per message.
+"""Sessions: a conversation kept by `session_key`, one item per request.
 
-Messages are items in their own partition
+A request's new messages (the user's, any tool exchange, the answer) are one
+item `msgs` (a JSON list) in the session's own partition
 (`{account}#{client}#{key_id}#{session}`), sorted by time, so a session
-grows without any single item growing. A request reads only the last
-SMARTER_SESSION_WINDOW messages (one Query) and its new messages are
-written with the journal record.
+grows without any single item growing, and a plain prompt writes one write
+unit for its two messages instead of two (issue 29). Messages too large to
+share an item (over ITEM_BYTES together) are split over several. Items of
+one message in `doc`, as written before, are still read. A request reads
+only the last SMARTER_SESSION_WINDOW messages (one Query) and its new
+messages are written with the journal record.
 
 A session belongs to the API key that started it: the key's id is part of
 the partition, so another key, even one allowed on the same client, that
@@ -21,6 +25,10 @@ from typing import Any
 
 from smarter.config import settings
 from smarter.store import tenant_aws
+
+
+# The JSON of the messages one item holds, at most: well under DynamoDB's 400 KB item.
+ITEM_BYTES = 300_000
 
 
 def new_session_key() -> str:
@@ -43,9 +51,15 @@ def load(account: str, client: str, session_key: str, key_id: str | None) -> lis
         Limit=settings().session_window,
         # Only the message: the keys and TTL of up to a window of items would
         # triple what botocore parses, for nothing.
-        ProjectionExpression="doc",
+        ProjectionExpression="doc, msgs",
     )
-    messages = [json.loads(item["doc"]["S"]) for item in reversed(out.get("Items", []))]
+    messages: list[dict[str, Any]] = []
+    for item in reversed(out.get("Items", [])):
+        if "msgs" in item:
+            messages.extend(json.loads(item["msgs"]["S"]))
+        else:
+            messages.append(json.loads(item["doc"]["S"]))
+    messages = messages[-settings().session_window:]
     # A window that starts mid tool exchange would orphan tool results; drop them.
     while messages and messages[0].get("role") == "tool":
         messages.pop(0)
@@ -57,15 +71,24 @@ def items(account: str, client: str, session_key: str, messages: list[dict[str, 
     base = time.time_ns()
     expires = str(int(time.time()) + settings().session_ttl_days * 86400)
     pk = _partition(account, client, session_key, key_id)
+    groups: list[tuple[int, list[str]]] = []  # (index of the first message, its messages' JSON)
+    size = 0
+    for i, message in enumerate(messages):
+        text = json.dumps(message, separators=(",", ":"), default=str)
+        if not groups or size + len(text) > ITEM_BYTES:
+            groups.append((i, []))
+            size = 0
+        groups[-1][1].append(text)
+        size += len(text) + 1
     return [
         (
             settings().sessions_table,
             {
                 "pk": {"S": pk},
-                "sk": {"S": f"{base:020d}#{i:04d}"},
-                "doc": {"S": json.dumps(message, separators=(",", ":"), default=str)},
+                "sk": {"S": f"{base:020d}#{first:04d}"},
+                "msgs": {"S": "[" + ",".join(texts) + "]"},
                 "expires_at": {"N": expires},
             },
         )
-        for i, message in enumerate(messages)
+        for first, texts in groups
     ]

@@ -5,8 +5,21 @@ refuses; this module builds the items it reserves with (the limit windows
 counts usage and spend exactly once from the journal's stream, and settles
 those reservations in the same write.
 
-The UsageFunction hands every new journal record to `count`, which writes one
-TransactWriteItems:
+The UsageFunction hands every new journal record to `count`. A record that
+settles no hold (a request without limits, the common case) is counted with
+the rest of its stream batch (`batch`, `Tally`): one TransactWriteItems per
+batch of
+
+- per second of journal keys, a set item `SEEN#{account}#{second}` / `SEEN`:
+  `ADD` the batch's keys of that second, conditional on none of them being in
+  it yet (`NOT contains`). A redelivered key finds itself there; the
+  transaction is cancelled, the answer (`ALL_OLD`) says which keys were seen,
+  and the batch is written again without them. Exactly once per journal key,
+  whatever the order, the overlap of redelivered batches or the shard a
+  record came from, since the set is a function of the key alone;
+- per usage row, one `ADD` of the batch's requests, tokens and cost.
+
+A record that settles holds is counted alone by one TransactWriteItems:
 
 - a marker `HOLD#{journal key}` / `COUNTED`, conditional on its absence: the
   idempotency record. A redelivered record (Lambda retries batches, and after
@@ -32,7 +45,11 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
@@ -44,10 +61,19 @@ FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens")
 MARKER_SECONDS = 3 * 86400  # longer than the stream keeps records (24 h): no redelivery outlives its marker
 HOLD_INDEX = "ByHold"
 HOLD_SHARDS = 8
-# A busy (day, client, key) row is written once per request: spread over this
-# many items (sort keys `…#{shard}`) so DynamoDB can split the account's
-# partition by sort key; `for_account` still reads it all in one Query.
-USAGE_SHARDS = 4
+# The usage row's sort key ends in a shard (`…#{shard}`), read back summed by
+# `for_account`. It was 4 while a row was written once per request; counted per
+# stream batch, a row is written once per batch, so one item is plenty and a
+# batch writes one row instead of up to 4 (rows written as `#1`–`#3` before are
+# still read and summed).
+USAGE_SHARDS = 1
+# One TransactWriteItems takes at most 100 items; a batch is cut into chunks of
+# at most this many records so the expression of one SEEN update stays small.
+TRANSACT_ITEMS = 100
+CHUNK_RECORDS = 100
+SEEN_PREFIX = "SEEN#"
+# A journal key `20261122T013000123Z-{16 hex}`: its second, and the rest (ms and the random part).
+KEY_SHAPE = re.compile(r"(\d{8}T\d{6})(\d{3})Z-([0-9a-f]{16})")
 RETRIES = 8
 # Cancellation reasons no retry changes: the transaction itself is wrong.
 PERMANENT_REASONS = frozenset({"ValidationError", "ItemCollectionSizeLimitExceeded"})
@@ -143,9 +169,11 @@ def journal_doc(record: dict[str, Any]) -> dict[str, Any] | None:
     image = (record.get("dynamodb") or {}).get("NewImage") or {}
     if "doc" not in image:
         raise Unreadable("the journal item has no doc attribute")
+    from smarter.store.journal import item_doc
+
     try:
-        doc = json.loads(image["doc"]["S"])
-    except (KeyError, TypeError, ValueError) as exc:
+        doc = item_doc(image)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise Unreadable(f"the journal doc is not JSON: {exc}") from None
     if not isinstance(doc, dict) or not doc.get("key"):
         raise Unreadable("the journal doc has no key")
@@ -174,13 +202,199 @@ def _n(value: Any) -> dict[str, str]:
     return {"N": number(value)}
 
 
+def _row_key(doc: dict[str, Any]) -> tuple[str, str]:
+    """The usage row a journal record counts in: (account, day#client#key id#shard)."""
+    day = str(doc.get("created_at", ""))[:10]
+    return doc["account"], f"{day}#{doc.get('client') or '-'}#{doc.get('api_key_id') or '-'}#0"
+
+
+def _row_use(doc: dict[str, Any]) -> dict[str, int]:
+    """What one record adds to its usage row: one request, its tokens, its cost in pico-dollars."""
+    usage = doc.get("usage") or {}
+    use = {"requests": 1, "cost_pusd": pico(doc.get("cost_usd") or 0)}
+    for name in FIELDS:
+        if usage.get(name):
+            use[name] = int(usage[name])
+    return use
+
+
+def _row_update(table: str, key: tuple[str, str], use: dict[str, int]) -> dict[str, Any]:
+    names = [name for name, value in use.items() if value]
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": {"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+            "UpdateExpression": "ADD " + ", ".join(f"{name} :{name}" for name in names),
+            "ExpressionAttributeValues": {f":{name}": _n(use[name]) for name in names},
+        }
+    }
+
+
+def seen_slot(doc: dict[str, Any]) -> tuple[str, str]:
+    """Where a journal key is remembered as counted: (the set item's pk, the entry).
+    A function of the key alone: `SEEN#{account}#{second}` and the key's milliseconds
+    and random part (a key of another shape is its own entry in `SEEN#{account}#-`)."""
+    key = str(doc["key"])
+    shape = KEY_SHAPE.fullmatch(key)
+    if shape:
+        return f"{SEEN_PREFIX}{doc['account']}#{shape[1]}", shape[2] + shape[3]
+    return f"{SEEN_PREFIX}{doc['account']}#-", key
+
+
+class Tally:
+    """The records of one stream batch that settle no hold, counted together by
+    `flush`: one TransactWriteItems per chunk of records instead of one per record."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+
+    def add(self, doc: dict[str, Any]) -> None:
+        self.docs.setdefault(str(doc["key"]), doc)
+
+    def flush(self) -> dict[str, str]:
+        """Count what was added: journal key -> 'counted', 'duplicate' or 'failed'.
+        A chunk that cannot be written is tried record by record, so one record that
+        DynamoDB refuses fails alone; a 'failed' record goes back to the stream."""
+        outcomes: dict[str, str] = {}
+        for chunk in _chunks(list(self.docs.values())):
+            try:
+                outcomes.update(_count_plain(chunk))
+            except Exception as exc:
+                if len(chunk) == 1:
+                    _log_failure(chunk[0], exc)
+                    outcomes[str(chunk[0]["key"])] = "failed"
+                    continue
+                for doc in chunk:
+                    try:
+                        outcomes.update(_count_plain([doc]))
+                    except Exception as one:
+                        _log_failure(doc, one)
+                        outcomes[str(doc["key"])] = "failed"
+        self.docs.clear()
+        return outcomes
+
+
+_TALLY: ContextVar[Tally | None] = ContextVar("smarter_usage_tally", default=None)
+
+
+@contextmanager
+def batch() -> Iterator[Tally]:
+    """While open, `count` adds records that settle no hold to this tally instead of
+    writing them one by one (answering 'pending'); the caller flushes it."""
+    tally = Tally()
+    token = _TALLY.set(tally)
+    try:
+        yield tally
+    finally:
+        _TALLY.reset(token)
+
+
+def _chunks(docs: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Records in order, cut so a chunk's transaction (its SEEN items and rows) fits."""
+    chunk: list[dict[str, Any]] = []
+    slots: set[str] = set()
+    rows: set[tuple[str, str]] = set()
+    for doc in docs:
+        slot, row = seen_slot(doc)[0], _row_key(doc)
+        if chunk and (len(chunk) >= CHUNK_RECORDS or len(slots | {slot}) + len(rows | {row}) > TRANSACT_ITEMS):
+            yield chunk
+            chunk, slots, rows = [], set(), set()
+        chunk.append(doc)
+        slots.add(slot)
+        rows.add(row)
+    if chunk:
+        yield chunk
+
+
+def _log_failure(doc: dict[str, Any], exc: Exception) -> None:
+    from aws_lambda_powertools import Logger
+
+    Logger(child=True).warning("usage not counted; the record goes back to the stream",
+                               extra={"journal_key": doc.get("key"), "error": f"{exc.__class__.__name__}: {exc}"[:500]})
+
+
+def _count_plain(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """Count records that settle no hold in one TransactWriteItems: each second's SEEN
+    set takes the keys not in it yet (conditional), each usage row the sum of its records.
+    A key already seen cancels the transaction and is dropped as a duplicate; the rest is
+    written again. Nothing is written unless all of it is, so no key is half counted."""
+    table = settings().usage_table
+    ddb = aws.client("dynamodb")
+    outcomes: dict[str, str] = {}
+    remaining = {str(doc["key"]): doc for doc in docs}
+    expires = _n(int(time.time()) + MARKER_SECONDS)
+    last = ""
+    attempt = 0
+    while remaining:
+        slots: dict[str, dict[str, str]] = {}  # SEEN pk -> entry -> journal key
+        rows: dict[tuple[str, str], dict[str, int]] = {}
+        for key, doc in remaining.items():
+            slot, entry = seen_slot(doc)
+            slots.setdefault(slot, {})[entry] = key
+            row = rows.setdefault(_row_key(doc), {})
+            for name, value in _row_use(doc).items():
+                row[name] = row.get(name, 0) + value
+        items: list[dict[str, Any]] = []
+        for slot, entries in slots.items():
+            values: dict[str, Any] = {":new": {"SS": sorted(entries)}, ":exp": expires}
+            conditions = []
+            for i, entry in enumerate(sorted(entries)):
+                values[f":e{i}"] = {"S": entry}
+                conditions.append(f"NOT contains(#k, :e{i})")
+            items.append({
+                "Update": {
+                    "TableName": table,
+                    "Key": {"pk": {"S": slot}, "sk": {"S": "SEEN"}},
+                    "UpdateExpression": "ADD #k :new SET expires_at = if_not_exists(expires_at, :exp)",
+                    "ConditionExpression": " AND ".join(conditions),
+                    "ExpressionAttributeNames": {"#k": "k"},
+                    "ExpressionAttributeValues": values,
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            })
+        items.extend(_row_update(table, row, use) for row, use in rows.items())
+        try:
+            ddb.transact_write_items(TransactItems=items)
+            outcomes.update({key: "counted" for key in remaining})
+            return outcomes
+        except ddb.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            seen_again = False
+            for (slot, entries), reason in zip(slots.items(), reasons):
+                if reason.get("Code") != "ConditionalCheckFailed":
+                    continue
+                known = set(((reason.get("Item") or {}).get("k") or {}).get("SS") or [])
+                for entry, key in entries.items():
+                    if entry in known:
+                        outcomes[key] = "duplicate"
+                        remaining.pop(key)
+                        seen_again = True
+            codes = {r.get("Code") for r in reasons} - {None, "None", "ConditionalCheckFailed"}
+            if codes & PERMANENT_REASONS:
+                raise
+            if seen_again and not codes:
+                continue  # only duplicates: write the rest at once, no back-off (bounded: each pass drops a key)
+            last = ", ".join(sorted(codes)) or "ConditionalCheckFailed"
+        attempt += 1
+        if attempt >= RETRIES:
+            raise RuntimeError(f"{len(remaining)} journal records: the usage write was cancelled {RETRIES} times ({last}); the batch will retry them")
+        time.sleep(random.uniform(0, min(1.0, 0.025 * 2**attempt)))
+    return outcomes
+
+
 def count(doc: dict[str, Any]) -> str:
-    """Count one journal record: 'counted', 'duplicate' or 'nothing' (no usage, no holds)."""
+    """Count one journal record: 'counted', 'duplicate', 'nothing' (no usage, no holds),
+    or 'pending' when a `batch` is open and the record settles no hold (its tally counts it)."""
     usage = doc.get("usage") or {}
     holds = doc.get("reservations") or []
-    cost = Decimal(str(doc.get("cost_usd") or 0))
     if not doc.get("account") or (not holds and not usage):
         return "nothing"  # unrouted requests and those that never reached a provider
+    if not holds:
+        tally = _TALLY.get()
+        if tally is not None:
+            tally.add(doc)
+            return "pending"
+        return _count_plain([doc])[str(doc["key"])]
     table = settings().usage_table
     key = doc["key"]
     expect = {hold["round"]: "held" for hold in holds}
@@ -237,23 +451,7 @@ def count(doc: dict[str, Any]) -> str:
                     }
                 )
         if usage:
-            values = {":requests": _n(1), ":cost": _n(pico(cost))}
-            parts = ["requests :requests", "cost_pusd :cost"]
-            for name in FIELDS:
-                if usage.get(name):
-                    values[f":{name}"] = _n(int(usage[name]))
-                    parts.append(f"{name} :{name}")
-            day = str(doc.get("created_at", ""))[:10]
-            items.append(
-                {
-                    "Update": {
-                        "TableName": table,
-                        "Key": {"pk": {"S": doc["account"]}, "sk": {"S": f"{day}#{doc.get('client') or '-'}#{doc.get('api_key_id') or '-'}#{int(key[-1], 16) % USAGE_SHARDS}"}},
-                        "UpdateExpression": "ADD " + ", ".join(parts),
-                        "ExpressionAttributeValues": values,
-                    }
-                }
-            )
+            items.append(_row_update(table, _row_key(doc), _row_use(doc)))
         for pk, sk in slots:  # after the holds: the cancellation reasons of the holds keep their places
             items.append(_slot_release(table, pk, sk))
         try:
