@@ -30,6 +30,8 @@ export interface Provider {
   is_default: boolean
   docs_url?: string | null
   configured?: boolean
+  /** A keyless provider (`local`) where nothing accepted a connection when listed. */
+  unreachable?: boolean
 }
 
 export interface PassthroughData {

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from smarter import tracing
 from smarter.edge import passthrough, web
 from smarter.errors import ProviderNotConfigured
-from smarter.llm import providers
+from smarter.llm import listening, providers
 from smarter.runtime import afterwards
 
 logger = Logger()
@@ -50,6 +50,10 @@ def list_providers():
             info["configured"] = True
         except ProviderNotConfigured:
             info["configured"] = False
+        if not provider.needs_key and provider.name != "offline":
+            # Nothing to configure, so whether it answers is what tells: a quick connect.
+            info["unreachable"] = not listening.accepts(provider.base_url)
+            info["configured"] = info["configured"] and not info["unreachable"]
         listing.append(info)
     return web.ok(app, {"providers": listing})
 

@@ -339,6 +339,21 @@ def test_a_provider_without_a_key_says_what_a_browser_user_can_do(page, stack):
     expect(summary).not_to_contain_text("smarter/providers")
 
 
+def test_a_local_provider_nothing_listens_on_is_not_offered_as_configured_and_a_refusal_says_so(page, stack):
+    """Nothing listens on 127.0.0.1:11434 here (the stack's `local`): refused at once, not a 504."""
+    signed_in(page, stack)
+    option = page.locator("#provider option[value=local]")
+    expect(option).to_have_text(re.compile(r"not running"))
+    assert option.evaluate("o => o.parentElement.label") == "Not available on this gateway"
+    choose(page, "local")
+    expect(page.get_by_test_id("provider-problem")).to_have_text("nothing answers at its address")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("response-status")).to_have_text(re.compile(r"^502\b"))
+    summary = page.get_by_test_id("response-summary")
+    expect(summary).to_contain_text("refused the connection")
+    expect(summary).not_to_contain_text("shorter answer")
+
+
 def test_switching_provider_changes_only_the_model_and_clears_the_answer(page, stack):
     signed_in(page, stack)
     compact = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})

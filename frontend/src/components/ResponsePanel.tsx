@@ -65,6 +65,10 @@ function gatewayAdvice(envelope: Envelope<PassthroughData>, provider: string): s
       return `This gateway has no API key for ${provider}, so it cannot call it for you. Pick a provider marked as configured (offline always answers), or ask the gateway's operator to add a ${provider} key.`
     case 'payload_too_large':
       return 'The body is over the 4 MiB limit: shorten it.'
+    case 'provider_error':
+      return /refused the connection/.test(envelope.error.message)
+        ? `${envelope.error.message} Start that server, or pick another provider (offline always answers).`
+        : null
     case 'provider_timeout':
       return 'The provider did not answer in time. Try again, or ask for a shorter answer (max tokens).'
     default:

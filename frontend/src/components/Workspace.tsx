@@ -1,6 +1,6 @@
 import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import { ApiError, type GatewayClient, type Provider } from '../api'
-import { docsLink, modelSuggestions, preferredProvider } from '../providers'
+import { docsLink, modelSuggestions, preferredProvider, providerProblem } from '../providers'
 import {
   appendMessages,
   BODY_LIMIT_BYTES,
@@ -270,11 +270,11 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
                 </optgroup>
               )}
               {notConfigured.length > 0 && (
-                <optgroup label="Not configured on this gateway">
+                <optgroup label="Not available on this gateway">
                   {notConfigured.map((p) => (
                     <option key={p.name} value={p.name}>
                       {p.name}
-                      {p.is_default ? ' (default)' : ''} — not configured
+                      {p.is_default ? ' (default)' : ''} — {p.unreachable ? 'not running' : 'not configured'}
                     </option>
                   ))}
                 </optgroup>
@@ -312,7 +312,7 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
             ) : provider.docs_url ? (
               <span> · see {provider.docs_url} in the Smarter repository</span>
             ) : null}
-            {provider.configured === false && <span className="chip warn">no platform key configured</span>}
+            {providerProblem(provider) && <span className="chip warn" data-testid="provider-problem">{providerProblem(provider)}</span>}
           </p>
         )}
         {providersError && (

@@ -230,6 +230,8 @@ def open_forward(provider: providers.Provider, request: dict[str, Any]) -> Forwa
         response = client.send(send, stream=True)
     except httpx.TimeoutException:
         raise ProviderTimeout(f"the provider {provider.name!r} did not answer within {settings().provider_timeout_seconds:g} s") from None
+    except httpx.ConnectError as exc:
+        raise ProviderError(providers.connect_failure(provider, exc)) from None
     except httpx.TransportError as exc:
         raise ProviderError(f"could not reach the provider {provider.name!r}: {exc.__class__.__name__}") from None
 
