@@ -171,6 +171,26 @@ describe('sending', () => {
     expect(screen.getByTestId('send').getAttribute('aria-disabled')).toBeNull()
   })
 
+  it('while a request runs, focus moves from Send to Cancel, which comes after Send, and Esc cancels', async () => {
+    await renderSignedIn()
+    gateway.fetch.mockImplementationOnce(
+      (_url: unknown, init: RequestInit) =>
+        new Promise((_resolve, reject) =>
+          init.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))),
+        ),
+    )
+    const send = screen.getByTestId('send')
+    send.focus()
+    fireEvent.click(send)
+    const cancel = await screen.findByTestId('cancel')
+    await waitFor(() => expect(document.activeElement).toBe(cancel))
+    // Send, then Cancel, in document (tab) order.
+    expect(send.compareDocumentPosition(cancel) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy()
+    fireEvent.keyDown(document.body, { key: 'Escape' })
+    expect(await screen.findByText('Cancelled before the provider answered.')).toBeTruthy()
+    await waitFor(() => expect(document.activeElement).toBe(screen.getByTestId('response-output')))
+  })
+
   it("shows a provider error as the provider sent it, with the provider's status", async () => {
     await renderSignedIn()
     const providerBody = { error: { message: 'Rate limit reached for gpt-4o-mini', type: 'requests', code: 'rate_limit_exceeded' } }

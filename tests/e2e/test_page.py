@@ -573,6 +573,21 @@ def test_a_slow_provider_shows_a_running_clock_and_can_be_cancelled(page, stack)
     expect(page.get_by_test_id("send")).to_be_enabled()
 
 
+def test_while_a_request_runs_the_keyboard_is_on_cancel_after_send_and_esc_cancels(page, stack):
+    signed_in(page, stack)
+    stack.openai.enqueue(body=completion("too late"), delay=5)
+    page.get_by_test_id("send").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("cancel")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(page.get_by_test_id("send")).to_be_focused()  # Send comes before Cancel
+    page.keyboard.press("Tab")
+    expect(page.get_by_test_id("cancel")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("response-output")).to_contain_text("Cancelled before the provider answered.")
+    expect(page.get_by_test_id("response-output")).to_be_focused()
+
+
 def test_a_streamed_answer_is_assembled_token_by_token(page, stack):
     """The stream comes from `page.route` (the gateway's streaming is not merged yet), with the contract's shape."""
     page.route(

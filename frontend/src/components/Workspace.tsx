@@ -54,6 +54,7 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
   const editor = useRef<CodeEditorHandle>(null)
   const output = useRef<HTMLDivElement>(null)
   const sendButton = useRef<HTMLButtonElement>(null)
+  const cancelButton = useRef<HTMLButtonElement>(null)
   const inFlight = useRef<AbortController | null>(null)
   /** The text of the last template loaded, to tell whether the user has edited it since. */
   const pristine = useRef<string | null>(restored ? null : '')
@@ -166,6 +167,8 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
     const controller = new AbortController()
     inFlight.current = controller
     const focusWasOnSend = document.activeElement === sendButton.current || document.activeElement === document.body
+    /** Whether the focus is still where Send put it (Send, Cancel, or nowhere once Cancel went away). */
+    const focusIsOurs = () => [sendButton.current, cancelButton.current, document.body, null].includes(document.activeElement as HTMLButtonElement | null)
     const startedAt = performance.now()
     const requestedModel = readControls(checked.request).model
     setSending({ startedAt, chunks: null })
@@ -209,7 +212,7 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
       setSending(null)
       setHistory((all) => [entry, ...all].slice(0, HISTORY_LIMIT))
     }
-    if (focusWasOnSend || document.activeElement === document.body) output.current?.focus({ preventScroll: true })
+    if (focusWasOnSend ? focusIsOurs() : document.activeElement === document.body) output.current?.focus({ preventScroll: true })
     const rect2 = output.current?.getBoundingClientRect()
     if (rect2 && (rect2.top > window.innerHeight || rect2.bottom < 0)) output.current?.scrollIntoView({ block: 'start' })
   }, [announce, client, onKeyRejected, providerName, text])
@@ -217,6 +220,21 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
   function cancel() {
     inFlight.current?.abort()
   }
+
+  const running = sending !== null
+  useEffect(() => {
+    if (!running) return
+    // Send is inert while a request runs: the keyboard user lands on Cancel, the next thing they can do.
+    if (document.activeElement === sendButton.current) cancelButton.current?.focus()
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key === 'Escape' && !event.defaultPrevented) {
+        event.preventDefault()
+        inFlight.current?.abort()
+      }
+    }
+    document.addEventListener('keydown', onKey)
+    return () => document.removeEventListener('keydown', onKey)
+  }, [running])
 
   function restore(entry: HistoryEntry) {
     if (providers?.some((p) => p.name === entry.provider)) setProviderName(entry.provider)
@@ -423,12 +441,7 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
         </div>
 
         <div className="actions">
-          <span className="muted hint">Ctrl+Enter sends</span>
-          {sending && (
-            <button type="button" data-testid="cancel" className="button" onClick={cancel}>
-              Cancel
-            </button>
-          )}
+          <span className="muted hint">{sending ? 'Esc cancels' : 'Ctrl+Enter sends'}</span>
           <button
             type="button"
             ref={sendButton}
@@ -440,6 +453,11 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
           >
             {sending ? 'Sending…' : 'Send'}
           </button>
+          {sending && (
+            <button type="button" ref={cancelButton} data-testid="cancel" className="button" onClick={cancel} aria-keyshortcuts="Escape">
+              Cancel
+            </button>
+          )}
         </div>
 
         <HistoryList history={history} onRestore={restore} />
