@@ -784,6 +784,60 @@ def test_at_375_px_the_header_fits_and_the_answer_is_scrolled_into_view(phone, s
     phone.screenshot(path=str(ARTIFACTS / "passthrough-page-375px.png"))
 
 
+GUTTERS = """() => {
+    const numbers = Array.from(document.querySelectorAll('.cm-lineNumbers .cm-gutterElement')).filter(e => e.style.visibility !== 'hidden')
+    const lines = Array.from(document.querySelectorAll('.cm-line'))
+    return numbers.slice(0, 5).map((n, i) => [n.textContent, Math.round(n.getBoundingClientRect().top - lines[i].getBoundingClientRect().top)])
+}"""
+
+
+def test_at_375_px_the_line_numbers_sit_beside_their_lines_before_the_editor_was_scrolled_to(phone, stack):
+    """The editor starts below the fold: CodeMirror has not measured its lines yet."""
+    signed_in(phone, stack)
+    assert phone.get_by_test_id("editor").bounding_box()["y"] > 740
+    assert phone.evaluate(GUTTERS) == [[str(n), 0] for n in range(1, 6)]
+
+
+def test_at_375_px_the_reply_itself_is_on_screen_after_send(phone, stack):
+    signed_in(phone, stack)
+    phone.get_by_test_id("send").click()
+    wait_for_answer(phone, 200)
+    phone.wait_for_timeout(600)  # the smooth scroll
+    reply = phone.get_by_test_id("reply-markdown").bounding_box()
+    assert reply and 0 <= reply["y"] and reply["y"] + 20 <= 740, reply
+
+
+def test_at_1280_by_800_send_and_the_running_clock_stay_on_screen(browser, stack):
+    page = open_page(browser, stack, viewport={"width": 1280, "height": 800})
+    try:
+        signed_in(page, stack)
+        send = page.get_by_test_id("send").bounding_box()
+        assert send["y"] + send["height"] <= 800, send  # without scrolling
+        stack.openai.enqueue(body=completion("late"), delay=3)
+        page.get_by_test_id("send").click()
+        page.mouse.wheel(0, 2000)  # the user scrolls down the request panel
+        page.wait_for_timeout(300)
+        clocks = [page.get_by_test_id("elapsed"), page.get_by_test_id("send-elapsed")]
+        expect(clocks[1]).to_have_text(re.compile(r"^\d+\.\d s$"))
+        visible = [c.bounding_box() for c in clocks]
+        assert any(b and 0 <= b["y"] and b["y"] + b["height"] <= 800 for b in visible), visible
+        wait_for_answer(page, 200)
+    finally:
+        page.context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_at_375_px_signed_in_finds_no_serious_or_critical_violations(browser, stack, scheme):
+    page = open_page(browser, stack, color_scheme=scheme, viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    try:
+        signed_in(page, stack)
+        assert axe_violations(page) == []
+        send_and_wait(page, 200)
+        assert axe_violations(page) == []
+    finally:
+        page.context.close()
+
+
 def test_keyboard_only_sign_in_send_and_read_the_answer(page, stack):
     expect(page.get_by_test_id("api-key-input")).to_be_focused()
     page.keyboard.type(stack.api_key)

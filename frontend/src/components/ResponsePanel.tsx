@@ -222,14 +222,14 @@ function Summary({ answer, onContinue }: { answer: Answer; onContinue: Props['on
   )
 }
 
-function Clock({ startedAt }: { startedAt: number }) {
+export function Clock({ startedAt, testId = 'elapsed', className = 'sending' }: { startedAt: number; testId?: string; className?: string }) {
   const [now, setNow] = useState(() => performance.now())
   useEffect(() => {
     const timer = window.setInterval(() => setNow(performance.now()), 100)
     return () => window.clearInterval(timer)
   }, [])
   return (
-    <span className="sending" data-testid="elapsed">
+    <span className={className} data-testid={testId}>
       {((now - startedAt) / 1000).toFixed(1)} s
     </span>
   )

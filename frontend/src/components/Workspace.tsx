@@ -17,7 +17,7 @@ import type { CodeEditorHandle } from './CodeEditor'
 import { CopyButton } from './CopyButton'
 import { HistoryList } from './HistoryList'
 import { RequestControls } from './RequestControls'
-import { ResponsePanel, replyOf, type ResponseView } from './ResponsePanel'
+import { Clock, ResponsePanel, replyOf, type ResponseView } from './ResponsePanel'
 
 export { retargetModel }
 
@@ -56,6 +56,8 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
   const sendButton = useRef<HTMLButtonElement>(null)
   const cancelButton = useRef<HTMLButtonElement>(null)
   const inFlight = useRef<AbortController | null>(null)
+  /** Set when an answer came: once it is on screen (after the render), focus and scroll to it. */
+  const answered = useRef<{ focus: boolean } | null>(null)
   /** The text of the last template loaded, to tell whether the user has edited it since. */
   const pristine = useRef<string | null>(restored ? null : '')
   const preloaded = useRef(preload)
@@ -212,10 +214,19 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
       setSending(null)
       setHistory((all) => [entry, ...all].slice(0, HISTORY_LIMIT))
     }
-    if (focusWasOnSend ? focusIsOurs() : document.activeElement === document.body) output.current?.focus({ preventScroll: true })
-    const rect2 = output.current?.getBoundingClientRect()
-    if (rect2 && (rect2.top > window.innerHeight || rect2.bottom < 0)) output.current?.scrollIntoView({ block: 'start' })
+    answered.current = { focus: focusWasOnSend ? focusIsOurs() : document.activeElement === document.body }
   }, [announce, client, onKeyRejected, providerName, text])
+
+  useEffect(() => {
+    const done = answered.current
+    if (!done || sending) return
+    answered.current = null
+    if (done.focus) output.current?.focus({ preventScroll: true })
+    // The answer starts below its facts (status, time, tokens): bring the output's top up when it sits low or off screen.
+    const rect = output.current?.getBoundingClientRect()
+    // Smooth, so it takes over from the scroll Send may have started towards the output.
+    if (rect && (rect.top > window.innerHeight / 3 || rect.top < 0)) output.current?.scrollIntoView({ block: 'start', behavior: 'smooth' })
+  }, [view, sending])
 
   function cancel() {
     inFlight.current?.abort()
@@ -442,6 +453,7 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
 
         <div className="actions">
           <span className="muted hint">{sending ? 'Esc cancels' : 'Ctrl+Enter sends'}</span>
+          {sending && <Clock startedAt={sending.startedAt} testId="send-elapsed" className="muted send-elapsed" />}
           <button
             type="button"
             ref={sendButton}
