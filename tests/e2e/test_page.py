@@ -734,11 +734,35 @@ def test_the_history_restores_an_earlier_request(page, stack):
     page.get_by_text("History (2)").click()
     items = page.get_by_test_id("history-item")
     expect(items).to_have_count(2)
+    # Told apart by what they asked, with time, provider, model, duration and tokens.
+    expect(items.nth(0).get_by_test_id("history-preview")).to_have_text("two")
+    expect(items.nth(1).get_by_test_id("history-preview")).to_have_text("one")
+    expect(items.nth(1)).to_contain_text(re.compile(r"openai · gpt-4o-mini · \d+ ms · 20 tokens"))
+    stack.openai.enqueue(body=completion("three"))
     items.nth(1).get_by_test_id("history-restore").click()
     assert editor_text(page) == first
+    expect(page.get_by_test_id("reply-markdown")).to_contain_text("one")  # its answer, not the last one
     page.reload()
     page.get_by_text("History (2)").click()
     expect(page.get_by_test_id("history-item")).to_have_count(2)
+
+
+def test_a_reload_mid_stream_keeps_the_request_in_history(page, stack):
+    signed_in(page, stack)
+    stack.openai.enqueue(body=completion("too late"), delay=3)
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "reloaded while waiting"}]})
+    set_editor(page, body)
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("elapsed")).to_be_visible()
+    page.reload()
+    # The local stack serves one request at a time: the page loads once the slow call is over.
+    expect(page.get_by_test_id("json-ok")).to_be_visible(timeout=2 * WAIT_MS)
+    page.get_by_text("History (1)").click()
+    item = page.get_by_test_id("history-item")
+    expect(item.get_by_test_id("history-preview")).to_have_text("reloaded while waiting")
+    expect(item.get_by_test_id("history-status")).to_have_text("no answer")
+    item.get_by_test_id("history-restore").click()
+    assert editor_json(page) == json.loads(body)
 
 
 def test_copy_as_curl_python_and_javascript_run_as_copied(page, stack, tmp_path):

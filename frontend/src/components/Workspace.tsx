@@ -11,7 +11,7 @@ import {
   setAt,
 } from '../request'
 import { snippet, SNIPPET_LABELS, type SnippetLanguage } from '../snippets'
-import { HISTORY_LIMIT, loadTabState, saveTabState, type Answer, type HistoryEntry } from '../tabState'
+import { HISTORY_LIMIT, loadTabState, requestPreview, saveTabState, type Answer, type HistoryEntry } from '../tabState'
 import { TEMPLATES, templateText, type RequestTemplate } from '../templates'
 import type { CodeEditorHandle } from './CodeEditor'
 import { CopyButton } from './CopyButton'
@@ -186,14 +186,25 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
       body,
       status: null,
       durationMs: null,
+      preview: requestPreview(body),
     }
+    // In History at once, so a reload before the answer keeps the request.
+    setHistory((all) => [entry, ...all].slice(0, HISTORY_LIMIT))
     try {
       const result = await client.passthrough(providerName, body, {
         signal: controller.signal,
         onChunks: (chunks) => setSending({ startedAt, chunks }),
       })
       const answer: Answer = { ...result, provider: providerName, requestedModel, requestBody: body }
-      entry = { ...entry, status: result.status, durationMs: result.durationMs }
+      const usage = replyOf(answer)?.usage
+      entry = {
+        ...entry,
+        status: result.status,
+        durationMs: result.durationMs,
+        answer,
+        tokens: usage?.total_tokens ?? null,
+        cost: typeof usage?.cost === 'number' ? usage.cost : null,
+      }
       if (result.status === 401 && result.envelope?.error?.type === 'unauthorized') {
         onKeyRejected('Your API key is no longer accepted (revoked or expired). Sign in again.')
         return
@@ -212,7 +223,8 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
     } finally {
       inFlight.current = null
       setSending(null)
-      setHistory((all) => [entry, ...all].slice(0, HISTORY_LIMIT))
+      const finished = entry
+      setHistory((all) => all.map((h) => (h.id === finished.id ? finished : h)))
     }
     answered.current = { focus: focusWasOnSend ? focusIsOurs() : document.activeElement === document.body }
   }, [announce, client, onKeyRejected, providerName, text])
@@ -249,7 +261,8 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
 
   function restore(entry: HistoryEntry) {
     if (providers?.some((p) => p.name === entry.provider)) setProviderName(entry.provider)
-    replaceBody(entry.body, `Restored the request of ${new Date(entry.at).toLocaleTimeString()}.`)
+    replaceBody(entry.body, `Restored the request of ${new Date(entry.at).toLocaleTimeString()}${entry.answer ? ' and its answer' : ''}.`)
+    if (!inFlight.current && entry.answer) setView({ kind: 'answer', answer: entry.answer })
   }
 
   function continueWith(messages: Record<string, unknown>[]) {
@@ -472,7 +485,7 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
           )}
         </div>
 
-        <HistoryList history={history} onRestore={restore} />
+        <HistoryList history={history} running={sending ? history[0]?.id : undefined} onRestore={restore} />
       </section>
 
       <ResponsePanel ref={output} view={view} sending={sending} onContinue={continueWith} />
