@@ -765,6 +765,39 @@ def test_a_reload_mid_stream_keeps_the_request_in_history(page, stack):
     assert editor_json(page) == json.loads(body)
 
 
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_streamed_python_and_javascript_snippets_print_the_text_as_it_streams(page, stack, tmp_path):
+    """Run against the real streaming passthrough of the local stack (offline provider); JS as .mjs and as CommonJS .js on Node."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    signed_in(page, stack)
+    choose(page, "offline")
+    page.get_by_test_id("stream").check()
+    expect(page.get_by_test_id("stream")).to_be_checked()
+    env = {**os.environ, "SMARTER_API_KEY": stack.api_key}
+    runs = {"python": [[sys.executable, "-c"]]}
+    if shutil.which("node"):
+        runs["javascript"] = [["node", "request.mjs"], ["node", "request.js"]]
+    elif needs.in_ci():
+        pytest.fail("node is missing: the JavaScript snippet cannot be run (CI is set, so this fails)", pytrace=False)
+    for language, commands in runs.items():
+        page.get_by_test_id(f"copy-{language}").click()
+        code = page.evaluate("navigator.clipboard.readText()")
+        for command in commands:
+            if language == "javascript":
+                write(tmp_path / command[1], code)
+                argv = [command[0], str(tmp_path / command[1])]
+            else:
+                argv = [*command, code]
+            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, f"{argv[:2]}: {done.stderr}"
+            assert done.stdout.startswith("(offline) You said:"), f"{argv[:2]}: {done.stdout!r}"
+            assert "data:" not in done.stdout and "chat.completion.chunk" not in done.stdout
+
+
 def test_copy_as_curl_python_and_javascript_run_as_copied(page, stack, tmp_path):
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     signed_in(page, stack)
@@ -773,7 +806,7 @@ def test_copy_as_curl_python_and_javascript_run_as_copied(page, stack, tmp_path)
     runners = {
         "curl": lambda code: ["bash", "-c", code],
         "python": lambda code: [sys.executable, "-c", code],
-        "javascript": lambda code: ["node", "--input-type=module", "-e", code],
+        "javascript": lambda code: ["node", str(write(tmp_path / "request.mjs", code))],
     }
     for language, command in runners.items():
         if language == "javascript" and not shutil.which("node"):
