@@ -262,6 +262,19 @@ describe('streaming', () => {
     expect(screen.getByTestId('response-model').textContent).toBe('openai · gpt-4o-mini · streamed')
   })
 
+  it("a stream without usage shows the gateway's token count and price", async () => {
+    await renderSignedIn()
+    const stream = controlledStream()
+    gateway.nextPassthrough = async () => stream.response
+    fireEvent.click(screen.getByTestId('send'))
+    await act(async () => stream.event('Hi'))
+    await act(async () => stream.end())
+    expect((await screen.findByTestId('response-tokens')).textContent).toBe('5 in + 4 out = 9')
+    expect(screen.getByTestId('response-cost').textContent).toBe('$0.0000042')
+    const asked = gateway.fetch.mock.calls.map(([url]) => String(url)).filter((u) => u.includes('/v1/console/journal/'))
+    expect(asked).toEqual(['/v1/console/journal/j-s?client=-'])
+  })
+
   it('Cancel in the middle keeps what arrived', async () => {
     await renderSignedIn()
     const stream = controlledStream()

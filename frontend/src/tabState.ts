@@ -5,6 +5,7 @@
  * in on the same tab starts afresh. The API key is never part of it.
  */
 import { parseEnvelope, type PassthroughData, type PassthroughResult } from './api'
+import type { Metered } from './metering'
 
 const KEY = 'smarter.passthrough.state'
 /** Enough to go back a while without filling the tab's ~5 MB of sessionStorage with 4 MiB bodies. */
@@ -21,6 +22,8 @@ export interface Answer extends PassthroughResult {
   requestedModel: string
   /** The body sent, for multi-turn and for copying as code. */
   requestBody: string
+  /** Tokens and price as the gateway counted them (its journal record), once read. */
+  metered?: Metered | null
 }
 
 export interface HistoryEntry {

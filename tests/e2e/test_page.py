@@ -510,11 +510,26 @@ def test_sending_shows_status_time_journal_key_and_then_a_provider_error_as_sent
     page.screenshot(path=str(ARTIFACTS / "passthrough-page-provider-error.png"), full_page=True)
 
 
-def test_the_cost_is_shown_when_the_provider_reports_one(page, stack):
+def journal_record(stack, key: str) -> dict:
+    import httpx
+
+    answer = httpx.get(
+        f"http://127.0.0.1:{stack.port}/v1/console/journal/{key}?client=-",
+        headers={"Host": stack.api_domain, "Authorization": f"Bearer {stack.api_key}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["data"]
+
+
+def test_every_answer_shows_the_gateways_price_and_the_providers_own_cost_wins(page, stack):
     signed_in(page, stack)
-    expect_no_cost = send_and_wait(page, 200)
-    assert "cost" not in expect_no_cost["data"]["body"]["usage"]
-    expect(page.get_by_test_id("response-cost")).to_have_count(0)
+    envelope = send_and_wait(page, 200)
+    assert "cost" not in envelope["data"]["body"]["usage"]
+    expect(page.get_by_test_id("response-cost")).to_have_text(re.compile(r"^\$\d+(\.\d+)?$"))
+    record = journal_record(stack, envelope["metadata"]["key"])
+    expect(page.get_by_test_id("response-cost")).to_have_text(f"${record['cost_usd']}")
+    expect(page.get_by_test_id("response-cost")).to_have_attribute("title", "the gateway's price")
     priced = completion("priced")
     priced["usage"]["cost"] = 0.000123
     stack.openai.enqueue(body=priced)
@@ -669,6 +684,18 @@ def test_a_stream_through_the_real_streaming_passthrough_is_shown_as_a_reply(pag
     expect(page.get_by_test_id("response-status")).to_have_text(re.compile(r"^200\b"), timeout=WAIT_MS)
     expect(page.get_by_test_id("reply-markdown")).to_have_text("Streaming works, token by token.", timeout=WAIT_MS)
     assert stack.openai.requests[-1]["json"]["stream"] is True
+
+
+def test_a_stream_without_stream_options_shows_its_tokens_and_price(page, stack):
+    """The caller did not ask for usage, so no usage event reaches the page; the gateway counted it anyway."""
+    stack.openai.enqueue(raw=STREAM.encode(), headers={"Content-Type": "text/event-stream"})
+    signed_in(page, stack)
+    page.get_by_test_id("stream").check()
+    assert "stream_options" not in editor_json(page)
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("reply-markdown")).to_have_text("Streaming works, token by token.", timeout=WAIT_MS)
+    expect(page.get_by_test_id("response-tokens")).to_have_text("9 in + 6 out = 15", timeout=WAIT_MS)
+    expect(page.get_by_test_id("response-cost")).to_have_text(re.compile(r"^\$\d"))
 
 
 def test_multi_turn_appends_the_reply_and_the_next_message(page, stack):

@@ -237,10 +237,22 @@ export function Clock({ startedAt, testId = 'elapsed', className = 'sending' }: 
 
 const providerFailed = (answer: Answer) => (answer.envelope?.data?.status ?? 0) >= 400
 
-function tokens(reply: Reply | null): string | null {
+function tokens(reply: Reply | null, answer: Answer | null): string | null {
   const usage = reply?.usage
-  if (!usage || usage.total_tokens === undefined) return null
-  return `${usage.prompt_tokens ?? '?'} in + ${usage.completion_tokens ?? '?'} out = ${usage.total_tokens}`
+  if (usage && usage.total_tokens !== undefined) return `${usage.prompt_tokens ?? '?'} in + ${usage.completion_tokens ?? '?'} out = ${usage.total_tokens}`
+  // A stream without stream_options carries no usage; the gateway asked for it anyway and counted it.
+  const metered = answer?.metered
+  if (!metered || metered.totalTokens === null) return null
+  return `${metered.promptTokens ?? '?'} in + ${metered.completionTokens ?? '?'} out = ${metered.totalTokens}${metered.estimated ? ' (estimated)' : ''}`
+}
+
+/** The provider's own cost when it reports one, else the gateway's price of the request. */
+function costOf(reply: Reply | null, answer: Answer | null): { text: string; source: string } | null {
+  const reported = reply?.usage?.cost
+  if (typeof reported === 'number') return { text: `$${reported.toFixed(6)}`, source: 'reported by the provider' }
+  const priced = answer?.metered?.costUsd
+  if (priced === null || priced === undefined) return null
+  return { text: `$${priced}`, source: "the gateway's price" }
 }
 
 /** The response panel; its ref is the answer's region, which takes focus when an answer arrives. */
@@ -250,7 +262,8 @@ export const ResponsePanel = forwardRef<HTMLDivElement, Props>(function Response
   const live = sending?.chunks ? readReply(assembleChunks(sending.chunks)) : null
   const model = reply?.model ?? answer?.requestedModel ?? null
   const journalKey = answer ? (answer.envelope?.metadata?.key ?? answer.journalKey) : null
-  const cost = reply?.usage?.cost
+  const cost = costOf(reply, answer)
+  const tokenText = tokens(reply, answer)
 
   return (
     <section className="card panel response-panel" aria-labelledby="response-title" aria-busy={!!sending}>
@@ -326,16 +339,18 @@ export const ResponsePanel = forwardRef<HTMLDivElement, Props>(function Response
                   {answer.chunks ? ' · streamed' : ''}
                 </dd>
               </div>
-              {tokens(reply) && (
+              {tokenText && (
                 <div>
                   <dt>Tokens</dt>
-                  <dd data-testid="response-tokens">{tokens(reply)}</dd>
+                  <dd data-testid="response-tokens">{tokenText}</dd>
                 </div>
               )}
-              {typeof cost === 'number' && (
+              {cost && (
                 <div>
                   <dt>Cost</dt>
-                  <dd data-testid="response-cost">${cost.toFixed(6)}</dd>
+                  <dd data-testid="response-cost" title={cost.source}>
+                    {cost.text}
+                  </dd>
                 </div>
               )}
               <div className="grow">

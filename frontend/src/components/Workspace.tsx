@@ -1,5 +1,6 @@
 import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import { ApiError, type GatewayClient, type Provider } from '../api'
+import { fetchMetered } from '../metering'
 import { docsLink, modelSuggestions, preferredProvider, providerProblem } from '../providers'
 import {
   appendMessages,
@@ -210,6 +211,8 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
         return
       }
       setView({ kind: 'answer', answer })
+      const journalKey = result.journalKey ?? result.envelope?.metadata?.key
+      if (journalKey) void meter(answer, journalKey, entry.id)
       const reply = replyOf(answer)
       announce(
         `${result.cancelled ? 'Cancelled' : 'Answer'}: ${result.status}, ${result.durationMs} ms.` +
@@ -239,6 +242,21 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
     // Smooth, so it takes over from the scroll Send may have started towards the output.
     if (rect && (rect.top > window.innerHeight / 3 || rect.top < 0)) output.current?.scrollIntoView({ block: 'start', behavior: 'smooth' })
   }, [view, sending])
+
+  /** Read back what the gateway counted and priced, and show it with the answer and in History. */
+  async function meter(answer: Answer, journalKey: string, entryId: string) {
+    const metered = await fetchMetered(client, journalKey)
+    if (!metered) return
+    const priced = { ...answer, metered }
+    setView((v) => (v?.kind === 'answer' && v.answer === answer ? { kind: 'answer', answer: priced } : v))
+    setHistory((all) =>
+      all.map((h) =>
+        h.id === entryId
+          ? { ...h, answer: h.answer === answer ? priced : h.answer, tokens: h.tokens ?? metered.totalTokens, cost: h.cost ?? (metered.costUsd !== null ? Number(metered.costUsd) : null) }
+          : h,
+      ),
+    )
+  }
 
   function cancel() {
     inFlight.current?.abort()
