@@ -18,7 +18,7 @@ import type { CodeEditorHandle } from './CodeEditor'
 import { CopyButton } from './CopyButton'
 import { HistoryList } from './HistoryList'
 import { RequestControls } from './RequestControls'
-import { Clock, ResponsePanel, replyOf, type ResponseView } from './ResponsePanel'
+import { Clock, ResponsePanel, replyOf, type ResponseView, type Sending } from './ResponsePanel'
 
 export { retargetModel }
 
@@ -47,7 +47,7 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
   const [providersError, setProvidersError] = useState<string | null>(null)
   const [providerName, setProviderName] = useState(restored?.provider ?? '')
   const [text, setText] = useState(restored?.body ?? '')
-  const [sending, setSending] = useState<{ startedAt: number; chunks: unknown[] | null } | null>(null)
+  const [sending, setSending] = useState<Sending | null>(null)
   const [view, setView] = useState<ResponseView | null>(restored?.answer ? { kind: 'answer', answer: restored.answer } : null)
   const [history, setHistory] = useState<HistoryEntry[]>(restored?.history ?? [])
   const [pendingTemplate, setPendingTemplate] = useState<RequestTemplate | null>(null)
@@ -174,7 +174,7 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
     const focusIsOurs = () => [sendButton.current, cancelButton.current, document.body, null].includes(document.activeElement as HTMLButtonElement | null)
     const startedAt = performance.now()
     const requestedModel = readControls(checked.request).model
-    setSending({ startedAt, chunks: null })
+    setSending({ startedAt, live: null })
     const rect = output.current?.getBoundingClientRect()
     if (rect && (rect.top > window.innerHeight - 80 || rect.bottom < 0)) {
       output.current?.scrollIntoView({ block: 'start', behavior: 'smooth' })
@@ -194,7 +194,7 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
     try {
       const result = await client.passthrough(providerName, body, {
         signal: controller.signal,
-        onChunks: (chunks) => setSending({ startedAt, chunks }),
+        onProgress: (live) => setSending({ startedAt, live }),
       })
       const answer: Answer = { ...result, provider: providerName, requestedModel, requestBody: body }
       const usage = replyOf(answer)?.usage
