@@ -171,6 +171,26 @@ describe('sending', () => {
     expect(screen.getByTestId('send').getAttribute('aria-disabled')).toBeNull()
   })
 
+  it('while a request runs, focus moves from Send to Cancel, which comes after Send, and Esc cancels', async () => {
+    await renderSignedIn()
+    gateway.fetch.mockImplementationOnce(
+      (_url: unknown, init: RequestInit) =>
+        new Promise((_resolve, reject) =>
+          init.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))),
+        ),
+    )
+    const send = screen.getByTestId('send')
+    send.focus()
+    fireEvent.click(send)
+    const cancel = await screen.findByTestId('cancel')
+    await waitFor(() => expect(document.activeElement).toBe(cancel))
+    // Send, then Cancel, in document (tab) order.
+    expect(send.compareDocumentPosition(cancel) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy()
+    fireEvent.keyDown(document.body, { key: 'Escape' })
+    expect(await screen.findByText('Cancelled before the provider answered.')).toBeTruthy()
+    await waitFor(() => expect(document.activeElement).toBe(screen.getByTestId('response-output')))
+  })
+
   it("shows a provider error as the provider sent it, with the provider's status", async () => {
     await renderSignedIn()
     const providerBody = { error: { message: 'Rate limit reached for gpt-4o-mini', type: 'requests', code: 'rate_limit_exceeded' } }
@@ -240,6 +260,19 @@ describe('streaming', () => {
     expect((await screen.findByTestId('response-status')).textContent).toBe('200 OK')
     expect(screen.getByTestId('response-key').textContent).toBe('j-s')
     expect(screen.getByTestId('response-model').textContent).toBe('openai · gpt-4o-mini · streamed')
+  })
+
+  it("a stream without usage shows the gateway's token count and price", async () => {
+    await renderSignedIn()
+    const stream = controlledStream()
+    gateway.nextPassthrough = async () => stream.response
+    fireEvent.click(screen.getByTestId('send'))
+    await act(async () => stream.event('Hi'))
+    await act(async () => stream.end())
+    expect((await screen.findByTestId('response-tokens')).textContent).toBe('5 in + 4 out = 9')
+    expect(screen.getByTestId('response-cost').textContent).toBe('$0.0000042')
+    const asked = gateway.fetch.mock.calls.map(([url]) => String(url)).filter((u) => u.includes('/v1/console/journal/'))
+    expect(asked).toEqual(['/v1/console/journal/j-s?client=-'])
   })
 
   it('Cancel in the middle keeps what arrived', async () => {

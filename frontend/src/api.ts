@@ -1,4 +1,4 @@
-import { ChunkReader } from './reply'
+import { ChunkReader, readReply, StreamAssembler, type Reply } from './reply'
 
 /** The gateway's platform routes, as the page uses them. Every JSON answer is an envelope. */
 
@@ -30,6 +30,8 @@ export interface Provider {
   is_default: boolean
   docs_url?: string | null
   configured?: boolean
+  /** A keyless provider (`local`) where nothing accepted a connection when listed. */
+  unreachable?: boolean
 }
 
 export interface PassthroughData {
@@ -57,9 +59,12 @@ export interface PassthroughResult {
 
 export interface SendOptions {
   signal?: AbortSignal
-  /** Called with the chunks so far each time a streamed answer grows. */
-  onChunks?: (chunks: unknown[]) => void
+  /** The reply so far while a streamed answer grows, at most every PROGRESS_MS (a long stream is thousands of events). */
+  onProgress?: (live: Reply) => void
 }
+
+/** How often a growing stream is shown: ten times a second reads as live and leaves the page idle in between. */
+export const PROGRESS_MS = 100
 
 const isAbort = (e: unknown) => e instanceof DOMException && e.name === 'AbortError'
 
@@ -113,25 +118,41 @@ export class GatewayClient {
     const elapsed = () => Math.round(performance.now() - started)
     if ((response.headers.get('Content-Type') ?? '').includes('text/event-stream') && response.body) {
       const reader = new ChunkReader()
+      const assembler = new StreamAssembler()
       const decoder = new TextDecoder()
-      let text = ''
+      const pieces: string[] = []
       let cancelled = false
+      let shownAt = -Infinity
+      let trailing: ReturnType<typeof setTimeout> | undefined
+      const show = () => {
+        trailing = undefined
+        shownAt = performance.now()
+        const live = readReply(assembler.completion())
+        if (live) options.onProgress?.(live)
+      }
       const stream = response.body.getReader()
       try {
         for (;;) {
           const { done, value } = await stream.read()
           if (done) break
           const piece = decoder.decode(value, { stream: true })
-          text += piece
+          pieces.push(piece)
           const before = reader.chunks.length
           reader.feed(piece)
-          if (reader.chunks.length !== before) options.onChunks?.(reader.chunks.slice())
+          for (let i = before; i < reader.chunks.length; i++) assembler.add(reader.chunks[i])
+          if (reader.chunks.length === before || !options.onProgress || trailing !== undefined) continue
+          // At most one update per PROGRESS_MS; what arrives in between is shown at the end of it.
+          const wait = shownAt + PROGRESS_MS - performance.now()
+          if (wait <= 0) show()
+          else trailing = setTimeout(show, wait)
         }
       } catch (e) {
         if (!isAbort(e)) throw e
         cancelled = true
+      } finally {
+        clearTimeout(trailing)
       }
-      return { ...result, durationMs: elapsed(), envelope: null, text, chunks: reader.chunks, cancelled }
+      return { ...result, durationMs: elapsed(), envelope: null, text: pieces.join(''), chunks: reader.chunks, cancelled }
     }
     const text = await response.text()
     return { ...result, durationMs: elapsed(), envelope: parseEnvelope(text), text, chunks: null, cancelled: false }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { Provider } from './api'
-import { docsLink, modelSuggestions, preferredProvider } from './providers'
+import { docsLink, modelSuggestions, preferredProvider, providerProblem } from './providers'
 
 const p = (name: string, configured: boolean, is_default = false): Provider => ({
   name,
@@ -35,4 +35,16 @@ describe('docs links', () => {
 
 it('suggests the default model first', () => {
   expect(modelSuggestions(p('openai', true))[0]).toBe('openai-model')
+})
+
+describe('why a provider cannot answer', () => {
+  it('names a keyless provider nothing listens on, not a missing key', () => {
+    expect(providerProblem({ ...p('local', false), unreachable: true })).toBe('nothing answers at its address')
+    expect(providerProblem(p('mistral', false))).toBe('no platform key configured')
+    expect(providerProblem({ ...p('local', true), unreachable: false })).toBeNull()
+  })
+
+  it('never preselects a local provider nothing listens on', () => {
+    expect(preferredProvider([p('openai', false, true), { ...p('local', false), unreachable: true }, p('offline', true)])?.name).toBe('offline')
+  })
 })

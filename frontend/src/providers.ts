@@ -20,6 +20,13 @@ export function preferredProvider(list: Provider[]): Provider | undefined {
   )
 }
 
+/** Why a provider cannot answer from here, in a few words for its option and chip; null when it can. */
+export function providerProblem(provider: Provider): string | null {
+  if (provider.unreachable) return 'nothing answers at its address'
+  if (provider.configured === false) return 'no platform key configured'
+  return null
+}
+
 /** Only absolute http(s) links are links; anything else (a path in the repository) is shown as text. */
 export function docsLink(url: string | null | undefined): string | null {
   if (!url) return null

@@ -36,3 +36,16 @@ describe('streamed answers', () => {
     expect(chunksFromSseText('<html>')).toBeNull()
   })
 })
+
+describe('a long reply as text blocks', () => {
+  it('cuts after a newline, keeps every character, and a block grows only at the end', async () => {
+    const { textBlocks } = await import('./components/ResponsePanel')
+    const text = Array.from({ length: 200 }, (_, i) => `line ${i} `.padEnd(99, '.') + '\n').join('')
+    const blocks = textBlocks(text)
+    expect(blocks.join('')).toBe(text)
+    expect(blocks.slice(0, -1).every((b) => b.endsWith('\n'))).toBe(true)
+    const longer = textBlocks(text + 'more')
+    expect(longer.slice(0, -1)).toEqual(blocks.slice(0, -1))
+    expect(textBlocks('no newline '.repeat(1000))).toHaveLength(1)
+  })
+})

@@ -56,42 +56,64 @@ export function readReply(body: unknown): Reply | null {
   }
 }
 
-/** Fold `chat.completion.chunk` events into one chat completion, as the non-streamed answer would have been. */
-export function assembleChunks(chunks: unknown[]): Json {
-  let id: unknown
-  let model: unknown
-  let usage: unknown = null
-  let content: string | null = null
-  let finish: unknown = null
-  const calls: { id?: string; type: string; function: { name: string; arguments: string } }[] = []
-  for (const chunk of chunks) {
-    if (!isObject(chunk)) continue
-    id ??= chunk.id
-    model ??= chunk.model
-    if (isObject(chunk.usage)) usage = chunk.usage
+/**
+ * Folds `chat.completion.chunk` events into one chat completion, as the
+ * non-streamed answer would have been, one chunk at a time: a long stream
+ * (thousands of events) costs each event once, not once per screen update.
+ */
+export class StreamAssembler {
+  private id: unknown
+  private model: unknown
+  private usage: unknown = null
+  private parts: string[] | null = null
+  private joined: string | null = null
+  private finish: unknown = null
+  private calls: { id?: string; type: string; function: { name: string; arguments: string } }[] = []
+  count = 0
+
+  add(chunk: unknown): void {
+    this.count++
+    if (!isObject(chunk)) return
+    this.id ??= chunk.id
+    this.model ??= chunk.model
+    if (isObject(chunk.usage)) this.usage = chunk.usage
     const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined
-    if (!isObject(choice)) continue
-    if (typeof choice.finish_reason === 'string') finish = choice.finish_reason
+    if (!isObject(choice)) return
+    if (typeof choice.finish_reason === 'string') this.finish = choice.finish_reason
     const delta = isObject(choice.delta) ? choice.delta : {}
-    if (typeof delta.content === 'string') content = (content ?? '') + delta.content
+    if (typeof delta.content === 'string') {
+      ;(this.parts ??= []).push(delta.content)
+      this.joined = null
+    }
     for (const part of Array.isArray(delta.tool_calls) ? delta.tool_calls.filter(isObject) : []) {
-      const index = typeof part.index === 'number' ? part.index : calls.length
-      const call = (calls[index] ??= { type: 'function', function: { name: '', arguments: '' } })
+      const index = typeof part.index === 'number' ? part.index : this.calls.length
+      const call = (this.calls[index] ??= { type: 'function', function: { name: '', arguments: '' } })
       if (typeof part.id === 'string') call.id = part.id
       const fn = isObject(part.function) ? part.function : {}
       if (typeof fn.name === 'string') call.function.name += fn.name
       if (typeof fn.arguments === 'string') call.function.arguments += fn.arguments
     }
   }
-  const message: Json = { role: 'assistant', content }
-  if (calls.length) message.tool_calls = calls.filter(Boolean)
-  return {
-    id: id ?? null,
-    object: 'chat.completion',
-    model: model ?? null,
-    choices: [{ index: 0, message, finish_reason: finish }],
-    ...(usage ? { usage } : {}),
+
+  completion(): Json {
+    if (this.parts && this.joined === null) this.joined = this.parts.join('')
+    const message: Json = { role: 'assistant', content: this.parts ? this.joined : null }
+    if (this.calls.length) message.tool_calls = this.calls.filter(Boolean).map((c) => ({ ...c, function: { ...c.function } }))
+    return {
+      id: this.id ?? null,
+      object: 'chat.completion',
+      model: this.model ?? null,
+      choices: [{ index: 0, message, finish_reason: this.finish }],
+      ...(this.usage ? { usage: this.usage } : {}),
+    }
   }
+}
+
+/** Fold `chat.completion.chunk` events into one chat completion, as the non-streamed answer would have been. */
+export function assembleChunks(chunks: unknown[]): Json {
+  const assembler = new StreamAssembler()
+  for (const chunk of chunks) assembler.add(chunk)
+  return assembler.completion()
 }
 
 /** Reads server-sent events as they arrive; `[DONE]` ends the stream. */

@@ -24,4 +24,15 @@ describe('copy as code', () => {
     expect(code).toContain('await fetch("/v1/passthrough/offline"')
     expect(code).toContain('process.env.SMARTER_API_KEY')
   })
+
+  it('a streamed request is read as events and its text printed as it comes, in Python and JavaScript', () => {
+    const streamed = JSON.stringify({ model: 'm', messages: [], stream: true })
+    const py = snippet('python', 'https://api.example.com', 'openai', streamed)
+    expect(py).toContain('stream=True, stream_cls=Stream[ChatCompletionChunk]')
+    expect(py).toContain('print(chunk.choices[0].delta.content, end="", flush=True)')
+    const js = snippet('javascript', 'https://api.example.com', 'openai', streamed)
+    expect(js).toContain('for await (const bytes of response.body)')
+    expect(js).toContain("process.stdout.write(event.choices?.[0]?.delta?.content ?? '')")
+    expect(js).not.toMatch(/^const response = await/m) // no top-level await: CommonJS runs it too
+  })
 })

@@ -5,6 +5,7 @@
  * in on the same tab starts afresh. The API key is never part of it.
  */
 import { parseEnvelope, type PassthroughData, type PassthroughResult } from './api'
+import type { Metered } from './metering'
 
 const KEY = 'smarter.passthrough.state'
 /** Enough to go back a while without filling the tab's ~5 MB of sessionStorage with 4 MiB bodies. */
@@ -12,6 +13,8 @@ export const HISTORY_LIMIT = 20
 const HISTORY_BODY_LIMIT = 256 * 1024
 const HISTORY_BYTES = 1024 * 1024
 const ANSWER_TEXT_LIMIT = 512 * 1024
+/** A history entry keeps its answer up to this size (the body is kept regardless, up to HISTORY_BODY_LIMIT). */
+const HISTORY_ANSWER_LIMIT = 64 * 1024
 
 export interface Answer extends PassthroughResult {
   provider: string
@@ -19,6 +22,8 @@ export interface Answer extends PassthroughResult {
   requestedModel: string
   /** The body sent, for multi-turn and for copying as code. */
   requestBody: string
+  /** Tokens and price as the gateway counted them (its journal record), once read. */
+  metered?: Metered | null
 }
 
 export interface HistoryEntry {
@@ -27,8 +32,35 @@ export interface HistoryEntry {
   provider: string
   model: string
   body: string
+  /** null while the request runs, and for good when the tab was reloaded before its answer came. */
   status: number | null
   durationMs: number | null
+  /** The answer, when it was small enough to keep: Restore shows it again. */
+  answer?: Answer | null
+  /** What the request asked (its last user message), to tell entries apart. */
+  preview?: string
+  /** Tokens in + out and the cost, when the answer said. */
+  tokens?: number | null
+  cost?: number | null
+}
+
+/** The last user message of a chat request, on one line, for the History list. */
+export function requestPreview(body: string): string {
+  try {
+    const request = JSON.parse(body) as { messages?: { role?: string; content?: unknown }[] }
+    const messages = Array.isArray(request?.messages) ? request.messages : []
+    const last = [...messages].reverse().find((m) => m && m.role === 'user')
+    const content = last?.content
+    const text =
+      typeof content === 'string'
+        ? content
+        : Array.isArray(content)
+          ? content.map((part: { text?: unknown }) => (typeof part?.text === 'string' ? part.text : '')).join(' ')
+          : ''
+    return text.replace(/\s+/g, ' ').trim().slice(0, 80)
+  } catch {
+    return ''
+  }
 }
 
 export interface TabState {
@@ -46,7 +78,11 @@ export function loadTabState(account: string): TabState | null {
     const state = JSON.parse(raw) as TabState
     if (state.account !== account) return null
     // The envelope is stored as its text only; parse it back.
-    if (state.answer) state.answer.envelope = state.answer.chunks ? null : parseEnvelope<PassthroughData>(state.answer.text)
+    const revive = (answer: Answer) => {
+      answer.envelope = answer.chunks ? null : parseEnvelope<PassthroughData>(answer.text)
+    }
+    if (state.answer) revive(state.answer)
+    for (const entry of state.history ?? []) if (entry.answer) revive(entry.answer)
     return state
   } catch {
     return null
@@ -61,6 +97,10 @@ export function saveTabState(state: TabState): void {
   const history = state.history
     .slice(0, HISTORY_LIMIT)
     .filter((entry) => entry.body.length <= HISTORY_BODY_LIMIT && (budget -= entry.body.length) >= 0)
+    .map((entry) => {
+      const kept = entry.answer && entry.answer.text.length <= HISTORY_ANSWER_LIMIT && (budget -= entry.answer.text.length) >= 0
+      return { ...entry, answer: kept ? { ...entry.answer!, envelope: null } : null }
+    })
   for (const attempt of [{ ...state, answer, history }, { ...state, answer: null, history: [] }]) {
     try {
       window.sessionStorage.setItem(KEY, JSON.stringify(attempt))

@@ -11,7 +11,7 @@ from smarter import tracing
 from smarter.edge import passthrough, web
 from smarter.edge import pipeline
 from smarter.errors import ProviderNotConfigured, SmarterError
-from smarter.llm import providers
+from smarter.llm import listening, providers
 from smarter.runtime import afterwards
 from smarter.tenancy import hosts
 
@@ -53,6 +53,10 @@ def list_providers():
             info["configured"] = True
         except ProviderNotConfigured:
             info["configured"] = False
+        if not provider.needs_key and provider.name != "offline":
+            # Nothing to configure, so whether it answers is what tells: a quick connect.
+            info["unreachable"] = not listening.accepts(provider.base_url)
+            info["configured"] = info["configured"] and not info["unreachable"]
         listing.append(info)
     # The key's account's own providers (kind: Provider): its own base URLs, never another account's.
     from smarter.store import storage

@@ -73,14 +73,21 @@ def test_the_console_api_answers_on_the_platform_host_of_the_local_stack(stack):
     assert on_client_host.status_code == 404
 
 
+def client_requests_counted(stack) -> int:
+    """The demo client's requests only: a passthrough of an earlier test (a slow one cancelled or cut by a reload)
+    may still be counted meanwhile, on the platform host's '-' row."""
+    rows = console_get(stack, "/usage?group=client").json()["data"]["rows"]
+    return sum(r["requests"] for r in rows if r["client"] == stack.client)
+
+
 def test_requests_show_in_the_usage_a_few_seconds_later_over_http(stack):
-    before = requests_counted(stack)
+    before = client_requests_counted(stack)
     assert client_post(stack, "What are your support hours?", stack.api_key).status_code == 200
     for _ in range(50):
-        if requests_counted(stack) > before:
+        if client_requests_counted(stack) > before:
             break
         time.sleep(0.2)
-    assert requests_counted(stack) == before + 1
+    assert client_requests_counted(stack) == before + 1
 
 
 def test_console_slash_redirects_to_the_page_s_console(stack):

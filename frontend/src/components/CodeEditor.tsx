@@ -127,6 +127,8 @@ export const CodeEditor = forwardRef<CodeEditorHandle, Props>(function CodeEdito
             'aria-multiline': 'true',
             role: 'textbox',
             'data-testid': 'editor',
+            // Focusable for axe as well as for people: the scroller around it overflows at 375 px.
+            tabindex: '0',
             spellcheck: 'false',
             autocapitalize: 'off',
             autocorrect: 'off',

@@ -5,8 +5,22 @@ function tone(status: number | null): string {
   return status < 300 ? 'ok' : 'warn'
 }
 
-/** The requests sent from this tab, newest first, each restorable. */
-export function HistoryList({ history, onRestore }: { history: HistoryEntry[]; onRestore: (entry: HistoryEntry) => void }) {
+function facts(h: HistoryEntry): string {
+  const parts = [h.durationMs !== null ? `${h.durationMs} ms` : null, h.tokens ? `${h.tokens} tokens` : null, typeof h.cost === 'number' ? `$${h.cost.toFixed(6)}` : null]
+  return parts.filter(Boolean).join(' · ')
+}
+
+/** The requests sent from this tab, newest first, each restorable with its answer when it was kept. */
+export function HistoryList({
+  history,
+  running,
+  onRestore,
+}: {
+  history: HistoryEntry[]
+  /** The id of the entry whose request is running now. */
+  running?: string
+  onRestore: (entry: HistoryEntry) => void
+}) {
   if (!history.length) return null
   return (
     <details className="history" data-testid="history">
@@ -14,14 +28,25 @@ export function HistoryList({ history, onRestore }: { history: HistoryEntry[]; o
       <ol className="history-list">
         {history.map((h) => (
           <li key={h.id} data-testid="history-item">
-            <span className="mono">{new Date(h.at).toLocaleTimeString()}</span>
-            <span className="mono">
-              {h.provider} · {h.model || '—'}
+            <div className="history-main">
+              <span className="history-preview" data-testid="history-preview" title={h.preview || undefined}>
+                {h.preview || '(no user message)'}
+              </span>
+              <span className="mono muted history-meta">
+                {new Date(h.at).toLocaleTimeString()} · {h.provider} · {h.model || '—'}
+                {facts(h) ? ` · ${facts(h)}` : ''}
+              </span>
+            </div>
+            <span className={`status-pill ${h.id === running ? 'warn' : tone(h.status)}`} data-testid="history-status">
+              {h.status ?? (h.id === running ? 'running' : 'no answer')}
             </span>
-            <span className={`status-pill ${tone(h.status)}`}>
-              {h.status ?? '—'}
-            </span>
-            <button type="button" className="button small" data-testid="history-restore" onClick={() => onRestore(h)}>
+            <button
+              type="button"
+              className="button small"
+              data-testid="history-restore"
+              aria-label={`Restore ${h.preview ? `“${h.preview}”` : 'the request'} of ${new Date(h.at).toLocaleTimeString()}${h.answer ? ' with its answer' : ''}`}
+              onClick={() => onRestore(h)}
+            >
               Restore
             </button>
           </li>

@@ -1,4 +1,4 @@
-import { forwardRef, useEffect, useState } from 'react'
+import { forwardRef, memo, useEffect, useState } from 'react'
 import { reasonPhrase, type Envelope, type PassthroughData } from '../api'
 import { assembleChunks, chunksFromSseText, readReply, type Reply } from '../reply'
 import type { Answer } from '../tabState'
@@ -8,9 +8,15 @@ export type ResponseView =
   | { kind: 'answer'; answer: Answer }
   | { kind: 'failure'; message: string; durationMs: number; provider: string }
 
+/** A request on its way: since when, and the streamed reply so far. */
+export interface Sending {
+  startedAt: number
+  live: Reply | null
+}
+
 interface Props {
   view: ResponseView | null
-  sending: { startedAt: number; chunks: unknown[] | null } | null
+  sending: Sending | null
   /** Multi-turn: the messages to append to the request before going on. */
   onContinue: (messages: Record<string, unknown>[]) => void
 }
@@ -46,9 +52,15 @@ function providerMessage(body: unknown): string | null {
   return null
 }
 
+/** Replies of streams, assembled once per answer (a 355 KB stream is thousands of chunks, read by several views). */
+const assembled = new WeakMap<unknown[], Reply | null>()
+
 /** The reply of a completion, of a stream, or of a provider's SSE text passed back as a string. */
 export function replyOf(answer: Pick<Answer, 'chunks' | 'envelope'>): Reply | null {
-  if (answer.chunks) return readReply(assembleChunks(answer.chunks))
+  if (answer.chunks) {
+    if (!assembled.has(answer.chunks)) assembled.set(answer.chunks, readReply(assembleChunks(answer.chunks)))
+    return assembled.get(answer.chunks) ?? null
+  }
   const data = answer.envelope?.data
   if (!data || data.status >= 400) return null
   if (typeof data.body === 'string') {
@@ -65,6 +77,10 @@ function gatewayAdvice(envelope: Envelope<PassthroughData>, provider: string): s
       return `This gateway has no API key for ${provider}, so it cannot call it for you. Pick a provider marked as configured (offline always answers), or ask the gateway's operator to add a ${provider} key.`
     case 'payload_too_large':
       return 'The body is over the 4 MiB limit: shorten it.'
+    case 'provider_error':
+      return /refused the connection/.test(envelope.error.message)
+        ? `${envelope.error.message} Start that server, or pick another provider (offline always answers).`
+        : null
     case 'provider_timeout':
       return 'The provider did not answer in time. Try again, or ask for a shorter answer (max tokens).'
     default:
@@ -91,8 +107,55 @@ function useMarkdown(text: string | null): string | null {
   return html
 }
 
+/**
+ * Markdown (marked, then DOMPurify) costs about a millisecond per KB and blocks
+ * the page meanwhile: a reply is rendered live up to LIVE_MARKDOWN_CHARS, once
+ * it has ended up to MARKDOWN_CHARS, and beyond that on request. The text
+ * itself always shows at once.
+ */
+const LIVE_MARKDOWN_CHARS = 16 * 1024
+const MARKDOWN_CHARS = 100 * 1024
+/** A full response over this is folded, and drawn only when opened. */
+const OPEN_RESPONSE_CHARS = 100 * 1024
+
+/**
+ * Plain text in blocks of about BLOCK_CHARS, cut after a newline: while a long
+ * reply grows only its last block changes in the DOM, and blocks off screen
+ * skip layout (content-visibility), so a 355 KB reply costs what is visible.
+ */
+const BLOCK_CHARS = 4096
+const TextBlock = memo(function TextBlock({ text }: { text: string }) {
+  return <div className="text-block">{text}</div>
+})
+export function textBlocks(text: string): string[] {
+  const blocks: string[] = []
+  let at = 0
+  while (at < text.length) {
+    let end = Math.min(at + BLOCK_CHARS, text.length)
+    if (end < text.length) {
+      const newline = text.indexOf('\n', end)
+      end = newline === -1 || newline - end > BLOCK_CHARS ? text.length : newline + 1
+    }
+    blocks.push(text.slice(at, end))
+    at = end
+  }
+  return blocks
+}
+function PlainText({ text }: { text: string }) {
+  return (
+    <>
+      {textBlocks(text).map((block, i) => (
+        <TextBlock key={i} text={block} />
+      ))}
+    </>
+  )
+}
+
 function ReplyView({ reply, streaming, onContinue }: { reply: Reply; streaming: boolean; onContinue?: Props['onContinue'] }) {
-  const html = useMarkdown(reply.text)
+  const [rich, setRich] = useState(false)
+  const length = reply.text?.length ?? 0
+  const markdown = rich || length <= (streaming ? LIVE_MARKDOWN_CHARS : MARKDOWN_CHARS)
+  const html = useMarkdown(markdown ? reply.text : null)
   const [next, setNext] = useState('')
   const [toolResults, setToolResults] = useState<string[]>(() => reply.toolCalls.map(() => ''))
 
@@ -113,6 +176,11 @@ function ReplyView({ reply, streaming, onContinue }: { reply: Reply; streaming: 
       {reply.text !== null && (
         <div className="reply-header">
           <span className="field-label">Reply</span>
+          {!streaming && !markdown && (
+            <button type="button" className="button small" data-testid="render-markdown" onClick={() => setRich(true)}>
+              Show as Markdown ({Math.round(length / 1024)} KB)
+            </button>
+          )}
           {!streaming && <CopyButton text={reply.text} testId="copy-reply" label="Copy reply" />}
         </div>
       )}
@@ -121,7 +189,7 @@ function ReplyView({ reply, streaming, onContinue }: { reply: Reply; streaming: 
           <div className="markdown" data-testid="reply-markdown" dangerouslySetInnerHTML={{ __html: html }} />
         ) : (
           <div className="markdown plain" data-testid="reply-markdown">
-            {reply.text}
+            <PlainText text={reply.text} />
           </div>
         )
       )}
@@ -218,14 +286,14 @@ function Summary({ answer, onContinue }: { answer: Answer; onContinue: Props['on
   )
 }
 
-function Clock({ startedAt }: { startedAt: number }) {
+export function Clock({ startedAt, testId = 'elapsed', className = 'sending' }: { startedAt: number; testId?: string; className?: string }) {
   const [now, setNow] = useState(() => performance.now())
   useEffect(() => {
     const timer = window.setInterval(() => setNow(performance.now()), 100)
     return () => window.clearInterval(timer)
   }, [])
   return (
-    <span className="sending" data-testid="elapsed">
+    <span className={className} data-testid={testId}>
       {((now - startedAt) / 1000).toFixed(1)} s
     </span>
   )
@@ -233,20 +301,55 @@ function Clock({ startedAt }: { startedAt: number }) {
 
 const providerFailed = (answer: Answer) => (answer.envelope?.data?.status ?? 0) >= 400
 
-function tokens(reply: Reply | null): string | null {
+function tokens(reply: Reply | null, answer: Answer | null): string | null {
   const usage = reply?.usage
-  if (!usage || usage.total_tokens === undefined) return null
-  return `${usage.prompt_tokens ?? '?'} in + ${usage.completion_tokens ?? '?'} out = ${usage.total_tokens}`
+  if (usage && usage.total_tokens !== undefined) return `${usage.prompt_tokens ?? '?'} in + ${usage.completion_tokens ?? '?'} out = ${usage.total_tokens}`
+  // A stream without stream_options carries no usage; the gateway asked for it anyway and counted it.
+  const metered = answer?.metered
+  if (!metered || metered.totalTokens === null) return null
+  return `${metered.promptTokens ?? '?'} in + ${metered.completionTokens ?? '?'} out = ${metered.totalTokens}${metered.estimated ? ' (estimated)' : ''}`
+}
+
+/** The provider's own cost when it reports one, else the gateway's price of the request. */
+function costOf(reply: Reply | null, answer: Answer | null): { text: string; source: string } | null {
+  const reported = reply?.usage?.cost
+  if (typeof reported === 'number') return { text: `$${reported.toFixed(6)}`, source: 'reported by the provider' }
+  const priced = answer?.metered?.costUsd
+  if (priced === null || priced === undefined) return null
+  return { text: `$${priced}`, source: "the gateway's price" }
+}
+
+/** The whole answer as received; a long one stays folded, and is drawn only once opened. */
+function FullResponse({ answer }: { answer: Answer }) {
+  const text = pretty(answer)
+  const [open, setOpen] = useState(() => !providerFailed(answer) && text.length <= OPEN_RESPONSE_CHARS)
+  return (
+    <details className="full-response" open={open} onToggle={(e) => setOpen(e.currentTarget.open)}>
+      <summary className="field-label">
+        {answer.chunks ? 'Events as received' : 'Full response'}
+        {text.length > OPEN_RESPONSE_CHARS ? ` (${Math.round(text.length / 1024)} KB)` : ''}
+      </summary>
+      <div className="code-header">
+        <CopyButton text={text} testId="copy" />
+      </div>
+      {(open || text.length <= OPEN_RESPONSE_CHARS) && (
+        <pre className="code" data-testid="response-body" tabIndex={0} role="region" aria-label="Full response">
+          {text}
+        </pre>
+      )}
+    </details>
+  )
 }
 
 /** The response panel; its ref is the answer's region, which takes focus when an answer arrives. */
 export const ResponsePanel = forwardRef<HTMLDivElement, Props>(function ResponsePanel({ view, sending, onContinue }, ref) {
   const answer = view?.kind === 'answer' ? view.answer : null
   const reply = answer ? replyOf(answer) : null
-  const live = sending?.chunks ? readReply(assembleChunks(sending.chunks)) : null
+  const live = sending?.live ?? null
   const model = reply?.model ?? answer?.requestedModel ?? null
   const journalKey = answer ? (answer.envelope?.metadata?.key ?? answer.journalKey) : null
-  const cost = reply?.usage?.cost
+  const cost = costOf(reply, answer)
+  const tokenText = tokens(reply, answer)
 
   return (
     <section className="card panel response-panel" aria-labelledby="response-title" aria-busy={!!sending}>
@@ -254,7 +357,7 @@ export const ResponsePanel = forwardRef<HTMLDivElement, Props>(function Response
         <h2 id="response-title">Response</h2>
         {sending && (
           <span className="sending">
-            {sending.chunks ? 'Streaming…' : 'Waiting for the provider…'} <Clock startedAt={sending.startedAt} />
+            {sending.live ? 'Streaming…' : 'Waiting for the provider…'} <Clock startedAt={sending.startedAt} />
           </span>
         )}
       </header>
@@ -322,16 +425,18 @@ export const ResponsePanel = forwardRef<HTMLDivElement, Props>(function Response
                   {answer.chunks ? ' · streamed' : ''}
                 </dd>
               </div>
-              {tokens(reply) && (
+              {tokenText && (
                 <div>
                   <dt>Tokens</dt>
-                  <dd data-testid="response-tokens">{tokens(reply)}</dd>
+                  <dd data-testid="response-tokens">{tokenText}</dd>
                 </div>
               )}
-              {typeof cost === 'number' && (
+              {cost && (
                 <div>
                   <dt>Cost</dt>
-                  <dd data-testid="response-cost">${cost.toFixed(6)}</dd>
+                  <dd data-testid="response-cost" title={cost.source}>
+                    {cost.text}
+                  </dd>
                 </div>
               )}
               <div className="grow">
@@ -343,15 +448,7 @@ export const ResponsePanel = forwardRef<HTMLDivElement, Props>(function Response
             </dl>
             <Summary answer={answer} onContinue={onContinue} />
             {/* A provider's error body is shown once, above; the envelope around it stays folded. */}
-            <details className="full-response" open={!providerFailed(answer)} key={journalKey ?? answer.durationMs}>
-              <summary className="field-label">{answer.chunks ? 'Events as received' : 'Full response'}</summary>
-              <div className="code-header">
-                <CopyButton text={pretty(answer)} testId="copy" />
-              </div>
-              <pre className="code" data-testid="response-body" tabIndex={0} role="region" aria-label="Full response">
-                {pretty(answer)}
-              </pre>
-            </details>
+            <FullResponse answer={answer} key={journalKey ?? answer.durationMs} />
           </div>
         )}
       </div>

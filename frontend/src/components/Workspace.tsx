@@ -1,6 +1,7 @@
 import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import { ApiError, type GatewayClient, type Provider } from '../api'
-import { docsLink, modelSuggestions, preferredProvider } from '../providers'
+import { fetchMetered } from '../metering'
+import { docsLink, modelSuggestions, preferredProvider, providerProblem } from '../providers'
 import {
   appendMessages,
   BODY_LIMIT_BYTES,
@@ -11,13 +12,13 @@ import {
   setAt,
 } from '../request'
 import { snippet, SNIPPET_LABELS, type SnippetLanguage } from '../snippets'
-import { HISTORY_LIMIT, loadTabState, saveTabState, type Answer, type HistoryEntry } from '../tabState'
+import { HISTORY_LIMIT, loadTabState, requestPreview, saveTabState, type Answer, type HistoryEntry } from '../tabState'
 import { TEMPLATES, templateText, type RequestTemplate } from '../templates'
 import type { CodeEditorHandle } from './CodeEditor'
 import { CopyButton } from './CopyButton'
 import { HistoryList } from './HistoryList'
 import { RequestControls } from './RequestControls'
-import { ResponsePanel, replyOf, type ResponseView } from './ResponsePanel'
+import { Clock, ResponsePanel, replyOf, type ResponseView, type Sending } from './ResponsePanel'
 
 export { retargetModel }
 
@@ -46,7 +47,7 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
   const [providersError, setProvidersError] = useState<string | null>(null)
   const [providerName, setProviderName] = useState(restored?.provider ?? '')
   const [text, setText] = useState(restored?.body ?? '')
-  const [sending, setSending] = useState<{ startedAt: number; chunks: unknown[] | null } | null>(null)
+  const [sending, setSending] = useState<Sending | null>(null)
   const [view, setView] = useState<ResponseView | null>(restored?.answer ? { kind: 'answer', answer: restored.answer } : null)
   const [history, setHistory] = useState<HistoryEntry[]>(restored?.history ?? [])
   const [pendingTemplate, setPendingTemplate] = useState<RequestTemplate | null>(null)
@@ -54,7 +55,10 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
   const editor = useRef<CodeEditorHandle>(null)
   const output = useRef<HTMLDivElement>(null)
   const sendButton = useRef<HTMLButtonElement>(null)
+  const cancelButton = useRef<HTMLButtonElement>(null)
   const inFlight = useRef<AbortController | null>(null)
+  /** Set when an answer came: once it is on screen (after the render), focus and scroll to it. */
+  const answered = useRef<{ focus: boolean } | null>(null)
   /** The text of the last template loaded, to tell whether the user has edited it since. */
   const pristine = useRef<string | null>(restored ? null : '')
   const preloaded = useRef(preload)
@@ -166,9 +170,11 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
     const controller = new AbortController()
     inFlight.current = controller
     const focusWasOnSend = document.activeElement === sendButton.current || document.activeElement === document.body
+    /** Whether the focus is still where Send put it (Send, Cancel, or nowhere once Cancel went away). */
+    const focusIsOurs = () => [sendButton.current, cancelButton.current, document.body, null].includes(document.activeElement as HTMLButtonElement | null)
     const startedAt = performance.now()
     const requestedModel = readControls(checked.request).model
-    setSending({ startedAt, chunks: null })
+    setSending({ startedAt, live: null })
     const rect = output.current?.getBoundingClientRect()
     if (rect && (rect.top > window.innerHeight - 80 || rect.bottom < 0)) {
       output.current?.scrollIntoView({ block: 'start', behavior: 'smooth' })
@@ -181,19 +187,32 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
       body,
       status: null,
       durationMs: null,
+      preview: requestPreview(body),
     }
+    // In History at once, so a reload before the answer keeps the request.
+    setHistory((all) => [entry, ...all].slice(0, HISTORY_LIMIT))
     try {
       const result = await client.passthrough(providerName, body, {
         signal: controller.signal,
-        onChunks: (chunks) => setSending({ startedAt, chunks }),
+        onProgress: (live) => setSending({ startedAt, live }),
       })
       const answer: Answer = { ...result, provider: providerName, requestedModel, requestBody: body }
-      entry = { ...entry, status: result.status, durationMs: result.durationMs }
+      const usage = replyOf(answer)?.usage
+      entry = {
+        ...entry,
+        status: result.status,
+        durationMs: result.durationMs,
+        answer,
+        tokens: usage?.total_tokens ?? null,
+        cost: typeof usage?.cost === 'number' ? usage.cost : null,
+      }
       if (result.status === 401 && result.envelope?.error?.type === 'unauthorized') {
         onKeyRejected('Your API key is no longer accepted (revoked or expired). Sign in again.')
         return
       }
       setView({ kind: 'answer', answer })
+      const journalKey = result.journalKey ?? result.envelope?.metadata?.key
+      if (journalKey) void meter(answer, journalKey, entry.id)
       const reply = replyOf(answer)
       announce(
         `${result.cancelled ? 'Cancelled' : 'Answer'}: ${result.status}, ${result.durationMs} ms.` +
@@ -207,20 +226,61 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
     } finally {
       inFlight.current = null
       setSending(null)
-      setHistory((all) => [entry, ...all].slice(0, HISTORY_LIMIT))
+      const finished = entry
+      setHistory((all) => all.map((h) => (h.id === finished.id ? finished : h)))
     }
-    if (focusWasOnSend || document.activeElement === document.body) output.current?.focus({ preventScroll: true })
-    const rect2 = output.current?.getBoundingClientRect()
-    if (rect2 && (rect2.top > window.innerHeight || rect2.bottom < 0)) output.current?.scrollIntoView({ block: 'start' })
+    answered.current = { focus: focusWasOnSend ? focusIsOurs() : document.activeElement === document.body }
   }, [announce, client, onKeyRejected, providerName, text])
+
+  useEffect(() => {
+    const done = answered.current
+    if (!done || sending) return
+    answered.current = null
+    if (done.focus) output.current?.focus({ preventScroll: true })
+    // The answer starts below its facts (status, time, tokens): bring the output's top up when it sits low or off screen.
+    const rect = output.current?.getBoundingClientRect()
+    // Smooth, so it takes over from the scroll Send may have started towards the output.
+    if (rect && (rect.top > window.innerHeight / 3 || rect.top < 0)) output.current?.scrollIntoView({ block: 'start', behavior: 'smooth' })
+  }, [view, sending])
+
+  /** Read back what the gateway counted and priced, and show it with the answer and in History. */
+  async function meter(answer: Answer, journalKey: string, entryId: string) {
+    const metered = await fetchMetered(client, journalKey)
+    if (!metered) return
+    const priced = { ...answer, metered }
+    setView((v) => (v?.kind === 'answer' && v.answer === answer ? { kind: 'answer', answer: priced } : v))
+    setHistory((all) =>
+      all.map((h) =>
+        h.id === entryId
+          ? { ...h, answer: h.answer === answer ? priced : h.answer, tokens: h.tokens ?? metered.totalTokens, cost: h.cost ?? (metered.costUsd !== null ? Number(metered.costUsd) : null) }
+          : h,
+      ),
+    )
+  }
 
   function cancel() {
     inFlight.current?.abort()
   }
 
+  const running = sending !== null
+  useEffect(() => {
+    if (!running) return
+    // Send is inert while a request runs: the keyboard user lands on Cancel, the next thing they can do.
+    if (document.activeElement === sendButton.current) cancelButton.current?.focus()
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key === 'Escape' && !event.defaultPrevented) {
+        event.preventDefault()
+        inFlight.current?.abort()
+      }
+    }
+    document.addEventListener('keydown', onKey)
+    return () => document.removeEventListener('keydown', onKey)
+  }, [running])
+
   function restore(entry: HistoryEntry) {
     if (providers?.some((p) => p.name === entry.provider)) setProviderName(entry.provider)
-    replaceBody(entry.body, `Restored the request of ${new Date(entry.at).toLocaleTimeString()}.`)
+    replaceBody(entry.body, `Restored the request of ${new Date(entry.at).toLocaleTimeString()}${entry.answer ? ' and its answer' : ''}.`)
+    if (!inFlight.current && entry.answer) setView({ kind: 'answer', answer: entry.answer })
   }
 
   function continueWith(messages: Record<string, unknown>[]) {
@@ -270,11 +330,11 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
                 </optgroup>
               )}
               {notConfigured.length > 0 && (
-                <optgroup label="Not configured on this gateway">
+                <optgroup label="Not available on this gateway">
                   {notConfigured.map((p) => (
                     <option key={p.name} value={p.name}>
                       {p.name}
-                      {p.is_default ? ' (default)' : ''} — not configured
+                      {p.is_default ? ' (default)' : ''} — {p.unreachable ? 'not running' : 'not configured'}
                     </option>
                   ))}
                 </optgroup>
@@ -312,7 +372,7 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
             ) : provider.docs_url ? (
               <span> · see {provider.docs_url} in the Smarter repository</span>
             ) : null}
-            {provider.configured === false && <span className="chip warn">no platform key configured</span>}
+            {providerProblem(provider) && <span className="chip warn" data-testid="provider-problem">{providerProblem(provider)}</span>}
           </p>
         )}
         {providersError && (
@@ -423,12 +483,8 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
         </div>
 
         <div className="actions">
-          <span className="muted hint">Ctrl+Enter sends</span>
-          {sending && (
-            <button type="button" data-testid="cancel" className="button" onClick={cancel}>
-              Cancel
-            </button>
-          )}
+          <span className="muted hint">{sending ? 'Esc cancels' : 'Ctrl+Enter sends'}</span>
+          {sending && <Clock startedAt={sending.startedAt} testId="send-elapsed" className="muted send-elapsed" />}
           <button
             type="button"
             ref={sendButton}
@@ -440,9 +496,14 @@ export function Workspace({ client, account, onKeyRejected, announce, preload = 
           >
             {sending ? 'Sending…' : 'Send'}
           </button>
+          {sending && (
+            <button type="button" ref={cancelButton} data-testid="cancel" className="button" onClick={cancel} aria-keyshortcuts="Escape">
+              Cancel
+            </button>
+          )}
         </div>
 
-        <HistoryList history={history} onRestore={restore} />
+        <HistoryList history={history} running={sending ? history[0]?.id : undefined} onRestore={restore} />
       </section>
 
       <ResponsePanel ref={output} view={view} sending={sending} onContinue={continueWith} />

@@ -61,6 +61,10 @@ export function installFakeGateway(): FakeGateway {
       if (!signedIn) return unauthorized('providers')
       return json(200, { api: 'smarter.sh/v1', thing: 'Provider', metadata: { key: 'j-p' }, data: { providers: PROVIDERS } })
     }
+    if (url.pathname.startsWith('/v1/console/journal/')) {
+      if (!signedIn) return unauthorized('record')
+      return json(200, { api: 'smarter.sh/v1', thing: 'Console', data: { usage: { prompt_tokens: 5, completion_tokens: 4, total_tokens: 9 }, cost_usd: '0.0000042' } })
+    }
     const passthrough = /^\/v1\/passthrough\/(.+)$/.exec(url.pathname)
     if (passthrough && init.method === 'POST') {
       gateway.sent.push({ provider: passthrough[1], body: String(init.body), authorization })

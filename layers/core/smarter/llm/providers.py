@@ -353,6 +353,8 @@ def _post(provider: Provider, key: str, payload: bytes, deadline: Deadline, time
             response = pool.urlopen("POST", parts.path + (f"?{parts.query}" if parts.query else ""), assert_same_host=False, **options)
         else:
             response = _http().request("POST", url, **options)
+    except urllib3.exceptions.NewConnectionError as exc:  # a subclass of ConnectTimeoutError, but no timeout
+        raise Unreachable(connect_failure(provider, exc)) from None
     except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError, TimeoutError, socket.timeout):
         raise _timeout(provider, deadline) from None
     except urllib3.exceptions.HTTPError as exc:
@@ -409,6 +411,17 @@ def _discard(response: Any) -> None:
 def _reason(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None) or exc
     return reason.__class__.__name__
+
+
+def connect_failure(provider: Provider, exc: BaseException) -> str:
+    """Why no connection was made, in words a tenant can act on; never the
+    address (an operator's override is infrastructure)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError) or "Connection refused" in str(seen):
+            return f"the provider {provider.name!r} refused the connection: nothing listens at its address (is its server running?)"
+        seen = seen.__cause__ or seen.__context__
+    return f"could not reach the provider {provider.name!r}: {_reason(exc)}"
 
 
 def _timeout(provider: Provider, deadline: Deadline, *, reading: bool = False) -> ProviderTimeout:

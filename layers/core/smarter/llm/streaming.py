@@ -245,6 +245,8 @@ def stream_completion(provider: providers.Provider, request: dict[str, Any], *, 
                 raise ProviderError(f"the provider {provider.name!r} answered 200 without a single stream event")
     except httpx.TimeoutException:
         raise ProviderTimeout(f"the provider {provider.name!r} did not answer within {timeout or settings().provider_timeout_seconds:g} s") from None
+    except httpx.ConnectError as exc:
+        raise providers.Unreachable(providers.connect_failure(provider, exc)) from None
     except httpx.TransportError as exc:
         if not started:
             raise providers.Unreachable(f"could not reach the provider {provider.name!r}: {exc.__class__.__name__}") from None
@@ -279,8 +281,10 @@ def open_forward(provider: providers.Provider, request: dict[str, Any]) -> Forwa
         response = client.send(send, stream=True)
     except httpx.TimeoutException:
         raise ProviderTimeout(f"the provider {provider.name!r} did not answer within {settings().provider_timeout_seconds:g} s") from None
+    except httpx.ConnectError as exc:
+        raise providers.Unreachable(providers.connect_failure(provider, exc)) from None
     except httpx.TransportError as exc:
-        raise ProviderError(f"could not reach the provider {provider.name!r}: {exc.__class__.__name__}") from None
+        raise providers.Unreachable(f"could not reach the provider {provider.name!r}: {exc.__class__.__name__}") from None
 
     def chunks() -> Iterator[bytes]:
         try:
