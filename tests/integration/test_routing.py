@@ -266,7 +266,8 @@ def test_a_429_with_a_short_retry_after_is_retried_on_the_same_target(routed, ow
 def test_a_4xx_the_request_caused_is_answered_without_fallback(routed, own_server, openai_server):
     own_server.default = Scripted(status=400, body=error(400, "bad messages"))
     result = prompt(routed, "Hello")
-    assert result.status == 502 and "400" in result.body["error"]["message"]
+    # the provider's refusal of the request is the caller's 400 (not a 502 its SDK would retry)
+    assert result.status == 400 and "400" in result.body["error"]["message"]
     assert openai_server.requests == [] and len(own_server.requests) == 1
 
 
@@ -503,7 +504,7 @@ def test_the_cli_lists_describes_exports_and_deletes_a_provider(routed, monkeypa
 def test_an_error_echoing_the_accounts_key_or_header_is_scrubbed(routed, own_server, openai_server):
     own_server.default = Scripted(status=400, body=error(400, f"bad key {ACCOUNT_KEY} for org {ORG_HEADER}"))
     result = prompt(routed, "Hello")
-    assert result.status == 502
+    assert result.status == 400  # the provider refused the request: passed on, scrubbed
     text = json.dumps(result.body) + json.dumps(record_of(result, routed))
     assert ACCOUNT_KEY not in text and ORG_HEADER not in text
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 class SmarterError(Exception):
     status = 500
     type = "internal_error"
+    # The request field at fault, when one is (the OpenAI and Anthropic shapes name it);
+    # a subclass may name its own.
+    param: str | None = None
 
     def __init__(self, message: str, *, headers: dict[str, str] | None = None, param: str | None = None):
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
-        # The request field at fault, when one is (the OpenAI and Anthropic shapes name it).
-        self.param = param
+        if param is not None:
+            self.param = param
 
 
 class BadRequest(SmarterError):
