@@ -196,14 +196,9 @@ def _limits_cell(doc: dict[str, Any]) -> str:
 
 
 def _domain_columns() -> list[Column]:
-    return [
-        Column("DOMAIN", lambda d: d["domain"]),
-        Column("KIND", lambda d: d.get("kind")),
-        Column("STATUS", lambda d: d.get("status")),
-        Column("ACCOUNT", lambda d: d.get("account")),
-        Column("CLIENT", lambda d: d.get("client")),
-        Column("TARGET", lambda d: (d.get("target") or {}).get("domain_name")),
-    ]
+    from smarter_admin import domains_cli  # imported for its commands anyway
+
+    return domains_cli.COLUMNS
 
 
 COLUMNS: dict[str, list[Column]] = {

@@ -337,22 +337,22 @@ def print_report(report: dict[str, Any]) -> None:
         output.out(f"  {r['manifest']:<48} {r['result']:<22} {r['source']}")
         if r.get("api_key"):
             output.out(f"    API key (shown once, store it now): {r['api_key']}")
-    if changed:
-        output.out("")
-        output.out("Changed on the way:")
-        for r in changed:
-            output.out(f"  {r['manifest']} ({r['source']}):")
-            for note in r["changed"]:
-                output.out(f"    - {note}")
-    if refused:
-        output.out("")
-        output.out("Refused (what to do):")
-        for r in refused:
-            output.out(f"  {r['manifest']} ({r['source']}):")
-            for problem in r["problems"]:
-                output.out(f"    - {problem}")
+    _section("Changed on the way:", changed, "changed")
+    _section("Refused (what to do):", refused, "problems")
     if unreadable:
         output.out("")
         output.out("Unreadable files:")
         for r in unreadable:
             output.out(f"  {r['source']}: {r['problem']}")
+
+
+def _section(title: str, rows: list[dict[str, Any]], notes: str) -> None:
+    """One report section: each manifest with its source, then its notes."""
+    if not rows:
+        return
+    output.out("")
+    output.out(title)
+    for r in rows:
+        output.out(f"  {r['manifest']} ({r['source']}):")
+        for note in r[notes]:
+            output.out(f"    - {note}")
