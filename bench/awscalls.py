@@ -42,6 +42,7 @@ def install() -> None:
     if aws.client.cache_info().currsize:
         raise RuntimeError("install the AWS call counter before the first client is created")
     aws.session().register("before-call.*.*", _on_call, unique_id="smarter-bench-aws-calls")
+    aws.events.register("before-call.*.*", _on_call, unique_id="smarter-bench-aws-calls")  # the request path's own client
     _installed = True
 
 

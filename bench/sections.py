@@ -428,9 +428,13 @@ def cold_events(key: str) -> dict[str, dict[str, Any]]:
 
 def cold_start(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
     env = stack.gateway_env(count_aws_calls=False)
+    # Our packages as the layers ship them: bytecode compiled at build time (procs.layer_bytecode).
+    env["PYTHONPATH"] = procs.layer_bytecode(procs.ROOT, stack.log_dir / "opt-python")
     events = cold_events(stack.api_key)
     out: dict[str, Any] = {"method": "a fresh process imports the handler and serves its first request; total_ms is spawn "
-                                     "to answer as the harness sees it; median of the runs"}
+                                     "to answer as the harness sees it (the writes deferred past the answer run after it, "
+                                     "as in Lambda, and are deferred_ms); our packages are imported from a copy with the "
+                                     "layers' build-time bytecode; median of the runs"}
     for function, event in events.items():
         event_file = stack.log_dir / f"event-{function}.json"
         event_file.write_text(json.dumps(event))
@@ -443,6 +447,7 @@ def cold_start(stack: BenchStack, sizes: Sizes, log: Callable[[str], None]) -> d
             "total_ms": round(statistics.median(r["total_ms"] for r in runs), 1),
             "import_ms": round(statistics.median(r["import_ms"] for r in runs), 1),
             "first_request_ms": round(statistics.median(r["first_request_ms"] for r in runs), 1),
+            "deferred_ms": round(statistics.median(r["deferred_ms"] or 0 for r in runs), 1),
             "cpu_ms": round(statistics.median(r["cpu_ms"] for r in runs), 1),
             "max_rss_mb": round(max(r["max_rss_mb"] for r in runs), 1),
             "total_ms_all": [round(r["total_ms"], 1) for r in runs],

@@ -129,8 +129,10 @@ def tenant_role(aws, monkeypatch):
         state["sent"].append({"key": key, "target": target, "body": json.loads(body) if body.startswith("{") else {}})
 
     store_aws.client("sts").meta.events.register("provide-client-params.sts.AssumeRole", assumed)
-    store_aws.session().register("before-send", sent)
+    store_aws.session().register("before-send", sent)  # botocore's clients
+    store_aws.events.register("before-send", sent)  # the request path's (awsjson)
     yield state
+    store_aws.events.unregister("before-send", sent)
     store_aws.session().unregister("before-send", sent)
     tenant_aws.reset()
 

@@ -285,7 +285,7 @@ def _secrets(account: str) -> list[dict[str, Any]]:
 
     prefix = f"{ACCOUNT_SECRET_PREFIX}{account}/"
     found = []
-    for page in aws.client("secretsmanager").get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "Values": [prefix]}]):
+    for page in aws.botocore_client("secretsmanager").get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "Values": [prefix]}]):
         for entry in page.get("SecretList", []):
             if entry["Name"].startswith(prefix):
                 stamp = entry.get("LastChangedDate") or entry.get("CreatedDate")
@@ -1082,12 +1082,9 @@ def _global_options(argv: list[str]) -> tuple[list[str], set[str], dict[str, str
 def _request_timeout(seconds: float) -> None:
     """Each AWS call gives up after `seconds` (connect, then read), with one retry
     (botocore's default: 3 attempts of its own timeouts, 40 s of silence on a hanging endpoint)."""
-    from botocore.config import Config
-
     from smarter.store import aws
 
-    aws._CONFIG = aws._CONFIG.merge(Config(connect_timeout=min(seconds, 5.0), read_timeout=seconds, retries={"max_attempts": 2, "mode": "standard"}))
-    aws.reset()
+    aws.set_timeouts(connect=min(seconds, 5.0), read=seconds, attempts=2)
 
 
 def main(argv: list[str] | None = None) -> int:

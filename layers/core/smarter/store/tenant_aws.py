@@ -158,7 +158,7 @@ def client(service: str, account: str):
     with _lock:
         found = _clients.get(key)
     if found is None:
-        found = aws.session().create_client(service, config=aws._CONFIG, **creds)
+        found = aws.client_with(service, creds)
         with _lock:
             _clients[key] = found
     return found
