@@ -106,10 +106,27 @@ def test_case7_secrets_are_read_with_credentials_assumed_for_the_account(plugin_
     assert call["RoleSessionName"] == f"tenant-{ACCOUNT}"
     assert json.loads(call["Policy"]) == scoped_aws.session_policy(ACCOUNT)
     assert "Tags" not in call  # no caller-chosen tag: the session policy alone narrows the role
-    # The client that read it carries the assumed (temporary) credentials, not the function's.
-    client = scoped_aws.client("secretsmanager", ACCOUNT)
-    assert client._request_signer._credentials.access_key == scoped_aws.credentials(ACCOUNT)["aws_access_key_id"]
-    assert client._request_signer._credentials.token
+    # The client that read it signs with the assumed (temporary) credentials, not the function's:
+    # what goes on the wire says so (the key id in the signature's scope, the session token).
+    from smarter.store import aws as store_aws
+
+    sent = []
+
+    def on_send(request, **_):
+        headers = {k.lower(): (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
+        sent.append(headers)
+
+    store_aws.events.register("before-send", on_send)
+    store_aws.session().register("before-send", on_send)
+    try:
+        scoped_aws.client("secretsmanager", ACCOUNT).get_secret_value(SecretId=f"smarter/accounts/{ACCOUNT}/k")
+    finally:
+        store_aws.events.unregister("before-send", on_send)
+        store_aws.session().unregister("before-send", on_send)
+    [headers] = sent
+    assumed = scoped_aws.credentials(ACCOUNT)
+    assert f"Credential={assumed['aws_access_key_id']}/" in headers["authorization"]
+    assert headers["x-amz-security-token"] == assumed["aws_session_token"]
     identity = scoped_aws.client("sts", ACCOUNT).get_caller_identity()
     assert identity["Arn"].endswith(f":assumed-role/smarter-plugin/tenant-{ACCOUNT}")
 

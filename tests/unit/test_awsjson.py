@@ -179,7 +179,7 @@ def test_a_refused_connection_is_botocores_endpoint_error(monkeypatch):
 
 @pytest.mark.parametrize("change", [
     {"AWS_ACCESS_KEY_ID": None}, {"AWS_REGION": "cn-north-1"}, {"AWS_USE_FIPS_ENDPOINT": "true"},
-    {"SMARTER_AWS_CLIENT": "botocore"}, {"LAMBDA_TASK_ROOT": "/var/task"},
+    {"SMARTER_AWS_CLIENT": "botocore"},
 ])
 def test_botocore_serves_what_this_client_cannot(change, monkeypatch):
     from smarter.store import aws
@@ -201,3 +201,36 @@ def test_botocore_serves_what_this_client_cannot(change, monkeypatch):
         assert not isinstance(aws.client("dynamodb"), awsjson.Client)
     finally:
         aws.reset()
+
+
+def test_a_traced_function_records_a_subsegment_per_call(scripted, monkeypatch):
+    """With X-Ray on, each call is an `aws` subsegment named for the service,
+    with operation, region, table, request id and status, as the SDK's botocore patch records it."""
+    from aws_xray_sdk.core import xray_recorder
+    from aws_xray_sdk.core.context import Context
+
+    monkeypatch.setattr(awsjson, "_recorder", lambda: xray_recorder)
+    xray_recorder.configure(context=Context(), sampling=False, context_missing="LOG_ERROR")
+    segment = xray_recorder.begin_segment("test")
+    try:
+        scripted.answers = [(200, {"Item": {}}, {}), _throttled(), _throttled(), _throttled()]
+        client = awsjson.Client("dynamodb")
+        client.get_item(TableName="smarter-config", Key={})
+        with pytest.raises(ClientError):
+            client.query(TableName="smarter-config")
+    finally:
+        xray_recorder.end_segment()
+    ok, failed = segment.subsegments
+    assert (ok.name, ok.namespace) == ("DynamoDB", "aws")
+    assert ok.aws == {"operation": "GetItem", "region": "us-east-1", "request_id": "req-1", "table_name": "smarter-config"}
+    assert ok.http["response"]["status"] == 200
+    assert failed.aws["operation"] == "Query" and failed.http["response"]["status"] == 400
+    assert failed.cause["exceptions"][0].type == "ProvisionedThroughputExceededException"
+
+
+def test_a_paginator_follows_the_listing_token(scripted):
+    scripted.answers = [(200, {"Items": [{"n": {"N": "1"}}], "LastEvaluatedKey": {"pk": {"S": "a"}}}, {}),
+                        (200, {"Items": [{"n": {"N": "2"}}]}, {})]
+    pages = list(awsjson.Client("dynamodb").get_paginator("scan").paginate(TableName="t"))
+    assert [p["Items"] for p in pages] == [[{"n": {"N": "1"}}], [{"n": {"N": "2"}}]]
+    assert [s["body"] for s in scripted.seen] == [{"TableName": "t"}, {"TableName": "t", "ExclusiveStartKey": {"pk": {"S": "a"}}}]

@@ -5,7 +5,7 @@ DynamoDB and Secrets Manager, the calls a request makes, go through
 them) wherever it can stand in for botocore (`awsjson.usable`): that keeps
 botocore's import and its first client, a third of a cold start, off the
 request path. Every other service, and those two where awsjson cannot serve
-(no credentials in the environment, another partition, X-Ray on,
+(no credentials in the environment, another partition, FIPS,
 SMARTER_AWS_CLIENT=botocore), are botocore's low-level clients (what
 boto3's `client()` returns), imported on first use; going to botocore
 directly skips importing boto3 and s3transfer. Both honour AWS_ENDPOINT_URL,

@@ -21,6 +21,8 @@ What it keeps of botocore's behaviour, so that callers cannot tell:
 - retries as botocore's standard mode decides them (throttling and transient
   codes, 500/502/503/504, connection errors, a bad x-amz-crc32), 3 attempts
   in all, with full-jitter backoff from 50 ms (DynamoDB's base);
+- an X-Ray subsegment per call when the function traces, as the X-Ray
+  SDK's botocore patch records one;
 - botocore's event names and arguments (`provide-client-params`,
   `before-parameter-build`, `before-call`, `before-send`, `after-call`),
   emitted on the client's `meta.events` and on the module's `events` (what a
@@ -34,25 +36,28 @@ it equals botocore's signer on the same request.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import hashlib
 import hmac
 import json
 import os
 import random
+import sys
 import threading
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import urllib3
 
-# service -> (signing name, X-Amz-Target prefix, content type, botocore's event name, endpoint prefix, env suffix)
+# service -> (signing name, X-Amz-Target prefix, content type, botocore's event name, endpoint prefix, env suffix,
+# the X-Ray subsegment's name)
 SERVICES = {
-    "dynamodb": ("dynamodb", "DynamoDB_20120810", "application/x-amz-json-1.0", "dynamodb", "dynamodb", "DYNAMODB"),
+    "dynamodb": ("dynamodb", "DynamoDB_20120810", "application/x-amz-json-1.0", "dynamodb", "dynamodb", "DYNAMODB", "DynamoDB"),
     "secretsmanager": ("secretsmanager", "secretsmanager", "application/x-amz-json-1.1", "secrets-manager", "secretsmanager",
-                       "SECRETS_MANAGER"),
+                       "SECRETS_MANAGER", "Secrets Manager"),
 }
 BACKOFF_BASE = 0.05
 
@@ -180,18 +185,53 @@ def usable(service: str) -> bool:
     """Whether this client can stand in for botocore's here: a service it
     speaks, a region of the commercial partitions, credentials in the
     environment (as Lambda gives them), no FIPS or dual-stack endpoint asked
-    for, X-Ray off (botocore's patch is what traces AWS calls), and not
-    turned off with SMARTER_AWS_CLIENT=botocore."""
+    for, and not turned off with SMARTER_AWS_CLIENT=botocore. With X-Ray on
+    it records each call's subsegment itself (`_traced`)."""
     if service not in SERVICES or os.environ.get("SMARTER_AWS_CLIENT", "").strip().lower() == "botocore":
         return False
     where = region()
     if not where or where.startswith(_OTHER_PARTITIONS) or env_credentials() is None:
         return False
-    if any(os.environ.get(v, "").lower() == "true" for v in ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT")):
-        return False
+    return not any(os.environ.get(v, "").lower() == "true" for v in ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"))
+
+
+def _recorder() -> Any:
+    """The X-Ray recorder when the function traces (Powertools' Tracer has imported the SDK), else None."""
+    module = sys.modules.get("aws_xray_sdk.core")
+    if module is None:
+        return None
     from smarter import tracing
 
-    return tracing.tracing_enabled() is False
+    return module.xray_recorder if tracing.tracing_enabled() else None
+
+
+@contextlib.contextmanager
+def _traced(service: str, operation: str, region_name: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """An X-Ray subsegment per call, as the SDK's botocore patch records one
+    (namespace aws, the service's name, operation, region, table, request id,
+    status); nothing when the function does not trace."""
+    recorder, out = _recorder(), {}
+    if recorder is None:
+        yield out
+        return
+    try:
+        subsegment = recorder.begin_subsegment(SERVICES[service][6], namespace="aws")
+    except Exception:  # no segment (outside an invocation): trace nothing, as the SDK logs and goes on
+        subsegment = None
+    try:
+        yield out
+    finally:
+        if subsegment is not None:
+            with contextlib.suppress(Exception):
+                meta = {"operation": operation, "region": region_name, "request_id": out.get("request_id", "")}
+                if isinstance(params.get("TableName"), str):
+                    meta["table_name"] = params["TableName"]
+                subsegment.set_aws(meta)
+                if out.get("status"):
+                    subsegment.put_http_meta("status", out["status"])
+                if out.get("error") is not None:
+                    subsegment.add_exception(out["error"], [])
+                recorder.end_subsegment()
 
 
 _pool: urllib3.PoolManager | None = None
@@ -294,6 +334,31 @@ class _Exceptions:
         return exception_class(self._service, code)
 
 
+# The paginators botocore has for these services' listings: (input token, output token).
+PAGINATED = {
+    ("dynamodb", "scan"): ("ExclusiveStartKey", "LastEvaluatedKey"),
+    ("dynamodb", "query"): ("ExclusiveStartKey", "LastEvaluatedKey"),
+    ("dynamodb", "list_tables"): ("ExclusiveStartTableName", "LastEvaluatedTableName"),
+    ("secretsmanager", "list_secrets"): ("NextToken", "NextToken"),
+}
+
+
+class Paginator:
+    """`client.get_paginator(name).paginate(**params)`: each page, following the listing's token."""
+
+    def __init__(self, call: Callable[..., dict[str, Any]], tokens: tuple[str, str]):
+        self._call, self._tokens = call, tokens
+
+    def paginate(self, **params: Any) -> Iterator[dict[str, Any]]:
+        given, returned = self._tokens
+        while True:
+            page = self._call(**params)
+            yield page
+            if not page.get(returned):
+                return
+            params = {**params, given: page[returned]}
+
+
 def _snake_to_operation(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
@@ -308,6 +373,12 @@ class Client:
         self._endpoint = endpoint(service, self._where)
         self.meta = _Meta(service, self._where, self._endpoint)
         self.exceptions = _Exceptions(service)
+
+    def get_paginator(self, name: str) -> Paginator:
+        tokens = PAGINATED.get((self._service, name))
+        if tokens is None:
+            raise NotImplementedError(f"no paginator for {self._service} {name} here: use smarter.store.aws.botocore_client")
+        return Paginator(getattr(self, name), tokens)
 
     def __getattr__(self, name: str) -> Callable[..., dict[str, Any]]:
         if name.startswith("_") or not name.islower():
@@ -337,13 +408,21 @@ class Client:
         body = json.dumps(params, separators=(",", ":"), default=_encode).encode()
         request = {"url_path": "/", "query_string": "", "method": "POST", "url": self._endpoint + "/", "body": body,
                    "headers": {"Content-Type": content_type, "X-Amz-Target": f"{target}.{operation}"}, "context": context}
-        answered = self._emit("before-call", operation, model=model, params=request, request_signer=None, context=context)
-        http, parsed = answered if answered is not None else self._send(operation, request)
-        self._emit("after-call", operation, http_response=http, parsed=parsed, model=model, context=context)
-        if http.status_code >= 300:
-            code = parsed.get("Error", {}).get("Code", "")
-            raise exception_class(self._service, code)(parsed, operation) if code else self._client_error(parsed, operation)
-        return parsed
+        with _traced(self._service, operation, self._where, params) as trace:
+            answered = self._emit("before-call", operation, model=model, params=request, request_signer=None, context=context)
+            try:
+                http, parsed = answered if answered is not None else self._send(operation, request)
+            except Exception as exc:
+                trace["error"] = exc
+                raise
+            trace["status"], trace["request_id"] = http.status_code, parsed.get("ResponseMetadata", {}).get("RequestId", "")
+            self._emit("after-call", operation, http_response=http, parsed=parsed, model=model, context=context)
+            if http.status_code >= 300:
+                code = parsed.get("Error", {}).get("Code", "")
+                error = exception_class(self._service, code)(parsed, operation) if code else self._client_error(parsed, operation)
+                trace["error"] = error
+                raise error
+            return parsed
 
     def _client_error(self, parsed: dict[str, Any], operation: str) -> Exception:
         from botocore.exceptions import ClientError
