@@ -310,12 +310,14 @@ def journal_list(
     found: list[dict[str, Any]] = []
     floors: list[str] = []  # per client not read to its end: the lowest key read
     ddb = aws.client("dynamodb")
-    for partition in partitions:
+    # Each client's shards are read as partitions of their own; the floors below merge them.
+    for pk in (shard for partition in partitions for shard in journal.shard_partitions(f"{scope.account}#{partition}")):
         kwargs: dict[str, Any] = {
             "TableName": settings().journal_table,
-            "IndexName": journal.CLIENT_INDEX,
-            "KeyConditionExpression": "client_pk = :p AND sk BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": {":p": {"S": f"{scope.account}#{partition}"}, ":lo": {"S": low}, ":hi": {"S": high}},
+            "KeyConditionExpression": "pk = :p AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {":p": {"S": pk}, ":lo": {"S": low}, ":hi": {"S": high}},
+            "ProjectionExpression": "sk, #s",
+            "ExpressionAttributeNames": {"#s": "summary"},
             "ScanIndexForward": False,
             "Limit": MAX_PAGE,
         }

@@ -34,11 +34,12 @@ logger = Logger(child=True)
 MAX_INLINE_BYTES = 350_000
 # A client's records are written over this many partition keys
 # (`{account}#{client}#{shard}`, the shard from the key's last hex digit), so a
-# busy client is not one hot key; the `ByClient` index carries each record's
-# keys and a small `summary`, so "a client's latest records" is one Query
-# whatever the records' size. See docs/data-model.md.
+# busy client is not one hot key. There is no index: "a client's latest
+# records" is one Query per shard (`shard_partitions`), reading the items'
+# small `summary` (or their `doc`), merged newest first. An index entry per
+# record was a write unit of every request (a fifth of the request's DynamoDB
+# bill) for a listing people read now and then. See docs/data-model.md.
 JOURNAL_SHARDS = 4
-CLIENT_INDEX = "ByClient"
 # Records DynamoDB did not take (a failed or timed-out write), with their session
 # items, until `replay` puts them into the table; under journal/ (where oversized
 # payloads live too), so the request functions write them with the grant they have.
@@ -211,7 +212,6 @@ def _journal_item(partition: str, doc: dict[str, Any]) -> dict[str, Any]:
     return {
         "pk": {"S": f"{partition}#{shard_of(doc['key'])}"},
         "sk": {"S": doc["key"]},
-        "client_pk": {"S": partition},
         # Packed (store/packed.py): a plain prompt's record is then one write unit, not two.
         "doc": {"B": packed.pack_text(payload)},
         "summary": {"S": json.dumps(summary_of(doc), separators=(",", ":"), default=str)},
@@ -226,8 +226,7 @@ SUMMARY_FIELDS = ("key", "created_at", "account", "client", "thing", "command", 
 
 def summary_of(doc: dict[str, Any]) -> dict[str, Any]:
     """What a listing shows of a record, a few hundred bytes whatever the record's
-    size: projected into the `ByClient` index so the listing is one Query and
-    the index still costs about one write unit a record."""
+    size: what a listing reads of each item (`recent`, the console's journal)."""
     summary = {name: doc.get(name) for name in SUMMARY_FIELDS}
     request = doc.get("request") or {}
     summary["method"], summary["path"] = request.get("method"), request.get("path")
@@ -377,36 +376,33 @@ def get(account: str, client: str, key: str) -> dict[str, Any] | None:
     return item_doc(item) if item else None
 
 
+def shard_partitions(partition: str) -> list[str]:
+    """The partition keys of one `{account}#{client}` partition's records."""
+    return [f"{partition}#{shard}" for shard in range(JOURNAL_SHARDS)]
+
+
 def recent(account: str, client: str, limit: int = 20, *, full: bool = False) -> list[dict[str, Any]]:
-    """A client's latest records, newest first, as summaries (`summary_of`):
-    one Query of the `ByClient` index across the shards. With `full`, the
-    whole records are then read by key (BatchGetItem); `get` reads one."""
+    """A client's latest records, newest first, as summaries (`summary_of`),
+    or whole with `full`: the newest `limit` of each shard (one Query each,
+    reading only the summary or the document), merged. `get` reads one."""
     ddb = aws.client("dynamodb")
-    table = settings().journal_table
-    out = ddb.query(
-        TableName=table,
-        IndexName=CLIENT_INDEX,
-        KeyConditionExpression="client_pk = :p",
-        ExpressionAttributeValues={":p": {"S": f"{account}#{client}"}},
-        ScanIndexForward=False,
-        Limit=limit,
-    )
-    items = out.get("Items", [])
-    if not full:
-        return [json.loads(item["summary"]["S"]) if "summary" in item else {"key": item["sk"]["S"]} for item in items]
-    keys = [{"pk": item["pk"], "sk": item["sk"]} for item in items]
-    found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(keys), 100):
-        request = {table: {"Keys": keys[start : start + 100], "ProjectionExpression": "sk, doc"}}
-        for attempt in range(6):
-            got = ddb.batch_get_item(RequestItems=request)
-            for item in got.get("Responses", {}).get(table, []):
-                found[item["sk"]["S"]] = item_doc(item)
-            request = got.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(0.05 * 2**attempt)
-    return [found[k["sk"]["S"]] for k in keys if k["sk"]["S"] in found]
+    wanted = "doc" if full else "summary"
+    found: list[tuple[str, dict[str, Any]]] = []
+    for pk in shard_partitions(f"{account}#{client}"):
+        out = ddb.query(
+            TableName=settings().journal_table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": pk}},
+            ProjectionExpression="sk, #w",
+            ExpressionAttributeNames={"#w": wanted},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        found.extend((item["sk"]["S"], item) for item in out.get("Items", []))
+    found.sort(key=lambda pair: pair[0], reverse=True)
+    if full:
+        return [item_doc(item) for _, item in found[:limit] if "doc" in item]
+    return [json.loads(item["summary"]["S"]) if "summary" in item else {"key": key} for key, item in found[:limit]]
 
 
 def item_doc(item: dict[str, Any]) -> Any:
