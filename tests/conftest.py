@@ -64,10 +64,11 @@ def aws(moto_url, openai_server, monkeypatch):
 def _reset_caches() -> None:
     from smarter import cache, config
     from smarter.llm import providers
-    from smarter.store import aws
+    from smarter.store import aws, awsjson
     from smarter.tenancy import scoped_aws
 
     config.settings.cache_clear()
+    awsjson.limits = awsjson.Limits()  # a CLI test's --request-timeout does not outlive it
     aws.reset()
     scoped_aws.reset()
     cache.clear_all()

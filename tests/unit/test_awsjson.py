@@ -94,6 +94,7 @@ def scripted(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.setattr(awsjson, "BACKOFF_BASE", 0.0)
+    monkeypatch.setattr(awsjson, "limits", awsjson.Limits())  # the defaults, whatever a CLI test's --request-timeout left
     awsjson.reset()
     yield Script
     server.shutdown()
@@ -172,6 +173,7 @@ def test_a_refused_connection_is_botocores_endpoint_error(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setattr(awsjson, "BACKOFF_BASE", 0.0)
+    monkeypatch.setattr(awsjson, "limits", awsjson.Limits())
     awsjson.reset()
     with pytest.raises(EndpointConnectionError):
         awsjson.Client("secretsmanager", CREDS).get_secret_value(SecretId="x")
