@@ -51,6 +51,26 @@ def test_events_match_as_botocores_hierarchy():
     assert emitter.emit_until_response("before-send.dynamodb.Query") == (first, "answer")
     emitter.unregister("before-send.dynamodb.Query", unique_id="u")
     assert emitter.emit_until_response("before-send.dynamodb.Query") == (None, None)
+    called = []
+    emitter.register("before-send.dynamodb.Scan", lambda **_: called.append(1) or "first")
+    emitter.register("before-send.dynamodb.Scan", lambda **_: called.append(2) or "second")
+    assert emitter.emit_until_response("before-send.dynamodb.Scan")[1] == "first" and called == [1]  # the rest not called
+
+
+def test_only_the_server_standing_events_stop_at_an_answer(scripted):
+    """As botocore: an `after-call` (or `provide-client-params`) handler that returns
+    something does not keep the next one from hearing the call."""
+    client, heard = awsjson.Client("dynamodb"), []
+    client.meta.events.register("after-call.dynamodb.Scan", lambda **_: heard.append("client") or "ignored")
+    def module_handler(**_):
+        heard.append("module")
+
+    awsjson.events.register("after-call.dynamodb.Scan", module_handler)
+    try:
+        client.scan(TableName="t")
+    finally:
+        awsjson.events.unregister("after-call.dynamodb.Scan", module_handler)
+    assert heard == ["client", "module"]
 
 
 def test_binary_values_come_back_as_bytes_and_map_keys_named_b_stay_maps():

@@ -115,20 +115,26 @@ class Emitter:
     def __bool__(self) -> bool:
         return bool(self._handlers)
 
-    def emit(self, event_name: str, **kwargs: Any) -> list[tuple[Callable[..., Any], Any]]:
+    def _matching(self, event_name: str) -> list[Callable[..., Any]]:
         parts = tuple(event_name.split("."))
         with self._lock:
-            matching = [h for p, h, _ in self._handlers if len(p) <= len(parts) and all(a in ("*", b) for a, b in zip(p, parts))]
-        return [(h, h(event_name=event_name, **kwargs)) for h in matching]
+            return [h for p, h, _ in self._handlers if len(p) <= len(parts) and all(a in ("*", b) for a, b in zip(p, parts))]
+
+    def emit(self, event_name: str, **kwargs: Any) -> list[tuple[Callable[..., Any], Any]]:
+        """Every matching handler, and what each answered."""
+        return [(h, h(event_name=event_name, **kwargs)) for h in self._matching(event_name)]
 
     def emit_until_response(self, event_name: str, **kwargs: Any) -> tuple[Callable[..., Any] | None, Any]:
-        for handler, response in self.emit(event_name, **kwargs):
+        """The matching handlers in turn until one answers: those after it are not called."""
+        for handler in self._matching(event_name):
+            response = handler(event_name=event_name, **kwargs)
             if response is not None:
                 return handler, response
         return None, None
 
 
 events = Emitter()  # every client's, as a botocore session's handlers are
+_ANSWERED = frozenset({"before-call", "before-send"})  # events a handler may answer in place of the server
 
 
 class _Model:
@@ -392,13 +398,22 @@ class Client:
         return call
 
     def _emit(self, kind: str, operation: str, **kwargs: Any) -> Any:
+        """The client's handlers, then the module's; the first answer. As botocore
+        does, `before-call` and `before-send` stop at the first handler that answers
+        (it stands in for the server); every other event reaches every handler."""
         name = f"{kind}.{SERVICES[self._service][3]}.{operation}"
+        answer = None
         for emitter in (self.meta.events, events):
-            if emitter:
-                _, response = emitter.emit_until_response(name, **kwargs)
-                if response is not None:
-                    return response
-        return None
+            if not emitter:
+                continue
+            if kind in _ANSWERED:
+                _, answer = emitter.emit_until_response(name, **kwargs)
+                if answer is not None:
+                    return answer
+            else:
+                found = next((r for _, r in emitter.emit(name, **kwargs) if r is not None), None)
+                answer = found if answer is None else answer
+        return answer
 
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         model, context = _Model(operation), {}
